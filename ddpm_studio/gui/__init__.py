@@ -1,0 +1,5 @@
+"""The PySide6 + pyqtgraph desktop application: window, views and the Qt workers.
+
+Only this package imports Qt. `ddpm_studio.gui.app.main` is the entry point; it imports torch
+before PySide6 (torch >= 2.9 on Windows fails to load its DLLs otherwise).
+"""

@@ -1,0 +1,62 @@
+"""numpy uint8 images -> QImage / QPixmap, without sharing memory with numpy.
+
+QImages may be built on any thread (thumbnail workers do); QPixmaps only on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QPixmap
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """(H,W), (H,W,1), (H,W,3) or (H,W,4) uint8 -> a QImage that owns a copy of the pixels."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        fmt, channels = QImage.Format.Format_Grayscale8, 1
+    elif array.ndim == 3 and array.shape[2] == 3:
+        fmt, channels = QImage.Format.Format_RGB888, 3
+    elif array.ndim == 3 and array.shape[2] == 4:
+        fmt, channels = QImage.Format.Format_RGBA8888, 4
+    else:
+        raise ValueError(f"expected an (H,W[,1|3|4]) image, got shape {array.shape}")
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    image = QImage(array.data, width, height, width * channels, fmt)
+    return image.copy()  # detach from the numpy buffer
+
+
+def to_qpixmap(array: np.ndarray) -> QPixmap:
+    """uint8 image -> QPixmap. GUI thread only."""
+    return QPixmap.fromImage(to_qimage(array))
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    """QImage -> (H,W,3) uint8 RGB copy (used by tests and screenshots to read what is shown)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    buffer = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=stride * height)
+    return buffer.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
+
+
+def pil_to_qimage(image) -> QImage:  # PIL.Image.Image
+    """A decoded PIL image (any mode) -> QImage (RGB or grayscale copy)."""
+    if image.mode not in ("RGB", "L", "RGBA"):
+        image = image.convert("RGB")
+    return to_qimage(np.asarray(image))
+
+
+def scaled_nearest(pixmap: QPixmap, size: QSize) -> QPixmap:
+    """Scale a small image up with crisp pixels (diffusion images are tiny), keeping the aspect ratio."""
+    return pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+
+
+def thumbnail_qimage(image, size: int) -> QImage:  # PIL.Image.Image
+    """Fit a PIL image into a size x size box (smooth downscale), as a QImage. Safe on worker threads."""
+    thumb = image.copy()
+    thumb.thumbnail((size, size))
+    return pil_to_qimage(thumb)

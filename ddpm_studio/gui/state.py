@@ -1,0 +1,103 @@
+"""The shared application state the views subscribe to (napari style: views take the model, listen).
+
+`AppState` holds the current data source (its spec string and the opened `ImageSource`), the indices
+of the images selected in the dataset browser, the current training run folder and the compute
+device. Views never reach into each other; they change the state and react to its signals.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from ddpm_studio.data import ImageSource, open_source
+
+log = logging.getLogger(__name__)
+
+ORGANIZATION = "ddpm-studio"
+APPLICATION = "DDPM Studio"
+DEFAULT_SOURCE = "builtin:shapes"
+MAX_RECENT = 8
+
+
+def detect_device() -> str:
+    """'cuda' when a CUDA device is usable, else 'cpu'."""
+    try:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:  # a broken driver must not stop the app
+        log.exception("CUDA detection failed; using the CPU")
+        return "cpu"
+
+
+class AppState(QObject):
+    """Current data source, selection, run and device, with change signals.
+
+    Signals: `source_changed(ImageSource)`, `selection_changed(list[int])`, `run_changed(Path | None)`.
+    """
+
+    source_changed = Signal(object)
+    selection_changed = Signal(list)
+    run_changed = Signal(object)
+
+    def __init__(self, settings: QSettings | None = None, device: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings: QSettings = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
+        self.device: str = device or detect_device()
+        self.source_spec: str = ""
+        self.source: ImageSource | None = None
+        self.selected_indices: list[int] = []
+        self.run_path: Path | None = None
+
+    # -- data source ---------------------------------------------------------------------------
+    def set_source(self, spec: str | Path) -> ImageSource:
+        """Open `spec` (folder, .zip or 'builtin:<name>') and make it current.
+
+        Raises `DataSourceError` (a one-line message) and leaves the state unchanged on failure.
+        """
+        source = open_source(spec)
+        self.source = source
+        self.source_spec = str(getattr(source, "spec", spec))
+        self.selected_indices = [0] if len(source) else []
+        self._remember("recent_sources", self.source_spec)
+        self.settings.setValue("last_source", self.source_spec)
+        log.info("data source: %s (%d candidates)", self.source_spec, len(source))
+        self.source_changed.emit(source)
+        self.selection_changed.emit(list(self.selected_indices))
+        return source
+
+    def set_selection(self, indices: list[int]) -> None:
+        """Make `indices` (into the current source) the selected images; emits on change only."""
+        count = len(self.source) if self.source is not None else 0
+        clean = sorted({int(i) for i in indices if 0 <= int(i) < count})
+        if clean == self.selected_indices:
+            return
+        self.selected_indices = clean
+        self.selection_changed.emit(list(clean))
+
+    # -- runs -----------------------------------------------------------------------------------
+    def set_run(self, path: str | Path | None) -> None:
+        """Make `path` (a run folder) the current run, or clear it with None."""
+        new = Path(path) if path is not None else None
+        if new == self.run_path:
+            return
+        self.run_path = new
+        if new is not None:
+            self._remember("recent_runs", str(new))
+        log.info("current run: %s", new)
+        self.run_changed.emit(new)
+
+    # -- recent items ---------------------------------------------------------------------------
+    def recent(self, key: str) -> list[str]:
+        """The recent items under `key` ('recent_sources' or 'recent_runs'), newest first."""
+        value = self.settings.value(key, [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or [])]
+
+    def _remember(self, key: str, item: str) -> None:
+        items = [item] + [v for v in self.recent(key) if v != item]
+        self.settings.setValue(key, items[:MAX_RECENT])
