@@ -96,8 +96,10 @@ def _as_stream(data: bytes | Path | str | BinaryIO, label: str) -> BinaryIO:
 
 def _open_checked(stream: BinaryIO, label: str) -> Image.Image:
     """Open lazily (header only), restrict decoders and refuse images over the pixel limit."""
+    Image.init()  # register every plugin so `formats=` can name them (cheap after the first call)
+    formats = [name for name in ALLOWED_FORMATS if name in Image.OPEN]  # MPO comes via the JPEG opener
     try:
-        image = Image.open(stream, formats=ALLOWED_FORMATS)
+        image = Image.open(stream, formats=formats)
     except Image.UnidentifiedImageError:
         if _is_empty(stream):
             raise ImageDecodeError("empty file (0 bytes)", label) from None
@@ -134,6 +136,9 @@ def _exif_upright(image: Image.Image) -> Image.Image:
 def to_standard_mode(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit "RGB" or "L" (alpha composited on white; 16-bit scaled)."""
     mode = image.mode
+    if mode in ("RGB", "L") and "transparency" in image.info:  # a tRNS colour key: that colour is see-through
+        flat = _composite_on_white(image.convert("RGBA"))
+        return flat if mode == "RGB" else flat.convert("L")
     if mode in ("RGB", "L"):
         return image
     if mode == "P":
@@ -169,7 +174,7 @@ def _grey_to_l(image: Image.Image) -> Image.Image:
         if image.mode == "F" and lo >= 0.0 and hi <= 1.0:
             lo, hi = 0.0, 1.0
         scaled = (np.nan_to_num(values, nan=lo) - lo) * (255.0 / max(hi - lo, 1e-12))
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
 def _describe(exc: Exception) -> str:

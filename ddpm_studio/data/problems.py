@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["Problem", "DataSourceError", "DataLoadCancelled", "summarize_problems"]
+__all__ = ["Problem", "DataSourceError", "DataLoadCancelled", "summarize_problems", "count_reasons"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""DataConfig: which images to train on and how they are shaped (saved in every run's config.json)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["DataConfig"]
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and the tensor each becomes: (channels, image_size, image_size) in [-1, 1].
+
+    `source` is a folder path, a .zip path, or a built-in set: ``"builtin:shapes"``, ``"builtin:glyphs"``;
+    a built-in set's size is a spec parameter, ``"builtin:shapes?n=2000"`` (default n = 4096 items;
+    also ``size=`` render size, default 64, and ``seed=``, default 0).
+    """
+
+    source: str = "builtin:shapes"  # folder, .zip or "builtin:<name>[?n=...]"
+    image_size: int = 32  # side of the square training image, pixels
+    channels: int = 3  # 3 = RGB, 1 = grayscale
+    hflip: bool = True  # random horizontal flip with p = 0.5
+    random_crop: bool = False  # random crop from a 9/8-larger resize instead of a centre crop
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if a field is out of range."""
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ValueError("data source is empty: give a folder, a .zip file or builtin:shapes")
+        if not isinstance(self.image_size, int) or not 4 <= self.image_size <= 1024:
+            raise ValueError(f"image_size must be an integer in [4, 1024], got {self.image_size!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DataConfig":
+        """Build from a dict, ignoring unknown keys (configs written by newer versions still load)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
