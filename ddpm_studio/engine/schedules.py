@@ -83,6 +83,9 @@ class NoiseSchedule:
     def __len__(self) -> int:
         return self.timesteps
 
+    def __repr__(self) -> str:
+        return f"NoiseSchedule(name={self.name!r}, timesteps={self.timesteps}, dtype={self.dtype}, device={self.device})"
+
 
 def _linear_betas(timesteps: int) -> Tensor:
     """Ho et al. 2020: β from 1e-4 to 0.02 for T = 1000, rescaled by 1000/T (improved-diffusion)."""

@@ -1,0 +1,105 @@
+"""Typed configuration of the diffusion process (training side) and of sampling."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+from ddpm_studio.engine.losses import LOSS_NAMES
+from ddpm_studio.engine.schedules import SCHEDULE_NAMES
+
+OBJECTIVES: tuple[str, ...] = ("eps", "x0", "v")
+SAMPLING_METHODS: tuple[str, ...] = ("ddpm", "ddim")
+DDPM_VARIANCES: tuple[str, ...] = ("fixed_small", "fixed_large")
+
+_C = TypeVar("_C")
+
+
+def _choice(field_name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field_name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _int_at_least(field_name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{field_name} must be an integer >= {low}, got {value!r}")
+
+
+def _finite_at_least(field_name: str, value: Any, low: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise ValueError(f"{field_name} must be a finite number >= {low}, got {value!r}")
+
+
+def _from_dict(cls: type[_C], data: dict[str, Any]) -> _C:
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    config = cls(**data)
+    config.validate()  # type: ignore[attr-defined]
+    return config
+
+
+@dataclass
+class DiffusionConfig:
+    """How x_0 is noised and what the network learns to predict."""
+
+    schedule: str = "cosine"  # one of SCHEDULE_NAMES
+    timesteps: int = 1000  # T
+    objective: str = "eps"  # "eps" | "x0" | "v": the regression target of L_simple
+    loss: str = "l2"  # "l2" | "l1" | "huber"
+    learned_variance: bool = False  # model outputs 2C channels (Improved DDPM, eq. 15)
+    vlb_weight: float = 0.001  # λ in L_hybrid = L_simple + λ L_vlb
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if any field is out of range."""
+        _choice("schedule", self.schedule, SCHEDULE_NAMES)
+        _int_at_least("timesteps", self.timesteps, 1)
+        _choice("objective", self.objective, OBJECTIVES)
+        _choice("loss", self.loss, LOSS_NAMES)
+        if not isinstance(self.learned_variance, bool):
+            raise ValueError(f"learned_variance must be a bool, got {self.learned_variance!r}")
+        _finite_at_least("vlb_weight", self.vlb_weight, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DiffusionConfig":
+        """Build and validate from a dict (e.g. parsed JSON); unknown keys are an error."""
+        return _from_dict(cls, data)
+
+
+@dataclass
+class SamplingConfig:
+    """How to run the reverse process."""
+
+    method: str = "ddim"  # "ddpm" | "ddim"
+    steps: int = 50  # DDIM steps (DDPM always uses T)
+    eta: float = 0.0  # DDIM η: 0 deterministic, 1 matches DDPM's posterior variance
+    variance: str = "fixed_small"  # DDPM: "fixed_small" (β̃_t) | "fixed_large" (β_t); ignored when learned
+    clip_x0: bool = True  # clip the predicted x_0 to [-1, 1]
+    noise_scale: float = 1.0  # scale of the fresh noise z added per ancestral step (temperature)
+    seed: int = 0  # seeds the generator for x_T and every z
+    count: int = 16  # number of images
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if any field is out of range."""
+        _choice("method", self.method, SAMPLING_METHODS)
+        _int_at_least("steps", self.steps, 1)
+        _finite_at_least("eta", self.eta, 0.0)
+        _choice("variance", self.variance, DDPM_VARIANCES)
+        if not isinstance(self.clip_x0, bool):
+            raise ValueError(f"clip_x0 must be a bool, got {self.clip_x0!r}")
+        _finite_at_least("noise_scale", self.noise_scale, 0.0)
+        _int_at_least("seed", self.seed, 0)
+        _int_at_least("count", self.count, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SamplingConfig":
+        """Build and validate from a dict (e.g. parsed JSON); unknown keys are an error."""
+        return _from_dict(cls, data)
