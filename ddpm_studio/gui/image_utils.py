@@ -5,9 +5,12 @@ QImages may be built on any thread (thumbnail workers do); QPixmaps only on the 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import QWidget
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -28,6 +31,22 @@ def to_qimage(array: np.ndarray) -> QImage:
     height, width = array.shape[:2]
     image = QImage(array.data, width, height, width * channels, fmt)
     return image.copy()  # detach from the numpy buffer
+
+
+def to_qimage_rgb32(array: np.ndarray) -> QImage:
+    """(H,W,3) or (H,W) uint8 -> Format_RGB32 QImage: the format Qt scales and paints fastest."""
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ValueError(f"expected an (H,W[,3]) uint8 image, got {array.dtype} {array.shape}")
+    rgb = np.repeat(array[:, :, None], 3, axis=2) if array.ndim == 2 else array[:, :, :3]
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    height, width = rgb.shape[:2]
+    packed = np.empty((height, width, 4), dtype=np.uint8)  # one 0xffRRGGBB word per pixel
+    if sys.byteorder == "little":
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 255
+    else:
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = 255, rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return QImage(packed.data, width, height, width * 4, QImage.Format.Format_RGB32).copy()
 
 
 def to_qpixmap(array: np.ndarray) -> QPixmap:
@@ -60,3 +79,34 @@ def thumbnail_qimage(image, size: int) -> QImage:  # PIL.Image.Image
     thumb = image.copy()
     thumb.thumbnail((size, size))
     return pil_to_qimage(thumb)
+
+
+class ImageTile(QWidget):
+    """Shows one QImage scaled to fit with crisp (nearest) pixels; cheap to update many times a second."""
+
+    def __init__(self, size: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image = QImage()
+        self.setFixedSize(size, size)
+
+    def image(self) -> QImage:
+        """The image shown, at its own resolution."""
+        return self._image
+
+    def set_image(self, image: QImage) -> None:
+        self._image = image
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return self.size()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._image.isNull():
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        scaled = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, scaled.width(), scaled.height())
+        target.moveCenter(self.rect().center())
+        painter.drawImage(target, self._image)
+        painter.end()

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from ddpm_studio.data import ImageSource, open_source
+from ddpm_studio.data.sources import ImageSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ ORGANIZATION = "ddpm-studio"
 APPLICATION = "DDPM Studio"
 DEFAULT_SOURCE = "builtin:shapes"
 MAX_RECENT = 8
+DEFAULT_SELECTION = 4  # images selected when a source opens (the forward view shows them)
 
 
 def detect_device() -> str:
@@ -58,10 +59,13 @@ class AppState(QObject):
 
         Raises `DataSourceError` (a one-line message) and leaves the state unchanged on failure.
         """
-        source = open_source(spec)
+        return self.use_source(open_source(spec))
+
+    def use_source(self, source: ImageSource) -> ImageSource:
+        """Make an already opened `source` current (the window opens folders on a worker thread)."""
         self.source = source
-        self.source_spec = str(getattr(source, "spec", spec))
-        self.selected_indices = [0] if len(source) else []
+        self.source_spec = str(source.spec)
+        self.selected_indices = list(range(min(DEFAULT_SELECTION, len(source))))
         self._remember("recent_sources", self.source_spec)
         self.settings.setValue("last_source", self.source_spec)
         log.info("data source: %s (%d candidates)", self.source_spec, len(source))

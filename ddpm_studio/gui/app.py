@@ -1,0 +1,165 @@
+"""The application entry point: logging, Qt set-up (style, DPI, icon, settings), the main window.
+
+torch is imported BEFORE PySide6: with torch >= 2.9 on Windows, loading Qt's DLLs first breaks torch's.
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401  (must precede every PySide6 import, see the module docstring)
+
+import argparse
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+import ddpm_studio
+from ddpm_studio import paths
+from ddpm_studio.gui.errors import ErrorReporter
+from ddpm_studio.gui.state import APPLICATION, ORGANIZATION
+
+log = logging.getLogger("ddpm_studio")
+LOG_FILE_NAME = "ddpm-studio.log"
+_qt_log = logging.getLogger("ddpm_studio.qt")
+# Platform-plugin notices that say nothing about the app (the headless "offscreen" plugin used by
+# tests and screenshots cannot propagate size hints); logged at DEBUG instead of WARNING.
+BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The GUI's own flags (the CLI has its subcommands elsewhere)."""
+    parser = argparse.ArgumentParser(prog="ddpm-studio", description="DDPM Studio desktop app")
+    parser.add_argument("--reset-settings", action="store_true", help="forget window geometry, recent items, etc.")
+    parser.add_argument("--source", default=None, help="open this folder, .zip or builtin:<name> at start")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--quit-after", type=int, default=None, metavar="MS", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def setup_logging(level: str = "INFO") -> Path:
+    """Log to a rotating file in the user log dir (and stderr); return the file's path."""
+    folder = paths.log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOG_FILE_NAME
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_ddpm_studio", False):
+            root.removeHandler(handler)
+            handler.close()
+    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"))
+    file_handler._ddpm_studio = True  # type: ignore[attr-defined]
+    root.addHandler(file_handler)
+    root.setLevel(getattr(logging, level))
+    return path
+
+
+def _qt_message_handler(mode: QtMsgType, context, message: str) -> None:
+    """Route qDebug/qWarning/qCritical into Python logging (and so into the log file)."""
+    level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+             QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+             QtMsgType.QtFatalMsg: logging.CRITICAL}.get(mode, logging.WARNING)
+    if any(message.startswith(benign) for benign in BENIGN_QT_MESSAGES):
+        level = logging.DEBUG
+    _qt_log.log(level, "%s", message)
+
+
+def install_qt_message_handler() -> None:
+    """Send Qt's own messages to the log."""
+    qInstallMessageHandler(_qt_message_handler)
+
+
+def dark_palette() -> QPalette:
+    """A Fusion palette for a dark system scheme."""
+    palette = QPalette()
+    base, window, text, mid = QColor(30, 30, 32), QColor(45, 45, 48), QColor(230, 230, 230), QColor(90, 90, 95)
+    for role, color in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
+                        (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, window),
+                        (QPalette.ColorRole.ToolTipBase, window), (QPalette.ColorRole.ToolTipText, text),
+                        (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, window),
+                        (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.BrightText, QColor(255, 80, 80)),
+                        (QPalette.ColorRole.Mid, mid), (QPalette.ColorRole.Dark, QColor(20, 20, 22)),
+                        (QPalette.ColorRole.Link, QColor(100, 160, 255)),
+                        (QPalette.ColorRole.Highlight, QColor(60, 120, 215)),
+                        (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+                        (QPalette.ColorRole.PlaceholderText, QColor(150, 150, 150))):
+        palette.setColor(role, color)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(130, 130, 130))
+    return palette
+
+
+def apply_color_scheme(app: QApplication) -> None:
+    """Fusion, light or dark after the system's colour scheme (re-applied when it changes)."""
+    app.setStyle("Fusion")
+    dark = QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background=app.palette().color(QPalette.ColorRole.Base),
+                        foreground=app.palette().color(QPalette.ColorRole.Text))
+
+
+def app_icon() -> QIcon:
+    """The application icon from resources/icons (empty icon if the files are missing)."""
+    icon = QIcon()
+    folder = paths.resources_dir() / "icons"
+    for name in ("ddpm-studio.svg", "ddpm-studio.png"):
+        if (folder / name).is_file():
+            icon.addFile(str(folder / name))
+    return icon
+
+
+def create_application(argv: list[str]) -> QApplication:
+    """The QApplication (reused if one exists), named, high-DPI clean, styled, with the icon."""
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    QCoreApplication.setApplicationVersion(ddpm_studio.__version__)
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication([sys.argv[0] if sys.argv else "ddpm-studio", *argv])
+    QGuiApplication.setDesktopFileName("ddpm-studio")
+    apply_color_scheme(app)
+    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open the DDPM Studio window; returns the process exit code."""
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    log_path = setup_logging(args.log_level)
+    install_qt_message_handler()
+    log.info("DDPM Studio %s starting (torch %s)", ddpm_studio.__version__, torch.__version__)
+    app = create_application([])
+    settings = QSettings()
+    if args.reset_settings:
+        settings.clear()
+        settings.sync()
+        log.info("settings reset")
+    reporter = ErrorReporter(log_path)
+    reporter.install()
+    try:
+        from ddpm_studio.gui.main_window import MainWindow
+        from ddpm_studio.gui.state import AppState
+
+        state = AppState(settings)
+        window = MainWindow(state, log_path=log_path, initial_source=args.source)
+        window.show()
+        if args.quit_after is not None:
+            QTimer.singleShot(args.quit_after, window.close)
+        code = app.exec()
+        log.info("DDPM Studio exiting with code %d", code)
+        return int(code)
+    finally:
+        reporter.uninstall()
+        qInstallMessageHandler(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The dataset browser: a lazily decoded thumbnail grid, a summary (count, sizes, modes), the problems
+list, and a preview of exactly what training sees (`ImageTransform` at the chosen size and channels).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QListView, QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from ddpm_studio.data.decode import ImageDecodeError
+from ddpm_studio.data.synthetic import BUILTIN_DATASETS
+from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
+from ddpm_studio.gui.image_utils import to_qimage
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIZES = (16, 32, 64, 128, 256)
+PREVIEW_MAX = 8  # selected images shown in the training preview
+PREVIEW_PIXELS = 288  # on-screen size of the preview grid
+
+
+class _PreviewSignals(QObject):
+    ready = Signal(int, object, str)  # generation, (H, W, C) uint8 grid | None, note
+
+
+class _PreviewTask(QRunnable):
+    """Decode + transform the selected images exactly as the training data pipeline does."""
+
+    def __init__(self, signals: _PreviewSignals, generation: int, source, indices: list[int],
+                 size: int, channels: int) -> None:
+        super().__init__()
+        self.signals, self.generation, self.source = signals, generation, source
+        self.indices, self.size, self.channels = indices, size, channels
+
+    def run(self) -> None:
+        transform = ImageTransform(self.size, self.channels)
+        images, skipped = [], []
+        for index in self.indices:
+            try:
+                images.append(to_uint8(transform(self.source.load(index))))
+            except ImageDecodeError as exc:
+                skipped.append(f"{exc.name}: {exc.reason}")
+            except Exception as exc:
+                log.exception("preview of image %d failed", index)
+                skipped.append(f"{index}: {exc}")
+        grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
+        note = f"{self.channels}×{self.size}×{self.size} float32 in [-1, 1], resized shorter side + centre crop"
+        if skipped:
+            note += "\nSkipped: " + "; ".join(skipped)
+        try:
+            self.signals.ready.emit(self.generation, grid, note)
+        except RuntimeError:
+            pass
+
+
+class DatasetView(QWidget):
+    """Thumbnails + summary + problems + training preview, following `AppState`."""
+
+    open_folder_requested = Signal()
+    open_archive_requested = Signal()
+    source_requested = Signal(str)  # a spec such as "builtin:glyphs"
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = ThumbnailModel(self)
+        self._syncing = False
+        self._preview_generation = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._preview_signals = _PreviewSignals(self)
+        self._preview_signals.ready.connect(self._on_preview)
+        self._build()
+        self.model.summary_changed.connect(self._on_summary)
+        state.source_changed.connect(self._on_source)
+        state.selection_changed.connect(self._on_state_selection)
+        if state.source is not None:
+            self._on_source(state.source)
+            self._on_state_selection(state.selected_indices)
+
+    # -- construction --------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.source_label = QLabel("No data source")
+        self.source_label.setAccessibleName("Current data source")
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_button = self._button("Open folder…", "Open a folder of images", self.open_folder_requested.emit)
+        self.archive_button = self._button("Open archive…", "Open a .zip archive of images",
+                                           self.open_archive_requested.emit)
+        self.builtin_combo = QComboBox()
+        self.builtin_combo.setAccessibleName("Built-in dataset")
+        self.builtin_combo.setToolTip("Open a built-in synthetic dataset")
+        self.builtin_combo.addItem("Built-in…")
+        self.builtin_combo.addItems([f"builtin:{name}" for name in BUILTIN_DATASETS])
+        self.builtin_combo.activated.connect(self._on_builtin)
+        top = QHBoxLayout()
+        top.addWidget(self.source_label, 1)
+        top.addWidget(self.folder_button)
+        top.addWidget(self.archive_button)
+        top.addWidget(self.builtin_combo)
+
+        self.list_view = QListView()
+        self.list_view.setAccessibleName("Image thumbnails")
+        self.list_view.setViewMode(QListView.ViewMode.IconMode)
+        self.list_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list_view.setMovement(QListView.Movement.Static)
+        self.list_view.setUniformItemSizes(True)
+        self.list_view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.list_view.setBatchSize(256)
+        self.list_view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.list_view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE + 28))
+        self.list_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list_view.setModel(self.model)
+        self.list_view.selectionModel().selectionChanged.connect(self._on_view_selection)
+
+        self.count_label = QLabel("–")
+        self.sizes_label = QLabel("–")
+        self.modes_label = QLabel("–")
+        for label, name in ((self.count_label, "Image count"), (self.sizes_label, "Image sizes"),
+                            (self.modes_label, "Image modes")):
+            label.setAccessibleName(name)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        summary_box = QGroupBox("Summary")
+        form = QFormLayout(summary_box)
+        form.addRow("Images:", self.count_label)
+        form.addRow("Sizes:", self.sizes_label)
+        form.addRow("Modes:", self.modes_label)
+
+        self.problems = QTreeWidget()
+        self.problems.setAccessibleName("Problems: skipped files and reasons")
+        self.problems.setHeaderLabels(["File", "Reason"])
+        self.problems.setRootIsDecorated(False)
+        self.problems.setAlternatingRowColors(True)
+        self.problems.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.problems.header().setAccessibleName("Problems columns: file, reason")
+        self.problems_box = QGroupBox("Problems (0)")
+        QVBoxLayout(self.problems_box).addWidget(self.problems)
+
+        preview_box = QGroupBox("What training sees")
+        self.size_combo = QComboBox()
+        self.size_combo.setAccessibleName("Training image size")
+        self.size_combo.addItems([f"{s}×{s}" for s in PREVIEW_SIZES])
+        self.size_combo.setCurrentIndex(1)
+        self.channels_combo = QComboBox()
+        self.channels_combo.setAccessibleName("Training channels")
+        self.channels_combo.addItems(["3 (RGB)", "1 (grey)"])
+        for combo in (self.size_combo, self.channels_combo):
+            combo.currentIndexChanged.connect(self._request_preview)
+        self.preview_label = QLabel()
+        self.preview_label.setAccessibleName("Training preview")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setMinimumSize(PREVIEW_PIXELS // 2, PREVIEW_PIXELS // 2)
+        self.preview_note = QLabel()
+        self.preview_note.setWordWrap(True)
+        self.preview_note.setAccessibleName("Training preview description")
+        preview_layout = QVBoxLayout(preview_box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Size"))
+        row.addWidget(self.size_combo)
+        row.addWidget(QLabel("Channels"))
+        row.addWidget(self.channels_combo)
+        row.addStretch(1)
+        preview_layout.addLayout(row)
+        preview_layout.addWidget(self.preview_label, 1)
+        preview_layout.addWidget(self.preview_note)
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(summary_box)
+        side_layout.addWidget(self.problems_box, 1)
+        side_layout.addWidget(preview_box, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.list_view)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+    def _button(self, text: str, tip: str, slot) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(tip)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # -- public --------------------------------------------------------------------------------
+    def training_size(self) -> int:
+        return PREVIEW_SIZES[self.size_combo.currentIndex()]
+
+    def training_channels(self) -> int:
+        return 3 if self.channels_combo.currentIndex() == 0 else 1
+
+    def problem_rows(self) -> list[tuple[str, str]]:
+        """(file, reason) of every listed problem, as shown."""
+        return [(self.problems.topLevelItem(i).text(0), self.problems.topLevelItem(i).text(1))
+                for i in range(self.problems.topLevelItemCount())]
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Cancel thumbnail, scan and preview work and wait for it."""
+        self._preview_generation += 1
+        self._pool.clear()
+        self.model.shutdown(timeout_s)
+        self._pool.waitForDone(int(timeout_s * 1000))
+
+    # -- reactions -----------------------------------------------------------------------------
+    @Slot(object)
+    def _on_source(self, source) -> None:
+        self.source_label.setText(f"<b>{source.name}</b> — {source.spec}")
+        self.problems.clear()
+        self.model.set_source(source)
+
+    @Slot(int)
+    def _on_builtin(self, index: int) -> None:
+        if index > 0:
+            self.source_requested.emit(self.builtin_combo.itemText(index))
+        self.builtin_combo.setCurrentIndex(0)
+
+    @Slot(object)
+    def _on_summary(self, summary: ScanSummary) -> None:
+        progress = "" if summary.done else f" (checking… {summary.checked:,} of {summary.total:,})"
+        self.count_label.setText(f"{summary.valid:,} valid of {summary.total:,} candidates{progress}")
+        self.sizes_label.setText(_top(summary.sizes, lambda s: f"{s[0]}×{s[1]}"))
+        self.modes_label.setText(_top(summary.modes, str))
+        if len(summary.problems) != self.problems.topLevelItemCount():
+            self.problems.clear()
+            self.problems.addTopLevelItems([QTreeWidgetItem([p.name, p.reason]) for p in summary.problems])
+        self.problems_box.setTitle(f"Problems ({len(summary.problems)})")
+
+    @Slot()
+    def _on_view_selection(self, *_args) -> None:
+        if self._syncing:
+            return
+        rows = [index.data(INDEX_ROLE) for index in self.list_view.selectionModel().selectedIndexes()]
+        self.state.set_selection(rows)
+
+    @Slot(list)
+    def _on_state_selection(self, indices: list[int]) -> None:
+        self._syncing = True
+        try:
+            selection = QItemSelection()
+            for row in indices:
+                index = self.model.index(row)
+                selection.select(index, index)
+            self.list_view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            if indices:
+                self.list_view.selectionModel().setCurrentIndex(self.model.index(indices[0]),
+                                                                QItemSelectionModel.SelectionFlag.NoUpdate)
+        finally:
+            self._syncing = False
+        self._request_preview()
+
+    @Slot()
+    def _request_preview(self, *_args) -> None:
+        self._preview_generation += 1
+        source, indices = self.state.source, self.state.selected_indices[:PREVIEW_MAX]
+        if source is None or not indices:
+            self.preview_label.clear()
+            self.preview_note.setText("Select images to see them as the network will.")
+            return
+        self._pool.start(_PreviewTask(self._preview_signals, self._preview_generation, source, indices,
+                                      self.training_size(), self.training_channels()))
+
+    @Slot(int, object, str)
+    def _on_preview(self, generation: int, grid, note: str) -> None:
+        if generation != self._preview_generation:
+            return
+        self.preview_note.setText(note)
+        if grid is None:
+            self.preview_label.clear()
+            return
+        image = to_qimage(grid)
+        scale = max(1, PREVIEW_PIXELS // max(image.width(), image.height()))
+        self.preview_label.setPixmap(upscaled_pixmap(image, scale))
+        self.preview_label.setProperty("preview", image)
+
+
+def upscaled_pixmap(image: QImage, scale: int) -> QPixmap:
+    """Integer nearest-neighbour upscaling (crisp pixels) into a QPixmap (GUI thread)."""
+    return QPixmap.fromImage(image.scaled(image.width() * scale, image.height() * scale,
+                                          Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+
+
+def _top(pairs, fmt, limit: int = 4) -> str:
+    """'32×32 (120), 64×48 (3) and 2 more' from ((value, count), ...)."""
+    if not pairs:
+        return "–"
+    shown = ", ".join(f"{fmt(value)} ({count:,})" for value, count in pairs[:limit])
+    return shown + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "")

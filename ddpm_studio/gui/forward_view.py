@@ -1,0 +1,414 @@
+"""The forward-noising timeline: x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε (Ho et al. 2020, eq. 4) under a slider.
+
+Each selected image gets one fixed ε (drawn from a seeded generator keyed by its index), so scrubbing
+is smooth and deterministic. The slider runs over the paper's t = 0…T: t = 0 is x_0 itself and t ≥ 1
+uses schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a grid of images × a
+spread of t (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR
+(pyqtgraph) with a marker at the current t. A second schedule can be compared on the same x_0 and ε.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtGui import QFont, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from ddpm_studio.data.decode import ImageDecodeError
+from ddpm_studio.data.transforms import ImageTransform, to_uint8
+from ddpm_studio.engine.forward import q_sample
+from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
+from ddpm_studio.gui.schedule_curves import ScheduleCurves
+from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage, to_qimage_rgb32
+from ddpm_studio.gui.state import AppState
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGES = 4  # selected images shown at once
+GRID_COLUMNS = 8  # spread of t in the figure
+TILE = 144  # on-screen size of one live image (px)
+GRID_TILE = 60  # on-screen size of one grid cell (px)
+PLAY_INTERVAL_MS = 33  # ~30 frames per second
+SIZES = (32, 64, 128)
+
+
+class ForwardNoiser:
+    """Qt-free: fixed x_0 batch and fixed ε, evaluated at any t under any schedule."""
+
+    def __init__(self) -> None:
+        self.x0: torch.Tensor | None = None  # (B, C, H, W) in [-1, 1]
+        self.eps: torch.Tensor | None = None  # (B, C, H, W) ~ N(0, I), one fixed draw per image
+
+    def set_images(self, x0: torch.Tensor, keys: list[int], seed: int) -> None:
+        """Use `x0` (B,C,H,W); ε_i is drawn from a generator seeded by (seed, keys[i])."""
+        noise = []
+        for key in keys:
+            generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(key))
+            noise.append(torch.randn(x0.shape[1:], generator=generator, dtype=torch.float32))
+        self.x0 = x0.to(torch.float32)
+        self.eps = torch.stack(noise) if noise else torch.empty_like(self.x0)
+
+    def xt(self, schedule: NoiseSchedule, t: int) -> torch.Tensor:
+        """x_t for the whole batch at the paper's t (0 → x_0; t ≥ 1 → eq. 4 at index t-1)."""
+        assert self.x0 is not None and self.eps is not None
+        if t <= 0:
+            return self.x0
+        index = torch.full((self.x0.shape[0],), min(t, schedule.timesteps) - 1, dtype=torch.long)
+        return q_sample(schedule, self.x0, index, self.eps)
+
+    def grid(self, schedule: NoiseSchedule, ts: list[int]) -> np.ndarray:
+        """(B, len(ts), H, W, C) uint8: every image at every t of `ts`."""
+        return np.stack([to_uint8(self.xt(schedule, t)) for t in ts], axis=1)
+
+
+def spread_of_t(timesteps: int, columns: int = GRID_COLUMNS) -> list[int]:
+    """`columns` values of t from 0 to T, evenly spaced (Ho et al. Fig. 2 style)."""
+    return sorted({int(round(v)) for v in np.linspace(0, timesteps, columns)})
+
+
+class _LoadSignals(QObject):
+    loaded = Signal(int, object, object, str)  # generation, indices, x0 tensor | None, error
+
+
+class _LoadImages(QRunnable):
+    """Decode and transform the selected images off the GUI thread."""
+
+    def __init__(self, signals: _LoadSignals, generation: int, source, indices: list[int], size: int) -> None:
+        super().__init__()
+        self.signals, self.generation, self.source, self.indices, self.size = signals, generation, source, indices, size
+
+    def run(self) -> None:
+        transform = ImageTransform(self.size, 3)
+        tensors, kept, errors = [], [], []
+        for index in self.indices:
+            try:
+                tensors.append(transform(self.source.load(index)))
+                kept.append(index)
+            except ImageDecodeError as exc:
+                errors.append(f"{exc.name or index}: {exc.reason}")
+            except Exception as exc:  # reported in the view, and logged with the traceback
+                log.exception("could not prepare image %d", index)
+                errors.append(f"{index}: {type(exc).__name__}: {exc}")
+        x0 = torch.stack(tensors) if tensors else None
+        try:
+            self.signals.loaded.emit(self.generation, kept, x0, "; ".join(errors))
+        except RuntimeError:
+            pass  # the view is gone
+
+
+class ForwardView(QWidget):
+    """Slider + live x_t images, the images × t grid, and the schedule curves."""
+
+    images_ready = Signal()  # new x_0 batch prepared and shown
+    frame_shown = Signal(int)  # t of the frame just drawn
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.noiser = ForwardNoiser()
+        self.indices: list[int] = []
+        self._generation = 0
+        self._schedules: dict[tuple[str, int], NoiseSchedule] = {}
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._load_signals = _LoadSignals(self)
+        self._load_signals.loaded.connect(self._on_loaded)
+        self._timer = QTimer(self)
+        self._timer.setInterval(PLAY_INTERVAL_MS)
+        self._timer.timeout.connect(self._advance)
+        self._build_controls()
+        self._build_layout()
+        self.curves = ScheduleCurves(self)
+        self._splitter.addWidget(self.curves)
+        self._splitter.setStretchFactor(0, 3)
+        self._splitter.setStretchFactor(1, 2)
+        state.selection_changed.connect(self._reload)
+        state.source_changed.connect(lambda _source: self._reload())
+        self._on_schedule_changed()
+        self._reload()
+
+    # -- construction --------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        def named(widget, name: str, tip: str):
+            widget.setAccessibleName(name)
+            widget.setToolTip(tip)
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            return widget
+
+        self.schedule_combo = named(QComboBox(), "Noise schedule", "β_t schedule (Ho et al.: linear; Nichol & Dhariwal: cosine)")
+        self.schedule_combo.addItems(list(SCHEDULE_NAMES))
+        self.schedule_combo.setCurrentText("linear")
+        self.timesteps_spin = named(QSpinBox(), "Number of timesteps T", "T, the number of diffusion steps")
+        self.timesteps_spin.setRange(10, 4000)
+        self.timesteps_spin.setSingleStep(50)
+        self.timesteps_spin.setValue(1000)
+        self.compare_check = named(QCheckBox("Compare with"), "Compare with a second schedule",
+                                   "Show a second schedule on the same images and the same ε")
+        self.compare_combo = named(QComboBox(), "Second schedule", "The schedule to compare with")
+        self.compare_combo.addItems(list(SCHEDULE_NAMES))
+        self.compare_combo.setCurrentText("cosine")
+        self.compare_combo.setEnabled(False)
+        self.seed_spin = named(QSpinBox(), "Noise seed", "Seed of the fixed ε of each image")
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.size_combo = named(QComboBox(), "Image size", "Resolution x_0 is resized to")
+        self.size_combo.addItems([f"{s}×{s}" for s in SIZES])
+        self.size_combo.setCurrentIndex(1)
+        self.play_button = named(QPushButton("▶ Play"), "Play or pause", "Play or pause the timeline (Space)")
+        self.play_button.setCheckable(True)
+        self.slider = named(QSlider(Qt.Orientation.Horizontal), "Timestep t", "t from 0 (the image) to T (noise)")
+        self.slider.setPageStep(50)
+        self.t_label = QLabel()
+        self.t_label.setAccessibleName("Current timestep and coefficients")
+        widest = "t = 4000 / 4000   ᾱ = 0.0000   √ᾱ = 0.000   √(1-ᾱ) = 0.000   log SNR = +10.00"
+        self.t_label.setFixedWidth(self.t_label.fontMetrics().horizontalAdvance(widest) + 12)  # no relayout per frame
+        self.t_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
+        self.timesteps_spin.valueChanged.connect(self._on_schedule_changed)
+        self.compare_check.toggled.connect(self.compare_combo.setEnabled)
+        self.compare_check.toggled.connect(self._on_schedule_changed)
+        self.compare_combo.currentTextChanged.connect(self._on_schedule_changed)
+        self.seed_spin.valueChanged.connect(self._reload)
+        self.size_combo.currentIndexChanged.connect(self._reload)
+        self.play_button.toggled.connect(self.set_playing)
+        self.slider.valueChanged.connect(self._show_frame)
+
+    def _build_layout(self) -> None:
+        top = QHBoxLayout()
+        for label, widget in (("Schedule", self.schedule_combo), ("T", self.timesteps_spin)):
+            caption = QLabel(label)
+            caption.setBuddy(widget)
+            top.addWidget(caption)
+            top.addWidget(widget)
+        top.addWidget(self.compare_check)
+        top.addWidget(self.compare_combo)
+        for label, widget in (("ε seed", self.seed_spin), ("Size", self.size_combo)):
+            caption = QLabel(label)
+            caption.setBuddy(widget)
+            top.addWidget(caption)
+            top.addWidget(widget)
+        top.addStretch(1)
+        timeline = QHBoxLayout()
+        timeline.addWidget(self.play_button)
+        timeline.addWidget(self.slider, 1)
+        timeline.addWidget(self.t_label)
+
+        self.live_box = QGroupBox("x_t at the current t")
+        self.live_grid = QGridLayout(self.live_box)
+        self.message = QLabel("Select images in the Dataset tab.")
+        self.message.setWordWrap(True)
+        self.message.setAccessibleName("Forward process message")
+        self.live_labels: list[list[ImageTile]] = []  # [schedule row][image column]
+        self.grid_label = QLabel()
+        self.grid_label.setAccessibleName("Grid of images at a spread of timesteps")
+        self.grid_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        grid_scroll = QScrollArea()
+        grid_scroll.setWidget(self.grid_label)
+        grid_scroll.setWidgetResizable(True)
+        grid_scroll.setAccessibleName("Timestep grid")
+        grid_box = QGroupBox("Images × t (Ho et al. 2020, Fig. 2 style)")
+        QVBoxLayout(grid_box).addWidget(grid_scroll)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.live_box)
+        left_layout.addWidget(self.message)
+        left_layout.addWidget(grid_box, 1)
+        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.addWidget(left)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(timeline)
+        layout.addWidget(self._splitter, 1)
+
+    # -- public API ----------------------------------------------------------------------------
+    def schedule(self, second: bool = False) -> NoiseSchedule:
+        """The current (or comparison) schedule, float32 on the CPU, cached."""
+        name = (self.compare_combo if second else self.schedule_combo).currentText()
+        key = (name, self.timesteps_spin.value())
+        if key not in self._schedules:
+            self._schedules[key] = make_schedule(name, key[1]).to("cpu", torch.float32)
+        return self._schedules[key]
+
+    def schedules(self) -> list[NoiseSchedule]:
+        """The schedules shown: [main] or [main, comparison]."""
+        return [self.schedule()] + ([self.schedule(second=True)] if self.compare_check.isChecked() else [])
+
+    def set_t(self, t: int) -> None:
+        """Move the slider to t (draws the frame)."""
+        self.slider.setValue(int(t))
+
+    def t(self) -> int:
+        return self.slider.value()
+
+    def set_playing(self, playing: bool) -> None:
+        """Start or stop the timeline animation."""
+        if self.play_button.isChecked() != playing:
+            self.play_button.setChecked(playing)  # re-enters through toggled
+            return
+        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        if playing:
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def displayed_image(self, column: int = 0, row: int = 0) -> np.ndarray:
+        """What the live view shows for image `column` under schedule `row`, at data resolution (H,W,3)."""
+        return qimage_to_array(self.live_labels[row][column].image())
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Stop playing and wait for the loader."""
+        self.set_playing(False)
+        self._generation += 1
+        self._pool.clear()
+        self._pool.waitForDone(int(timeout_s * 1000))
+
+    # -- reactions -----------------------------------------------------------------------------
+    @Slot()
+    def _reload(self, *_args) -> None:
+        """(Re)load x_0 for the selected images in the background."""
+        self._generation += 1
+        source, indices = self.state.source, list(self.state.selected_indices)[:MAX_IMAGES]
+        if source is None or not indices:
+            self.indices = []
+            self.noiser = ForwardNoiser()
+            self._rebuild_live_labels(0)
+            self.message.setText("Select one or more images in the Dataset tab to see them noised.")
+            self.message.show()
+            self.grid_label.clear()
+            return
+        size = SIZES[self.size_combo.currentIndex()]
+        self._pool.start(_LoadImages(self._load_signals, self._generation, source, indices, size))
+
+    @Slot(int, object, object, str)
+    def _on_loaded(self, generation: int, indices: list[int], x0, error: str) -> None:
+        if generation != self._generation:
+            return
+        if x0 is None:
+            self.message.setText(f"Could not load the selected images: {error}")
+            self.message.show()
+            return
+        self.indices = indices
+        self.noiser.set_images(x0, indices, self.seed_spin.value())
+        more = len(self.state.selected_indices) - len(indices)
+        notes = [f"{more} more selected image(s) not shown (at most {MAX_IMAGES})."] if more > 0 else []
+        notes += [f"Skipped: {error}"] if error else []
+        self.message.setText(" ".join(notes))
+        self.message.setVisible(bool(notes))
+        self._rebuild_live_labels(len(indices))
+        self._refresh_all()
+        self.images_ready.emit()
+
+    @Slot()
+    def _on_schedule_changed(self, *_args) -> None:
+        timesteps = self.timesteps_spin.value()
+        old_max = max(self.slider.maximum(), 1)
+        fraction = self.slider.value() / old_max
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, timesteps)
+        self.slider.setValue(int(round(fraction * timesteps)))
+        self.slider.blockSignals(False)
+        self.curves.plot(self.schedules())
+        self._rebuild_live_labels(len(self.indices))
+        self._refresh_all()
+
+    def _advance(self) -> None:
+        step = max(1, self.slider.maximum() // 150)  # a full sweep in about 5 s
+        t = self.slider.value() + step
+        self.slider.setValue(0 if t > self.slider.maximum() else t)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def _rebuild_live_labels(self, count: int) -> None:
+        rows = len(self.schedules()) if count else 0
+        if len(self.live_labels) == rows and all(len(r) == count for r in self.live_labels):
+            return
+        while self.live_grid.count():
+            item = self.live_grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().hide()  # gone now, even before the deferred delete runs
+                item.widget().deleteLater()
+        self.live_labels = []
+        for row in range(rows):
+            caption = QLabel()
+            caption.setProperty("schedule_row", row)
+            self.live_grid.addWidget(caption, row, 0)
+            labels = []
+            for column in range(count):
+                label = ImageTile(TILE)
+                label.setAccessibleName(f"Noised image {column + 1}, schedule {row + 1}")
+                self.live_grid.addWidget(label, row, column + 1)
+                labels.append(label)
+            self.live_labels.append(labels)
+        self.live_grid.setColumnStretch(count + 1, 1)
+
+    def _refresh_all(self) -> None:
+        self._show_frame(self.slider.value())
+        self._draw_grid()
+
+    @Slot(int)
+    def _show_frame(self, t: int) -> None:
+        """Draw x_t of every shown image under every shown schedule (the hot path of the slider)."""
+        schedules = self.schedules()
+        self.curves.set_marker(t)
+        self.t_label.setText(self._coefficients_text(schedules[0], t))
+        if self.noiser.x0 is None or not self.live_labels:
+            return
+        for row, schedule in enumerate(schedules):
+            caption = self.live_grid.itemAtPosition(row, 0).widget()
+            caption.setText(schedule.name)
+            frames = to_uint8(self.noiser.xt(schedule, t))  # (B, H, W, C)
+            for column, tile in enumerate(self.live_labels[row]):
+                tile.set_image(to_qimage_rgb32(frames[column]))
+        self.frame_shown.emit(t)
+
+    @staticmethod
+    def _coefficients_text(schedule: NoiseSchedule, t: int) -> str:
+        if t <= 0:
+            return f"t = 0 / {schedule.timesteps}   x₀ (the image)   ᾱ = 1"
+        i = min(t, schedule.timesteps) - 1
+        abar = float(schedule.alphas_cumprod[i])
+        return (f"t = {t} / {schedule.timesteps}   ᾱ = {abar:.4f}   √ᾱ = {abar ** 0.5:.3f}   "
+                f"√(1-ᾱ) = {(1 - abar) ** 0.5:.3f}   log SNR = {float(schedule.log_snr[i]):+.2f}")
+
+    def _draw_grid(self) -> None:
+        """The figure: one row per (image, schedule), one column per t of a spread from 0 to T."""
+        if self.noiser.x0 is None:
+            self.grid_label.clear()
+            return
+        schedules = self.schedules()
+        ts = spread_of_t(schedules[0].timesteps)
+        grids = [self.noiser.grid(s, ts) for s in schedules]  # each (B, len(ts), H, W, C)
+        rows = [(f"#{self.indices[b]} {s.name}", grids[k][b]) for b in range(len(self.indices))
+                for k, s in enumerate(schedules)]
+        self.grid_label.setPixmap(QPixmap.fromImage(render_figure(rows, ts, self.palette())))
+
+
+def render_figure(rows: list[tuple[str, np.ndarray]], ts: list[int], palette: QPalette) -> QImage:
+    """Paint labelled rows of (len(ts), H, W, C) uint8 tiles with a `t = …` header (GUI thread)."""
+    margin, header, gap = 84, 22, 4
+    width = margin + len(ts) * (GRID_TILE + gap)
+    height = header + len(rows) * (GRID_TILE + gap)
+    canvas = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+    canvas.fill(palette.color(QPalette.ColorRole.Base))
+    painter = QPainter(canvas)
+    painter.setPen(palette.color(QPalette.ColorRole.Text))
+    font = QFont(painter.font())
+    font.setPointSizeF(8.5)
+    painter.setFont(font)
+    for c, t in enumerate(ts):
+        x = margin + c * (GRID_TILE + gap)
+        painter.drawText(x, 0, GRID_TILE, header, Qt.AlignmentFlag.AlignCenter, f"t = {t}")
+    for r, (name, tiles) in enumerate(rows):
+        y = header + r * (GRID_TILE + gap)
+        painter.drawText(4, y, margin - 8, GRID_TILE, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
+        for c in range(len(ts)):
+            tile = to_qimage(tiles[c]).scaled(GRID_TILE, GRID_TILE, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.FastTransformation)
+            painter.drawImage(margin + c * (GRID_TILE + gap), y, tile)
+    painter.end()
+    return canvas

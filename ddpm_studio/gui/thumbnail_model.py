@@ -1,0 +1,292 @@
+"""A list model of a data source's images whose thumbnails are decoded lazily in a thread pool.
+
+Rows are the source's candidate images (`ImageSource.keys()`). A thumbnail is requested the first time a
+view asks for a row's decoration, decoded by a `QRunnable` (newest request first, so the visible screen
+wins while scrolling) and cached as a QPixmap made on the GUI thread. A second background task checks
+every image (the count of valid ones, sizes, modes and the problems list) and reports snapshots.
+Stale work is cancelled when the source changes: queued tasks are cleared and each task carries the
+model's generation number; results of an older generation are dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+
+from ddpm_studio.data.problems import Problem
+from ddpm_studio.data.sources import ImageSource
+from ddpm_studio.data.decode import IMAGE_EXTENSIONS, ImageDecodeError
+from ddpm_studio.gui.image_utils import thumbnail_qimage
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = 96  # px, the longest side of a thumbnail
+CACHE_LIMIT = 3000  # thumbnails kept (about 110 MiB at most)
+SUMMARY_INTERVAL_S = 0.2  # how often the background check reports progress
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's index into the source
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """A snapshot of the background check of every candidate image."""
+
+    total: int  # candidate images
+    checked: int  # decoded so far
+    valid: int  # decoded without error
+    sizes: tuple[tuple[tuple[int, int], int], ...] = ()  # ((w, h), count), most common first
+    modes: tuple[tuple[str, int], ...] = ()  # (mode, count), most common first
+    problems: tuple[Problem, ...] = ()  # skipped files with their reasons
+    done: bool = False
+    bad_rows: frozenset[int] = field(default_factory=frozenset)
+
+
+class _Signals(QObject):
+    """Signals the workers emit; the object lives on the GUI thread, so slots run there."""
+
+    thumbnail = Signal(int, int, object, str)  # generation, row, QImage | None, reason
+    summary = Signal(int, object)  # generation, ScanSummary
+
+
+class _ThumbnailTask(QRunnable):
+    def __init__(self, model: "ThumbnailModel", source: ImageSource, generation: int, row: int) -> None:
+        super().__init__()
+        self.model, self.source, self.generation, self.row = model, source, generation, row
+
+    def run(self) -> None:
+        if self.generation != self.model.generation:
+            return  # the source changed while this waited
+        image, reason = None, ""
+        try:
+            image = thumbnail_qimage(self.source.load(self.row, min_size=THUMB_SIZE), THUMB_SIZE)
+        except ImageDecodeError as exc:
+            reason = exc.reason
+        except Exception as exc:  # a source bug must not kill the pool thread silently
+            log.exception("thumbnail %d failed", self.row)
+            reason = f"{type(exc).__name__}: {exc}"
+        _emit(self.model.signals.thumbnail, self.generation, self.row, image, reason)
+
+
+class _ScanTask(QRunnable):
+    """Decode every candidate once (in the background) to count valid images, sizes, modes, problems."""
+
+    def __init__(self, model: "ThumbnailModel", source: ImageSource, generation: int) -> None:
+        super().__init__()
+        self.model, self.source, self.generation = model, source, generation
+
+    def _cancelled(self) -> bool:
+        return self.generation != self.model.generation
+
+    def run(self) -> None:
+        keys = self.source.keys()
+        sizes: Counter = Counter()
+        modes: Counter = Counter()
+        problems: list[Problem] = list(getattr(self.source, "problems", []) or [])
+        problems += skipped_files(self.source, cancel=self._cancelled)
+        bad_rows: set[int] = set()
+        valid, last = 0, 0.0
+        for index, key in enumerate(keys):
+            if self._cancelled():
+                return
+            try:
+                image = self.source.load(index)
+                sizes[image.size] += 1
+                modes[image.mode] += 1
+                valid += 1
+            except ImageDecodeError as exc:
+                problems.append(Problem(key, exc.reason))
+                bad_rows.add(index)
+            except Exception as exc:
+                problems.append(Problem(key, f"{type(exc).__name__}: {exc}"))
+                bad_rows.add(index)
+            now = time.monotonic()
+            if now - last >= SUMMARY_INTERVAL_S or index == len(keys) - 1:
+                last = now
+                _emit(self.model.signals.summary, self.generation,
+                      _summary(len(keys), index + 1, valid, sizes, modes, problems, bad_rows, index == len(keys) - 1))
+        if not keys:
+            _emit(self.model.signals.summary, self.generation, _summary(0, 0, 0, sizes, modes, problems, bad_rows, True))
+
+
+def _summary(total, checked, valid, sizes, modes, problems, bad_rows, done) -> ScanSummary:
+    return ScanSummary(total=total, checked=checked, valid=valid, sizes=tuple(sizes.most_common()),
+                       modes=tuple(modes.most_common()), problems=tuple(problems), done=done,
+                       bad_rows=frozenset(bad_rows))
+
+
+def _emit(signal, *args) -> None:
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the receiver was deleted while the task ran (application shutting down)
+        pass
+
+
+def skipped_files(source: ImageSource, cancel=None) -> list[Problem]:
+    """Files of a folder source that are not candidates because of their extension (e.g. notes.txt)."""
+    root = getattr(source, "root", None)
+    if root is None or not Path(root).is_dir():
+        return []
+    found: list[Problem] = []
+    for folder, dirs, files in os.walk(root):
+        if cancel is not None and cancel():
+            break
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        for name in sorted(files):
+            ext = os.path.splitext(name)[1].lower()
+            if name.startswith(".") or ext in IMAGE_EXTENSIONS:
+                continue
+            rel = Path(folder, name).relative_to(root).as_posix()
+            found.append(Problem(rel, f"not an image file type ({ext or 'no extension'})"))
+    return found
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Rows = candidate images of the current source; DecorationRole = lazily decoded thumbnail."""
+
+    summary_changed = Signal(object)  # ScanSummary
+    thumbnail_ready = Signal(int)  # row
+
+    def __init__(self, parent: QObject | None = None, *, threads: int = 2) -> None:
+        super().__init__(parent)
+        self.signals = _Signals(self)
+        self.signals.thumbnail.connect(self._on_thumbnail)
+        self.signals.summary.connect(self._on_summary)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max(1, threads))
+        self.scan_pool = QThreadPool(self)
+        self.scan_pool.setMaxThreadCount(1)
+        self.generation = 0
+        self.source: ImageSource | None = None
+        self.summary = ScanSummary(0, 0, 0, done=True)
+        self._keys: list[str] = []
+        self._cache: OrderedDict[int, QPixmap] = OrderedDict()
+        self._failed: dict[int, str] = {}
+        self._pending: set[int] = set()
+        self._priority = itertools.count()
+        self._lock = threading.Lock()
+        self._placeholder: QPixmap | None = None
+        self._broken: QPixmap | None = None
+
+    # -- source ------------------------------------------------------------------------------
+    def set_source(self, source: ImageSource | None) -> None:
+        """Show `source` (None: empty); cancels all work for the previous one."""
+        self.generation += 1
+        self.pool.clear()
+        self.scan_pool.clear()
+        self.beginResetModel()
+        self.source = source
+        self._keys = source.keys() if source is not None else []
+        self._cache.clear()
+        self._failed.clear()
+        self._pending.clear()
+        self.endResetModel()
+        self.summary = ScanSummary(len(self._keys), 0, 0, done=source is None)
+        self.summary_changed.emit(self.summary)
+        if source is not None:
+            self.scan_pool.start(_ScanTask(self, source, self.generation))
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Cancel everything and wait for running tasks (call before the application quits)."""
+        self.generation += 1
+        self.pool.clear()
+        self.scan_pool.clear()
+        self.pool.waitForDone(int(timeout_s * 1000))
+        self.scan_pool.waitForDone(int(timeout_s * 1000))
+
+    # -- Qt model ----------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt signature)
+        return 0 if parent.isValid() else len(self._keys)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._keys):
+            return None
+        row = index.row()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return os.path.basename(self._keys[row])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            reason = self._failed.get(row)
+            return f"{self._keys[row]}\n{reason}" if reason else self._keys[row]
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._decoration(row)
+        if role == INDEX_ROLE:
+            return row
+        return None
+
+    def key(self, row: int) -> str:
+        """The candidate's name (relative path) at `row`."""
+        return self._keys[row]
+
+    def is_cached(self, row: int) -> bool:
+        """Whether the thumbnail of `row` is decoded (or failed)."""
+        return row in self._cache or row in self._failed
+
+    # -- thumbnails --------------------------------------------------------------------------
+    def _decoration(self, row: int) -> QPixmap:
+        pixmap = self._cache.get(row)
+        if pixmap is not None:
+            self._cache.move_to_end(row)
+            return pixmap
+        if row in self._failed:
+            return self._broken_pixmap()
+        if row not in self._pending and self.source is not None:
+            self._pending.add(row)
+            # newest request first: a higher priority starts earlier, so the visible page wins
+            self.pool.start(_ThumbnailTask(self, self.source, self.generation, row), next(self._priority) % 2**30)
+        return self._placeholder_pixmap()
+
+    @Slot(int, int, object, str)
+    def _on_thumbnail(self, generation: int, row: int, image: QImage | None, reason: str) -> None:
+        if generation != self.generation:
+            return
+        self._pending.discard(row)
+        if image is None:
+            self._failed[row] = reason
+        else:
+            self._cache[row] = QPixmap.fromImage(image)  # GUI thread
+            while len(self._cache) > CACHE_LIMIT:
+                self._cache.popitem(last=False)
+        index = self.index(row)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
+        self.thumbnail_ready.emit(row)
+
+    @Slot(int, object)
+    def _on_summary(self, generation: int, summary: ScanSummary) -> None:
+        if generation != self.generation:
+            return
+        self.summary = summary
+        self.summary_changed.emit(summary)
+
+    def _placeholder_pixmap(self) -> QPixmap:
+        if self._placeholder is None:
+            self._placeholder = _tile(QColor(128, 128, 128, 60), None)
+        return self._placeholder
+
+    def _broken_pixmap(self) -> QPixmap:
+        if self._broken is None:
+            self._broken = _tile(QColor(200, 60, 60, 50), QColor(200, 60, 60))
+        return self._broken
+
+
+def _tile(fill: QColor, cross: QColor | None) -> QPixmap:
+    pixmap = QPixmap(THUMB_SIZE, THUMB_SIZE)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(fill)
+    painter.drawRoundedRect(4, 4, THUMB_SIZE - 8, THUMB_SIZE - 8, 8, 8)
+    if cross is not None:
+        painter.setPen(QPen(cross, 4))
+        m = THUMB_SIZE // 3
+        painter.drawLine(m, m, THUMB_SIZE - m, THUMB_SIZE - m)
+        painter.drawLine(THUMB_SIZE - m, m, m, THUMB_SIZE - m)
+    painter.end()
+    return pixmap

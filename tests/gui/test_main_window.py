@@ -1,0 +1,177 @@
+"""The application window: starts on a built-in set, opens folders, persists settings, closes cleanly,
+asks before quitting during training, and turns uncaught exceptions into an error dialog."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from ddpm_studio.gui import app as app_module
+from ddpm_studio.gui.errors import ErrorReporter
+from ddpm_studio.gui.main_window import TAB_NAMES, MainWindow, about_text
+from ddpm_studio.gui.state import AppState
+
+SMALL_BUILTIN = "builtin:shapes?n=16&size=32"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    windows = []
+
+    def make(initial_source: str | None = SMALL_BUILTIN) -> MainWindow:
+        state = AppState(settings, device="cpu")
+        with qtbot.waitSignal(state.source_changed, timeout=10_000):
+            window = MainWindow(state, initial_source=initial_source)
+            qtbot.addWidget(window)
+            window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def warnings_in(records) -> list[str]:
+    return [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+
+
+def test_window_starts_on_a_builtin_set_visits_every_tab_and_closes_without_warnings(qtbot, qtlog, caplog,
+                                                                                       make_window):
+    caplog.set_level(logging.INFO)
+    window = make_window(initial_source=None)  # a first launch: nothing remembered
+    assert window.state.source_spec == "builtin:shapes"
+    assert window.windowTitle().startswith("DDPM Studio — built-in shapes")
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == list(TAB_NAMES)
+    for i in range(window.tabs.count()):
+        qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + i), Qt.KeyboardModifier.ControlModifier)
+        assert window.tabs.currentIndex() == i
+    assert window.device_label.text() == "Device: cpu"
+    assert window.close()
+    assert warnings_in(caplog.records) == []
+    qt_warnings = [r.message for r in qtlog.records if r.type.name != "QtDebugMsg"
+                   and not r.message.startswith(app_module.BENIGN_QT_MESSAGES)]
+    assert qt_warnings == []
+
+
+def test_open_folder_updates_status_bar_and_recent_items(qtbot, tmp_path, make_window):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (12, 12), (80 * i, 10, 200)).save(folder / f"p{i}.png")
+    window = make_window()
+    with qtbot.waitSignal(window.state.source_changed, timeout=10_000):
+        window.open_source(str(folder))
+    qtbot.waitUntil(lambda: window.dataset_label.text() == "Dataset: photos — 3 images", timeout=10_000)
+    assert window.state.recent("recent_sources")[0] == str(folder)
+    assert window.state.settings.value("last_folder") == str(folder)
+
+
+def test_a_missing_folder_gives_a_one_line_message(qtbot, tmp_path, make_window):
+    window = make_window()
+    with qtbot.waitSignal(window.source_failed, timeout=10_000) as blocker:
+        window.open_source(str(tmp_path / "nowhere"))
+    assert "no such folder" in blocker.args[0] and "\n" not in blocker.args[0]
+    assert window.state.source_spec == SMALL_BUILTIN  # the previous source stays
+    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    assert "no such folder" in box.text()
+    box.close()
+
+
+def test_geometry_and_tab_persist(qtbot, make_window):
+    window = make_window()
+    window.resize(790, 590)  # within the offscreen 800x600 screen
+    window.tabs.setCurrentIndex(1)
+    size = (window.width(), window.height())
+    window.close()
+    again = make_window()
+    assert again.tabs.currentIndex() == 1
+    assert (again.width(), again.height()) == size
+
+
+def test_close_asks_while_training_and_shuts_the_workers_down(qtbot, monkeypatch, make_window):
+    window = make_window()
+    calls = []
+    monkeypatch.setattr(window.training_panel, "is_busy", lambda: True)
+    monkeypatch.setattr(window.training_panel, "shutdown", lambda timeout_s=10.0: calls.append("training"))
+    monkeypatch.setattr(window.sampler_view, "shutdown", lambda timeout_s=10.0: calls.append("sampler"))
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: next(answers))
+    assert not window.close()  # "No": the window stays
+    assert window.isVisible() and calls == []
+    assert window.close()  # "Yes": workers are shut down, then the window closes
+    assert calls == ["training", "sampler"]
+
+
+def test_about_names_versions_and_device():
+    text = about_text("cpu", None)
+    assert torch.__version__ in text and "Qt " in text and "Device: cpu" in text
+
+
+def test_uncaught_exception_in_a_worker_thread_becomes_an_error_dialog(qtbot, tmp_path):
+    log_path = tmp_path / "ddpm-studio.log"
+    reporter = ErrorReporter(log_path)
+    reporter.install()
+    try:
+        worker = threading.Thread(target=lambda: 1 / 0, name="worker-1")
+        worker.start()
+        worker.join()
+        qtbot.waitUntil(lambda: reporter._dialog is not None, timeout=5000)
+    finally:
+        reporter.uninstall()
+    report = reporter.reports[0]
+    assert report.message == "ZeroDivisionError: division by zero" and report.thread == "worker-1"
+    dialog = reporter._dialog
+    assert dialog.isVisible() and str(log_path) in dialog.informativeText()
+    assert "ZeroDivisionError" in dialog.detailedText()
+    dialog.close()
+
+
+def test_main_runs_resets_settings_and_logs_to_a_rotating_file(qtbot, tmp_path, monkeypatch, _isolated_home):
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    stale = QSettings()
+    stale.setValue("last_source", "/gone/folder")
+    stale.sync()
+    code = app_module.main(["--reset-settings", "--source", SMALL_BUILTIN, "--quit-after", "300"])
+    assert code == 0
+    after = QSettings()
+    after.sync()
+    assert after.value("last_source") == SMALL_BUILTIN  # reset, then the source of this session
+    log_text = (_isolated_home / "logs" / app_module.LOG_FILE_NAME).read_text()
+    assert "settings reset" in log_text and "exiting with code 0" in log_text
+    assert " WARNING " not in log_text and " ERROR " not in log_text
+    QSettings.setDefaultFormat(QSettings.Format.NativeFormat)
+
+
+def test_every_control_of_the_dataset_and_forward_views_is_named_and_reachable_by_tab(make_window):
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox,
+                                   QHeaderView)
+
+    window = make_window()
+    interactive = (QAbstractButton, QComboBox, QAbstractSpinBox, QAbstractSlider, QAbstractItemView)
+    checked = 0
+    for view in (window.dataset_view, window.forward_view):
+        for widget in view.findChildren(QWidget):
+            if not isinstance(widget, interactive) or widget.window() is not window:
+                continue  # combo boxes' popup lists are separate internal windows
+            if isinstance(widget, QHeaderView):
+                continue  # a table's header is operated through its table
+            if isinstance(widget, QAbstractSlider) and not widget.isVisibleTo(view):
+                continue  # scroll bars of scroll areas
+            label = widget.accessibleName() or getattr(widget, "text", lambda: "")()
+            assert label, f"{type(widget).__name__} without an accessible name"
+            assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, f"{label} is not reachable by Tab"
+            checked += 1
+    assert checked >= 15
