@@ -1,0 +1,297 @@
+"""Checkpoints on disk, written atomically and read without executing code from the file.
+
+A checkpoint at step s is two files in one folder:
+
+    step_0000000s.safetensors   weights: "model.<name>" and "ema.<name>" tensors; the RunConfig JSON and the
+                                step in the safetensors metadata, so the file alone rebuilds its network
+    step_0000000s.state.pt      optimiser, grad scaler, EMA update count, data position and RNG states:
+                                plain tensors/numbers only, read with torch.load(weights_only=True)
+
+The state file is written first, so a weights file on disk always has its state beside it. Every file is
+written to a temporary name in the same folder, flushed, fsynced and renamed over the target (os.replace),
+then the folder is fsynced: a crash leaves either the old file or the new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from ddpm_studio.engine.diffusion import GaussianDiffusion
+from ddpm_studio.engine.unet import UNet
+from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.training.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "ddpm-studio.checkpoint/1"
+WEIGHTS_SUFFIX = ".safetensors"
+STATE_SUFFIX = ".state.pt"
+TMP_MARKER = ".tmp-"
+_NAME_RE = re.compile(r"^step_(\d+)\.safetensors$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: missing, damaged, unsafe, or made for a different model."""
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read back into memory (tensors on CPU)."""
+
+    path: Path  # the .safetensors file
+    config: RunConfig
+    step: int
+    model_state: dict[str, Tensor]
+    ema_state: dict[str, Tensor] | None
+    training_state: dict[str, Any] | None  # None for a weights-only (exported) checkpoint
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}{WEIGHTS_SUFFIX}"
+
+
+def state_path_for(weights_path: Path) -> Path:
+    return weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + STATE_SUFFIX)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` for a temporary file beside `path`, fsync it, and rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Atomically replace a small text file (config.json, history.jsonl)."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _cpu_contiguous(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {prefix + k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+
+
+def save_checkpoint(path: Path, *, config: RunConfig, step: int, model_state: dict[str, Tensor],
+                    ema_state: dict[str, Tensor] | None = None,
+                    training_state: dict[str, Any] | None = None) -> Path:
+    """Write the weights file at `path` (and its .state.pt when `training_state` is given), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if training_state is not None:
+        atomic_write(state_path_for(path), lambda tmp: torch.save(training_state, tmp))
+    tensors = _cpu_contiguous(model_state, "model.")
+    if ema_state is not None:
+        tensors.update(_cpu_contiguous(ema_state, "ema."))
+    metadata = {"format": CHECKPOINT_FORMAT, "step": str(int(step)), "config": config.to_json()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return path
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (damaged or not a safetensors "
+                              f"file: {_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _config_for(path: Path, metadata: dict[str, str]) -> RunConfig:
+    """The RunConfig in the metadata, else a config.json beside the file or in its run folder."""
+    text = metadata.get("config")
+    if text is None:
+        for candidate in (path.parent / "config.json", path.parent.parent / "config.json"):
+            if candidate.is_file():
+                text = candidate.read_text(encoding="utf-8")
+                break
+    if text is None:
+        raise CheckpointError(f"{path.name} carries no model configuration and has no config.json beside it")
+    try:
+        return RunConfig.from_json(text)
+    except ValueError as exc:
+        raise CheckpointError(f"{path.name} has an unusable configuration: {exc}") from None
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """Read a .state.pt with torch.load(weights_only=True): pickled code is refused, never run."""
+    if not path.is_file():
+        raise CheckpointError(f"training state {path.name} is missing; this checkpoint can sample but not resume")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for refused globals, RuntimeError/EOFError for damage
+        raise CheckpointError(f"{path.name} was refused: it is damaged or holds Python objects other than "
+                              f"tensors and numbers ({_one_line(exc)})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path.name} is not a DDPM Studio training state")
+    return state
+
+
+def load_checkpoint(path: Path, *, with_state: bool = True) -> Checkpoint:
+    """Read a checkpoint file (or the latest one of a run folder) into CPU tensors; CheckpointError on trouble."""
+    path = resolve_checkpoint(path)
+    metadata = _read_metadata(path)
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a DDPM Studio checkpoint")
+    config = _config_for(path, metadata)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path.name} is damaged ({_one_line(exc)})") from None
+    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    ema_state = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")} or None
+    if not model_state and ema_state is None:
+        raise CheckpointError(f"{path.name} holds no model weights")
+    state = None
+    if with_state and state_path_for(path).exists():
+        state = load_training_state(state_path_for(path))
+    return Checkpoint(path=path, config=config, step=int(metadata.get("step", "0")),
+                      model_state=model_state, ema_state=ema_state, training_state=state)
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(step, weights path) of every complete checkpoint in `directory`, oldest first (temp files ignored)."""
+    if not Path(directory).is_dir():
+        return []
+    found = []
+    for entry in Path(directory).iterdir():
+        match = _NAME_RE.match(entry.name)
+        if match and entry.is_file():
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def prune_checkpoints(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints and the debris of a crash (temp files, orphan states)."""
+    deleted = []
+    for _, weights in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        for file in (weights, state_path_for(weights)):
+            if file.exists():
+                file.unlink()
+                deleted.append(file)
+    for entry in Path(directory).iterdir():
+        torn = TMP_MARKER in entry.name and entry.name.startswith(".")
+        orphan = entry.name.endswith(STATE_SUFFIX) and not entry.with_name(
+            entry.name[: -len(STATE_SUFFIX)] + WEIGHTS_SUFFIX).exists()  # weights write never completed
+        if torn or orphan:
+            entry.unlink(missing_ok=True)
+            deleted.append(entry)
+    return deleted
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A .safetensors file as is; a run folder -> its latest checkpoint; a folder of checkpoints -> the latest."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for folder in (path / "checkpoints", path):
+            found = list_checkpoints(folder) or [(0, p) for p in sorted(folder.glob("*" + WEIGHTS_SUFFIX))]
+            if found:
+                return found[-1][1]
+        raise CheckpointError(f"no checkpoint found in {path}")
+    raise CheckpointError(f"checkpoint not found: {path}")
+
+
+def describe_model_difference(expected: UNetConfig, found: UNetConfig) -> str:
+    """A short 'field a vs b' list of what differs between two model configurations."""
+    a, b = expected.to_dict(), found.to_dict()
+    diffs = [f"{k} {b[k]} vs {a[k]}" for k in a if a[k] != b.get(k)]
+    return ", ".join(diffs) or "same configuration"
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Tensor], *, name: str) -> None:
+    """load_state_dict(strict) with a one-line CheckpointError when the architecture does not match."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or mismatched:
+        parts = []
+        if mismatched:
+            k = mismatched[0]
+            parts.append(f"{len(mismatched)} shape mismatch(es), e.g. {k}: {tuple(state[k].shape)} in the file vs "
+                         f"{tuple(own[k].shape)} in the model")
+        if missing:
+            parts.append(f"{len(missing)} missing tensor(s), e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]}")
+        raise CheckpointError(f"{name} was made for a different architecture: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def load_model(path: Path, *, device: str | torch.device = "cpu",
+               ema: bool = True) -> tuple[UNet, GaussianDiffusion, RunConfig]:
+    """A UNet with the checkpoint's (EMA) weights in eval mode, its GaussianDiffusion and RunConfig.
+
+    `path` may be a .safetensors checkpoint, a run folder (its latest checkpoint) or a folder of checkpoints.
+    """
+    checkpoint = load_checkpoint(path, with_state=False)
+    config = checkpoint.config
+    state = checkpoint.ema_state if ema and checkpoint.ema_state is not None else checkpoint.model_state
+    if not state:
+        raise CheckpointError(f"{checkpoint.path.name} holds no {'EMA ' if ema else ''}model weights")
+    model = UNet(config.model)
+    load_weights(model, state, name=checkpoint.path.name)
+    model.to(device).eval()
+    diffusion = GaussianDiffusion(config.diffusion)
+    return model, diffusion, config
+
+
+def export_for_sampling(source: Path, destination: Path) -> Path:
+    """Write a weights-only checkpoint (EMA weights stored as "ema.*") for shipping, e.g. the demo model."""
+    checkpoint = load_checkpoint(source, with_state=False)
+    ema_state = checkpoint.ema_state if checkpoint.ema_state is not None else checkpoint.model_state
+    tensors = _cpu_contiguous(ema_state, "ema.")
+    metadata = {"format": CHECKPOINT_FORMAT, "step": str(checkpoint.step), "config": checkpoint.config.to_json()}
+    Path(destination).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(destination), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return Path(destination)
+
+
+def read_step(path: Path) -> int:
+    """The step recorded in a checkpoint's metadata, without loading tensors."""
+    return int(_read_metadata(Path(path)).get("step", "0"))
+
+
+def config_json(config: RunConfig) -> str:
+    """The config.json text written beside checkpoints (same as RunConfig.to_json, newline-terminated)."""
+    return json.dumps(config.to_dict(), indent=2) + "\n"

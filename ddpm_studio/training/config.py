@@ -1,0 +1,177 @@
+"""Typed configuration of a training run: how to optimise (`TrainingConfig`) and everything a run needs
+to rebuild itself (`RunConfig` = model + diffusion + data + training), saved as JSON beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.engine.config import DiffusionConfig
+from ddpm_studio.engine.unet_config import UNetConfig
+
+MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
+CONFIG_FORMAT = "ddpm-studio.run/1"
+
+
+def _positive_int(name: str, value: Any, *, low: int = 1, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _finite(name: str, value: Any, *, low: float, high: float = math.inf, open_low: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bound = f"> {low}" if open_low else f">= {low}"
+        raise ValueError(f"{name} must be a finite number {bound}" + (f" and <= {high}" if high < math.inf else "")
+                         + f", got {value!r}")
+
+
+@dataclass
+class TrainingConfig:
+    """How to optimise ε_θ: AdamW with linear warm-up, gradient clipping and an EMA of the weights."""
+
+    batch_size: int = 32  # images per step (per process under DDP)
+    lr: float = 2e-4  # peak learning rate of AdamW, reached after warmup_steps
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    warmup_steps: int = 100  # linear warm-up of the learning rate from 0
+    grad_clip: float = 1.0  # max global gradient norm (0 = no clipping)
+    ema_decay: float = 0.999  # EMA decay of the weights used for sampling
+    ema_warmup: bool = True  # decay_n = min(ema_decay, (1 + n) / (10 + n))
+    max_steps: int | None = 2000  # stop after this many optimiser steps (None: use epochs)
+    epochs: int | None = None  # stop after this many passes over the data (None: use max_steps)
+    max_minutes: float | None = None  # also stop (as completed) after this much training time
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    mixed_precision: str = "auto"  # "auto" | "no" | "bf16" | "fp16" (CUDA only; CPU trains in float32)
+    preview_every_epochs: int = 1  # sample a preview grid every N epochs (0 = never)
+    preview_count: int = 16  # images in the preview grid
+    preview_seed: int = 0  # fixed noise seed of the preview grid
+    preview_sampler_steps: int = 25  # DDIM steps of the preview
+    checkpoint_every_steps: int = 500  # write a checkpoint every N steps (and at the end / on stop)
+    keep_last: int = 3  # checkpoints kept on disk
+    seed: int = 0  # seeds weights, data order, t and noise
+    num_threads: int | None = None  # torch.set_num_threads (None: leave torch's default)
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if a field is out of range."""
+        _positive_int("batch_size", self.batch_size)
+        _finite("lr", self.lr, low=0.0, open_low=True)
+        _finite("weight_decay", self.weight_decay, low=0.0)
+        _positive_int("warmup_steps", self.warmup_steps, low=0)
+        _finite("grad_clip", self.grad_clip, low=0.0)
+        _finite("ema_decay", self.ema_decay, low=0.0, high=1.0)
+        _positive_int("max_steps", self.max_steps, optional=True)
+        _positive_int("epochs", self.epochs, optional=True)
+        if self.max_minutes is not None:
+            _finite("max_minutes", self.max_minutes, low=0.0, open_low=True)
+        if self.max_steps is None and self.epochs is None:
+            raise ValueError("set max_steps or epochs (or both: training stops at whichever comes first)")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be a device name such as 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.mixed_precision not in MIXED_PRECISION_MODES:
+            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION_MODES)}, "
+                             f"got {self.mixed_precision!r}")
+        _positive_int("preview_every_epochs", self.preview_every_epochs, low=0)
+        _positive_int("preview_count", self.preview_count)
+        _positive_int("preview_seed", self.preview_seed, low=0)
+        _positive_int("preview_sampler_steps", self.preview_sampler_steps)
+        _positive_int("checkpoint_every_steps", self.checkpoint_every_steps)
+        _positive_int("keep_last", self.keep_last)
+        _positive_int("seed", self.seed, low=0)
+        _positive_int("num_threads", self.num_threads, optional=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        """Build and validate from a dict; unknown keys are an error."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown TrainingConfig field(s): {', '.join(unknown)}")
+        config = cls(**data)
+        config.validate()
+        return config
+
+
+def _data_from_dict(data: dict[str, Any]) -> DataConfig:
+    from_dict = getattr(DataConfig, "from_dict", None)
+    if from_dict is not None:
+        return from_dict(data)
+    unknown = sorted(set(data) - {f.name for f in fields(DataConfig)})
+    if unknown:
+        raise ValueError(f"unknown DataConfig field(s): {', '.join(unknown)}")
+    return DataConfig(**data)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; `to_json` / `from_json` round-trip it through config.json."""
+
+    model: UNetConfig = field(default_factory=UNetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self) -> None:
+        """Validate every part and their agreement (channels, learned variance, image size)."""
+        self.model.validate()
+        self.diffusion.validate()
+        validate_data = getattr(self.data, "validate", None)
+        if validate_data is not None:
+            validate_data()
+        self.training.validate()
+        if self.model.in_channels != self.data.channels:
+            raise ValueError(f"model in_channels ({self.model.in_channels}) must equal data channels "
+                             f"({self.data.channels})")
+        if self.model.learned_variance != self.diffusion.learned_variance:
+            raise ValueError("model.learned_variance and diffusion.learned_variance must agree")
+        multiple = 2 ** (len(self.model.channel_mults) - 1)
+        if self.data.image_size < multiple or self.data.image_size % multiple:
+            raise ValueError(f"image size {self.data.image_size} must be a multiple of {multiple} "
+                             f"for a UNet with {len(self.model.channel_mults)} levels")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CONFIG_FORMAT,
+            "model": self.model.to_dict(),
+            "diffusion": self.diffusion.to_dict(),
+            "data": asdict(self.data),
+            "training": self.training.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Inverse of `to_dict`; ValueError with a one-line reason on a bad or foreign file."""
+        if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
+            raise ValueError(f"not a DDPM Studio run configuration (expected format {CONFIG_FORMAT!r})")
+        try:
+            config = cls(
+                model=UNetConfig.from_dict(data["model"]),
+                diffusion=DiffusionConfig.from_dict(data["diffusion"]),
+                data=_data_from_dict(data["data"]),
+                training=TrainingConfig.from_dict(data["training"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"run configuration lacks the {exc.args[0]!r} section") from None
+        except TypeError as exc:
+            raise ValueError(f"malformed run configuration: {exc}") from None
+        config.validate()
+        return config
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"run configuration is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data)

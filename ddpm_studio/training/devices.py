@@ -1,0 +1,45 @@
+"""Devices for training: choosing one ("auto"), the CUDA autocast dtype, and recognising out-of-memory errors.
+
+On CUDA the Trainer uses autocast with bf16 where the GPU supports it (no loss scaling needed), else fp16
+with a GradScaler; CPU and MPS train in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["amp_dtype", "is_out_of_memory", "resolve_device"]
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """Resolve "auto" to CUDA if available, else MPS, else CPU; a named device must be available."""
+    if isinstance(name, torch.device):
+        return name
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps") if mps is not None and mps.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA device is available; use --device cpu")
+    return device
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError, or a RuntimeError saying 'out of memory' (older torch, MPS)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype on CUDA (bf16 where supported, else fp16); None (float32) on CPU/MPS or mode "no"."""
+    if device.type != "cuda" or mode == "no":
+        return None
+    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16

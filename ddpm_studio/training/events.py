@@ -1,0 +1,75 @@
+"""What the Trainer reports, as small frozen dataclasses (snapshots only: floats, ints, numpy arrays, paths).
+
+The GUI worker turns each event into a Qt signal, the CLI into a progress bar; neither reaches into the
+Trainer. Only rank 0 emits events under DDP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+FAILURE_KINDS: tuple[str, ...] = ("nan", "oom", "data", "error")
+FINISH_REASONS: tuple[str, ...] = ("completed", "stopped")
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One optimiser step done. `loss` is the batch mean (averaged over ranks under DDP)."""
+
+    step: int  # steps done so far (1 after the first step)
+    epoch: int  # 1-based epoch this step belongs to
+    loss: float
+    lr: float
+    images_per_s: float  # smoothed throughput, data loading included, all ranks together
+    elapsed_s: float  # training time of the run so far (summed over resumes)
+    total_steps: int | None  # the step training will stop at, when known
+
+
+@dataclass(frozen=True)
+class TimestepLossEvent:
+    """Running mean of the per-sample loss in buckets of t: bucket i covers [edges[i], edges[i+1])."""
+
+    step: int
+    bucket_edges: tuple[int, ...]  # len = buckets + 1, from 0 to T
+    bucket_losses: tuple[float, ...]  # NaN for a bucket not seen yet
+
+
+@dataclass(frozen=True)
+class EpochEndEvent:
+    """An epoch ended; `preview` was sampled by DDIM with the EMA weights from a fixed noise seed."""
+
+    epoch: int  # 1-based number of the epoch that ended
+    step: int
+    preview: np.ndarray  # (N, H, W, C) uint8
+
+
+@dataclass(frozen=True)
+class CheckpointEvent:
+    """A checkpoint was written (atomically) at `path`."""
+
+    step: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class FinishedEvent:
+    """Training ended normally: "completed" (reached its length) or "stopped" (on request)."""
+
+    step: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """Training ended on an error; `kind` is one of "nan", "oom", "data", "error"."""
+
+    step: int
+    message: str  # one line, meant for a person
+    kind: str
+
+
+TrainingEvent = Union[StepEvent, TimestepLossEvent, EpochEndEvent, CheckpointEvent, FinishedEvent, FailedEvent]

@@ -1,0 +1,195 @@
+"""Runs on disk: one folder per training run, reopened to resume, sample or browse.
+
+    <runs_root>/<name>/
+        config.json            the RunConfig (rebuilds model, diffusion, data and training)
+        checkpoints/           step_XXXXXXXX.safetensors + .state.pt (see checkpoint.py), last K kept
+        history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall
+        previews/epoch_XXXX.png  the EMA preview grid at the end of each epoch
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ddpm_studio.paths import data_home, demo_checkpoint_dir
+from ddpm_studio.training.checkpoint import atomic_write_text, config_json, list_checkpoints
+from ddpm_studio.training.config import RunConfig
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+PREVIEWS_DIR = "previews"
+DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "model.safetensors"  # shipped EMA-only demo model
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RunError(Exception):
+    """A folder that is not a usable run (no or bad config.json), or a name that cannot be created."""
+
+
+def runs_root() -> Path:
+    """`$DDPM_STUDIO_HOME/runs` if the variable is set, else the platformdirs user data dir + /runs."""
+    return data_home() / "runs"
+
+
+@dataclass
+class Run:
+    """A run folder and its configuration. Only rank 0 writes into it under DDP."""
+
+    path: Path
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def previews_dir(self) -> Path:
+        return self.path / PREVIEWS_DIR
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """(step, path) of the complete checkpoints, oldest first."""
+        return list_checkpoints(self.checkpoints_dir)
+
+    def latest_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1][1] if found else None
+
+    def history(self) -> list[dict[str, Any]]:
+        """The per-step records; a torn last line (crash mid-append) is skipped."""
+        return read_history(self.history_path)
+
+    def previews(self) -> list[Path]:
+        return sorted(self.previews_dir.glob("epoch_*.png")) if self.previews_dir.is_dir() else []
+
+    def preview_path(self, epoch: int) -> Path:
+        return self.previews_dir / f"epoch_{epoch:04d}.png"
+
+    def save_config(self, config: RunConfig | None = None) -> None:
+        """Atomically (re)write config.json, e.g. after extending the number of steps on resume."""
+        if config is not None:
+            self.config = config
+        atomic_write_text(self.path / CONFIG_FILE, config_json(self.config))
+
+    def truncate_history(self, step: int) -> None:
+        """Drop records after `step` (steps lost since the checkpoint a resume starts from)."""
+        if not self.history_path.exists():
+            return
+        kept = [r for r in self.history() if int(r.get("step", 0)) <= step]
+        atomic_write_text(self.history_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of `ddpm-studio runs`."""
+
+    name: str
+    path: Path
+    step: int  # latest checkpointed step (0 if none)
+    last_loss: float | None  # loss of the last recorded step
+    date: datetime  # last modification
+    source: str
+    image_size: int
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    records = []
+    if not path.is_file():
+        return records
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _default_name(config: RunConfig) -> str:
+    source = config.data.source.split("?")[0]
+    short = source.split(":", 1)[1] if source.startswith("builtin:") else Path(source).stem or "data"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{short}-{config.data.image_size}px"
+
+
+def create_run(config: RunConfig, root: Path | None = None, name: str | None = None) -> Run:
+    """Make a new run folder (name made unique with -2, -3, ...) and write its config.json."""
+    config.validate()
+    root = Path(root) if root is not None else runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    base = _UNSAFE_NAME.sub("-", name).strip("-.") if name else _default_name(config)
+    if not base:
+        raise RunError(f"run name {name!r} has no usable characters")
+    for attempt in range(1, 1000):
+        path = root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise RunError(f"could not create a run folder named {base!r} in {root}")
+    (path / CHECKPOINTS_DIR).mkdir()
+    (path / PREVIEWS_DIR).mkdir()
+    run = Run(path=path, config=config)
+    run.save_config()
+    return run
+
+
+def open_run(path: Path | str, root: Path | None = None) -> Run:
+    """Reopen a run by folder path, or by name under `root` (default runs_root())."""
+    candidate = Path(path).expanduser()
+    if not (candidate / CONFIG_FILE).exists() and not candidate.is_absolute():
+        under_root = (Path(root) if root is not None else runs_root()) / candidate
+        if (under_root / CONFIG_FILE).exists():
+            candidate = under_root
+    config_path = candidate / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunError(f"{candidate} is not a run folder (no {CONFIG_FILE})")
+    try:
+        config = RunConfig.from_json(config_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise RunError(f"{config_path} cannot be used: {exc}") from None
+    return Run(path=candidate, config=config)
+
+
+def _run_info(run: Run) -> RunInfo:
+    latest = run.checkpoints()
+    history = run.history()
+    last_loss = history[-1].get("loss") if history else None
+    times = [os.path.getmtime(p) for p in (run.path / CONFIG_FILE, run.history_path) if p.exists()]
+    times += [os.path.getmtime(p) for _, p in latest[-1:]]
+    return RunInfo(name=run.name, path=run.path, step=latest[-1][0] if latest else 0,
+                   last_loss=float(last_loss) if isinstance(last_loss, (int, float)) else None,
+                   date=datetime.fromtimestamp(max(times)), source=run.config.data.source,
+                   image_size=run.config.data.image_size)
+
+
+def list_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every readable run under `root` (default runs_root()), newest first; unreadable folders are skipped."""
+    root = Path(root) if root is not None else runs_root()
+    if not root.is_dir():
+        return []
+    infos = []
+    for entry in root.iterdir():
+        if entry.is_dir() and (entry / CONFIG_FILE).is_file():
+            try:
+                infos.append(_run_info(open_run(entry)))
+            except RunError:
+                continue
+    return sorted(infos, key=lambda info: info.date, reverse=True)

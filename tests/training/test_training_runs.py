@@ -1,0 +1,69 @@
+"""Run folders: creation, reopening, listing, history, and where they live."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ddpm_studio.training.runs import RunError, create_run, list_runs, open_run, runs_root
+
+
+def test_runs_root_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_STUDIO_HOME", str(tmp_path / "home"))
+    assert runs_root() == tmp_path / "home" / "runs"
+
+
+def test_create_and_open_run(tiny_config, tmp_path):
+    config = tiny_config()
+    run = create_run(config, root=tmp_path, name="my run/1")
+    assert run.path == tmp_path / "my-run-1"
+    assert (run.path / "checkpoints").is_dir() and (run.path / "previews").is_dir()
+    assert open_run(run.path).config == config
+    assert open_run("my-run-1", root=tmp_path).path == run.path  # by name under the root
+    again = create_run(config, root=tmp_path, name="my run/1")
+    assert again.path.name == "my-run-1-2"  # never overwrites an existing run
+    default = create_run(config, root=tmp_path)
+    assert default.path.name.endswith("shapes-8px")
+
+
+def test_create_run_under_the_default_root(tiny_config):
+    run = create_run(tiny_config(), name="here")  # conftest points DDPM_STUDIO_HOME at a temporary folder
+    assert run.path == runs_root() / "here"
+    assert runs_root() == Path(os.environ["DDPM_STUDIO_HOME"]) / "runs"
+
+
+def test_open_run_errors(tiny_config, tmp_path):
+    with pytest.raises(RunError, match="not a run folder"):
+        open_run(tmp_path / "nothing")
+    run = create_run(tiny_config(), root=tmp_path, name="broken")
+    (run.path / "config.json").write_text("{ torn")
+    with pytest.raises(RunError, match="not valid JSON"):
+        open_run(run.path)
+
+
+def test_history_truncation_and_torn_lines(tiny_config, tmp_path):
+    run = create_run(tiny_config(), root=tmp_path, name="h")
+    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 6)]
+    run.history_path.write_text("\n".join(lines) + '\n{"step": 6, "lo')  # crash mid-append
+    assert [r["step"] for r in run.history()] == [1, 2, 3, 4, 5]
+    run.truncate_history(3)
+    assert [r["step"] for r in run.history()] == [1, 2, 3]
+
+
+def test_list_runs_reports_step_loss_and_date(tiny_config, tiny_dataset, tmp_path):
+    from ddpm_studio.training.trainer import Trainer
+
+    config = tiny_config(max_steps=2)
+    run = create_run(config, root=tmp_path, name="a")
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda event: None)
+    create_run(config, root=tmp_path, name="b")
+    (tmp_path / "not-a-run").mkdir()
+    infos = {i.name: i for i in list_runs(tmp_path)}
+    assert set(infos) == {"a", "b"}
+    assert infos["a"].step == 2 and infos["a"].last_loss == pytest.approx(run.history()[-1]["loss"])
+    assert infos["b"].step == 0 and infos["b"].last_loss is None
+    assert infos["a"].source == "builtin:shapes?n=16" and infos["a"].image_size == 8
+    assert list_runs(tmp_path / "missing") == []
