@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 
 class ResnetBlock(nn.Module):
-    """Pre-activation residual block with scale-shift time conditioning (Nichol & Dhariwal 2021, §B / eq. "AdaGN").
+    """Pre-activation residual block with scale-shift time conditioning ("AdaGN", Dhariwal & Nichol 2021, §3).
 
         h = Conv(SiLU(GN(x)));  h = GN(h)·(1 + s(t)) + b(t);  out = Conv(Dropout(SiLU(h))) + skip(x)
 
@@ -45,7 +45,7 @@ class ResnetBlock(nn.Module):
 class ConvNextBlock(nn.Module):
     """ConvNeXt block (Liu et al. 2022) as used in DDPM UNets: the time embedding is ADDED after the depthwise conv.
 
-        h = DWConv7(x) + m(t);  h = Conv(GELU(Conv(GN(h))));  out = GN-free residual: h + skip(x)
+        h = DWConv7(x) + m(t);  h = Conv(Dropout(GN(GELU(Conv(GN(h))))));  out = h + skip(x)
     """
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int, *, mult: int = 2, dropout: float = 0.0) -> None:

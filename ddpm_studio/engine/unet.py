@@ -1,0 +1,137 @@
+"""The noise-prediction network ε_θ(x_t, t): a UNet (Ronneberger et al. 2015) as in Ho et al. 2020, App. B.
+
+Layout, for levels i = 0..L-1 with widths w_i = base · mult_i:
+
+    x ─ conv3×3 ─┬ [block(w_i) ×n, linear-attn] ─ down ─ … ─ mid: block, full attention (SDPA), block
+                 │            │ skip per block                            │
+    out ← conv ← GN-SiLU ← [block(cat(h, skip)) ×n, linear-attn] ─ up ─ … ┘
+
+Time t enters every block through a sinusoidal embedding + MLP (scale-shift for ResNet blocks, added
+for ConvNeXt). With `learned_variance` the output has 2C channels: ε and the interpolation v of
+Improved DDPM eq. (15). Parameter counts (`count_parameters`, RGB): "tiny" 935,331; "small" 8,026,627;
+"ddpm128" 33,236,355 — the DDPM write-up's model with that shape had 32,009,619 (+3.8 %; its exact block
+layout is not known to us; with two blocks per level ours has 51,259,395).
+
+The forward pass is layout-agnostic; feeding channels_last input (`x.to(memory_format=torch.channels_last)`)
+after `model.to(memory_format=torch.channels_last)` keeps every activation channels_last, which makes
+the convolutions and the attention projections copy-free on CPU and on CUDA. It runs under
+`torch.autocast` (bf16/fp16); the time embedding is computed in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import Attention, LinearAttention
+from .blocks import Downsample, Upsample, _groups, make_block
+from .embeddings import TimeEmbedding
+from .unet_config import UNetConfig
+
+
+class _Level(nn.Module):
+    """One resolution of one path: n blocks, optional linear attention after the last, optional resampling."""
+
+    def __init__(self, blocks: list[nn.Module], attn: nn.Module | None, resample: nn.Module | None) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.attn = attn if attn is not None else nn.Identity()
+        self.resample = resample if resample is not None else nn.Identity()
+
+
+class UNet(nn.Module):
+    """ε_θ(x_t, t) for images (B, C, H, W) with H, W multiples of 2**(levels-1). Build from a `UNetConfig`."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        c = config
+        widths = [c.base_channels * m for m in c.channel_mults]
+        emb_dim = c.time_embed_dim
+
+        def block(cin: int, cout: int) -> nn.Module:
+            return make_block(c.block, cin, cout, emb_dim, groups=c.norm_groups, dropout=c.dropout,
+                              convnext_mult=c.convnext_mult)
+
+        def lin_attn(ch: int) -> nn.Module | None:
+            if not c.linear_attention:
+                return None
+            return LinearAttention(ch, heads=c.attention_heads, head_dim=c.attention_head_dim, groups=c.norm_groups)
+
+        self.time_embed = TimeEmbedding(c.base_channels, emb_dim)
+        self.init_conv = nn.Conv2d(c.in_channels, widths[0], 3, padding=1)
+
+        self.down = nn.ModuleList()
+        skip_widths: list[int] = []
+        ch = widths[0]
+        for i, w in enumerate(widths):
+            blocks = []
+            for _ in range(c.num_res_blocks):
+                blocks.append(block(ch, w))
+                ch = w
+                skip_widths.append(w)
+            last = i == len(widths) - 1
+            self.down.append(_Level(blocks, lin_attn(w), None if last else Downsample(w)))
+
+        self.mid_block1 = block(ch, ch)
+        self.mid_attn = (Attention(ch, heads=c.attention_heads, head_dim=c.attention_head_dim, groups=c.norm_groups)
+                         if c.mid_attention else nn.Identity())
+        self.mid_block2 = block(ch, ch)
+
+        self.up = nn.ModuleList()
+        for i, w in reversed(list(enumerate(widths))):
+            blocks = []
+            for _ in range(c.num_res_blocks):
+                blocks.append(block(ch + skip_widths.pop(), w))
+                ch = w
+            self.up.append(_Level(blocks, lin_attn(w), None if i == 0 else Upsample(w)))
+
+        self.out_norm = nn.GroupNorm(_groups(c.norm_groups, ch), ch)
+        self.out_conv = nn.Conv2d(ch, c.out_channels, 3, padding=1)
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        """x (B, C, H, W) noisy images, t (B,) timesteps (long or float) -> (B, out_channels, H, W)."""
+        self._check_input(x, t)
+        emb = F.silu(self.time_embed(t))                 # (B, E); every block projects SiLU(emb)
+        h = self.init_conv(x)                            # (B, w_0, H, W)
+        skips: list[Tensor] = []
+        for level in self.down:
+            for j, blk in enumerate(level.blocks):
+                h = blk(h, emb)
+                if j == len(level.blocks) - 1:
+                    h = level.attn(h)
+                skips.append(h)
+            h = level.resample(h)
+
+        h = self.mid_block2(self.mid_attn(self.mid_block1(h, emb)), emb)
+
+        for level in self.up:
+            for j, blk in enumerate(level.blocks):
+                h = blk(torch.cat([h, skips.pop()], dim=1), emb)
+            h = level.resample(level.attn(h))
+        return self.out_conv(F.silu(self.out_norm(h)))
+
+    def _check_input(self, x: Tensor, t: Tensor) -> None:
+        """Concise errors instead of shape mismatches deep inside the network."""
+        c = self.config
+        if x.ndim != 4 or x.shape[1] != c.in_channels:
+            raise ValueError(f"expected x of shape (B, {c.in_channels}, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        m = c.size_multiple
+        if h % m or w % m:
+            raise ValueError(f"image size {h}x{w} is not divisible by {m} = 2**(levels-1) for "
+                             f"{c.levels} levels; use a size that is a multiple of {m}")
+        if t.ndim != 1 or t.shape[0] != x.shape[0]:
+            raise ValueError(f"expected t of shape ({x.shape[0]},), got {tuple(t.shape)}")
+
+
+def build_unet(config: UNetConfig) -> UNet:
+    """Construct a `UNet` from its configuration (validated; ValueError with a reason when invalid)."""
+    return UNet(config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
