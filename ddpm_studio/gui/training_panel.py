@@ -1,27 +1,396 @@
-"""The training panel: a config form, Start/Pause/Resume/Stop, live loss plot and preview filmstrip."""
+"""The training panel: a config form, Start/Pause/Resume/Stop, live loss curves and the preview filmstrip.
+
+Training runs in a `TrainingRunner` (a QThread worker around the Qt-free Trainer); this view only
+receives event snapshots and paints them. A run on disk can be reopened (its history plotted, its
+previews shown) and resumed. `shutdown()` stops the worker (the Trainer writes a checkpoint) and joins.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from ddpm_studio.gui.filmstrip import Filmstrip
+from ddpm_studio.gui.loss_plot import LossPlot, TimestepLossPlot
+from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.gui.training_worker import TrainingJob, TrainingRunner
+from ddpm_studio.training.events import (CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent,
+                                         TimestepLossEvent)
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
 
+log = logging.getLogger(__name__)
+
+FAILURE_HINTS = {
+    "nan": "The loss became NaN or infinite: lower the learning rate, or try the L1/Huber loss. "
+           "The last good checkpoint is kept.",
+    "oom": "Out of memory: lower the batch size, the image size or the model width.",
+    "data": "The data could not be used: check the source in the Data view.",
+    "error": "Training stopped on an unexpected error (details in the log).",
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    """3725 -> '1:02:05'; None/inf -> '—'."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
 
 class TrainingPanel(QWidget):
-    """Train a model on the chosen data source and watch it learn (being grown)."""
+    """Train a model on the chosen data source and watch it learn."""
+
+    training_started = Signal()
+    training_ended = Signal(str)  # "completed" | "stopped" | "failed"
 
     def __init__(self, state: "AppState", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Training"))
+        self._runner = TrainingRunner(self)
+        self._paused = False
+        self._reopened: Path | None = None  # a run from disk, shown and resumable
+        self._last_step: StepEvent | None = None
+        self._rate_origin: tuple[int, float] | None = None  # (step, elapsed) at the first event of this session
+        self.last_failure: FailedEvent | None = None
+        self.last_finish: FinishedEvent | None = None
+        self.checkpoint_path: Path | None = None
+        self._build()
+        self._connect()
+        if getattr(state, "source_spec", ""):
+            self.form.set_source(state.source_spec)
+        self.refresh_runs()
+        self._update_buttons()
 
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.form = TrainingForm()
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #b00020;")
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.start_button.setDefault(True)
+        self.runs_combo = QComboBox()
+        self.runs_combo.setMinimumContentsLength(18)
+        self.open_button = QPushButton("Open")
+        self.browse_button = QPushButton("Browse…")
+        self.resume_button = QPushButton("Resume run")
+        self.resume_button.setToolTip("Continue the opened run from its latest checkpoint "
+                                      "(until the 'train for' number of steps in all).")
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        runs = QGridLayout()
+        runs.addWidget(QLabel("<b>Runs on disk</b>"), 0, 0, 1, 3)
+        runs.addWidget(self.runs_combo, 1, 0, 1, 3)
+        runs.addWidget(self.open_button, 2, 0)
+        runs.addWidget(self.browse_button, 2, 1)
+        runs.addWidget(self.resume_button, 2, 2)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(self.form)
+        left_layout.addWidget(self.problem_label)
+        left_layout.addLayout(buttons)
+        left_layout.addLayout(runs)
+        left_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(left.sizeHint().width() + bar + 4)
+
+        self.stats = {k: QLabel("—") for k in ("status", "step", "epoch", "loss", "speed", "elapsed", "eta",
+                                               "run", "checkpoint")}
+        grid = QGridLayout()
+        names = {"status": "Status", "step": "Step", "epoch": "Epoch", "loss": "Loss", "speed": "Throughput",
+                 "elapsed": "Elapsed", "eta": "ETA", "run": "Run", "checkpoint": "Checkpoint"}
+        for i, key in enumerate(("status", "step", "epoch", "loss", "speed", "elapsed", "eta")):
+            grid.addWidget(QLabel(f"<b>{names[key]}</b>"), 0, i)
+            grid.addWidget(self.stats[key], 1, i)
+        for key in ("run", "checkpoint"):
+            self.stats[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid.addWidget(QLabel("<b>Run</b>"), 2, 0)
+        grid.addWidget(self.stats["run"], 2, 1, 1, 6)
+        grid.addWidget(QLabel("<b>Checkpoint</b>"), 3, 0)
+        grid.addWidget(self.stats["checkpoint"], 3, 1, 1, 6)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setFrameShape(QFrame.Shape.StyledPanel)
+        self.error_label.setStyleSheet("background: #fde7e9; color: #8a0015; padding: 6px;")
+        self.error_label.hide()
+        self.notice_label = QLabel()
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setStyleSheet("color: #7a5b00;")
+        self.notice_label.hide()
+
+        self.loss_plot = LossPlot()
+        self.bucket_plot = TimestepLossPlot()
+        self.filmstrip = Filmstrip()
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.bucket_plot)
+        lower.addWidget(self.filmstrip)
+        lower.setSizes([300, 500])
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(lower)
+        plots.setSizes([320, 420])
+        right = QVBoxLayout()
+        right.addLayout(grid)
+        right.addWidget(self.error_label)
+        right.addWidget(self.notice_label)
+        right.addWidget(plots, 1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+
+    def _connect(self) -> None:
+        self.form.changed.connect(self._update_buttons)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_button.clicked.connect(self._open_selected)
+        self.browse_button.clicked.connect(self._browse_run)
+        self.resume_button.clicked.connect(self.resume_run)
+        self._runner.status.connect(lambda text: self.stats["status"].setText(text))
+        self._runner.notice.connect(self._show_notice)
+        self._runner.run_ready.connect(self._on_run_ready)
+        self._runner.steps.connect(self._on_steps)
+        self._runner.event.connect(self._on_event)
+        self._runner.stopped.connect(self._on_stopped)
+        self._state.source_changed.connect(lambda _src: self.form.set_source(self._state.source_spec))
+
+    # -- public ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:
         """True while a training run is in progress (running or paused)."""
-        return False
+        return self._runner.is_running()
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Stop any training cleanly (checkpoint written) and join the worker thread."""
+        """Stop any training cleanly (the Trainer writes a checkpoint) and join the worker thread."""
+        if self._runner.shutdown(timeout_s):
+            self._update_buttons()
+
+    def step_count(self) -> int:
+        """The last step reported by the running (or last) training."""
+        return self._last_step.step if self._last_step else 0
+
+    @Slot()
+    def start(self) -> None:
+        """Start a new run with the form's configuration (no-op with a message when invalid)."""
+        problem = self.form.problem()
+        if problem or self.is_busy():
+            self._update_buttons()
+            return
+        self._reopened = None
+        self._begin(TrainingJob(config=self.form.run_config()), clear=True)
+
+    @Slot()
+    def resume_run(self) -> None:
+        """Continue the opened run from its latest checkpoint."""
+        if self._reopened is None or self.is_busy():
+            return
+        length = self.form.length.value() if self.form.by_steps.isChecked() else None
+        self._begin(TrainingJob(resume=self._reopened, max_steps=length), clear=False)
+
+    @Slot()
+    def pause(self) -> None:
+        if self.is_busy() and not self._paused:
+            self._paused = True
+            self._runner.pause()
+            self.stats["status"].setText("paused")
+            self._update_buttons()
+
+    @Slot()
+    def resume(self) -> None:
+        if self.is_busy() and self._paused:
+            self._paused = False
+            self._rate_origin = None  # the pause must not count against the speed
+            self._runner.resume()
+            self.stats["status"].setText("training")
+            self._update_buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        if self.is_busy():
+            self.stats["status"].setText("stopping (writing a checkpoint) …")
+            self._runner.stop()
+            self.stop_button.setEnabled(False)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a run from disk: its configuration, loss history and previews. False (+ message) if unusable."""
+        from ddpm_studio.training.runs import open_run
+
+        if self.is_busy():
+            return False
+        try:
+            run = open_run(Path(path))
+        except Exception as exc:  # noqa: BLE001 - RunError / OSError: shown, not raised
+            self._show_error(f"Cannot open the run: {exc}")
+            return False
+        self._hide_error()
+        self.form.set_run_config(run.config)
+        history = run.history()
+        steps = [float(r["step"]) for r in history if "step" in r and "loss" in r]
+        losses = [float(r["loss"]) for r in history if "step" in r and "loss" in r]
+        self.loss_plot.set_history(steps, losses)
+        self.bucket_plot.clear()
+        problems = self.filmstrip.load_files(run.previews())
+        if problems:
+            self._show_notice("Some previews could not be read: " + "; ".join(problems[:3]))
+        self._reopened = run.path
+        self.checkpoint_path = run.latest_checkpoint()
+        self.stats["run"].setText(str(run.path))
+        self.stats["checkpoint"].setText(str(self.checkpoint_path) if self.checkpoint_path else "none yet")
+        self.stats["step"].setText(str(int(steps[-1])) if steps else "0")
+        self.stats["status"].setText("opened from disk")
+        self._state.set_run(run.path)
+        self._update_buttons()
+        return True
+
+    def refresh_runs(self) -> None:
+        """Fill the runs list from disk (newest first)."""
+        from ddpm_studio.training.runs import list_runs
+
+        self.runs_combo.clear()
+        try:
+            infos = list_runs()
+        except OSError as exc:
+            log.warning("cannot list runs: %s", exc)
+            infos = []
+        for info in infos:
+            loss = f", loss {info.last_loss:.3g}" if info.last_loss is not None else ""
+            self.runs_combo.addItem(f"{info.name} (step {info.step}{loss})", str(info.path))
+        self._update_buttons()
+
+    # -- slots ----------------------------------------------------------------------------------
+    def _begin(self, job: TrainingJob, *, clear: bool) -> None:
+        self._hide_error()
+        self.notice_label.hide()
+        if clear:
+            self.checkpoint_path = None
+            self.stats["checkpoint"].setText("none yet")
+            self.loss_plot.clear()
+            self.bucket_plot.clear()
+            self.filmstrip.clear()
+        self._paused = False
+        self._last_step = None
+        self._rate_origin = None
+        self.last_failure = self.last_finish = None
+        self.stats["status"].setText("starting …")
+        self._runner.start(job)
+        self.training_started.emit()
+        self._update_buttons()
+
+    def _toggle_pause(self) -> None:
+        self.resume() if self._paused else self.pause()
+
+    @Slot(object)
+    def _on_run_ready(self, path: Path) -> None:
+        self.stats["run"].setText(str(path))
+        self._reopened = Path(path)
+        self._state.set_run(path)
+
+    @Slot(object)
+    def _on_steps(self, batch: list[StepEvent]) -> None:
+        for event in batch:
+            self.loss_plot.append(event.step, event.loss)
+        last = batch[-1]
+        self._last_step = last
+        if self._rate_origin is None:
+            self._rate_origin = (last.step, last.elapsed_s)
+        s = self.stats
+        s["step"].setText(f"{last.step}" + (f" / {last.total_steps}" if last.total_steps else ""))
+        s["epoch"].setText(str(last.epoch))
+        s["loss"].setText(f"{last.loss:.4f}")
+        s["speed"].setText(f"{last.images_per_s:.1f} img/s")
+        s["elapsed"].setText(format_duration(last.elapsed_s))
+        s["eta"].setText(format_duration(self._eta(last)))
+        if not self._paused:
+            s["status"].setText("training")
+
+    def _eta(self, event: StepEvent) -> float | None:
+        if not event.total_steps or self._rate_origin is None:
+            return None
+        step0, t0 = self._rate_origin
+        if event.step <= step0 or event.elapsed_s <= t0:
+            return None
+        rate = (event.step - step0) / (event.elapsed_s - t0)
+        return max(0, event.total_steps - event.step) / rate
+
+    @Slot(object)
+    def _on_event(self, event) -> None:
+        if isinstance(event, TimestepLossEvent):
+            self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
+        elif isinstance(event, EpochEndEvent):
+            self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
+        elif isinstance(event, CheckpointEvent):
+            self.checkpoint_path = Path(event.path)
+            self.stats["checkpoint"].setText(f"{event.path}  (step {event.step})")
+        elif isinstance(event, FinishedEvent):
+            self.last_finish = event
+            self.stats["status"].setText(f"{event.reason} at step {event.step}")
+        elif isinstance(event, FailedEvent):
+            self.last_failure = event
+            self.stats["status"].setText(f"failed at step {event.step}")
+            self._show_error(f"<b>{event.message}</b><br>{FAILURE_HINTS.get(event.kind, '')}")
+
+    @Slot()
+    def _on_stopped(self) -> None:
+        self._paused = False
+        self._runner.shutdown(1.0)  # already ended: releases the thread objects
+        reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")
+        if self.last_finish is None and self.last_failure is None:
+            self.stats["status"].setText("stopped")
+        self.refresh_runs()
+        self._update_buttons()
+        self.training_ended.emit(reason)
+
+    def _open_selected(self) -> None:
+        path = self.runs_combo.currentData()
+        if path:
+            self.open_run(path)
+
+    def _browse_run(self) -> None:
+        from ddpm_studio.training.runs import runs_root
+
+        folder = QFileDialog.getExistingDirectory(self, "Open a training run", str(runs_root()))
+        if folder:
+            self.open_run(folder)
+
+    def _show_error(self, html: str) -> None:
+        self.error_label.setText(html)
+        self.error_label.show()
+
+    def _hide_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.clear()
+
+    def _show_notice(self, text: str) -> None:
+        self.notice_label.setText(text)
+        self.notice_label.show()
+
+    def _update_buttons(self) -> None:
+        busy = self.is_busy()
+        problem = None if busy else self.form.problem()
+        self.problem_label.setText(problem or "")
+        self.problem_label.setVisible(bool(problem))
+        self.start_button.setEnabled(not busy and problem is None)
+        self.pause_button.setEnabled(busy)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.stop_button.setEnabled(busy)
+        self.form.setEnabled(not busy)
+        for b in (self.open_button, self.browse_button):
+            b.setEnabled(not busy)
+        self.open_button.setEnabled(not busy and self.runs_combo.count() > 0)
+        self.resume_button.setEnabled(not busy and self._reopened is not None)

@@ -1,0 +1,205 @@
+"""Live loss curves: raw and EMA-smoothed training loss, and the loss by timestep bucket.
+
+Built for thousands of points without lag: samples go into preallocated numpy buffers (amortised
+doubling), the curves use pyqtgraph's peak downsampling and clip-to-view, and the redraw is throttled to
+~15 Hz by a QTimer that only repaints when something changed. Appending never touches the scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+REDRAW_HZ = 15
+RAW_PEN = pg.mkPen((120, 160, 220, 110), width=1)
+SMOOTH_PEN = pg.mkPen((20, 80, 200), width=2)
+
+
+class _Series:
+    """A growable (step, value) buffer with an exponential moving average of the values."""
+
+    def __init__(self, smoothing: float) -> None:
+        self.smoothing = smoothing
+        self.steps = np.zeros(1024, np.float64)
+        self.values = np.zeros(1024, np.float64)
+        self.smooth = np.zeros(1024, np.float64)
+        self.count = 0
+        self._ema = 0.0
+        self._weight = 0.0
+
+    def append(self, step: float, value: float) -> None:
+        if self.count == len(self.steps):
+            for name in ("steps", "values", "smooth"):
+                old = getattr(self, name)
+                new = np.zeros(2 * len(old), np.float64)
+                new[:self.count] = old[:self.count]
+                setattr(self, name, new)
+        # Debiased EMA (as TensorBoard's smoothing): s_n = (a·m_{n-1} + (1-a)·x_n) / (1 - a^n).
+        if np.isfinite(value):
+            self._ema = self.smoothing * self._ema + (1.0 - self.smoothing) * value
+            self._weight = self.smoothing * self._weight + (1.0 - self.smoothing)
+        i = self.count
+        self.steps[i], self.values[i] = step, value
+        self.smooth[i] = self._ema / self._weight if self._weight > 0 else value
+        self.count += 1
+
+    def clear(self) -> None:
+        self.count, self._ema, self._weight = 0, 0.0, 0.0
+
+
+class LossPlot(QWidget):
+    """Training loss against step: raw (thin) + smoothed (bold), with a log-scale toggle."""
+
+    def __init__(self, parent: QWidget | None = None, *, smoothing: float = 0.98) -> None:
+        super().__init__(parent)
+        self._series = _Series(smoothing)
+        self._dirty = False
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.addLegend(offset=(-10, 10))
+        self._raw = self.plot.plot(pen=RAW_PEN, name="loss")
+        self._smooth = self.plot.plot(pen=SMOOTH_PEN, name="smoothed")
+        for curve in (self._raw, self._smooth):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            curve.setSkipFiniteCheck(False)
+        self.log_box = QCheckBox("log scale")
+        self.log_box.toggled.connect(self.set_log_scale)
+        self.smooth_box = QCheckBox("smoothed")
+        self.smooth_box.setChecked(True)
+        self.smooth_box.toggled.connect(self._smooth.setVisible)
+        self.last_label = QLabel("")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("<b>Loss</b>"))
+        controls.addStretch(1)
+        controls.addWidget(self.last_label)
+        controls.addWidget(self.smooth_box)
+        controls.addWidget(self.log_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / REDRAW_HZ))
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    # -- data ----------------------------------------------------------------------------------
+    def append(self, step: int, loss: float) -> None:
+        """Add one point; the curve repaints at the next throttled tick."""
+        self._series.append(float(step), float(loss))
+        self._dirty = True
+
+    def set_history(self, steps: Sequence[float], losses: Sequence[float]) -> None:
+        """Replace everything with a recorded history (a reopened run)."""
+        self._series.clear()
+        for step, loss in zip(steps, losses):
+            self._series.append(float(step), float(loss))
+        self._dirty = True
+        self._redraw()
+
+    def clear(self) -> None:
+        """Forget all points."""
+        self._series.clear()
+        self._dirty = True
+        self._redraw()
+
+    def point_count(self) -> int:
+        """Number of points received (drawn or pending)."""
+        return self._series.count
+
+    def data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of (steps, raw losses, smoothed losses)."""
+        n = self._series.count
+        return self._series.steps[:n].copy(), self._series.values[:n].copy(), self._series.smooth[:n].copy()
+
+    # -- view ----------------------------------------------------------------------------------
+    def set_log_scale(self, on: bool) -> None:
+        """Logarithmic loss axis (the loss of ε-prediction spans decades early in training)."""
+        if self.log_box.isChecked() != on:
+            self.log_box.setChecked(on)
+            return
+        self.plot.setLogMode(x=False, y=on)
+        self._dirty = True
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        n = self._series.count
+        steps, values, smooth = (self._series.steps[:n], self._series.values[:n], self._series.smooth[:n])
+        if self.log_box.isChecked():  # log of non-positive values is undefined: leave them out
+            keep = values > 0
+            self._raw.setData(steps[keep], values[keep])
+            self._smooth.setData(steps[smooth > 0], smooth[smooth > 0])
+        else:
+            self._raw.setData(steps, values)
+            self._smooth.setData(steps, smooth)
+        self.last_label.setText(f"last {values[-1]:.4g} · smoothed {smooth[-1]:.4g}" if n else "")
+
+
+class TimestepLossPlot(QWidget):
+    """Bar graph of the recent loss per timestep bucket: where in t the model still struggles."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "timestep t")
+        self.plot.setLabel("left", "loss")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.showGrid(y=True, alpha=0.25)
+        self._bars: pg.BarGraphItem | None = None
+        self._pending: tuple[tuple[int, ...], tuple[float, ...]] | None = None
+        self._dirty = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Loss by timestep</b> (recent steps, live)"))
+        layout.addWidget(self.plot, 1)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / REDRAW_HZ))
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    def set_buckets(self, edges: Sequence[int], losses: Sequence[float]) -> None:
+        """Show `losses[i]` over [edges[i], edges[i+1]) (or over [edges[i], next edge) when len matches)."""
+        self._pending = (tuple(int(e) for e in edges), tuple(float(v) for v in losses))
+        self._dirty = True
+
+    def bucket_values(self) -> tuple[float, ...]:
+        """Heights currently shown (or pending)."""
+        return self._pending[1] if self._pending else ()
+
+    def clear(self) -> None:
+        """Remove the bars."""
+        self._pending = None
+        if self._bars is not None:
+            self.plot.removeItem(self._bars)
+            self._bars = None
+
+    def _redraw(self) -> None:
+        if self._pending is None or not self._dirty:
+            return
+        self._dirty = False
+        edges, losses = self._pending
+        n = len(losses)
+        if n == 0:
+            return
+        if len(edges) == n + 1:
+            left, right = np.asarray(edges[:-1], float), np.asarray(edges[1:], float)
+        else:
+            left = np.asarray(edges[:n], float)
+            step = (left[1] - left[0]) if n > 1 else 1.0
+            right = np.append(left[1:], left[-1] + step)
+        heights = np.nan_to_num(np.asarray(losses, float), nan=0.0, posinf=0.0)
+        if self._bars is None:
+            self._bars = pg.BarGraphItem(x0=left, x1=right, height=heights, brush=(70, 130, 200), pen="w")
+            self.plot.addItem(self._bars)
+        else:
+            self._bars.setOpts(x0=left, x1=right, height=heights)

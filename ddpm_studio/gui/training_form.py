@@ -1,0 +1,280 @@
+"""The training configuration form: every field of a `RunConfig` a person chooses before Start.
+
+Defaults train visibly within minutes on a CPU: the tiny UNet at 32x32 on the built-in shapes set, with
+short previews every epoch. `problem()` explains an invalid combination in one line before Start
+(the panel disables Start and shows it); `run_config()` builds the typed config the Trainer takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
+from ddpm_studio.engine.losses import LOSS_NAMES
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+
+IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
+OBJECTIVES = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)"}
+LOSSES = {"l2": "L2 (MSE)", "l1": "L1", "huber": "Huber"}
+CUSTOM = "custom"
+# CPU-friendly defaults: tiny model, 32x32 shapes, previews every epoch (one epoch ≈ a minute on 2 cores).
+DEFAULT_TRAINING = TrainingConfig(batch_size=32, lr=5e-4, warmup_steps=100, ema_decay=0.995, max_steps=3000,
+                                  epochs=None, preview_every_epochs=1, preview_count=16,
+                                  preview_sampler_steps=25, checkpoint_every_steps=500)
+
+
+def cuda_available() -> bool:
+    try:
+        return torch.cuda.is_available()
+    except Exception:  # a broken driver is "no CUDA"
+        return False
+
+
+def _combo(items: dict[str, str] | tuple[str, ...], current: str) -> QComboBox:
+    box = QComboBox()
+    pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
+    for data, text in pairs:
+        box.addItem(text, data)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box
+
+
+def _set_combo(box: QComboBox, data) -> None:
+    index = box.findData(data)
+    if index >= 0:
+        box.setCurrentIndex(index)
+
+
+class TrainingForm(QWidget):
+    """Editable RunConfig. Emits `changed` on any edit; `problem()` is None when Start may proceed."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._custom_model: UNetConfig | None = None  # a reopened run's model that matches no preset
+        d, tr = DataConfig(), DEFAULT_TRAINING
+        self.source = QLineEdit(d.source)
+        self.source.setPlaceholderText("folder, .zip or builtin:shapes (choose in the Data view)")
+        self.image_size = _combo({str(s): f"{s} × {s}" for s in IMAGE_SIZES}, str(d.image_size))
+        self.channels = _combo({"3": "RGB", "1": "Grayscale"}, str(d.channels))
+        self.hflip = QCheckBox("random horizontal flip")
+        self.hflip.setChecked(d.hflip)
+        self.preset = _combo(tuple(UNET_PRESETS), "tiny")
+        self.width = QSpinBox()
+        self.width.setRange(8, 512)
+        self.width.setSingleStep(8)
+        self.width.setValue(UNET_PRESETS["tiny"].base_channels)
+        self.width.setSuffix(" channels")
+        diff = DiffusionConfig()
+        self.schedule = _combo(SCHEDULE_NAMES, diff.schedule)
+        self.timesteps = QSpinBox()
+        self.timesteps.setRange(2, 10000)
+        self.timesteps.setValue(diff.timesteps)
+        self.loss = _combo({k: LOSSES.get(k, k) for k in LOSS_NAMES}, diff.loss)
+        self.objective = _combo(OBJECTIVES, diff.objective)
+        self.learned_variance = QCheckBox("learned variance Σθ (hybrid loss)")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.batch.setValue(tr.batch_size)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(1e-6, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(tr.lr)
+        self.by_steps = QRadioButton("steps")
+        self.by_epochs = QRadioButton("epochs")
+        self.by_steps.setChecked(True)
+        self.length = QSpinBox()
+        self.length.setRange(1, 10_000_000)
+        self.length.setValue(tr.max_steps or 1)
+        self.ema = QDoubleSpinBox()
+        self.ema.setDecimals(4)
+        self.ema.setRange(0.0, 0.9999)
+        self.ema.setSingleStep(0.001)
+        self.ema.setValue(tr.ema_decay)
+        self.device = _combo({"auto": "auto", "cpu": "CPU", "cuda": "CUDA"}, tr.device)
+        self.precision = _combo({"auto": "auto", "no": "off (float32)", "bf16": "bf16", "fp16": "fp16"}, "auto")
+        self.preview_every = QSpinBox()
+        self.preview_every.setRange(0, 1000)
+        self.preview_every.setValue(tr.preview_every_epochs)
+        self.preview_every.setSpecialValueText("never")
+        self.preview_count = QSpinBox()
+        self.preview_count.setRange(1, 64)
+        self.preview_count.setValue(tr.preview_count)
+        self.checkpoint_every = QSpinBox()
+        self.checkpoint_every.setRange(1, 10_000_000)
+        self.checkpoint_every.setValue(tr.checkpoint_every_steps)
+        self._build_layout()
+        self._tooltips()
+        for box in self.findChildren(QComboBox):
+            box.currentIndexChanged.connect(self._on_edit)
+        for spin in self.findChildren(QSpinBox) + self.findChildren(QDoubleSpinBox):
+            spin.valueChanged.connect(self._on_edit)
+        for check in self.findChildren(QCheckBox) + [self.by_steps]:
+            check.toggled.connect(self._on_edit)
+        self.source.textChanged.connect(self._on_edit)
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        self._base_training = tr
+
+    def _build_layout(self) -> None:
+        data, model, diffusion, train = (QGroupBox(t) for t in ("Data", "Model", "Diffusion", "Training"))
+        f = QFormLayout(data)
+        f.addRow("source", self.source)
+        f.addRow("image size", self.image_size)
+        f.addRow("channels", self.channels)
+        f.addRow("", self.hflip)
+        f = QFormLayout(model)
+        f.addRow("UNet preset", self.preset)
+        f.addRow("width (level 0)", self.width)
+        f = QFormLayout(diffusion)
+        f.addRow("noise schedule", self.schedule)
+        f.addRow("timesteps T", self.timesteps)
+        f.addRow("objective", self.objective)
+        f.addRow("loss", self.loss)
+        f.addRow("", self.learned_variance)
+        f = QFormLayout(train)
+        f.addRow("batch size", self.batch)
+        f.addRow("learning rate", self.lr)
+        length = QHBoxLayout()
+        for w in (self.length, self.by_steps, self.by_epochs):
+            length.addWidget(w)
+        f.addRow("train for", length)
+        f.addRow("EMA decay", self.ema)
+        f.addRow("device", self.device)
+        f.addRow("mixed precision", self.precision)
+        f.addRow("preview every (epochs)", self.preview_every)
+        f.addRow("preview images", self.preview_count)
+        f.addRow("checkpoint every (steps)", self.checkpoint_every)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for group in (data, model, diffusion, train):
+            layout.addWidget(group)
+        layout.addStretch(1)
+
+    def _tooltips(self) -> None:
+        self.width.setToolTip("Channels of the first UNet level; deeper levels multiply it (the preset's mults).")
+        self.learned_variance.setToolTip("Improved DDPM (Nichol & Dhariwal 2021): the network also predicts "
+                                         "the reverse variance, trained with L_simple + λ L_vlb.")
+        self.timesteps.setToolTip("T, the number of noising steps; DDPM sampling takes T steps, DDIM fewer.")
+        self.objective.setToolTip("What the network predicts: ε (Ho et al.), x₀, or v = √ᾱ ε − √(1−ᾱ) x₀.")
+        self.ema.setToolTip("Exponential moving average of the weights, used for previews and sampling.")
+        self.precision.setToolTip("Autocast on CUDA only; the CPU always trains in float32.")
+        self.source.setToolTip("The dataset chosen in the Data view; you can also type a folder or builtin:glyphs.")
+
+    # -- reading -----------------------------------------------------------------------------------
+    def _model_config(self) -> UNetConfig:
+        name = self.preset.currentData()
+        base = self._custom_model if name == CUSTOM and self._custom_model else UNET_PRESETS.get(name, UNetConfig())
+        channels = int(self.channels.currentData())
+        learned = self.learned_variance.isChecked()
+        return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned)
+
+    def run_config(self) -> RunConfig:
+        """The RunConfig the form shows (not validated: see `problem`)."""
+        data = DataConfig(source=self.source.text().strip(), image_size=int(self.image_size.currentData()),
+                          channels=int(self.channels.currentData()), hflip=self.hflip.isChecked(),
+                          random_crop=False)
+        diffusion = DiffusionConfig(schedule=self.schedule.currentData(), timesteps=self.timesteps.value(),
+                                    objective=self.objective.currentData(), loss=self.loss.currentData(),
+                                    learned_variance=self.learned_variance.isChecked())
+        by_steps = self.by_steps.isChecked()
+        device = self.device.currentData()
+        training = replace(self._base_training, batch_size=self.batch.value(), lr=self.lr.value(),
+                           ema_decay=self.ema.value(), device=device,
+                           mixed_precision=self.precision.currentData() if device != "cpu" else "no",
+                           max_steps=self.length.value() if by_steps else None,
+                           epochs=None if by_steps else self.length.value(),
+                           preview_every_epochs=self.preview_every.value(),
+                           preview_count=self.preview_count.value(),
+                           checkpoint_every_steps=self.checkpoint_every.value())
+        return RunConfig(model=self._model_config(), diffusion=diffusion, data=data, training=training)
+
+    def problem(self) -> str | None:
+        """One line saying why this configuration cannot start, or None."""
+        if not self.source.text().strip():
+            return "Choose a dataset first (Data view), or type a folder, a .zip or builtin:shapes."
+        device, precision = self.device.currentData(), self.precision.currentData()
+        if device == "cuda" and not cuda_available():
+            return "CUDA is not available on this machine: choose 'auto' or 'CPU'."
+        if precision in ("bf16", "fp16") and (device == "cpu" or not cuda_available()):
+            return f"{precision} mixed precision needs a CUDA device; set mixed precision to 'off' or 'auto'."
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            return "This GPU does not support bf16; choose fp16 or 'auto'."
+        if self.learned_variance.isChecked() and self.timesteps.value() < 2:
+            return "A learned variance needs T of at least 2."
+        try:
+            config = self.run_config()
+            config.validate()
+        except ValueError as exc:
+            message = str(exc)
+            if "norm_groups" in message:
+                return f"Width {self.width.value()} is not divisible by the GroupNorm groups: use a multiple of 8."
+            return message[:1].upper() + message[1:]
+        size, multiple = config.data.image_size, config.model.size_multiple
+        if size // multiple < 2:
+            return f"Image size {size} is too small for the '{self.preset.currentData()}' preset (needs ≥ {2 * multiple})."
+        return None
+
+    # -- writing -----------------------------------------------------------------------------------
+    def set_source(self, spec: str) -> None:
+        """The dataset chosen in the browser."""
+        if spec and spec != self.source.text():
+            self.source.setText(spec)
+
+    def set_run_config(self, config: RunConfig) -> None:
+        """Show a reopened run's configuration (to read it, or to start a similar run)."""
+        self.blockSignals(True)
+        try:
+            m = config.model
+            preset = next((n for n, p in UNET_PRESETS.items()
+                           if replace(p, base_channels=m.base_channels, in_channels=m.in_channels,
+                                      learned_variance=m.learned_variance) == m), None)
+            if preset is None:
+                self._custom_model = m
+                if self.preset.findData(CUSTOM) < 0:
+                    self.preset.addItem("custom (from run)", CUSTOM)
+                preset = CUSTOM
+            _set_combo(self.preset, preset)
+            self.width.setValue(m.base_channels)
+            self.source.setText(config.data.source)
+            _set_combo(self.image_size, str(config.data.image_size))
+            _set_combo(self.channels, str(config.data.channels))
+            self.hflip.setChecked(config.data.hflip)
+            dc = config.diffusion
+            _set_combo(self.schedule, dc.schedule)
+            self.timesteps.setValue(dc.timesteps)
+            _set_combo(self.objective, dc.objective)
+            _set_combo(self.loss, dc.loss)
+            self.learned_variance.setChecked(dc.learned_variance)
+            tc = config.training
+            self._base_training = tc
+            self.batch.setValue(tc.batch_size)
+            self.lr.setValue(tc.lr)
+            self.by_steps.setChecked(tc.max_steps is not None)
+            self.by_epochs.setChecked(tc.max_steps is None)
+            self.length.setValue(tc.max_steps if tc.max_steps is not None else (tc.epochs or 1))
+            self.ema.setValue(tc.ema_decay)
+            _set_combo(self.device, "cuda" if tc.device.startswith("cuda") else tc.device)
+            _set_combo(self.precision, tc.mixed_precision)
+            self.preview_every.setValue(tc.preview_every_epochs)
+            self.preview_count.setValue(tc.preview_count)
+            self.checkpoint_every.setValue(tc.checkpoint_every_steps)
+        finally:
+            self.blockSignals(False)
+        self.changed.emit()
+
+    def _on_preset(self) -> None:
+        name = self.preset.currentData()
+        if name in UNET_PRESETS:
+            self.width.setValue(UNET_PRESETS[name].base_channels)
+
+    def _on_edit(self, *_args) -> None:
+        self.precision.setEnabled(self.device.currentData() != "cpu" and cuda_available())
+        self.changed.emit()

@@ -1,0 +1,254 @@
+"""The Qt adapter of the Trainer: a QObject moved to a QThread that turns training events into signals.
+
+The Trainer knows nothing of Qt (DESIGN.md); this worker loads the data, creates or reopens the run,
+calls `Trainer.run(on_event)` on its thread and re-emits each event dataclass. Step events are
+coalesced into batches (at most ~20 per second) so a fast GPU cannot flood the GUI thread's queue;
+every other event flushes the pending batch first, so order is kept. On CPU it leaves one core to the
+interface (torch.set_num_threads(cores - 1)). `TrainingRunner` owns the thread on the GUI side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+
+from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.events import FailedEvent, StepEvent
+
+log = logging.getLogger(__name__)
+
+STEP_BATCH_S = 0.05  # emit coalesced step events at most every 50 ms
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Start a new run from `config`, or resume the run at `resume` (optionally training it longer)."""
+
+    config: RunConfig | None = None
+    resume: Path | None = None
+    max_steps: int | None = None  # on resume: train the run to this many steps in all
+    runs_root: Path | None = None  # where new runs go (default: runs_root())
+    num_threads: int | None = None  # CPU threads for torch (default: cores - 1, at least 1)
+
+
+def interface_friendly_threads() -> int:
+    """torch threads that leave one core to the interface."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class TrainingWorker(QObject):
+    """Runs one training job on its thread. `pause`/`resume`/`stop` are thread-safe."""
+
+    status = Signal(str)  # a setup stage, for the status line
+    notice = Signal(str)  # something the user should know that is not an error (skipped files)
+    run_ready = Signal(object)  # Path of the run folder (created or reopened)
+    steps = Signal(object)  # list[StepEvent], in order
+    event = Signal(object)  # any other TrainingEvent (TimestepLoss, EpochEnd, Checkpoint, Finished, Failed)
+    done = Signal()  # always the last signal
+
+    def __init__(self, job: TrainingJob) -> None:
+        super().__init__()
+        self.job = job
+        self._trainer = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._paused = False
+        self._pending: list[StepEvent] = []
+        self._last_flush = 0.0
+
+    # -- control (any thread) -------------------------------------------------------------------
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+            if self._trainer is not None:
+                self._trainer.request_pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._trainer is not None:
+                self._trainer.request_resume()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            if self._trainer is not None:
+                self._trainer.request_stop()
+                self._trainer.request_resume()  # a paused trainer must wake up to see the stop
+
+    def is_paused(self) -> bool:
+        """True once the Trainer is actually blocked in a pause (no step is in flight)."""
+        trainer = self._trainer
+        return bool(trainer is not None and getattr(trainer, "is_paused", False))
+
+    # -- the worker thread ------------------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        try:
+            torch.set_num_threads(self.job.num_threads or interface_friendly_threads())
+            trainer = self._prepare()
+            if trainer is None:
+                return
+            trainer.run(self._on_event)
+        except Exception as exc:  # noqa: BLE001 - a thread boundary: report, never die silently
+            log.exception("training failed")
+            self._flush()
+            self.event.emit(FailedEvent(step=0, message=_one_line(exc), kind=_kind(exc)))
+        finally:
+            self._flush()
+            self.done.emit()
+
+    def _prepare(self):
+        from ddpm_studio.data import DataLoadCancelled, load_dataset
+        from ddpm_studio.training.runs import create_run, open_run
+        from ddpm_studio.training.trainer import Trainer
+
+        job = self.job
+        if job.resume is not None:
+            run = open_run(job.resume)
+            if job.max_steps is not None and run.config.training.max_steps != job.max_steps:
+                run.save_config(replace(run.config, training=replace(run.config.training, max_steps=job.max_steps)))
+            config = run.config
+        else:
+            if job.config is None:
+                raise ValueError("no configuration to train")
+            config = job.config
+            config.validate()
+        self.status.emit(f"loading {config.data.source} …")
+        try:
+            dataset = load_dataset(config.data, cancel=self._stop.is_set)
+        except DataLoadCancelled:
+            return None
+        if len(dataset) == 0:
+            raise ValueError(f"no usable images in {config.data.source}")
+        problems = getattr(dataset, "problems", [])
+        if problems:
+            self.notice.emit(f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}")
+        if self._stop.is_set():
+            return None
+        self.status.emit("building the model …")
+        if job.resume is not None:
+            trainer = Trainer.resume(run, dataset=dataset)
+        else:
+            run = create_run(config, root=job.runs_root)
+            trainer = Trainer(config, dataset, run)
+        self.run_ready.emit(run.path)
+        with self._lock:
+            self._trainer = trainer
+            if self._stop.is_set():
+                trainer.request_stop()
+            elif self._paused:
+                trainer.request_pause()
+        self.status.emit("training")
+        return trainer
+
+    def _on_event(self, event) -> None:
+        """Called by the Trainer on this thread: batch step events, pass the rest through in order."""
+        if isinstance(event, StepEvent):
+            self._pending.append(event)
+            now = time.monotonic()
+            if now - self._last_flush >= STEP_BATCH_S:
+                self._flush(now)
+            return
+        self._flush()
+        self.event.emit(event)
+
+    def _flush(self, now: float | None = None) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.steps.emit(batch)
+        self._last_flush = now if now is not None else time.monotonic()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _kind(exc: BaseException) -> str:
+    """Classify a setup/unexpected failure like the Trainer's FailedEvent.kind."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return "oom"
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"DataSourceError", "ImageDecodeError"}:
+        return "data"
+    return "error"
+
+
+class TrainingRunner(QObject):
+    """Owns the worker and its QThread on the GUI side: start, pause/resume/stop, and a bounded join."""
+
+    status = Signal(str)
+    notice = Signal(str)
+    run_ready = Signal(object)
+    steps = Signal(object)
+    event = Signal(object)
+    stopped = Signal()  # the thread has ended (after the last event)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def start(self, job: TrainingJob) -> None:
+        if self.is_running():
+            raise RuntimeError("a training run is already in progress")
+        self._release()
+        worker, thread = TrainingWorker(job), QThread()
+        thread.setObjectName("training")
+        worker.moveToThread(thread)
+        for name in ("status", "notice", "run_ready", "steps", "event"):
+            getattr(worker, name).connect(getattr(self, name))
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        thread.started.connect(worker.run)
+        self._worker, self._thread = worker, thread
+        thread.start()
+
+    def pause(self) -> None:
+        if self._worker is not None:
+            self._worker.pause()
+
+    def is_paused(self) -> bool:
+        """True once training is blocked in a pause."""
+        return self._worker is not None and self._worker.is_paused()
+
+    def resume(self) -> None:
+        if self._worker is not None:
+            self._worker.resume()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Stop (the Trainer writes a checkpoint) and join the thread; True when it has ended."""
+        if self._thread is None:
+            return True
+        self.stop()
+        self._thread.quit()
+        if not self._thread.wait(int(timeout_s * 1000)):
+            log.warning("training thread did not stop within %.1f s", timeout_s)
+            return False
+        self._release()
+        return True
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.stopped.emit()
+
+    def _release(self) -> None:
+        if self._thread is not None and not self._thread.isRunning():
+            self._worker.deleteLater()
+            self._thread.deleteLater()
+            self._thread = self._worker = None

@@ -1,0 +1,127 @@
+"""SamplerView on a tiny checkpoint made in tmp_path: frames stream in, the slider scrubs, exports are readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from ddpm_studio.data import DataConfig, load_dataset  # noqa: E402
+from ddpm_studio.engine import DiffusionConfig, UNET_PRESETS  # noqa: E402
+from ddpm_studio.gui import export  # noqa: E402
+from ddpm_studio.gui.sampler_view import SamplerView  # noqa: E402
+from ddpm_studio.gui.sampler_worker import kept_steps  # noqa: E402
+from ddpm_studio.gui.state import AppState  # noqa: E402
+from ddpm_studio.training.config import RunConfig, TrainingConfig  # noqa: E402
+from ddpm_studio.training.runs import create_run  # noqa: E402
+from ddpm_studio.training.trainer import Trainer  # noqa: E402
+
+WAIT_MS = 120_000
+T = 10
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder holding a checkpoint of a 16x16 tiny UNet trained for 3 steps (T = 10)."""
+    config = RunConfig(
+        model=UNET_PRESETS["tiny"].replace(base_channels=16, in_channels=3),
+        diffusion=DiffusionConfig(timesteps=T),
+        data=DataConfig(source="builtin:shapes?n=16&size=16", image_size=16),
+        training=TrainingConfig(batch_size=4, max_steps=3, warmup_steps=1, preview_every_epochs=0,
+                                device="cpu", mixed_precision="no"),
+    )
+    run = create_run(config, root=tmp_path_factory.mktemp("runs"), name="tiny")
+    Trainer(config, load_dataset(config.data), run, device="cpu").run(lambda event: None)
+    assert run.latest_checkpoint() is not None
+    return run.path
+
+
+@pytest.fixture
+def view(qtbot, tmp_path, tiny_run):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    widget = SamplerView(AppState(settings=settings, device="cpu"))
+    qtbot.addWidget(widget)
+    widget.add_model(tiny_run, "tiny")
+    widget.count.setValue(4)
+    yield widget
+    widget.shutdown(10.0)
+
+
+def sample(qtbot, view: SamplerView) -> None:
+    qtbot.mouseClick(view.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.finished_reason is not None, timeout=WAIT_MS)
+    assert view.finished_reason == "completed", view.error
+
+
+def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
+    view.method.setCurrentIndex(view.method.findData("ddim"))
+    view.steps.setValue(6)
+    view.show_eps.setChecked(True)
+    sample(qtbot, view)
+    assert view.frame_count() == 6
+    frames = view._frames[0]
+    assert [f.index for f in frames] == list(range(6)) and frames[-1].t == 0
+    assert frames[0].xt.shape == (4, 16, 16, 3) and frames[0].xt.dtype == np.uint8
+    assert frames[0].eps is not None
+
+    view.player.slider.setValue(2)  # scrub to the third frame
+    _, xt_pane, x0_pane, _ = view.lane_panes[0]
+    qtbot.waitUntil(lambda: np.array_equal(x0_pane.image(), export.tile(frames[2].x0)), timeout=5000)
+    assert np.array_equal(xt_pane.image(), export.tile(frames[2].xt))
+    assert "frame 3/6" in view.player.info_text() and f"t = {frames[2].t}" in view.player.info_text()
+
+    gif = view.export_gif(tmp_path / "anim.gif")
+    with Image.open(gif) as img:
+        assert img.n_frames == 6
+    png = view.export_png(tmp_path / "final.png")
+    with Image.open(png) as img:
+        assert img.size == (export.tile(frames[-1].xt).shape[1], export.tile(frames[-1].xt).shape[0])
+    view.strip_steps.setText("0, 3, -1")
+    strip = view.export_strip(tmp_path / "strip.png")
+    with Image.open(strip) as img:
+        # three columns of steps, four rows of samples, each 16 px + 2 px padding, saved at 2x
+        assert img.size == (2 * 3 * (16 + 4), 2 * (4 * 18 + 2))
+
+
+def test_ddpm_runs_all_T_steps_with_averaging(qtbot, view):
+    view.method.setCurrentIndex(view.method.findData("ddpm"))
+    view.average.setValue(3)
+    view.count.setValue(2)
+    sample(qtbot, view)
+    assert view.frame_count() == T
+    assert view._frames[0][-1].xt.shape == (2, 16, 16, 3)
+
+
+def test_compare_ddpm_vs_ddim_from_the_same_noise(qtbot, view, tmp_path):
+    view.compare.setCurrentIndex(view.compare.findData("ddpm_ddim"))
+    view.steps.setValue(5)
+    sample(qtbot, view)
+    assert view._plan.frame_counts == (T, 5)
+    assert view.frame_count() == T  # the longer lane drives the player
+    assert len(view._frames[1]) == 5
+    assert view.lane_frame(1, T - 1).index == 4  # the end of one lane lines up with the end of the other
+    single = export.tile(view._frames[0][-1].xt).shape[1]
+    with Image.open(view.export_png(tmp_path / "both.png")) as img:
+        assert img.width > 2 * single - 1
+
+
+def test_bad_model_is_reported(qtbot, view, tmp_path):
+    view.add_model(tmp_path / "missing-run")
+    qtbot.mouseClick(view.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.finished_reason == "failed", timeout=WAIT_MS)
+    assert view.error and view.status.text() == view.error
+
+
+def test_kept_steps_bounds_the_frame_count():
+    assert kept_steps(6, 250) == list(range(6))
+    kept = kept_steps(1000, 250)
+    assert len(kept) == 250 and kept[0] == 0 and kept[-1] == 999
+    assert export.parse_steps("0, 2, -1", 6) == [0, 2, 5]
+    with pytest.raises(ValueError):
+        export.parse_steps("7", 6)
