@@ -14,6 +14,7 @@ the same seeded noise, so the two agree. Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,16 +74,66 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#%02x%02x%02x" % rgb
 
 
+def rounded_square(x: float, y: float, size: float, radius: float, arc_points: int = 12) -> list[tuple[float, float]]:
+    """The outline of a rounded square as a convex polygon (clockwise in screen coordinates)."""
+    pts: list[tuple[float, float]] = []
+    corners = ((x + size - radius, y + radius, -90.0), (x + size - radius, y + size - radius, 0.0),
+               (x + radius, y + size - radius, 90.0), (x + radius, y + radius, 180.0))
+    for ccx, ccy, start in corners:
+        for i in range(arc_points + 1):
+            ang = math.radians(start + 90.0 * i / arc_points)
+            pts.append((ccx + radius * math.cos(ang), ccy + radius * math.sin(ang)))
+    return pts
+
+
+def clip_polygon(subject: list[tuple[float, float]], clip: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sutherland-Hodgman: the part of `subject` inside the convex, clockwise polygon `clip`."""
+
+    def inside(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= -1e-9
+
+    def cross(p, q, a, b) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        d = (p[0] - q[0]) * (a[1] - b[1]) - (p[1] - q[1]) * (a[0] - b[0])
+        t = ((p[0] - a[0]) * (a[1] - b[1]) - (p[1] - a[1]) * (a[0] - b[0])) / d
+        return (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
+
+    out = subject
+    for a, b in zip(clip, clip[1:] + clip[:1]):
+        if not out:
+            break
+        src, out = out, []
+        for p, q in zip(src, src[1:] + src[:1]):
+            if inside(q, a, b):
+                if not inside(p, a, b):
+                    out.append(cross(p, q, a, b))
+                out.append(q)
+            elif inside(p, a, b):
+                out.append(cross(p, q, a, b))
+    return out
+
+
 def render_svg(design: Design = Design()) -> str:
-    """The icon as standalone SVG 1.1 text (no filters, no external references)."""
+    """The icon as standalone SVG (SVG Tiny features only: no clipPath, masks or filters).
+
+    Noise cells on the rounded corners are clipped geometrically, so every renderer (Qt's SVG Tiny
+    renderer included) shows the same silhouette.
+    """
     m, r, size = design.margin, design.corner, CANVAS - 2 * design.margin
     cx, cy = design.disc_center
     cell = size / design.cells
-    rects = "\n".join(
-        f'    <rect x="{m + c * cell:.2f}" y="{m + rw * cell:.2f}" width="{cell + 0.4:.2f}" '
-        f'height="{cell + 0.4:.2f}" fill="{_hex(rgb)}" fill-opacity="{a}"/>'
-        for c, rw, rgb, a in noise_cells(design)
-    )
+    outline = rounded_square(m, m, size, r)
+    shapes = []
+    for c, rw, rgb, a in noise_cells(design):
+        x0, y0, x1, y1 = m + c * cell, m + rw * cell, m + (c + 1) * cell, m + (rw + 1) * cell
+        square = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        poly = clip_polygon(square, outline)
+        style = f'fill="{_hex(rgb)}" fill-opacity="{a}"'
+        if len(poly) == 4 and all(any(abs(p[0] - q[0]) + abs(p[1] - q[1]) < 1e-6 for q in square) for p in poly):
+            shapes.append(f'  <rect x="{x0:.2f}" y="{y0:.2f}" width="{cell:.2f}" height="{cell:.2f}" {style}/>')
+        elif len(poly) >= 3:
+            points = " ".join(f"{px:.2f},{py:.2f}" for px, py in poly)
+            shapes.append(f'  <polygon points="{points}" {style}/>')
+    body = "\n".join(shapes)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="{CANVAS}" height="{CANVAS}" viewBox="0 0 {CANVAS} {CANVAS}">
   <title>DDPM Studio</title>
@@ -99,16 +150,11 @@ def render_svg(design: Design = Design()) -> str:
       <stop offset="0.55" stop-color="{_hex(design.disc_dark)}" stop-opacity="0.45"/>
       <stop offset="1" stop-color="{_hex(design.disc_dark)}" stop-opacity="0"/>
     </radialGradient>
-    <clipPath id="tile">
-      <rect x="{m}" y="{m}" width="{size}" height="{size}" rx="{r}" ry="{r}"/>
-    </clipPath>
   </defs>
-  <g clip-path="url(#tile)">
-    <rect x="{m}" y="{m}" width="{size}" height="{size}" fill="url(#bg)"/>
-    <circle cx="{cx}" cy="{cy}" r="{design.disc_radius * 1.32:.1f}" fill="url(#glow)"/>
-    <circle cx="{cx}" cy="{cy}" r="{design.disc_radius}" fill="url(#disc)"/>
-{rects}
-  </g>
+  <rect x="{m}" y="{m}" width="{size}" height="{size}" rx="{r}" ry="{r}" fill="url(#bg)"/>
+  <circle cx="{cx}" cy="{cy}" r="{design.disc_radius * 1.32:.1f}" fill="url(#glow)"/>
+  <circle cx="{cx}" cy="{cy}" r="{design.disc_radius}" fill="url(#disc)"/>
+{body}
 </svg>
 """
 

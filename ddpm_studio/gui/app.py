@@ -123,7 +123,7 @@ def create_application(argv: list[str]) -> QApplication:
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "ddpm-studio", *argv])
-    QGuiApplication.setDesktopFileName("ddpm-studio")
+    QGuiApplication.setDesktopFileName("io.github.ddpmstudio.DDPMStudio")
     apply_color_scheme(app)
     QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     app.setWindowIcon(app_icon())
