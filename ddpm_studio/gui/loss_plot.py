@@ -158,6 +158,11 @@ class TimestepLossPlot(QWidget):
         self._bars: pg.BarGraphItem | None = None
         self._pending: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self._dirty = False
+        self._empty = pg.TextItem("no data yet: filled in while a run trains\n(not stored with the run)",
+                                  color=(110, 110, 110), anchor=(0.5, 0.5))
+        self._empty.setPos(0.5, 0.5)
+        self.plot.addItem(self._empty, ignoreBounds=True)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # losses are small: no "loss (x0.001)"
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Loss by timestep</b> (recent steps, live)"))
@@ -182,6 +187,7 @@ class TimestepLossPlot(QWidget):
         if self._bars is not None:
             self.plot.removeItem(self._bars)
             self._bars = None
+        self._empty.show()
 
     def _redraw(self) -> None:
         if self._pending is None or not self._dirty:
@@ -198,6 +204,7 @@ class TimestepLossPlot(QWidget):
             step = (left[1] - left[0]) if n > 1 else 1.0
             right = np.append(left[1:], left[-1] + step)
         heights = np.nan_to_num(np.asarray(losses, float), nan=0.0, posinf=0.0)
+        self._empty.hide()
         if self._bars is None:
             self._bars = pg.BarGraphItem(x0=left, x1=right, height=heights, brush=(70, 130, 200), pen="w")
             self.plot.addItem(self._bars)

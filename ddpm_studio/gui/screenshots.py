@@ -1,9 +1,14 @@
 """Launch the real window and save a screenshot of every view: `python -m ddpm_studio.gui.screenshots OUTDIR`.
 
 Run it on a display, or headless under Xvfb:
-    xvfb-run -s "-screen 0 1400x900x24" python -m ddpm_studio.gui.screenshots resources/screenshots
-Settings and logs go to a temporary folder, never to the user's. Writes dataset.png, forward_process.png,
-training.png, sampler.png and main_window.png (the window on the Forward process tab).
+    xvfb-run -a -s "-screen 0 1400x900x24" python -m ddpm_studio.gui.screenshots resources/screenshots \
+        --run /path/to/a/run
+Settings, runs and logs go to a temporary DDPM_STUDIO_HOME, never to the user's; `--run` is copied there
+(the original is only read). Writes dataset.png, forward_process.png, main_window.png (the Forward process
+tab at a mid t), training.png (the reopened run: loss history and previews), sampler_mid.png and sampler.png
+(the shipped demo model, DDIM 50 steps, 16 images: a middle frame and the final one) and, unless
+`--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
+DDPM vs DDIM with `--compare ddpm_ddim`, which takes minutes on a CPU: 1000 DDPM steps).
 """
 
 from __future__ import annotations
@@ -13,34 +18,67 @@ import torch  # noqa: F401  (before PySide6)
 import argparse
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QIODevice, QSettings, QTimer
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QScrollArea
 
 log = logging.getLogger(__name__)
 WINDOW_SIZE = (1360, 860)
+POLL_MS = 50
+MAX_PNG_BYTES = 400_000  # larger screenshots are saved with a 256-colour palette
+COMPARE_MODES = ("eta", "ddpm_ddim", "none")
 
 
-def settle(app: QApplication, condition: Callable[[], bool] = lambda: False, timeout_s: float = 5.0,
-           minimum_s: float = 0.3) -> bool:
-    """Run the event loop (this is a script, not a callback) until `condition()` or the timeout."""
+def wait_until(condition: Callable[[], bool] = lambda: False, timeout_s: float = 5.0,
+               minimum_s: float = 0.3) -> bool:
+    """Run a local QEventLoop until `condition()` holds (checked by a QTimer, after `minimum_s`) or the timeout.
+
+    This is the script driving the application, not a widget callback, so a nested event loop is fine here.
+    """
+    loop = QEventLoop()
     start = time.monotonic()
-    while True:
-        app.processEvents()
+    result = {"ok": False}
+
+    def check() -> None:
         elapsed = time.monotonic() - start
         if elapsed >= minimum_s and condition():
-            return True
-        if elapsed >= timeout_s:
-            return False
-        time.sleep(0.02)
+            result["ok"] = True
+            loop.quit()
+        elif elapsed >= timeout_s:
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(POLL_MS)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    return result["ok"]
 
 
-def capture(out_dir: Path, source: str = "builtin:shapes") -> list[Path]:
+def copy_run(run_dir: Path) -> Path:
+    """Copy a run folder into `$DDPM_STUDIO_HOME/runs` (the original stays untouched); returns the copy."""
+    from ddpm_studio.training.runs import runs_root
+
+    if not (run_dir / "config.json").is_file():
+        raise ValueError(f"not a training run (no config.json): {run_dir}")
+    target = runs_root() / run_dir.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(run_dir, target)
+    return target
+
+
+def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
+            compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.app import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -48,52 +86,158 @@ def capture(out_dir: Path, source: str = "builtin:shapes") -> list[Path]:
 
     app = create_application([])
     out_dir.mkdir(parents=True, exist_ok=True)
+    copied = copy_run(run_dir) if run_dir is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         state = AppState(QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat))
         window = MainWindow(state, initial_source=source)
         window.resize(*WINDOW_SIZE)
         window.show()
-        settle(app, lambda: state.source is not None, timeout_s=30)
-        model = window.dataset_view.model
-        visible = min(model.rowCount(), 40)
-        settle(app, lambda: all(model.is_cached(r) for r in range(visible)), timeout_s=30)
-        settle(app, lambda: model.summary.done, timeout_s=8)  # the full check may take longer; fine
-        saved = [_save(window, out_dir / "dataset.png", app)]
-
-        window.tabs.setCurrentWidget(window.forward_view)
-        forward = window.forward_view
-        settle(app, lambda: forward.noiser.x0 is not None, timeout_s=30)
-        forward.set_t(int(forward.slider.maximum() * 0.3))
-        saved.append(_save(window, out_dir / "main_window.png", app))
-        forward.compare_check.setChecked(True)
-        saved.append(_save(window, out_dir / "forward_process.png", app))
-        forward.compare_check.setChecked(False)
-
-        for widget, name in ((window.training_panel, "training.png"), (window.sampler_view, "sampler.png")):
-            window.tabs.setCurrentWidget(widget)
-            saved.append(_save(window, out_dir / name, app))
+        wait_until(lambda: state.source is not None, timeout_s=30)
+        saved = [_dataset(window, out_dir)]
+        saved += _forward(window, out_dir)
+        saved.append(_training(window, out_dir, copied))
+        saved += _sampler(window, out_dir, compare, compare_count, compare_timeout_s)
+        window.sampler_view.shutdown()
         window.close()
-        settle(app, timeout_s=0.5)
+        wait_until(timeout_s=0.5)
+    del app
     return saved
 
 
-def _save(window, path: Path, app: QApplication) -> Path:
-    settle(app, timeout_s=1.0, minimum_s=1.0)
-    if not window.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    log.info("saved %s", path)
+def _dataset(window, out_dir: Path) -> Path:
+    model = window.dataset_view.model
+    visible = min(model.rowCount(), 40)
+    wait_until(lambda: all(model.is_cached(r) for r in range(visible)), timeout_s=30)
+    wait_until(lambda: model.summary.done, timeout_s=8)  # the full check may take longer; fine
+    return _save(window, out_dir / "dataset.png")
+
+
+def _forward(window, out_dir: Path) -> list[Path]:
+    forward = window.forward_view
+    window.tabs.setCurrentWidget(forward)
+    wait_until(lambda: forward.noiser.x0 is not None, timeout_s=30)
+    forward.set_t(int(forward.slider.maximum() * 0.3))
+    saved = [_save(window, out_dir / "main_window.png")]
+    forward.compare_check.setChecked(True)
+    saved.append(_save(window, out_dir / "forward_process.png"))
+    forward.compare_check.setChecked(False)
+    return saved
+
+
+def _training(window, out_dir: Path, run: Path | None) -> Path:
+    panel = window.training_panel
+    window.tabs.setCurrentWidget(panel)
+    if run is not None:
+        panel.refresh_runs()
+        index = panel.runs_combo.findData(str(run))
+        if index >= 0:
+            panel.runs_combo.setCurrentIndex(index)
+        if not panel.open_run(run):
+            raise RuntimeError(f"the training panel could not open {run}")
+        scroll = panel.findChild(QScrollArea)
+        if scroll is not None:  # show the "Runs on disk" box with the opened run rather than the form's top
+            wait_until(timeout_s=0.3)
+            scroll.ensureWidgetVisible(panel.resume_button)
+    return _save(window, out_dir / "training.png")
+
+
+def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_timeout_s: float) -> list[Path]:
+    from ddpm_studio.training import DEMO_CHECKPOINT
+
+    view = window.sampler_view
+    window.tabs.setCurrentWidget(view)
+    view.refresh_models()
+    index = view.model_combo.findData(str(DEMO_CHECKPOINT))
+    if index < 0:
+        log.warning("the demo model is not installed (%s): sampler.png shows an empty view", DEMO_CHECKPOINT)
+        return [_save(window, out_dir / "sampler.png")]
+    view.model_combo.setCurrentIndex(index)
+    view.method.setCurrentIndex(view.method.findData("ddim"))
+    view.steps.setValue(50)
+    view.count.setValue(16)
+    view.compare.setCurrentIndex(view.compare.findData("none"))
+    saved = []
+    if _sample(view, timeout_s=120):
+        view.player.set_current(view.frame_count() // 2)
+        saved.append(_save(window, out_dir / "sampler_mid.png"))
+    view.player.set_current(view.frame_count() - 1)
+    saved.append(_save(window, out_dir / "sampler.png"))
+    if compare != "none" and compare_count > 0:
+        view.count.setValue(compare_count)
+        view.compare.setCurrentIndex(view.compare.findData(compare))
+        view.eta_b.setValue(1.0)
+        if _sample(view, timeout_s=compare_timeout_s):
+            view.player.set_current(view.frame_count() - 1)
+            saved.append(_save(window, out_dir / "sampler_compare.png"))
+        else:
+            log.warning("%s did not finish within %.0f s: no sampler_compare.png", compare, compare_timeout_s)
+            view.cancel()
+            wait_until(lambda: not view.is_busy(), timeout_s=10)
+    return saved
+
+
+def _sample(view, timeout_s: float) -> bool:
+    """Press Sample and wait for the worker to finish; True if it completed."""
+    start = time.monotonic()
+    view.sample_button.click()
+    done = wait_until(lambda: view.finished_reason is not None and not view.is_busy(), timeout_s=timeout_s)
+    log.info("sampling %s after %.1f s (%d frames)", view.finished_reason or "unfinished",
+             time.monotonic() - start, view.frame_count())
+    return done and view.finished_reason == "completed"
+
+
+def _save(window, path: Path) -> Path:
+    wait_until(timeout_s=1.0, minimum_s=1.0)
+    write_png(window.grab().toImage(), path)
+    log.info("saved %s (%d KB)", path, path.stat().st_size // 1024)
     return path
+
+
+def write_png(image: QImage, path: Path, max_bytes: int = MAX_PNG_BYTES) -> None:
+    """Save `image` as an optimised PNG; above `max_bytes`, as a 256-colour (median cut) palette PNG."""
+    import io
+
+    from PIL import Image
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise OSError(f"could not encode {path}")
+    buffer.close()
+    picture = Image.open(io.BytesIO(bytes(data))).convert("RGB")
+    out = io.BytesIO()
+    picture.save(out, "PNG", optimize=True)
+    if out.tell() > max_bytes:
+        out = io.BytesIO()
+        picture.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    path.write_bytes(out.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ddpm_studio.gui.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--source", default="builtin:shapes", help="data source to show (default builtin:shapes)")
+    parser.add_argument("--run", type=Path, default=None, help="a run folder to reopen in the Training tab "
+                                                                "(copied, never modified)")
+    parser.add_argument("--compare", choices=COMPARE_MODES, default="eta",
+                        help="sampler_compare.png: DDIM η 0 vs 1 (eta, default; seconds), DDPM vs DDIM "
+                             "(ddpm_ddim; 1000 DDPM steps, minutes on a CPU) or none")
+    parser.add_argument("--compare-count", type=int, default=16,
+                        help="images for the comparison (0 skips it; default 16)")
+    parser.add_argument("--compare-timeout", type=float, default=240.0,
+                        help="seconds to wait for the comparison before skipping it (default 240)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("DDPM_STUDIO_HOME", tempfile.mkdtemp(prefix="ddpm-studio-shots-"))
+    if args.run is not None and not (args.run / "config.json").is_file():
+        parser.error(f"--run: not a training run (no config.json): {args.run}")
+    os.environ["DDPM_STUDIO_HOME"] = tempfile.mkdtemp(prefix="ddpm-studio-shots-")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for path in capture(args.out_dir, args.source):
-        sys.stdout.write(f"{path}\n")
+    try:
+        for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
+                            args.compare_timeout):
+            sys.stdout.write(f"{path}\n")
+    finally:
+        shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)
     return 0
 
 
