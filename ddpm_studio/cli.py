@@ -42,36 +42,46 @@ USER_ERRORS = (CheckpointError, RunError, DataSourceError, DataLoadCancelled, Im
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr (redrawn in place on a terminal, a line per 10% otherwise)."""
+    """A one-line progress bar on stderr: redrawn in place on a terminal (at most 10 Hz); elsewhere (a log file,
+    a pipe) a plain line at the start, then at most one every `log_interval_s` seconds, and the final one."""
 
-    def __init__(self, total: int | None, label: str, *, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(self, total: int | None, label: str, *, stream: TextIO | None = None, enabled: bool = True,
+                 log_interval_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.label, self.stream, self.enabled = total, label, stream or sys.stderr, enabled
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_draw, self._last_decile, self._start = 0.0, -1, time.perf_counter()
+        self.log_interval_s, self._clock = log_interval_s, clock
+        self._last_draw: float | None = None
+        self._pending: str | None = None  # the latest state, when it has not been written yet
 
     def update(self, done: int, info: str = "") -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
+        now = self._clock()
         final = self.total is not None and done >= self.total
         if self.total:
             frac = min(1.0, done / self.total)
             bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
             text = f"{self.label} [{bar}] {done}/{self.total} {info}".rstrip()
         else:
-            frac, text = 0.0, f"{self.label} {done} {info}".rstrip()
-        if self.tty:
-            if final or now - self._last_draw >= 0.1:
-                self.stream.write("\r" + text[:150].ljust(80))
-                self.stream.flush()
-                self._last_draw = now
-        elif int(frac * 10) > self._last_decile or final:
-            self._last_decile = int(frac * 10)
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            text = f"{self.label} {done} {info}".rstrip()
+        self._pending = text
+        interval = 0.1 if self.tty else self.log_interval_s
+        if final or self._last_draw is None or now - self._last_draw >= interval:
+            self._write(text)
+            self._last_draw = now
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r" + text[:150].ljust(80) if self.tty else text + "\n")
+        self.stream.flush()
+        self._pending = None
 
     def close(self) -> None:
-        if self.enabled and self.tty:
+        """End the bar: on a terminal, move to a new line; elsewhere write the last state if it is not out yet."""
+        if not self.enabled:
+            return
+        if self._pending is not None:
+            self._write(self._pending)
+        if self.tty:
             self.stream.write("\n")
             self.stream.flush()
 

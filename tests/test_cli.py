@@ -117,3 +117,47 @@ def test_training_failure_is_a_non_zero_exit(tmp_path, capsys):
     assert _train(tmp_path, "--steps", "30", "--lr", "1e30", "--warmup", "0", "--grad-clip", "0") == 1
     err = capsys.readouterr().err
     assert "training failed (nan)" in err and "lower learning rate" in err
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_without_a_terminal_prints_a_line_every_ten_seconds_and_the_last():
+    import io
+
+    from ddpm_studio.cli import ProgressBar
+
+    stream, clock = io.StringIO(), _Clock()
+    bar = ProgressBar(100_000, "train", stream=stream, clock=clock)
+    for step in range(1, 51):  # 50 steps, 3 s apart: 150 s
+        clock.now = 3.0 * step
+        bar.update(step, f"loss {step}")
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    steps = [int(line.split("] ")[1].split("/")[0]) for line in lines]
+    assert steps[0] == 1 and steps[-1] == 50  # the first line, then the last state on close
+    gaps = [b - a for a, b in zip(steps, steps[1:-1])]
+    assert gaps and all(g * 3.0 >= 10.0 for g in gaps) and len(steps) >= 150 // 12
+
+
+def test_train_writes_plain_progress_lines_to_a_log_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DDPM_STUDIO_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "ddpm_studio", "train", "--data", "builtin:shapes?n=8", "--size", "8",
+           "--preset", "tiny", "--base-channels", "8", "--batch-size", "4", "--steps", "3", "--timesteps", "10",
+           "--preview-every", "0", "--threads", "1", "--runs-dir", str(tmp_path / "runs")]
+    with open(tmp_path / "log.txt", "w") as log:
+        done = subprocess.run(cmd, stderr=log, stdout=subprocess.PIPE, env=env, timeout=300)
+    assert done.returncode == 0
+    lines = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("train")]
+    assert lines[0].startswith("train [") and "1/3" in lines[0]
+    assert "3/3" in lines[-1] and "\r" not in (tmp_path / "log.txt").read_text()

@@ -80,14 +80,34 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (os.umask only sets and returns)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set-and-restore (briefly process-wide, as every umask read must be)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` for a temporary file beside `path`, fsync it, and rename it over `path`."""
+    """Call `write(tmp)` for a temporary file beside `path`, fsync it, and rename it over `path`.
+
+    The file gets the mode a plain open() would give it (0o666 minus the umask), whatever the writer did
+    (a private 0600 temporary file must not become a private checkpoint).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             f.flush()
+            if os.name == "posix":
+                os.fchmod(f.fileno(), 0o666 & ~_current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -22,10 +22,13 @@ from ddpm_studio.training.checkpoint import atomic_write
 @torch.no_grad()
 def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, count: int,
                    shape: tuple[int, int, int], seed: int, steps: int, device: torch.device,
-                   sampler: Callable = ddim_sample) -> np.ndarray:
+                   sampler: Callable = ddim_sample,
+                   should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:
     """`count` DDIM samples (η = 0) of `shape` = (C, H, W) from noise seeded by `seed`: (N, H, W, C) uint8.
 
-    The process's global RNG is left untouched (the sampler only uses the seeded generator).
+    The process's global RNG is left untouched (the sampler only uses the seeded generator). `should_stop` is
+    asked after every sampler step; when it answers True the preview is abandoned and None is returned, so a
+    stop request waits for at most one denoising step.
     """
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((count, *shape), generator=generator)  # x_T, (N, C, H, W)
@@ -37,7 +40,8 @@ def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, coun
             steps = max(1, min(steps, diffusion.num_timesteps))
             for last in sampler(model, diffusion, noise.shape, steps=steps, eta=0.0, noise=noise.to(device),
                                 generator=generator, device=device):
-                pass
+                if should_stop is not None and should_stop():
+                    return None
     finally:
         model.train(was_training)
     assert last is not None

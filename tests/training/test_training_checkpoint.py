@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -200,3 +201,20 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tiny_config, tiny_dataset,
     run = create_run(tiny_config(), root=tmp_path, name="empty")
     with pytest.raises(CheckpointError, match="no checkpoint to resume"):
         Trainer.resume(run, tiny_dataset, device="cpu")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_written_files_honour_the_umask(tiny_config, tiny_dataset, tmp_path):
+    old = os.umask(0o027)
+    try:
+        trainer, run = _trained_run(tiny_config(max_steps=2, preview_every_epochs=1), tiny_dataset, tmp_path)
+        exported = export_for_sampling(run.path, tmp_path / "demo" / "model.safetensors")
+        private = tmp_path / "private.txt"
+        ckpt.atomic_write(private, lambda tmp: os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)))
+    finally:
+        os.umask(old)
+    written = [*run.path.rglob("*.safetensors"), *run.path.rglob("*.pt"), run.path / "config.json",
+               *run.previews(), exported, private]
+    assert len(written) >= 5
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o640, path  # 0o666 & ~0o027, even for a 0600 temporary file

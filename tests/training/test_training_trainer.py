@@ -206,3 +206,21 @@ def test_time_budget_ends_training_as_completed(tiny_config, tiny_dataset, tmp_p
     trainer, run, events = _train(config, tiny_dataset, tmp_path)
     assert events[-1] == FinishedEvent(step=1, reason="completed")
     assert [s for s, _ in run.checkpoints()] == [1]
+
+
+def test_stop_during_a_preview_lands_within_one_sampler_step_and_still_checkpoints(
+        tiny_config, tiny_dataset, tmp_path):
+    config = tiny_config(max_steps=10, preview_every_epochs=1, preview_sampler_steps=20)
+    calls_after_stop = []
+
+    def stop_at_end_of_epoch(trainer, event):
+        if isinstance(event, StepEvent) and event.step == 4:  # the last step of epoch 1: its preview comes next
+            trainer.request_stop()
+            trainer.ema.module.register_forward_hook(lambda *_: calls_after_stop.append(1))
+
+    trainer, run, events = _train(config, tiny_dataset, tmp_path, on_event=stop_at_end_of_epoch)
+    assert len(calls_after_stop) == 1  # one DDIM step of 20, then the stop was seen
+    assert not [e for e in events if isinstance(e, EpochEndEvent)] and run.previews() == []
+    assert [e.step for e in events if isinstance(e, CheckpointEvent)] == [4]
+    assert events[-1] == FinishedEvent(step=4, reason="stopped")
+    assert load_checkpoint(run.latest_checkpoint()).step == 4
