@@ -61,6 +61,7 @@ class LossPlot(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # no "loss (x0.001)": show the losses as they are
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.addLegend(offset=(-10, 10))
         self._raw = self.plot.plot(pen=RAW_PEN, name="loss")
