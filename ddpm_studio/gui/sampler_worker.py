@@ -99,12 +99,7 @@ def available_models(current_run: Path | None) -> list[tuple[str, Path]]:
     choices: list[tuple[str, Path]] = []
     if current_run is not None:
         choices.append((f"current run: {Path(current_run).name}", Path(current_run)))
-    try:
-        infos = list_runs()
-    except OSError as exc:
-        log.warning("cannot list runs: %s", exc)
-        infos = []
-    for info in infos:
+    for info in list_runs():
         if info.step > 0 and (current_run is None or Path(info.path) != Path(current_run)):
             choices.append((f"{info.name} (step {info.step})", Path(info.path)))
     if DEMO_CHECKPOINT.is_file():

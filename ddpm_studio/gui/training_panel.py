@@ -7,7 +7,6 @@ previews shown) and resumed. `shutdown()` stops the worker (the Trainer writes a
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,6 @@ from ddpm_studio.training.events import (CheckpointEvent, EpochEndEvent, FailedE
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
 
-log = logging.getLogger(__name__)
 
 FAILURE_HINTS = {
     "nan": "The loss became NaN or infinite: lower the learning rate, or try the L1/Huber loss. "
@@ -267,12 +265,7 @@ class TrainingPanel(QWidget):
         from ddpm_studio.training.runs import list_runs
 
         self.runs_combo.clear()
-        try:
-            infos = list_runs()
-        except OSError as exc:
-            log.warning("cannot list runs: %s", exc)
-            infos = []
-        for info in infos:
+        for info in list_runs():
             loss = f", loss {info.last_loss:.3g}" if info.last_loss is not None else ""
             self.runs_combo.addItem(f"{info.name} (step {info.step}{loss})", str(info.path))
         self._update_buttons()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 from ddpm_studio.paths import data_home, demo_checkpoint_dir
 from ddpm_studio.training.checkpoint import atomic_write_text, config_json, list_checkpoints
 from ddpm_studio.training.config import RunConfig
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.jsonl"
@@ -106,6 +109,27 @@ class RunInfo:
     image_size: int
 
 
+def last_history_record(path: Path, *, tail_bytes: int = 8192) -> dict[str, Any] | None:
+    """The last readable record of a history file, reading only its tail (runs lists stay fast on long runs)."""
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - tail_bytes))
+        lines = f.read().decode("utf-8", errors="replace").splitlines()
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the first line of the tail may be cut, the last one torn by a crash
+        if isinstance(record, dict):
+            return record
+    if size <= tail_bytes:
+        return None
+    records = read_history(path)  # a tail of one huge or torn line: read it all
+    return records[-1] if records else None
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     records = []
     if not path.is_file():
@@ -170,8 +194,8 @@ def open_run(path: Path | str, root: Path | None = None) -> Run:
 
 def _run_info(run: Run) -> RunInfo:
     latest = run.checkpoints()
-    history = run.history()
-    last_loss = history[-1].get("loss") if history else None
+    last = last_history_record(run.history_path)
+    last_loss = last.get("loss") if last else None
     times = [os.path.getmtime(p) for p in (run.path / CONFIG_FILE, run.history_path) if p.exists()]
     times += [os.path.getmtime(p) for _, p in latest[-1:]]
     return RunInfo(name=run.name, path=run.path, step=latest[-1][0] if latest else 0,
@@ -183,13 +207,16 @@ def _run_info(run: Run) -> RunInfo:
 def list_runs(root: Path | None = None) -> list[RunInfo]:
     """Every readable run under `root` (default runs_root()), newest first; unreadable folders are skipped."""
     root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
+    try:
+        entries = list(root.iterdir()) if root.is_dir() else []
+    except OSError as exc:
+        log.warning("cannot list runs in %s: %s", root, exc)
         return []
     infos = []
-    for entry in root.iterdir():
-        if entry.is_dir() and (entry / CONFIG_FILE).is_file():
-            try:
+    for entry in entries:
+        try:
+            if entry.is_dir() and (entry / CONFIG_FILE).is_file():
                 infos.append(_run_info(open_run(entry)))
-            except RunError:
-                continue
+        except (RunError, OSError) as exc:
+            log.warning("skipping run %s: %s", entry.name, exc)
     return sorted(infos, key=lambda info: info.date, reverse=True)

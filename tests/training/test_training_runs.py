@@ -67,3 +67,25 @@ def test_list_runs_reports_step_loss_and_date(tiny_config, tiny_dataset, tmp_pat
     assert infos["b"].step == 0 and infos["b"].last_loss is None
     assert infos["a"].source == "builtin:shapes?n=16" and infos["a"].image_size == 8
     assert list_runs(tmp_path / "missing") == []
+
+
+def test_last_history_record_reads_only_the_tail_and_skips_a_torn_line(tmp_path):
+    from ddpm_studio.training.runs import last_history_record
+
+    path = tmp_path / "history.jsonl"
+    lines = [json.dumps({"step": i, "loss": 1.0 / (i + 1)}) for i in range(5000)]
+    path.write_text("\n".join(lines) + '\n{"step": 5000, "lo', encoding="utf-8")  # torn last line
+    assert last_history_record(path, tail_bytes=512) == {"step": 4999, "loss": 1.0 / 5000}
+    assert last_history_record(tmp_path / "missing.jsonl") is None
+    path.write_text("x" * 2000, encoding="utf-8")  # nothing readable at all
+    assert last_history_record(path, tail_bytes=512) is None
+
+
+def test_list_runs_skips_an_unreadable_run(tmp_path, caplog):
+    from ddpm_studio.training.runs import list_runs
+
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json", encoding="utf-8")
+    assert list_runs(tmp_path) == []
+    assert "broken" in caplog.text
