@@ -23,7 +23,19 @@ def _untokens(y: Tensor) -> Tensor:
     return y.permute(0, 3, 1, 2)
 
 
-class LinearAttention(nn.Module):
+class _HeadedAttention(nn.Module):
+    """Shared layers of both attentions: pre-GroupNorm, a bias-free q/k/v projection, an output projection."""
+
+    def __init__(self, ch: int, *, heads: int = 4, head_dim: int = 32, groups: int = 8) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        hidden = heads * head_dim
+        self.norm = nn.GroupNorm(_groups(groups, ch), ch)
+        self.to_qkv = nn.Linear(ch, 3 * hidden, bias=False)
+        self.to_out = nn.Linear(hidden, ch)
+
+
+class LinearAttention(_HeadedAttention):
     """Linear attention (Shen et al. 2021, "Efficient Attention"): softmax(q) over features, softmax(k) over pixels,
 
         C_j = softmax_n(k_j)ᵀ v_j  (d × d per head j);   y_n = Σ_j W_o,j C_jᵀ softmax_d(q_n,j) · d^(-1/2) + b_o,
@@ -36,13 +48,8 @@ class LinearAttention(nn.Module):
     """
 
     def __init__(self, ch: int, *, heads: int = 4, head_dim: int = 32, groups: int = 8) -> None:
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
+        super().__init__(ch, heads=heads, head_dim=head_dim, groups=groups)
         self.scale = head_dim ** -0.5
-        hidden = heads * head_dim
-        self.norm = nn.GroupNorm(_groups(groups, ch), ch)
-        self.to_qkv = nn.Linear(ch, 3 * hidden, bias=False)
-        self.to_out = nn.Linear(hidden, ch)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> same
         b, c, hh, ww = x.shape
@@ -60,19 +67,11 @@ class LinearAttention(nn.Module):
         return x + _untokens(out.view(b, hh, ww, c))
 
 
-class Attention(nn.Module):
+class Attention(_HeadedAttention):
     """Multi-head softmax self-attention (Vaswani et al. 2017) via `F.scaled_dot_product_attention`.
 
     O(N²) in the number of pixels: used at the UNet's bottleneck. Pre-GroupNorm, residual.
     """
-
-    def __init__(self, ch: int, *, heads: int = 4, head_dim: int = 32, groups: int = 8) -> None:
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
-        hidden = heads * head_dim
-        self.norm = nn.GroupNorm(_groups(groups, ch), ch)
-        self.to_qkv = nn.Linear(ch, 3 * hidden, bias=False)
-        self.to_out = nn.Linear(hidden, ch)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> same
         b, c, hh, ww = x.shape
