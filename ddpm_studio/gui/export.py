@@ -7,7 +7,6 @@ writes atomically (temporary file, then rename) so an interrupted export never l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ddpm_studio.data.transforms import make_grid
+from ddpm_studio.training.checkpoint import atomic_write
 
 PAD = 2  # pixels between tiles, as in the preview grids
 
@@ -30,16 +30,10 @@ def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
 
 
 def _atomic_save(path: Path, save) -> Path:
-    """Call `save(tmp_path)`, then rename onto `path`."""
+    """Call `save(tmp_path)`, then fsync and rename onto `path` (the checkpoints' `atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, save)
     return path
 
 
