@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.paths import data_home, demo_checkpoint_dir
-from ddpm_studio.training.checkpoint import atomic_write_text, config_json, list_checkpoints
+from ddpm_studio.training.checkpoint import (
+    Checkpoint, CheckpointError, atomic_write_text, config_json, describe_model_difference, list_checkpoints,
+    load_checkpoint,
+)
 from ddpm_studio.training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,19 @@ class Run:
     def latest_checkpoint(self) -> Path | None:
         found = self.checkpoints()
         return found[-1][1] if found else None
+
+    def resume_checkpoint(self) -> Checkpoint:
+        """The latest checkpoint, checked to fit this run's model and diffusion (CheckpointError if not, or none)."""
+        path = self.latest_checkpoint()
+        if path is None:
+            raise CheckpointError(f"run {self.name} has no checkpoint to resume from")
+        checkpoint = load_checkpoint(path)
+        if checkpoint.config.model != self.config.model:
+            raise CheckpointError(f"{path.name} was made for a different model than run {self.name} describes ("
+                                  f"{describe_model_difference(self.config.model, checkpoint.config.model)})")
+        if checkpoint.config.diffusion != self.config.diffusion:
+            raise CheckpointError(f"{path.name} was trained with different diffusion settings than run {self.name}")
+        return checkpoint
 
     def history(self) -> list[dict[str, Any]]:
         """The per-step records; a torn last line (crash mid-append) is skipped."""

@@ -1,0 +1,188 @@
+"""`ddpm-studio train`: a new run from flags, or `--resume RUN`; under torchrun, one process per rank.
+
+The flags fill the same RunConfig the GUI's form edits. The first Ctrl-C / SIGTERM asks the Trainer to stop
+(it writes a checkpoint first); the run's folder is printed on stdout, and how to continue it on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, add_common
+from ddpm_studio.cli.progress import ProgressBar
+from ddpm_studio.data import BUILTIN_DATASETS, DataConfig, load_dataset
+from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
+from ddpm_studio.training import distributed
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
+from ddpm_studio.training.runs import Run, create_run, open_run
+from ddpm_studio.training.trainer import Trainer
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Build and validate the RunConfig a `train` command line describes."""
+    if args.preset not in UNET_PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(UNET_PRESETS)}")
+    model = replace(UNET_PRESETS[args.preset], in_channels=args.channels, learned_variance=args.learned_variance)
+    if args.base_channels is not None:
+        model = replace(model, base_channels=args.base_channels)
+    diffusion = DiffusionConfig(schedule=args.schedule, timesteps=args.timesteps, objective=args.objective,
+                                loss=args.loss, learned_variance=args.learned_variance)
+    data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
+                      random_crop=args.random_crop)
+    max_steps = args.steps if args.steps is not None else (None if args.epochs is not None else 2000)
+    training = TrainingConfig(
+        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, grad_clip=args.grad_clip,
+        ema_decay=args.ema_decay, max_steps=max_steps, epochs=args.epochs, max_minutes=args.minutes,
+        device=args.device,
+        mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every,
+        preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
+        seed=args.seed, num_threads=args.threads)
+    config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
+    config.validate()
+    return config
+
+
+def _resumed_config(args: argparse.Namespace, run: Run) -> RunConfig:
+    """The run's own config, with only the length (--steps/--epochs) and --device taken from the command line."""
+    training = run.config.training
+    if args.steps is not None or args.epochs is not None:
+        training = replace(training, max_steps=args.steps, epochs=args.epochs)
+    if args.minutes is not None:
+        training = replace(training, max_minutes=args.minutes)
+    if args.device != "auto":
+        training = replace(training, device=args.device)
+    config = replace(run.config, training=training)
+    config.validate()
+    return config
+
+
+class _TrainReporter:
+    """Turns training events into a progress bar and remembers how training ended."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: ProgressBar | None = None
+        self.outcome: FinishedEvent | FailedEvent | None = None
+
+    def __call__(self, event: TrainingEvent) -> None:
+        if isinstance(event, StepEvent):
+            if self.bar is None:
+                self.bar = ProgressBar(event.total_steps, "train", enabled=not self.quiet)
+            self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f} {event.images_per_s:.0f} img/s")
+        elif isinstance(event, EpochEndEvent):
+            logging.getLogger(PROG).info("epoch %d ended at step %d", event.epoch, event.step)
+        elif isinstance(event, (FinishedEvent, FailedEvent)):
+            self.outcome = event
+            if self.bar is not None:
+                self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    dist = distributed.init_distributed(args.device)
+    quiet = args.quiet or not dist.is_main
+    try:
+        if args.resume:
+            run = open_run(args.resume, root=args.runs_dir)
+            run.config = config = _resumed_config(args, run)
+            if dist.is_main:
+                run.save_config()
+        else:
+            config = config_from_args(args)
+            run = create_run(config, root=args.runs_dir, name=args.name) if dist.is_main else None
+        path = distributed.broadcast_from_main(str(run.path) if run is not None else None)
+        run = run if run is not None else Run(path=Path(path), config=config)
+        bar = ProgressBar(None, "decode", enabled=not quiet)
+        dataset = load_dataset(config.data, on_progress=lambda done, total: (
+            setattr(bar, "total", total), bar.update(done)))
+        bar.close()
+        if dataset.problems and not quiet:
+            print(f"{PROG}: skipped {len(dataset.problems)} unreadable file(s) (see the log)", file=sys.stderr)
+        trainer = Trainer.resume(run, dataset) if args.resume else Trainer(config, dataset, run)
+        reporter = _TrainReporter(quiet)
+        interrupted = _run_with_stop_on_signal(trainer, reporter)
+    finally:
+        distributed.cleanup()
+    return _train_outcome(reporter.outcome, run, interrupted, dist.is_main)
+
+
+def _run_with_stop_on_signal(trainer: Trainer, reporter: _TrainReporter) -> bool:
+    """Run the trainer; the first Ctrl-C / SIGTERM asks it to stop (checkpoint first), a second one aborts."""
+    hits = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if hits:
+            raise KeyboardInterrupt
+        hits.append(signum)
+        print(f"\n{PROG}: stopping after this step (press Ctrl-C again to abort)...", file=sys.stderr)
+        trainer.request_stop()
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: no signal handling
+            pass
+    try:
+        trainer.run(reporter)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return bool(hits)
+
+
+def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interrupted: bool, main: bool) -> int:
+    if not main:
+        return 0
+    if isinstance(outcome, FailedEvent):
+        print(f"{PROG}: error: training failed ({outcome.kind}): {outcome.message}", file=sys.stderr)
+        return EXIT_ERROR
+    print(run.path)
+    if isinstance(outcome, FinishedEvent) and outcome.reason == "stopped":
+        print(f"{PROG}: stopped at step {outcome.step}; continue with: {PROG} train --resume {run.path}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else 0
+    return 0
+
+
+def add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model (torchrun --nproc_per_node N -m ddpm_studio train ... for DDP)")
+    d, m, t = DiffusionConfig(), DataConfig(), TrainingConfig()
+    p.add_argument("--data", default=m.source, help=f"image folder, .zip, or builtin:{'|'.join(BUILTIN_DATASETS)}")
+    p.add_argument("--size", type=int, default=m.image_size, help="image side in pixels")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    p.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--random-crop", action="store_true")
+    p.add_argument("--preset", default="tiny", help=f"UNet preset: {', '.join(UNET_PRESETS)}")
+    p.add_argument("--base-channels", type=int, default=None)
+    p.add_argument("--schedule", choices=SCHEDULE_NAMES, default=d.schedule)
+    p.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
+    p.add_argument("--loss", choices=("l2", "l1", "huber"), default=d.loss)
+    p.add_argument("--objective", choices=("eps", "x0", "v"), default=d.objective)
+    p.add_argument("--learned-variance", action="store_true", help="Improved DDPM L_hybrid")
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--warmup", type=int, default=t.warmup_steps, help="warm-up steps")
+    p.add_argument("--grad-clip", type=float, default=t.grad_clip)
+    p.add_argument("--ema-decay", type=float, default=t.ema_decay)
+    p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {t.max_steps})")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes of training (the run's total)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default=t.mixed_precision)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--preview-every", type=int, default=t.preview_every_epochs, help="epochs (0 = never)")
+    p.add_argument("--preview-count", type=int, default=t.preview_count)
+    p.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every_steps, help="steps")
+    p.add_argument("--keep-last", type=int, default=t.keep_last, help="checkpoints kept")
+    p.add_argument("--name", default=None, help="run folder name (default: date-data-size)")
+    p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (folder or name)")
+    add_common(p)
+    p.set_defaults(func=cmd_train)

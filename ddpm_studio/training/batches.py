@@ -1,0 +1,50 @@
+"""This rank's batches: which images each step reads, and reading them.
+
+The order is a pure function of (seed, epoch, rank) through DistributedSampler (also with one process),
+so a resumed run reads exactly the batches the uninterrupted run would have read. Any failure to read a
+batch becomes one `DataError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, DistributedSampler
+
+from ddpm_studio.training.distributed import DistInfo
+
+
+class DataError(Exception):
+    """Reading a batch from the dataset failed."""
+
+
+class BatchSource:
+    """The (B, C, H, W) batches of one rank, augmented with `generator` (crops and flips)."""
+
+    def __init__(self, dataset: Dataset, dist: DistInfo, *, seed: int, batch_size: int,
+                 generator: torch.Generator) -> None:
+        self.dataset, self.dist, self.seed, self.batch_size = dataset, dist, seed, batch_size
+        self.generator = generator
+        self._epoch_cache: tuple[int, list[int]] | None = None
+
+    def epoch_indices(self, epoch: int) -> list[int]:
+        """This rank's shuffled share of `epoch`: a pure function of (seed, epoch, rank)."""
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                         shuffle=True, seed=self.seed, drop_last=False)
+            sampler.set_epoch(epoch)
+            self._epoch_cache = (epoch, list(sampler))
+        return self._epoch_cache[1]
+
+    def batch(self, epoch: int, index: int) -> torch.Tensor:
+        """Batch `index` of `epoch`, in [-1, 1]; DataError if the dataset cannot deliver it."""
+        b = self.batch_size
+        indices = self.epoch_indices(epoch)
+        chosen = indices[index * b:(index + 1) * b] if len(indices) >= b else indices
+        try:
+            batch_fn = getattr(self.dataset, "batch", None)
+            if batch_fn is not None:
+                return batch_fn(chosen, generator=self.generator)
+            items = [self.dataset[i] for i in chosen]
+            return torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items])
+        except Exception as exc:  # noqa: BLE001 - reported as a data failure
+            raise DataError(str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__) from exc
