@@ -161,3 +161,28 @@ def test_train_writes_plain_progress_lines_to_a_log_file(tmp_path):
     lines = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("train")]
     assert lines[0].startswith("train [") and "1/3" in lines[0]
     assert "3/3" in lines[-1] and "\r" not in (tmp_path / "log.txt").read_text()
+
+
+def test_lr_schedule_flag_reaches_the_run_config_and_the_history(tmp_path, capsys):
+    assert _train(tmp_path, "--steps", "4", "--warmup", "1", "--preview-every", "0", "--name", "default") == 0
+    assert _train(tmp_path, "--steps", "4", "--warmup", "1", "--preview-every", "0", "--name", "flat",
+                  "--lr-schedule", "constant") == 0
+    assert _train(tmp_path, "--steps", "4", "--warmup", "1", "--preview-every", "0", "--name", "floor",
+                  "--lr-min-ratio", "0.5", "--lr", "1e-3") == 0
+    runs = {name: open_run(tmp_path / "runs" / name) for name in ("default", "flat", "floor")}
+    assert runs["default"].config.training.lr_schedule == "cosine"
+    assert runs["flat"].config.training.lr_schedule == "constant"
+    flat = [r["lr"] for r in runs["flat"].history()]
+    assert flat == [flat[0]] * 4
+    floor = [r["lr"] for r in runs["floor"].history()]
+    assert floor[0] == pytest.approx(1e-3) and floor[-1] == pytest.approx(0.5e-3)
+    saved = json.loads((tmp_path / "runs" / "floor" / "config.json").read_text())["training"]
+    assert saved["lr_schedule"] == "cosine" and saved["lr_min_ratio"] == 0.5
+
+
+def test_bad_lr_schedule_flags(tmp_path, capsys):
+    assert _train(tmp_path, "--lr-schedule", "step") == 2  # not a choice: argparse's usage error
+    assert "--lr-schedule" in capsys.readouterr().err
+    assert _train(tmp_path, "--lr-min-ratio", "2") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ddpm-studio: error:") and "lr_min_ratio" in err and len(err.splitlines()) == 1

@@ -19,7 +19,7 @@ from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig, load_dataset
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.training import distributed
-from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.training.config import LR_SCHEDULES, RunConfig, TrainingConfig
 from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.runs import Run, create_run, open_run
 from ddpm_studio.training.trainer import Trainer
@@ -38,7 +38,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                       random_crop=args.random_crop)
     max_steps = args.steps if args.steps is not None else (None if args.epochs is not None else 2000)
     training = TrainingConfig(
-        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, grad_clip=args.grad_clip,
+        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, lr_schedule=args.lr_schedule,
+        lr_min_ratio=args.lr_min_ratio, grad_clip=args.grad_clip,
         ema_decay=args.ema_decay, max_steps=max_steps, epochs=args.epochs, max_minutes=args.minutes,
         device=args.device,
         mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every,
@@ -169,6 +170,10 @@ def add_train(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
     p.add_argument("--warmup", type=int, default=t.warmup_steps, help="warm-up steps")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=t.lr_schedule,
+                   help="after warm-up: constant, or cosine decay to lr x --lr-min-ratio at the last step "
+                        "(over --steps/--epochs; --minutes does not shorten it)")
+    p.add_argument("--lr-min-ratio", type=float, default=t.lr_min_ratio, help="floor of the cosine decay")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
     p.add_argument("--ema-decay", type=float, default=t.ema_decay)
     p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {t.max_steps})")

@@ -22,6 +22,7 @@ from ddpm_studio.training.config import RunConfig, TrainingConfig
 IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
 OBJECTIVES = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)"}
 LOSSES = {"l2": "L2 (MSE)", "l1": "L1", "huber": "Huber"}
+LR_SCHEDULE_NAMES = {"cosine": "cosine decay", "constant": "constant"}
 CUSTOM = "custom"
 # CPU-friendly defaults: tiny model, 32x32 shapes, previews every epoch (one epoch ≈ a minute on 2 cores).
 DEFAULT_TRAINING = TrainingConfig(batch_size=32, lr=5e-4, warmup_steps=100, ema_decay=0.995, max_steps=3000,
@@ -88,6 +89,7 @@ class TrainingForm(QWidget):
         self.lr.setRange(1e-6, 1.0)
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(tr.lr)
+        self.lr_schedule = _combo(LR_SCHEDULE_NAMES, tr.lr_schedule)
         self.by_steps = QRadioButton("steps")
         self.by_epochs = QRadioButton("epochs")
         self.by_steps.setChecked(True)
@@ -141,7 +143,10 @@ class TrainingForm(QWidget):
         f.addRow("", self.learned_variance)
         f = QFormLayout(train)
         f.addRow("batch size", self.batch)
-        f.addRow("learning rate", self.lr)
+        rate = QHBoxLayout()
+        rate.addWidget(self.lr, 1)
+        rate.addWidget(self.lr_schedule)
+        f.addRow("learning rate", rate)
         length = QHBoxLayout()
         for w in (self.length, self.by_steps, self.by_epochs):
             length.addWidget(w)
@@ -164,6 +169,8 @@ class TrainingForm(QWidget):
                                          "the reverse variance, trained with L_simple + λ L_vlb.")
         self.timesteps.setToolTip("T, the number of noising steps; DDPM sampling takes T steps, DDIM fewer.")
         self.objective.setToolTip("What the network predicts: ε (Ho et al.), x₀, or v = √ᾱ ε − √(1−ᾱ) x₀.")
+        self.lr_schedule.setToolTip(f"After the warm-up: keep the learning rate, or lower it along a cosine to "
+                                    f"{DEFAULT_TRAINING.lr_min_ratio:.0%} of it by the last step.")
         self.ema.setToolTip("Exponential moving average of the weights, used for previews and sampling.")
         self.precision.setToolTip("Autocast on CUDA only; the CPU always trains in float32.")
         self.source.setToolTip("The dataset chosen in the Data view; you can also type a folder or builtin:glyphs.")
@@ -187,6 +194,7 @@ class TrainingForm(QWidget):
         by_steps = self.by_steps.isChecked()
         device = self.device.currentData()
         training = replace(self._base_training, batch_size=self.batch.value(), lr=self.lr.value(),
+                           lr_schedule=self.lr_schedule.currentData(),
                            ema_decay=self.ema.value(), device=device,
                            mixed_precision=self.precision.currentData() if device != "cpu" else "no",
                            max_steps=self.length.value() if by_steps else None,
@@ -209,6 +217,10 @@ class TrainingForm(QWidget):
             return "This GPU does not support bf16; choose fp16 or 'auto'."
         if self.learned_variance.isChecked() and self.timesteps.value() < 2:
             return "A learned variance needs T of at least 2."
+        warmup = self._base_training.warmup_steps
+        if self.lr_schedule.currentData() == "cosine" and self.by_steps.isChecked() and self.length.value() <= warmup:
+            return (f"Cosine decay starts after the {warmup} warm-up steps: train for more steps, "
+                    "or choose a constant learning rate.")
         try:
             config = self.run_config()
             config.validate()
@@ -257,6 +269,7 @@ class TrainingForm(QWidget):
             self._base_training = tc
             self.batch.setValue(tc.batch_size)
             self.lr.setValue(tc.lr)
+            _set_combo(self.lr_schedule, tc.lr_schedule)
             self.by_steps.setChecked(tc.max_steps is not None)
             self.by_epochs.setChecked(tc.max_steps is None)
             self.length.setValue(tc.max_steps if tc.max_steps is not None else (tc.epochs or 1))

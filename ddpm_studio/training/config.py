@@ -14,6 +14,8 @@ from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.unet_config import UNetConfig
 
 MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+LEGACY_LR_SCHEDULE = "constant"  # what a config.json written before lr_schedule existed trained with
 CONFIG_FORMAT = "ddpm-studio.run/1"
 
 
@@ -35,12 +37,15 @@ def _finite(name: str, value: Any, *, low: float, high: float = math.inf, open_l
 
 @dataclass
 class TrainingConfig:
-    """How to optimise ε_θ: AdamW with linear warm-up, gradient clipping and an EMA of the weights."""
+    """How to optimise ε_θ: AdamW with linear warm-up (then constant or cosine decay), gradient clipping and
+    an EMA of the weights. The learning rate of each step is given in lr_schedule.py."""
 
     batch_size: int = 32  # images per step (per process under DDP)
     lr: float = 2e-4  # peak learning rate of AdamW, reached after warmup_steps
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     warmup_steps: int = 100  # linear warm-up of the learning rate from 0
+    lr_schedule: str = "cosine"  # after warm-up: "constant", or "cosine" decay to lr·lr_min_ratio at the last step
+    lr_min_ratio: float = 0.1  # floor of the cosine decay, as a fraction of lr (0..1)
     grad_clip: float = 1.0  # max global gradient norm (0 = no clipping)
     ema_decay: float = 0.999  # EMA decay of the weights used for sampling
     ema_warmup: bool = True  # decay_n = min(ema_decay, (1 + n) / (10 + n))
@@ -64,6 +69,9 @@ class TrainingConfig:
         _finite("lr", self.lr, low=0.0, open_low=True)
         _finite("weight_decay", self.weight_decay, low=0.0)
         _positive_int("warmup_steps", self.warmup_steps, low=0)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        _finite("lr_min_ratio", self.lr_min_ratio, low=0.0, high=1.0)
         _finite("grad_clip", self.grad_clip, low=0.0)
         _finite("ema_decay", self.ema_decay, low=0.0, high=1.0)
         _positive_int("max_steps", self.max_steps, optional=True)
@@ -91,11 +99,16 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
-        """Build and validate from a dict; unknown keys are an error."""
+        """Build and validate from a dict; unknown keys are an error.
+
+        A dict without "lr_schedule" was written before schedules existed, when every run kept its learning
+        rate constant after warm-up: it loads as LEGACY_LR_SCHEDULE, so resuming an old run keeps its schedule
+        (the default "cosine" is for new runs only).
+        """
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown TrainingConfig field(s): {', '.join(unknown)}")
-        config = cls(**data)
+        config = cls(**{"lr_schedule": LEGACY_LR_SCHEDULE, **data})
         config.validate()
         return config
 

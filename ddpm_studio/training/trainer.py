@@ -33,6 +33,7 @@ from ddpm_studio.training.events import (
     CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TimestepLossEvent, TrainingEvent,
 )
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
+from ddpm_studio.training.lr_schedule import learning_rate
 from ddpm_studio.training.previews import sample_preview, save_preview_png
 from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
@@ -116,6 +117,7 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
+        """The step training stops at: min(max_steps, epochs × steps_per_epoch), whichever are set."""
         tc = self.config.training
         limits = [tc.max_steps] if tc.max_steps is not None else []
         if tc.epochs is not None:
@@ -123,9 +125,9 @@ class Trainer:
         return min(limits)
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up from 0 to lr over warmup_steps, then constant."""
-        tc = self.config.training
-        return tc.lr * min(1.0, (step + 1) / tc.warmup_steps) if tc.warmup_steps > 0 else tc.lr
+        """The learning rate of the step with 0-based index `step`: warm-up, then the config's lr_schedule over
+        this run's total_steps (lr_schedule.py)."""
+        return learning_rate(self.config.training, step, self.total_steps)
 
     # ---- the loop ---------------------------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ def test_events_files_and_preview(tiny_config, tiny_dataset, tmp_path):
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert [e.step for e in steps] == list(range(1, 11))
     assert all(math.isfinite(e.loss) and e.total_steps == 10 and e.images_per_s > 0 for e in steps)
-    assert steps[0].lr == pytest.approx(1e-3 / 2) and steps[-1].lr == pytest.approx(1e-3)  # warm-up
+    assert steps[0].lr == pytest.approx(1e-3 / 2) and steps[1].lr == pytest.approx(1e-3)  # warm-up
+    assert steps[-1].lr == pytest.approx(1e-3 * config.training.lr_min_ratio)  # cosine decay (the default)
     assert [e.epoch for e in steps][:5] == [1, 1, 1, 1, 2]  # 16 images / batch 4 = 4 steps per epoch
     previews = [e for e in events if isinstance(e, EpochEndEvent)]
     assert [e.epoch for e in previews] == [1, 2, 3]  # epochs 1, 2 ended; final preview of epoch 3

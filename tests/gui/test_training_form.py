@@ -1,0 +1,61 @@
+"""TrainingForm's learning-rate schedule: the combo's choice reaches the RunConfig, reopened runs show theirs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from ddpm_studio.gui.state import AppState  # noqa: E402
+from ddpm_studio.gui.training_form import TrainingForm  # noqa: E402
+from ddpm_studio.gui.training_panel import TrainingPanel  # noqa: E402
+
+
+@pytest.fixture
+def form(qtbot):
+    widget = TrainingForm()
+    qtbot.addWidget(widget)
+    widget.source.setText("builtin:shapes")
+    return widget
+
+
+def _choose(form: TrainingForm, schedule: str) -> None:
+    form.lr_schedule.setCurrentIndex(form.lr_schedule.findData(schedule))
+
+
+def test_new_runs_default_to_cosine_and_the_choice_ends_up_in_the_config(qtbot, form):
+    assert form.lr_schedule.currentData() == "cosine"
+    assert form.run_config().training.lr_schedule == "cosine"
+    with qtbot.waitSignal(form.changed, timeout=1000):
+        _choose(form, "constant")
+    assert form.run_config().training.lr_schedule == "constant"
+    assert form.problem() is None
+
+
+def test_a_reopened_run_shows_its_own_schedule(form):
+    config = form.run_config()
+    form.set_run_config(replace(config, training=replace(config.training, lr_schedule="constant")))
+    assert form.lr_schedule.currentData() == "constant"
+    assert form.run_config().training.lr_schedule == "constant"
+
+
+def test_cosine_on_a_run_shorter_than_its_warm_up_disables_start_with_a_reason(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    panel = TrainingPanel(AppState(settings=settings, device="cpu"))
+    qtbot.addWidget(panel)
+    form = panel.form
+    form.source.setText("builtin:shapes")
+    form.by_steps.setChecked(True)
+    form.length.setValue(50)  # the default warm-up is 100 steps
+    assert not panel.start_button.isEnabled()
+    assert "warm-up" in panel.problem_label.text() and not panel.problem_label.isHidden()
+    _choose(form, "constant")
+    assert panel.start_button.isEnabled() and panel.problem_label.isHidden()
+    _choose(form, "cosine")
+    form.length.setValue(101)
+    assert panel.start_button.isEnabled()
+    panel.shutdown(5.0)
