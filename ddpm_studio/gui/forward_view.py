@@ -5,99 +5,34 @@ is smooth and deterministic. The slider runs over the paper's t = 0…T: t = 0 i
 uses schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a grid of images × a
 spread of t (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR
 (pyqtgraph) with a marker at the current t. A second schedule can be compared on the same x_0 and ε.
+
+The parts: `ForwardNoiser` (x_0 and ε, Qt-free), `LoadImagesTask` (x_0 off the GUI thread),
+`render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the controls and live tiles.
 """
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtGui import QFont, QImage, QPainter, QPalette, QPixmap
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from ddpm_studio.data.decode import ImageDecodeError
-from ddpm_studio.data.transforms import ImageTransform, to_uint8
-from ddpm_studio.engine.forward import q_sample
+from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
+from ddpm_studio.gui.forward_figure import GRID_COLUMNS, GRID_TILE  # noqa: F401 (re-exported)
+from ddpm_studio.gui.forward_figure import render_figure, spread_of_t
+from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
+from ddpm_studio.gui.forward_noiser import ForwardNoiser
 from ddpm_studio.gui.schedule_curves import ScheduleCurves
-from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage, to_qimage_rgb32
+from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
 from ddpm_studio.gui.state import AppState
 
-log = logging.getLogger(__name__)
-
 MAX_IMAGES = 4  # selected images shown at once
-GRID_COLUMNS = 8  # spread of t in the figure
 TILE = 144  # on-screen size of one live image (px)
-GRID_TILE = 60  # on-screen size of one grid cell (px)
 PLAY_INTERVAL_MS = 33  # ~30 frames per second
 SIZES = (32, 64, 128)
-
-
-class ForwardNoiser:
-    """Qt-free: fixed x_0 batch and fixed ε, evaluated at any t under any schedule."""
-
-    def __init__(self) -> None:
-        self.x0: torch.Tensor | None = None  # (B, C, H, W) in [-1, 1]
-        self.eps: torch.Tensor | None = None  # (B, C, H, W) ~ N(0, I), one fixed draw per image
-
-    def set_images(self, x0: torch.Tensor, keys: list[int], seed: int) -> None:
-        """Use `x0` (B,C,H,W); ε_i is drawn from a generator seeded by (seed, keys[i])."""
-        noise = []
-        for key in keys:
-            generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(key))
-            noise.append(torch.randn(x0.shape[1:], generator=generator, dtype=torch.float32))
-        self.x0 = x0.to(torch.float32)
-        self.eps = torch.stack(noise) if noise else torch.empty_like(self.x0)
-
-    def xt(self, schedule: NoiseSchedule, t: int) -> torch.Tensor:
-        """x_t for the whole batch at the paper's t (0 → x_0; t ≥ 1 → eq. 4 at index t-1)."""
-        assert self.x0 is not None and self.eps is not None
-        if t <= 0:
-            return self.x0
-        index = torch.full((self.x0.shape[0],), min(t, schedule.timesteps) - 1, dtype=torch.long)
-        return q_sample(schedule, self.x0, index, self.eps)
-
-    def grid(self, schedule: NoiseSchedule, ts: list[int]) -> np.ndarray:
-        """(B, len(ts), H, W, C) uint8: every image at every t of `ts`."""
-        return np.stack([to_uint8(self.xt(schedule, t)) for t in ts], axis=1)
-
-
-def spread_of_t(timesteps: int, columns: int = GRID_COLUMNS) -> list[int]:
-    """`columns` values of t from 0 to T, evenly spaced (Ho et al. Fig. 2 style)."""
-    return sorted({int(round(v)) for v in np.linspace(0, timesteps, columns)})
-
-
-class _LoadSignals(QObject):
-    loaded = Signal(int, object, object, str)  # generation, indices, x0 tensor | None, error
-
-
-class _LoadImages(QRunnable):
-    """Decode and transform the selected images off the GUI thread."""
-
-    def __init__(self, signals: _LoadSignals, generation: int, source, indices: list[int], size: int) -> None:
-        super().__init__()
-        self.signals, self.generation, self.source, self.indices, self.size = signals, generation, source, indices, size
-
-    def run(self) -> None:
-        transform = ImageTransform(self.size, 3)
-        tensors, kept, errors = [], [], []
-        for index in self.indices:
-            try:
-                tensors.append(transform(self.source.load(index)))
-                kept.append(index)
-            except ImageDecodeError as exc:
-                errors.append(f"{exc.name or index}: {exc.reason}")
-            except Exception as exc:  # reported in the view, and logged with the traceback
-                log.exception("could not prepare image %d", index)
-                errors.append(f"{index}: {type(exc).__name__}: {exc}")
-        x0 = torch.stack(tensors) if tensors else None
-        try:
-            self.signals.loaded.emit(self.generation, kept, x0, "; ".join(errors))
-        except RuntimeError:
-            pass  # the view is gone
 
 
 class ForwardView(QWidget):
@@ -115,7 +50,7 @@ class ForwardView(QWidget):
         self._schedules: dict[tuple[str, int], NoiseSchedule] = {}
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
-        self._load_signals = _LoadSignals(self)
+        self._load_signals = LoadSignals(self)
         self._load_signals.loaded.connect(self._on_loaded)
         self._timer = QTimer(self)
         self._timer.setInterval(PLAY_INTERVAL_MS)
@@ -283,7 +218,7 @@ class ForwardView(QWidget):
             self.grid_label.clear()
             return
         size = SIZES[self.size_combo.currentIndex()]
-        self._pool.start(_LoadImages(self._load_signals, self._generation, source, indices, size))
+        self._pool.start(LoadImagesTask(self._load_signals, self._generation, source, indices, size))
 
     @Slot(int, object, object, str)
     def _on_loaded(self, generation: int, indices: list[int], x0, error: str) -> None:
@@ -386,29 +321,3 @@ class ForwardView(QWidget):
         rows = [(f"#{self.indices[b]} {s.name}", grids[k][b]) for b in range(len(self.indices))
                 for k, s in enumerate(schedules)]
         self.grid_label.setPixmap(QPixmap.fromImage(render_figure(rows, ts, self.palette())))
-
-
-def render_figure(rows: list[tuple[str, np.ndarray]], ts: list[int], palette: QPalette) -> QImage:
-    """Paint labelled rows of (len(ts), H, W, C) uint8 tiles with a `t = …` header (GUI thread)."""
-    margin, header, gap = 84, 22, 4
-    width = margin + len(ts) * (GRID_TILE + gap)
-    height = header + len(rows) * (GRID_TILE + gap)
-    canvas = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
-    canvas.fill(palette.color(QPalette.ColorRole.Base))
-    painter = QPainter(canvas)
-    painter.setPen(palette.color(QPalette.ColorRole.Text))
-    font = QFont(painter.font())
-    font.setPointSizeF(8.5)
-    painter.setFont(font)
-    for c, t in enumerate(ts):
-        x = margin + c * (GRID_TILE + gap)
-        painter.drawText(x, 0, GRID_TILE, header, Qt.AlignmentFlag.AlignCenter, f"t = {t}")
-    for r, (name, tiles) in enumerate(rows):
-        y = header + r * (GRID_TILE + gap)
-        painter.drawText(4, y, margin - 8, GRID_TILE, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
-        for c in range(len(ts)):
-            tile = to_qimage(tiles[c]).scaled(GRID_TILE, GRID_TILE, Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.FastTransformation)
-            painter.drawImage(margin + c * (GRID_TILE + gap), y, tile)
-    painter.end()
-    return canvas

@@ -65,7 +65,7 @@ def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
     view.show_eps.setChecked(True)
     sample(qtbot, view)
     assert view.frame_count() == 6
-    frames = view._frames[0]
+    frames = view.recording.frames[0]
     assert [f.index for f in frames] == list(range(6)) and frames[-1].t == 0
     assert frames[0].xt.shape == (4, 16, 16, 3) and frames[0].xt.dtype == np.uint8
     assert frames[0].eps is not None
@@ -95,18 +95,18 @@ def test_ddpm_runs_all_T_steps_with_averaging(qtbot, view):
     view.count.setValue(2)
     sample(qtbot, view)
     assert view.frame_count() == T
-    assert view._frames[0][-1].xt.shape == (2, 16, 16, 3)
+    assert view.recording.frames[0][-1].xt.shape == (2, 16, 16, 3)
 
 
 def test_compare_ddpm_vs_ddim_from_the_same_noise(qtbot, view, tmp_path):
     view.compare.setCurrentIndex(view.compare.findData("ddpm_ddim"))
     view.steps.setValue(5)
     sample(qtbot, view)
-    assert view._plan.frame_counts == (T, 5)
+    assert view.recording.plan.frame_counts == (T, 5)
     assert view.frame_count() == T  # the longer lane drives the player
-    assert len(view._frames[1]) == 5
+    assert len(view.recording.frames[1]) == 5
     assert view.lane_frame(1, T - 1).index == 4  # the end of one lane lines up with the end of the other
-    single = export.tile(view._frames[0][-1].xt).shape[1]
+    single = export.tile(view.recording.frames[0][-1].xt).shape[1]
     with Image.open(view.export_png(tmp_path / "both.png")) as img:
         assert img.width > 2 * single - 1
 

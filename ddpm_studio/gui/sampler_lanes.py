@@ -1,0 +1,72 @@
+"""The sampler view's picture area: one row per lane with x_t, the predicted x̂₀ and the predicted noise ε̂.
+
+Each row is a title (the lane's label and step count) above three `ImagePane`s; the ε̂ pane shows only
+when the user asks for it. Rows are made on demand and hidden, never deleted, when a run has fewer
+lanes, so switching between one lane and a comparison costs no widget churn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from ddpm_studio.gui import export
+from ddpm_studio.gui.animation import ImagePane
+from ddpm_studio.gui.sampler_worker import SamplerFrame
+
+
+class SamplerLanes(QWidget):
+    """Rows of (title, x_t pane, x̂₀ pane, ε̂ pane), one per lane of a sampling run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.panes: list[tuple[QLabel, ImagePane, ImagePane, ImagePane]] = []
+        self._show_eps = False
+        self.ensure(1)
+
+    def ensure(self, count: int) -> None:
+        """Show exactly `count` rows, making the missing ones."""
+        while len(self.panes) < count:
+            row = QWidget()
+            layout = QGridLayout(row)
+            layout.setContentsMargins(0, 0, 0, 0)
+            title = QLabel()
+            panes = (ImagePane("x_t"), ImagePane("predicted x̂₀"), ImagePane("predicted noise ε̂"))
+            layout.addWidget(title, 0, 0, 1, 3)
+            for i, pane in enumerate(panes):
+                layout.addWidget(pane, 1, i)
+                layout.setColumnStretch(i, 1)
+            layout.setRowStretch(1, 1)
+            self._layout.addWidget(row, 1)
+            self.panes.append((title, *panes))
+        for i, (title, *_panes) in enumerate(self.panes):
+            title.parentWidget().setVisible(i < count)
+        self._layout_eps()
+
+    def set_titles(self, labels: Sequence[str], num_steps: Sequence[int]) -> None:
+        """Title each row with its lane's label and number of sampler steps."""
+        for (title, *_), label, steps in zip(self.panes, labels, num_steps):
+            title.setText(f"<b>{label}</b> — {steps} steps")
+
+    def set_show_eps(self, on: bool) -> None:
+        """Show or hide the predicted-noise column."""
+        self._show_eps = on
+        self._layout_eps()
+
+    def show_frame(self, lane: int, frame: SamplerFrame | None) -> None:
+        """Paint `frame` into row `lane` (nothing to do for None)."""
+        if frame is None:
+            return
+        _title, xt_pane, x0_pane, eps_pane = self.panes[lane]
+        xt_pane.set_title(f"x_t  (t = {frame.t})" if frame.index < frame.num_steps - 1 else "final image x₀")
+        xt_pane.set_image(export.tile(frame.xt))
+        x0_pane.set_image(export.tile(frame.x0))
+        eps_pane.set_image(export.tile(frame.eps) if frame.eps is not None else None)
+
+    def _layout_eps(self) -> None:
+        for _title, _xt, _x0, eps_pane in self.panes:
+            eps_pane.setVisible(self._show_eps)
+            eps_pane.parentWidget().layout().setColumnStretch(2, 1 if self._show_eps else 0)
