@@ -15,6 +15,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 REDRAW_HZ = 15
+EMPTY_MESSAGE = "no data yet: filled in while a run trains"
+NOT_STORED_MESSAGE = "no data yet: filled in while a run trains\n(not stored with the run)"  # runs made before it was
+UNREADABLE_MESSAGE = "the stored loss by timestep could not be read\n(filled in again when the run resumes)"
+LIVE_CAPTION = "recent steps, live"
 RAW_PEN = pg.mkPen((120, 160, 220, 110), width=1)
 SMOOTH_PEN = pg.mkPen((20, 80, 200), width=2)
 
@@ -147,7 +151,10 @@ class LossPlot(QWidget):
 
 
 class TimestepLossPlot(QWidget):
-    """Bar graph of the recent loss per timestep bucket: where in t the model still struggles."""
+    """Bar graph of the recent loss per timestep bucket: where in t the model still struggles.
+
+    Live from TimestepLossEvents, or the snapshot stored with a reopened run; with no bars, a message says why.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,36 +166,51 @@ class TimestepLossPlot(QWidget):
         self._bars: pg.BarGraphItem | None = None
         self._pending: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self._dirty = False
-        self._empty = pg.TextItem("no data yet: filled in while a run trains\n(not stored with the run)",
-                                  color=(110, 110, 110), anchor=(0.5, 0.5))
+        self._empty = pg.TextItem(EMPTY_MESSAGE, color=(110, 110, 110), anchor=(0.5, 0.5))
         self._empty.setPos(0.5, 0.5)
         self.plot.addItem(self._empty, ignoreBounds=True)
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # losses are small: no "loss (x0.001)"
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("<b>Loss by timestep</b> (recent steps, live)"))
+        self.caption = QLabel()
+        self._set_caption(LIVE_CAPTION)
+        layout.addWidget(self.caption)
         layout.addWidget(self.plot, 1)
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / REDRAW_HZ))
         self._timer.timeout.connect(self._redraw)
         self._timer.start()
 
-    def set_buckets(self, edges: Sequence[int], losses: Sequence[float]) -> None:
+    def set_buckets(self, edges: Sequence[int], losses: Sequence[float], *, caption: str = LIVE_CAPTION) -> None:
         """Show `losses[i]` over [edges[i], edges[i+1]) (or over [edges[i], next edge) when len matches)."""
         self._pending = (tuple(int(e) for e in edges), tuple(float(v) for v in losses))
         self._dirty = True
+        self._set_caption(caption)
 
     def bucket_values(self) -> tuple[float, ...]:
         """Heights currently shown (or pending)."""
         return self._pending[1] if self._pending else ()
 
-    def clear(self) -> None:
-        """Remove the bars."""
+    def has_bars(self) -> bool:
+        """True once bars are drawn (False while only the message shows)."""
+        return self._bars is not None and self._bars.isVisible()
+
+    def message(self) -> str:
+        """The text shown in place of bars (whether or not it is visible now)."""
+        return self._empty.toPlainText()
+
+    def clear(self, message: str = EMPTY_MESSAGE) -> None:
+        """Remove the bars and say why there are none."""
         self._pending = None
         if self._bars is not None:
             self.plot.removeItem(self._bars)
             self._bars = None
+        self._empty.setText(message)
         self._empty.show()
+        self._set_caption(LIVE_CAPTION)
+
+    def _set_caption(self, text: str) -> None:
+        self.caption.setText(f"<b>Loss by timestep</b> ({text})")
 
     def _redraw(self) -> None:
         if self._pending is None or not self._dirty:

@@ -7,7 +7,6 @@ previews shown) and resumed. `shutdown()` stops the worker (the Trainer writes a
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,14 +15,16 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QHBo
                                QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
 from ddpm_studio.gui.filmstrip import Filmstrip
-from ddpm_studio.gui.loss_plot import LossPlot, TimestepLossPlot
+from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.gui.training_stats import TrainingStats
 from ddpm_studio.gui.training_worker import TrainingJob, TrainingRunner
 from ddpm_studio.training.events import (CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent,
                                          TimestepLossEvent)
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
+    from ddpm_studio.training.runs import Run
 
 
 FAILURE_HINTS = {
@@ -33,16 +34,6 @@ FAILURE_HINTS = {
     "data": "The data could not be used: check the source in the Data view.",
     "error": "Training stopped on an unexpected error (details in the log).",
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    """3725 -> '1:02:05'; None/inf -> '—'."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "—"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -58,7 +49,6 @@ class TrainingPanel(QWidget):
         self._paused = False
         self._reopened: Path | None = None  # a run from disk, shown and resumable
         self._last_step: StepEvent | None = None
-        self._rate_origin: tuple[int, float] | None = None  # (step, elapsed) at the first event of this session
         self.last_failure: FailedEvent | None = None
         self.last_finish: FinishedEvent | None = None
         self.checkpoint_path: Path | None = None
@@ -109,20 +99,7 @@ class TrainingPanel(QWidget):
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(left.sizeHint().width() + bar + 4)
 
-        self.stats = {k: QLabel("—") for k in ("status", "step", "epoch", "loss", "speed", "elapsed", "eta",
-                                               "run", "checkpoint")}
-        grid = QGridLayout()
-        names = {"status": "Status", "step": "Step", "epoch": "Epoch", "loss": "Loss", "speed": "Throughput",
-                 "elapsed": "Elapsed", "eta": "ETA", "run": "Run", "checkpoint": "Checkpoint"}
-        for i, key in enumerate(("status", "step", "epoch", "loss", "speed", "elapsed", "eta")):
-            grid.addWidget(QLabel(f"<b>{names[key]}</b>"), 0, i)
-            grid.addWidget(self.stats[key], 1, i)
-        for key in ("run", "checkpoint"):
-            self.stats[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        grid.addWidget(QLabel("<b>Run</b>"), 2, 0)
-        grid.addWidget(self.stats["run"], 2, 1, 1, 6)
-        grid.addWidget(QLabel("<b>Checkpoint</b>"), 3, 0)
-        grid.addWidget(self.stats["checkpoint"], 3, 1, 1, 6)
+        self.stats = TrainingStats()
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setFrameShape(QFrame.Shape.StyledPanel)
@@ -145,7 +122,7 @@ class TrainingPanel(QWidget):
         plots.addWidget(lower)
         plots.setSizes([320, 420])
         right = QVBoxLayout()
-        right.addLayout(grid)
+        right.addWidget(self.stats)
         right.addWidget(self.error_label)
         right.addWidget(self.notice_label)
         right.addWidget(plots, 1)
@@ -161,7 +138,7 @@ class TrainingPanel(QWidget):
         self.open_button.clicked.connect(self._open_selected)
         self.browse_button.clicked.connect(self._browse_run)
         self.resume_button.clicked.connect(self.resume_run)
-        self._runner.status.connect(lambda text: self.stats["status"].setText(text))
+        self._runner.status.connect(lambda text: self.stats.set("status", text))
         self._runner.notice.connect(self._show_notice)
         self._runner.run_ready.connect(self._on_run_ready)
         self._runner.steps.connect(self._on_steps)
@@ -206,22 +183,22 @@ class TrainingPanel(QWidget):
         if self.is_busy() and not self._paused:
             self._paused = True
             self._runner.pause()
-            self.stats["status"].setText("paused")
+            self.stats.set("status", "paused")
             self._update_buttons()
 
     @Slot()
     def resume(self) -> None:
         if self.is_busy() and self._paused:
             self._paused = False
-            self._rate_origin = None  # the pause must not count against the speed
+            self.stats.reset_rate()  # the pause must not count against the speed
             self._runner.resume()
-            self.stats["status"].setText("training")
+            self.stats.set("status", "training")
             self._update_buttons()
 
     @Slot()
     def stop(self) -> None:
         if self.is_busy():
-            self.stats["status"].setText("stopping (writing a checkpoint) …")
+            self.stats.set("status", "stopping (writing a checkpoint) …")
             self._runner.stop()
             self.stop_button.setEnabled(False)
 
@@ -237,25 +214,20 @@ class TrainingPanel(QWidget):
             self._show_error(f"Cannot open the run: {exc}")
             return False
         self._hide_error()
+        self.notice_label.hide()
         self.form.set_run_config(run.config)
-        history = run.history()
-        steps = [float(r["step"]) for r in history if "step" in r and "loss" in r]
-        losses = [float(r["loss"]) for r in history if "step" in r and "loss" in r]
-        self.loss_plot.set_history(steps, losses)
-        self.bucket_plot.clear()
+        history = [r for r in run.history() if "step" in r and "loss" in r]
+        self.loss_plot.set_history([float(r["step"]) for r in history], [float(r["loss"]) for r in history])
+        self._show_timestep_loss(run)
         problems = self.filmstrip.load_files(run.previews())
         if problems:
             self._show_notice("Some previews could not be read: " + "; ".join(problems[:3]))
         self._reopened = run.path
         self.checkpoint_path = run.latest_checkpoint()
-        self.stats["run"].setText(str(run.path))
-        self.stats["checkpoint"].setText(str(self.checkpoint_path) if self.checkpoint_path else "none yet")
-        self.stats["step"].setText(str(int(steps[-1])) if steps else "0")
-        last = next((r for r in reversed(history) if "step" in r and "loss" in r), {})
-        self.stats["epoch"].setText(str(last["epoch"]) if "epoch" in last else "—")
-        self.stats["loss"].setText(f"{float(last['loss']):.4f}" if last else "—")
-        self.stats["elapsed"].setText(format_duration(float(last["time"])) if "time" in last else "—")
-        self.stats["status"].setText("opened from disk")
+        self.stats.set("run", str(run.path))
+        self.stats.set("checkpoint", str(self.checkpoint_path) if self.checkpoint_path else "none yet")
+        self.stats.show_record(history[-1] if history else {})
+        self.stats.set("status", "opened from disk")
         self._state.set_run(run.path)
         self._update_buttons()
         return True
@@ -276,15 +248,15 @@ class TrainingPanel(QWidget):
         self.notice_label.hide()
         if clear:
             self.checkpoint_path = None
-            self.stats["checkpoint"].setText("none yet")
+            self.stats.set("checkpoint", "none yet")
             self.loss_plot.clear()
             self.bucket_plot.clear()
             self.filmstrip.clear()
         self._paused = False
         self._last_step = None
-        self._rate_origin = None
+        self.stats.reset_rate()
         self.last_failure = self.last_finish = None
-        self.stats["status"].setText("starting …")
+        self.stats.set("status", "starting …")
         self._runner.start(job)
         self.training_started.emit()
         self._update_buttons()
@@ -294,7 +266,7 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_run_ready(self, path: Path) -> None:
-        self.stats["run"].setText(str(path))
+        self.stats.set("run", str(path))
         self._reopened = Path(path)
         self._state.set_run(path)
 
@@ -304,26 +276,9 @@ class TrainingPanel(QWidget):
             self.loss_plot.append(event.step, event.loss)
         last = batch[-1]
         self._last_step = last
-        if self._rate_origin is None:
-            self._rate_origin = (last.step, last.elapsed_s)
-        s = self.stats
-        s["step"].setText(f"{last.step}" + (f" / {last.total_steps}" if last.total_steps else ""))
-        s["epoch"].setText(str(last.epoch))
-        s["loss"].setText(f"{last.loss:.4f}")
-        s["speed"].setText(f"{last.images_per_s:.1f} img/s")
-        s["elapsed"].setText(format_duration(last.elapsed_s))
-        s["eta"].setText(format_duration(self._eta(last)))
+        self.stats.show_step(last)
         if not self._paused:
-            s["status"].setText("training")
-
-    def _eta(self, event: StepEvent) -> float | None:
-        if not event.total_steps or self._rate_origin is None:
-            return None
-        step0, t0 = self._rate_origin
-        if event.step <= step0 or event.elapsed_s <= t0:
-            return None
-        rate = (event.step - step0) / (event.elapsed_s - t0)
-        return max(0, event.total_steps - event.step) / rate
+            self.stats.set("status", "training")
 
     @Slot(object)
     def _on_event(self, event) -> None:
@@ -333,13 +288,13 @@ class TrainingPanel(QWidget):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
         elif isinstance(event, CheckpointEvent):
             self.checkpoint_path = Path(event.path)
-            self.stats["checkpoint"].setText(f"{event.path}  (step {event.step})")
+            self.stats.set("checkpoint", f"{event.path}  (step {event.step})")
         elif isinstance(event, FinishedEvent):
             self.last_finish = event
-            self.stats["status"].setText(f"{event.reason} at step {event.step}")
+            self.stats.set("status", f"{event.reason} at step {event.step}")
         elif isinstance(event, FailedEvent):
             self.last_failure = event
-            self.stats["status"].setText(f"failed at step {event.step}")
+            self.stats.set("status", f"failed at step {event.step}")
             self._show_error(f"<b>{event.message}</b><br>{FAILURE_HINTS.get(event.kind, '')}")
 
     @Slot()
@@ -348,10 +303,23 @@ class TrainingPanel(QWidget):
         self._runner.shutdown(1.0)  # already ended: releases the thread objects
         reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")
         if self.last_finish is None and self.last_failure is None:
-            self.stats["status"].setText("stopped")
+            self.stats.set("status", "stopped")
         self.refresh_runs()
         self._update_buttons()
         self.training_ended.emit(reason)
+
+    def _show_timestep_loss(self, run: "Run") -> None:
+        """The loss by timestep stored with a reopened run, or why there is none (a damaged file: a notice)."""
+        try:
+            record = run.timestep_loss()
+        except ValueError as exc:
+            self._show_notice(f"The loss by timestep of this run is not shown: {exc}")
+            self.bucket_plot.clear(UNREADABLE_MESSAGE)
+            return
+        if record is None:
+            self.bucket_plot.clear(NOT_STORED_MESSAGE)
+        else:
+            self.bucket_plot.set_buckets(record.edges, record.means, caption=f"stored at step {record.step}")
 
     def _open_selected(self) -> None:
         path = self.runs_combo.currentData()

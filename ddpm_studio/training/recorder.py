@@ -1,20 +1,27 @@
 """What a run records as it trains, besides checkpoints and previews: one history.jsonl line per step and
-the running loss by timestep bucket (timestep_loss.py).
+the running loss by timestep bucket (timestep_loss.py, stored as timestep_loss.json).
 
 History lines are buffered and appended every HISTORY_FLUSH_EVERY steps, before every checkpoint and when
 training ends, so a crash loses at most the steps since the last flush (and a resume truncates the history
-back to its checkpoint anyway). Only rank 0 records under DDP.
+back to its checkpoint anyway). Each flush also rewrites timestep_loss.json atomically when it changed.
+That file is a display statistic, not part of the exact-resume state: after a crash it may include steps
+past the checkpoint a resume starts from, and a failure to write it is logged, never fatal.
+Only rank 0 records under DDP.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from torch import Tensor
 
+from ddpm_studio.training.checkpoint import atomic_write_text
 from ddpm_studio.training.runs import Run
 from ddpm_studio.training.timestep_loss import TimestepLossTracker
+
+log = logging.getLogger(__name__)
 
 HISTORY_FLUSH_EVERY = 50  # steps between appends to history.jsonl
 
@@ -26,20 +33,38 @@ class RunRecorder:
         self.run = run
         self.tracker = TimestepLossTracker(timesteps)
         self._lines: list[str] = []
+        self._step = 0  # the last step recorded
+        self._tracker_unsaved = False  # the tracker changed since timestep_loss.json was written
 
     def record(self, *, step: int, epoch: int, loss: float, lr: float, elapsed_s: float, t: Tensor,
                per_sample: Tensor) -> None:
         """One step: its history line, and its per-sample losses (B,) at timesteps `t` (B,) for the buckets."""
         self.tracker.update(t, per_sample)
+        self._step, self._tracker_unsaved = step, True
         self._lines.append(json.dumps({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
                                        "time": round(elapsed_s, 4), "wall": round(time.time(), 3)}) + "\n")
         if len(self._lines) >= HISTORY_FLUSH_EVERY:
             self.flush()
 
     def flush(self) -> None:
-        """Append the buffered history lines to history.jsonl."""
-        if not self._lines:
-            return
-        with open(self.run.history_path, "a", encoding="utf-8") as f:
-            f.writelines(self._lines)
-        self._lines.clear()
+        """Append the buffered history lines to history.jsonl and store the loss by timestep."""
+        if self._lines:
+            with open(self.run.history_path, "a", encoding="utf-8") as f:
+                f.writelines(self._lines)
+            self._lines.clear()
+        if self._tracker_unsaved:
+            try:
+                atomic_write_text(self.run.timestep_loss_path, self.tracker.record(self._step).to_json())
+            except OSError as exc:
+                log.warning("could not store the loss by timestep in %s: %s", self.run.timestep_loss_path, exc)
+            self._tracker_unsaved = False
+
+    def resume(self) -> None:
+        """Keep accumulating the run's stored loss by timestep; a missing or damaged file starts afresh."""
+        try:
+            record = self.run.timestep_loss()
+            if record is not None:
+                self.tracker.restore(record)
+                self._step = record.step
+        except ValueError as exc:
+            log.warning("loss by timestep of run %s starts afresh: %s", self.run.name, exc)

@@ -4,6 +4,7 @@
         config.json            the RunConfig (rebuilds model, diffusion, data and training)
         checkpoints/           step_XXXXXXXX.safetensors + .state.pt (see checkpoint.py), last K kept
         history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall
+        timestep_loss.json     the running loss by timestep bucket (timestep_loss.py); absent in older runs
         previews/epoch_XXXX.png  the EMA preview grid at the end of each epoch
 """
 
@@ -24,11 +25,13 @@ from ddpm_studio.training.checkpoint import (
     load_checkpoint,
 )
 from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.timestep_loss import TimestepLossRecord
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.jsonl"
+TIMESTEP_LOSS_FILE = "timestep_loss.json"
 CHECKPOINTS_DIR = "checkpoints"
 PREVIEWS_DIR = "previews"
 DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "model.safetensors"  # shipped EMA-only demo model
@@ -67,6 +70,10 @@ class Run:
     def history_path(self) -> Path:
         return self.path / HISTORY_FILE
 
+    @property
+    def timestep_loss_path(self) -> Path:
+        return self.path / TIMESTEP_LOSS_FILE
+
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, path) of the complete checkpoints, oldest first."""
         return list_checkpoints(self.checkpoints_dir)
@@ -91,6 +98,20 @@ class Run:
     def history(self) -> list[dict[str, Any]]:
         """The per-step records; a torn last line (crash mid-append) is skipped."""
         return read_history(self.history_path)
+
+    def timestep_loss(self) -> TimestepLossRecord | None:
+        """The stored loss by timestep, or None for a run without one (trained before it was stored, or not
+        flushed yet). ValueError with a one-line reason if the file is damaged; the run itself stays usable."""
+        try:
+            text = self.timestep_loss_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{TIMESTEP_LOSS_FILE} cannot be read: {exc}") from None
+        try:
+            return TimestepLossRecord.from_json(text)
+        except ValueError as exc:
+            raise ValueError(f"{TIMESTEP_LOSS_FILE} is damaged: {exc}") from None
 
     def previews(self) -> list[Path]:
         return sorted(self.previews_dir.glob("epoch_*.png")) if self.previews_dir.is_dir() else []

@@ -319,4 +319,5 @@ class Trainer:
         trainer.load_state(checkpoint)
         if trainer.dist.is_main:
             run.truncate_history(checkpoint.step)
+            trainer.recorder.resume()
         return trainer
