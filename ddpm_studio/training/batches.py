@@ -3,6 +3,10 @@
 The order is a pure function of (seed, epoch, rank) through DistributedSampler (also with one process),
 so a resumed run reads exactly the batches the uninterrupted run would have read. Any failure to read a
 batch becomes one `DataError` with a one-line reason.
+
+Under DDP a rank whose batch fails must not simply leave: the others would wait for it in the backward's
+gradient all-reduce until the process group times out. `batch_on_every_rank` makes the ranks agree first
+(one all-reduce of a flag per step), so a failure on any rank is raised on all of them, naming that rank.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
+from ddpm_studio.training import distributed
 from ddpm_studio.training.distributed import DistInfo
 
 
@@ -48,3 +53,24 @@ class BatchSource:
             return torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items])
         except Exception as exc:  # noqa: BLE001 - reported as a data failure
             raise DataError(str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+    def batch_on_every_rank(self, epoch: int, index: int) -> torch.Tensor:
+        """`batch`, once every rank has read its own: under DDP a DataError on any rank is raised on all ranks
+        with the failing rank's reason. In a single process it is `batch`, with no collective."""
+        if not self.dist.enabled:
+            return self.batch(epoch, index)
+        try:
+            x, problem = self.batch(epoch, index), None
+        except DataError as exc:
+            x, problem = None, str(exc)
+        if distributed.any_rank(problem is not None):  # the one extra collective per step: an int32 MAX
+            raise DataError(describe_failures(distributed.all_gather(problem)))
+        return x
+
+
+def describe_failures(problems: list[str | None]) -> str:
+    """One line naming the first failing rank and its reason (`problems` is indexed by rank, None = fine)."""
+    failed = [(rank, problem) for rank, problem in enumerate(problems) if problem is not None]
+    rank, problem = failed[0]
+    others = f" (and {len(failed) - 1} more rank{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
+    return f"on rank {rank}{others}: {problem}"

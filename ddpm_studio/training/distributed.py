@@ -114,6 +114,15 @@ def gather_to_main(obj: Any) -> list[Any] | None:
     return out
 
 
+def all_gather(obj: Any) -> list[Any]:
+    """Every rank's `obj` on every rank (a list indexed by rank); `[obj]` outside DDP."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def broadcast_from_main(obj: Any) -> Any:
     """Rank 0's `obj` on every rank (e.g. the run folder it created)."""
     if not (dist.is_available() and dist.is_initialized()):

@@ -188,7 +188,8 @@ class Trainer:
                 self._save(emit)
                 return "stopped"
             started = time.perf_counter()
-            loss, per_sample, t = self._train_step(self._next_batch())
+            x0 = self.batches.batch_on_every_rank(self.epoch, self.batch_in_epoch)  # DataError on all ranks or none
+            loss, per_sample, t = self._train_step(x0)
             self.step += 1
             self.batch_in_epoch += 1
             epoch_number = self.epoch + 1
@@ -208,7 +209,7 @@ class Trainer:
     # ---- one step ---------------------------------------------------------------------------------------
 
     def _next_batch(self) -> torch.Tensor:
-        """The next (B, C, H, W) batch in [-1, 1], augmented with the data generator."""
+        """The next (B, C, H, W) batch in [-1, 1], augmented with the data generator (this rank alone)."""
         return self.batches.batch(self.epoch, self.batch_in_epoch)
 
     def _train_step(self, x0: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
