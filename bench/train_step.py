@@ -27,6 +27,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LUCID_PYTHON = "/work/venv-lucid/bin/python"
 PEERS = ("ours", "diffusers", "lucidrains")
+# Design points of our UNet beside the preset itself (`--designs`): where the step time goes.
+DESIGNS: dict[str, dict] = {
+    "preset": {},
+    "no-linear-attention": {"linear_attention": False},   # the preset minus its per-level linear attention
+    "convnext": {"block": "convnext"},                    # ConvNeXt blocks (wider 3×3 convs, 2× hidden)
+}
+# diffusers' UNet2DModel at the width whose parameter count is closest to the ConvNeXt design's (1.48 M).
+DIFFUSERS_MATCHED = ("36,72,72", 4)
 
 
 # ----------------------------------------------------------------------------------------------- worker
@@ -43,13 +51,15 @@ def _build(peer: str, args: argparse.Namespace):
         config = UNET_PRESETS[args.preset]
         if args.base is not None:
             config = config.replace(base_channels=args.base)
+        config = config.replace(**DESIGNS[args.design])
         return build_unet(config)
     if peer == "diffusers":
         from diffusers import UNet2DModel
 
         net = UNet2DModel(
-            sample_size=args.size, in_channels=3, out_channels=3, block_out_channels=(32, 64, 64),
-            layers_per_block=1, norm_num_groups=8,
+            sample_size=args.size, in_channels=3, out_channels=3,
+            block_out_channels=tuple(int(w) for w in args.widths.split(",")),
+            layers_per_block=1, norm_num_groups=args.groups,
             down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
             up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         )
@@ -134,12 +144,23 @@ def _variants(args: argparse.Namespace) -> list[tuple[str, list[str], str, str]]
     for layout in ("cl", "nchw"):
         rows.append((f"ours {args.preset} ({layout})", here + ["--peer", "ours", "--layout", layout] + common,
                      "ours", sys.executable))
+    if args.designs:
+        for design in DESIGNS:
+            if design != "preset":
+                rows.append((f"ours {args.preset}, {design} (cl)",
+                             here + ["--peer", "ours", "--layout", "cl", "--design", design] + common,
+                             "ours", sys.executable))
     if args.compile:
         rows.append((f"ours {args.preset} (cl, compiled)",
                      here + ["--peer", "ours", "--layout", "cl", "--compile"] + common, "ours", sys.executable))
     for layout in ("nchw", "cl"):
         rows.append((f"diffusers UNet2DModel ({layout})", here + ["--peer", "diffusers", "--layout", layout] + common,
                      "diffusers", sys.executable))
+    if args.designs:
+        widths, groups = DIFFUSERS_MATCHED
+        rows.append((f"diffusers UNet2DModel {widths} (nchw)",
+                     here + ["--peer", "diffusers", "--layout", "nchw", "--widths", widths, "--groups", str(groups)]
+                     + common, "diffusers", sys.executable))
     lucid = args.lucid_python
     if lucid and Path(lucid).exists():
         there = [lucid, str(Path(__file__).resolve())]
@@ -208,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="also run our UNet under torch.compile")
     p.add_argument("--preset", default="tiny", help="our UNet preset (default tiny)")
     p.add_argument("--base", type=int, default=None, help="override our base width (parameter matching)")
+    p.add_argument("--design", choices=tuple(DESIGNS), default="preset", help="our UNet's design (worker mode)")
+    p.add_argument("--designs", action="store_true",
+                   help="also run our design points and diffusers at the ConvNeXt design's parameter count")
+    p.add_argument("--widths", default="32,64,64", help="diffusers' block_out_channels (worker mode)")
+    p.add_argument("--groups", type=int, default=8, help="diffusers' norm_num_groups (worker mode)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=32)
