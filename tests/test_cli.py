@@ -186,3 +186,15 @@ def test_bad_lr_schedule_flags(tmp_path, capsys):
     assert _train(tmp_path, "--lr-min-ratio", "2") == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("ddpm-studio: error:") and "lr_min_ratio" in err and len(err.splitlines()) == 1
+
+
+def test_block_flag_trains_a_convnext_unet_that_sampling_rebuilds(tmp_path, capsys):
+    assert _train(tmp_path, "--steps", "2", "--preview-every", "0", "--name", "cnx", "--block", "convnext") == 0
+    run = open_run(tmp_path / "runs" / "cnx")
+    assert run.config.model.block == "convnext"
+    out = tmp_path / "samples"
+    assert main(["sample", str(run.path), "--method", "ddim", "--steps", "2", "--count", "2", "--out", str(out),
+                 "--quiet", "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (out / "grid.png").is_file()
+    assert _train(tmp_path, "--block", "unet") == 2  # not a choice: argparse's usage error
+    assert "--block" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, add_commo
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig, load_dataset
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
+from ddpm_studio.engine.unet_config import BLOCK_TYPES
 from ddpm_studio.training import distributed
 from ddpm_studio.training.config import LR_SCHEDULES, RunConfig, TrainingConfig
 from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
@@ -32,6 +33,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     model = replace(UNET_PRESETS[args.preset], in_channels=args.channels, learned_variance=args.learned_variance)
     if args.base_channels is not None:
         model = replace(model, base_channels=args.base_channels)
+    if args.block is not None:
+        model = replace(model, block=args.block)
     diffusion = DiffusionConfig(schedule=args.schedule, timesteps=args.timesteps, objective=args.objective,
                                 loss=args.loss, learned_variance=args.learned_variance)
     data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
@@ -162,6 +165,8 @@ def add_train(sub: Any) -> None:
     p.add_argument("--random-crop", action="store_true")
     p.add_argument("--preset", default="tiny", help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
+    p.add_argument("--block", choices=BLOCK_TYPES, default=None,
+                   help="UNet block: resnet (scale-shift GroupNorm) or convnext (default: the preset's)")
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, default=d.schedule)
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
     p.add_argument("--loss", choices=("l2", "l1", "huber"), default=d.loss)

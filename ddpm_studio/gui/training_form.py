@@ -23,6 +23,7 @@ IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
 OBJECTIVES = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)"}
 LOSSES = {"l2": "L2 (MSE)", "l1": "L1", "huber": "Huber"}
 LR_SCHEDULE_NAMES = {"cosine": "cosine decay", "constant": "constant"}
+BLOCK_LABELS = {"resnet": "ResNet (scale-shift)", "convnext": "ConvNeXt"}
 CUSTOM = "custom"
 # CPU-friendly defaults: tiny model, 32x32 shapes, previews every epoch (one epoch ≈ a minute on 2 cores).
 DEFAULT_TRAINING = TrainingConfig(batch_size=32, lr=5e-4, warmup_steps=100, ema_decay=0.995, max_steps=3000,
@@ -73,6 +74,7 @@ class TrainingForm(QWidget):
         self.width.setSingleStep(8)
         self.width.setValue(UNET_PRESETS["tiny"].base_channels)
         self.width.setSuffix(" channels")
+        self.block = _combo(BLOCK_LABELS, UNET_PRESETS["tiny"].block)
         diff = DiffusionConfig()
         self.schedule = _combo(SCHEDULE_NAMES, diff.schedule)
         self.timesteps = QSpinBox()
@@ -135,6 +137,7 @@ class TrainingForm(QWidget):
         f = QFormLayout(model)
         f.addRow("UNet preset", self.preset)
         f.addRow("width (level 0)", self.width)
+        f.addRow("block", self.block)
         f = QFormLayout(diffusion)
         f.addRow("noise schedule", self.schedule)
         f.addRow("timesteps T", self.timesteps)
@@ -165,6 +168,9 @@ class TrainingForm(QWidget):
 
     def _tooltips(self) -> None:
         self.width.setToolTip("Channels of the first UNet level; deeper levels multiply it (the preset's mults).")
+        self.block.setToolTip("ResNet blocks (GroupNorm, SiLU, scale-shift time conditioning) or ConvNeXt blocks "
+                              "(7×7 depthwise conv, time embedding added): ConvNeXt has ~1.6× the parameters and "
+                              "~3× the FLOPs of the same width, and trains ~25% fewer images/s on a CPU.")
         self.learned_variance.setToolTip("Improved DDPM (Nichol & Dhariwal 2021): the network also predicts "
                                          "the reverse variance, trained with L_simple + λ L_vlb.")
         self.timesteps.setToolTip("T, the number of noising steps; DDPM sampling takes T steps, DDIM fewer.")
@@ -181,7 +187,8 @@ class TrainingForm(QWidget):
         base = self._custom_model if name == CUSTOM and self._custom_model else UNET_PRESETS.get(name, UNetConfig())
         channels = int(self.channels.currentData())
         learned = self.learned_variance.isChecked()
-        return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned)
+        return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned,
+                       block=self.block.currentData())
 
     def run_config(self) -> RunConfig:
         """The RunConfig the form shows (not validated: see `problem`)."""
@@ -247,7 +254,7 @@ class TrainingForm(QWidget):
             m = config.model
             preset = next((n for n, p in UNET_PRESETS.items()
                            if replace(p, base_channels=m.base_channels, in_channels=m.in_channels,
-                                      learned_variance=m.learned_variance) == m), None)
+                                      learned_variance=m.learned_variance, block=m.block) == m), None)
             if preset is None:
                 self._custom_model = m
                 if self.preset.findData(CUSTOM) < 0:
@@ -255,6 +262,7 @@ class TrainingForm(QWidget):
                 preset = CUSTOM
             _set_combo(self.preset, preset)
             self.width.setValue(m.base_channels)
+            _set_combo(self.block, m.block)
             self.source.setText(config.data.source)
             _set_combo(self.image_size, str(config.data.image_size))
             _set_combo(self.channels, str(config.data.channels))
@@ -287,6 +295,7 @@ class TrainingForm(QWidget):
         name = self.preset.currentData()
         if name in UNET_PRESETS:
             self.width.setValue(UNET_PRESETS[name].base_channels)
+            _set_combo(self.block, UNET_PRESETS[name].block)
 
     def _on_edit(self, *_args) -> None:
         self.precision.setEnabled(self.device.currentData() != "cpu" and cuda_available())

@@ -1,4 +1,4 @@
-"""TrainingForm's learning-rate schedule: the combo's choice reaches the RunConfig, reopened runs show theirs."""
+"""TrainingForm: the learning-rate schedule and the UNet block reach the RunConfig; reopened runs show theirs."""
 
 from __future__ import annotations
 
@@ -59,3 +59,16 @@ def test_cosine_on_a_run_shorter_than_its_warm_up_disables_start_with_a_reason(q
     form.length.setValue(101)
     assert panel.start_button.isEnabled()
     panel.shutdown(5.0)
+
+
+def test_the_block_choice_reaches_the_model_config_and_a_reopened_run_keeps_its_preset(qtbot, form):
+    assert form.block.currentData() == "resnet" and form.run_config().model.block == "resnet"
+    with qtbot.waitSignal(form.changed, timeout=1000):
+        form.block.setCurrentIndex(form.block.findData("convnext"))
+    config = form.run_config()
+    assert config.model.block == "convnext" and form.problem() is None
+    fresh = TrainingForm()
+    qtbot.addWidget(fresh)
+    fresh.set_run_config(config)
+    assert fresh.preset.currentData() == "tiny" and fresh.block.currentData() == "convnext"
+    assert fresh.run_config().model == config.model
