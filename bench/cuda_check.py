@@ -105,7 +105,7 @@ def loss_goes_down_under_amp(args: argparse.Namespace) -> dict[str, Any]:
     dev, out = args.device, {}
     steps = 60 if args.quick else 300
     for learned in (False, True):
-        diffusion = GaussianDiffusion(DiffusionConfig(learned_variance=learned) if learned else DiffusionConfig())
+        diffusion = GaussianDiffusion(DiffusionConfig(learned_variance=learned))
         for name, dtype in _amp_modes(dev):
             torch.manual_seed(0)
             config = UNET_PRESETS["tiny"].replace(learned_variance=learned)
@@ -136,11 +136,19 @@ def loss_goes_down_under_amp(args: argparse.Namespace) -> dict[str, Any]:
 @check
 def sampling_matches_cpu(args: argparse.Namespace) -> dict[str, Any]:
     """The demo model: DDIM (η = 0) on the device equals the CPU result; DDPM runs all T steps, finite, in range."""
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # compare float32 with float32
+    try:
+        return _sampling_figures(args)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _sampling_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """`sampling_matches_cpu` with TF32 off."""
     from ddpm_studio.paths import demo_checkpoint_dir
     from ddpm_studio.training.checkpoint import load_model
 
-    torch.backends.cudnn.allow_tf32 = False            # compare float32 with float32
-    torch.backends.cuda.matmul.allow_tf32 = False
     model_cpu, diffusion, config = load_model(demo_checkpoint_dir(), device="cpu")
     model_dev, _, _ = load_model(demo_checkpoint_dir(), device=args.device)
     c, s = config.model.in_channels, config.data.image_size
@@ -157,8 +165,6 @@ def sampling_matches_cpu(args: argparse.Namespace) -> dict[str, Any]:
                               device=args.device))
     ddpm_s = time.perf_counter() - t0
     final = frames[-1].xt
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cuda.matmul.allow_tf32 = True
     figures = {"ddim_steps": steps, "ddim_max_abs_diff_vs_cpu": diff, "ddim_seconds": round(ddim_s, 3),
                "ddpm_frames": len(frames), f"ddpm_seconds_{count}_images": round(ddpm_s, 2),
                "ddpm_range": [round(final.min().item(), 3), round(final.max().item(), 3)]}

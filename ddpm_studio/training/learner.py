@@ -23,7 +23,8 @@ from ddpm_studio.training.devices import amp_dtype
 from ddpm_studio.training.distributed import DistInfo
 from ddpm_studio.training.ema import EMA
 
-# channels_last per device type: measured faster for the tiny UNet on CPU (oneDNN) and CUDA (bench/train_e2e.py)
+# channels_last per device type: on CPU within noise of NCHW for the tiny UNet (bench/train_step.py, 2026-11),
+# faster for its convolutions (oneDNN); on CUDA the layout tensor-core convolutions want
 _CHANNELS_LAST = {"cpu": True, "cuda": True, "mps": False}
 
 
