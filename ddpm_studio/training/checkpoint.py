@@ -18,16 +18,16 @@ import json
 import logging
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from ddpm_studio.atomic import TMP_MARKER, atomic_write, atomic_write_text, fsync_dir  # noqa: F401 - re-exported
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "ddpm-studio.checkpoint/1"
 WEIGHTS_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.pt"
-TMP_MARKER = ".tmp-"
 _NAME_RE = re.compile(r"^step_(\d+)\.safetensors$")
 
 
@@ -64,61 +63,6 @@ def checkpoint_name(step: int) -> str:
 
 def state_path_for(weights_path: Path) -> Path:
     return weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + STATE_SUFFIX)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in `directory` durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _current_umask() -> int:
-    """The process umask, read without changing it where the OS allows (os.umask only sets and returns)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: set-and-restore (briefly process-wide, as every umask read must be)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` for a temporary file beside `path`, fsync it, and rename it over `path`.
-
-    The file gets the mode a plain open() would give it (0o666 minus the umask), whatever the writer did
-    (a private 0600 temporary file must not become a private checkpoint).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            if os.name == "posix":
-                os.fchmod(f.fileno(), 0o666 & ~_current_umask())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Atomically replace a small text file (config.json, history.jsonl)."""
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _cpu_contiguous(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
