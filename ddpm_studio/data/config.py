@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from ddpm_studio.typed_config import load_config
 
 __all__ = ["DataConfig"]
 
@@ -36,7 +38,6 @@ class DataConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DataConfig":
-        """Build from a dict, ignoring unknown keys (configs written by newer versions still load)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> DataConfig:
+        """Build and validate from parsed JSON (`typed_config.load_config`: unknown keys are an error)."""
+        return load_config(cls, data, source=source)

@@ -1,13 +1,15 @@
 """Typed configuration of the UNet noise predictor ε_θ(x_t, t), its presets, and its JSON round trip.
 
 A `UNetConfig` is saved as JSON beside every checkpoint so the checkpoint can always rebuild its network
-(DESIGN.md, "Configuration is typed dataclasses"). Tuples survive `to_dict` -> JSON -> `from_dict`.
+(docs/architecture.md, "Configuration"). Tuples survive `to_dict` -> JSON -> `from_dict`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from ddpm_studio.typed_config import load_config
 
 BLOCK_TYPES: tuple[str, ...] = ("resnet", "convnext")
 
@@ -72,6 +74,15 @@ class UNetConfig:
             width = self.base_channels * mult
             if self.norm_groups < 1 or width % self.norm_groups:
                 raise ValueError(f"norm_groups={self.norm_groups} must divide every level width (got {width})")
+        # upper bounds, far above every preset: a config read from a file must not make us build a monster
+        for name, value, most in (("base_channels", self.base_channels, 1024), ("levels", self.levels, 8),
+                                  ("widest level", self.base_channels * max(self.channel_mults), 4096),
+                                  ("num_res_blocks", self.num_res_blocks, 8),
+                                  ("attention_heads", self.attention_heads, 64),
+                                  ("attention_head_dim", self.attention_head_dim, 512),
+                                  ("convnext_mult", self.convnext_mult, 8)):
+            if value > most:
+                raise ValueError(f"{name} must be at most {most}, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists; `from_dict` turns them back)."""
@@ -80,18 +91,9 @@ class UNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> UNetConfig:
-        """Inverse of `to_dict`; unknown keys are a ValueError (a typo must not pass silently)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown UNetConfig keys: {', '.join(unknown)}")
-        kwargs = dict(d)
-        if "channel_mults" in kwargs:
-            kwargs["channel_mults"] = tuple(int(m) for m in kwargs["channel_mults"])
-        config = cls(**kwargs)
-        config.validate()
-        return config
+    def from_dict(cls, d: dict[str, Any], *, source: str | None = None) -> UNetConfig:
+        """Inverse of `to_dict` (`typed_config.load_config`: unknown keys are an error, lists become tuples)."""
+        return load_config(cls, d, source=source)
 
     def replace(self, **changes: Any) -> UNetConfig:
         """A copy with some fields changed (validated)."""

@@ -130,4 +130,6 @@ def test_cancel_and_memory_limit() -> None:
 
 def test_config_round_trip() -> None:
     config = DataConfig(source="builtin:glyphs?n=100", image_size=24, channels=1, hflip=False, random_crop=True)
-    assert DataConfig.from_dict({**config.to_dict(), "future_field": 1}) == config
+    assert DataConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="future_field is an unknown DataConfig field"):  # one policy: typed_config
+        DataConfig.from_dict({**config.to_dict(), "future_field": 1})

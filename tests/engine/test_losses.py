@@ -100,7 +100,8 @@ def test_loss_choice_is_applied(loss: str) -> None:
 
 def test_vlb_is_zero_for_the_true_posterior_and_nll_at_t0() -> None:
     T = 50
-    diffusion = GaussianDiffusion(DiffusionConfig(schedule="linear", timesteps=T, learned_variance=True))
+    diffusion = GaussianDiffusion(DiffusionConfig(schedule="linear", timesteps=T, objective="eps",
+                                                  learned_variance=True))
     gen = torch.Generator().manual_seed(2)
     x0 = (torch.randint(0, 256, (3, 1, 4, 4), generator=gen) / 127.5 - 1).to(torch.float32)
     noise = torch.randn(x0.shape, generator=gen)

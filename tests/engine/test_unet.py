@@ -149,7 +149,7 @@ def test_invalid_config_is_a_value_error(changes: dict, message: str) -> None:
 
 
 def test_from_dict_rejects_unknown_keys() -> None:
-    with pytest.raises(ValueError, match="unknown UNetConfig keys: widht"):
+    with pytest.raises(ValueError, match="widht is an unknown UNetConfig field"):
         UNetConfig.from_dict({"widht": 3})
 
 

@@ -58,5 +58,67 @@ def test_from_json_rejects_foreign_or_broken_files(text, needle):
 
 
 def test_unknown_training_keys_are_an_error():
-    with pytest.raises(ValueError, match="unknown TrainingConfig field"):
+    with pytest.raises(ValueError, match="learning_rate is an unknown TrainingConfig field"):
         TrainingConfig.from_dict({"batch_size": 4, "learning_rate": 1e-3})
+
+
+def test_wrong_types_name_the_file_and_the_key():
+    data = json.loads(RunConfig().to_json())
+    data["training"]["batch_size"] = "a"
+    with pytest.raises(ValueError, match=r"^config.json: training.batch_size must be an integer, got 'a'$"):
+        RunConfig.from_dict(data)
+    data = json.loads(RunConfig().to_json())
+    data["model"]["channel_mults"] = [1, "2"]
+    with pytest.raises(ValueError, match=r"^run.json: model.channel_mults must be a list of integers"):
+        RunConfig.from_json(json.dumps(data), source="run.json")
+    data = json.loads(RunConfig().to_json())
+    data["data"]["hflip"] = 1  # JSON's 1 is not a bool
+    with pytest.raises(ValueError, match="data.hflip must be true or false"):
+        RunConfig.from_dict(data)
+
+
+def test_one_policy_for_unknown_keys_in_every_section():
+    for section in ("model", "diffusion", "data", "training"):
+        data = json.loads(RunConfig().to_json())
+        data[section]["typo"] = 1
+        with pytest.raises(ValueError, match=rf"^config.json: {section}.typo is an unknown \w+Config field$"):
+            RunConfig.from_dict(data)
+
+
+def test_range_errors_also_name_the_file():
+    data = json.loads(RunConfig().to_json())
+    data["training"]["ema_decay"] = 2.0
+    with pytest.raises(ValueError, match=r"^config.json: training: ema_decay must be"):
+        RunConfig.from_dict(data)
+
+
+def test_missing_keys_take_defaults_and_legacy_defaults():
+    data = json.loads(RunConfig().to_json())
+    del data["training"]["lr_schedule"], data["training"]["lr"]
+    config = RunConfig.from_dict(data)
+    assert config.training.lr_schedule == "constant"  # what a file from before lr_schedule meant
+    assert config.training.lr == TrainingConfig().lr
+
+
+def test_json_ints_load_as_floats():
+    data = json.loads(RunConfig().to_json())
+    data["training"]["lr"] = 1
+    data["training"]["grad_clip"] = 2
+    config = RunConfig.from_dict(data)
+    assert isinstance(config.training.lr, float) and config.training.grad_clip == 2.0
+
+
+def test_defaults_are_the_measured_demo_recipe():
+    """The README's demo recipe (issue 10: FD 2.03 vs 3.21): v objective, batch 16, lr 1.5e-3, cosine, EMA 0.995."""
+    config = RunConfig()
+    assert config.diffusion.objective == "v"
+    t = config.training
+    assert (t.batch_size, t.lr, t.lr_schedule, t.warmup_steps, t.ema_decay) == (16, 1.5e-3, "cosine", 100, 0.995)
+
+
+def test_the_demo_model_config_still_loads():
+    from ddpm_studio.training.checkpoint import load_model
+    from ddpm_studio.training.runs import DEMO_CHECKPOINT
+
+    model, diffusion, config = load_model(DEMO_CHECKPOINT)
+    assert config.diffusion.objective == "v" and config.training.max_steps == 5000
