@@ -1,75 +1,29 @@
 """Reverse-process samplers as generators: each step yields a :class:`SamplerStep` (improved-diffusion's
 ``p_sample_loop_progressive``), so the GUI animation, the CLI progress bar and the tests share one loop.
 
-Randomness comes only from ``noise=`` (x_T) and ``generator=`` (every fresh z). Draws happen on the
-generator's device and are then moved, so a CPU generator gives the same numbers on any device.
+This file holds DDPM, DDIM, DDIM inversion and the :func:`sample` dispatcher; the σ-parametrised samplers
+of Karras et al. live in ``karras.py`` and DPM-Solver++(2M) in ``dpm_solver.py``. Randomness comes only
+from ``noise=`` (x_T) and ``generator=`` (every fresh z); see ``sampling_common.py``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ddpm_studio.engine.config import SamplingConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
+from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
+from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
+from ddpm_studio.engine.sampling_common import SamplerStep, ddim_timesteps, initial_noise, randn, resolve_device
 
-__all__ = ["SamplerStep", "ddim_timesteps", "ddpm_sample", "ddim_sample", "ddim_invert", "sample"]
-
-
-@dataclass(frozen=True)
-class SamplerStep:
-    """One reverse step: ``xt`` is the state *after* denoising at timestep ``t`` (the image when t == 0)."""
-
-    index: int  # 0 .. num_steps - 1
-    num_steps: int
-    t: int  # the 0-based timestep the model was evaluated at
-    xt: Tensor  # (B, C, H, W) the new state x_{t_prev}
-    x0_pred: Tensor  # (B, C, H, W) predicted x_0 at this step
-    eps_pred: Tensor  # (B, C, H, W) predicted noise at this step
-
-
-def _resolve_device(model: Model, noise: Tensor | None, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    if noise is not None:
-        return noise.device
-    if isinstance(model, nn.Module):
-        parameter = next(model.parameters(), None)
-        if parameter is not None:
-            return parameter.device
-    return torch.device("cpu")
-
-
-def _randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """Standard normal float32 drawn on the generator's device, returned on ``device``."""
-    draw_device = generator.device if generator is not None else device
-    return torch.randn(tuple(shape), generator=generator, device=draw_device, dtype=torch.float32).to(device)
-
-
-def _initial_noise(
-    shape: Sequence[int], noise: Tensor | None, generator: torch.Generator | None, device: torch.device
-) -> Tensor:
-    if len(shape) < 2:
-        raise ValueError(f"shape must be (B, C, ...), got {tuple(shape)}")
-    if noise is None:
-        return _randn(shape, generator, device)
-    if tuple(noise.shape) != tuple(shape):
-        raise ValueError(f"noise has shape {tuple(noise.shape)} but the sample shape is {tuple(shape)}")
-    return noise.to(device=device, dtype=torch.float32)
-
-
-def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` evenly spaced 0-based timesteps from T-1 down to 0 (just [T-1] for one step)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be an integer in 1..{num_timesteps} (T), got {steps!r}")
-    if steps == 1:
-        return [num_timesteps - 1]
-    grid = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long()
-    return grid.flip(0).tolist()
+__all__ = [
+    "SamplerStep", "ddim_timesteps", "ddpm_sample", "ddim_sample", "ddim_invert", "dpm_solver_2m_sample",
+    "euler_sample", "heun_sample", "euler_ancestral_sample", "sample",
+]
 
 
 @torch.no_grad()
@@ -88,8 +42,8 @@ def ddpm_sample(
     """Ancestral sampling, Ho et al. Algorithm 2 / eq. (11): x_{t-1} = μ_θ(x_t, t) + σ_t z, over all T steps."""
     if variance not in ("fixed_small", "fixed_large"):
         raise ValueError(f"unknown variance {variance!r}; choose fixed_small or fixed_large")
-    device = _resolve_device(model, noise, device)
-    x = _initial_noise(shape, noise, generator, device)
+    device = resolve_device(model, noise, device)
+    x = initial_noise(shape, noise, generator, device)
     num_steps = diffusion.num_timesteps
     for index, step in enumerate(reversed(range(num_steps))):
         t = torch.full((x.shape[0],), step, dtype=torch.long, device=device)
@@ -97,7 +51,7 @@ def ddpm_sample(
             model, x, t, clip_x0=clip_x0, variance=variance
         )
         if step > 0:  # no noise at the last step (Algorithm 2, line 3)
-            z = _randn(x.shape, generator, device)
+            z = randn(x.shape, generator, device)
             x = mean + torch.exp(0.5 * log_variance) * (noise_scale * z)
         else:
             x = mean
@@ -123,8 +77,8 @@ def ddim_sample(
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
     timesteps = ddim_timesteps(diffusion.num_timesteps, steps)
     alphas_cumprod = diffusion.schedule.alphas_cumprod.tolist()  # float64 scalars
-    device = _resolve_device(model, noise, device)
-    x = _initial_noise(shape, noise, generator, device)
+    device = resolve_device(model, noise, device)
+    x = initial_noise(shape, noise, generator, device)
     for index, step in enumerate(timesteps):
         t = torch.full((x.shape[0],), step, dtype=torch.long, device=device)
         prediction = diffusion.predict(model, x, t, clip_x0=clip_x0)
@@ -135,7 +89,7 @@ def ddim_sample(
         direction = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))  # "direction pointing to x_t"
         x = math.sqrt(ab_prev) * prediction.x0 + direction * prediction.eps
         if sigma > 0:
-            x = x + (sigma * noise_scale) * _randn(x.shape, generator, device)
+            x = x + (sigma * noise_scale) * randn(x.shape, generator, device)
         yield SamplerStep(index, len(timesteps), step, x, prediction.x0, prediction.eps)
 
 
@@ -177,15 +131,20 @@ def sample(
     noise: Tensor | None = None,
     device: torch.device | str | None = None,
 ) -> Iterator[SamplerStep]:
-    """Run the sampler chosen by ``config`` with a CPU generator seeded from ``config.seed``."""
+    """Run the sampler chosen by ``config`` with a CPU generator seeded from ``config.seed``.
+
+    It costs ``config.nfe(T)`` network evaluations; Euler ancestral always adds the full noise (η = 1)."""
     config.validate()
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    common = dict(noise=noise, generator=generator, clip_x0=config.clip_x0, device=device)
     if config.method == "ddpm":
-        return ddpm_sample(
-            model, diffusion, shape, noise=noise, generator=generator, variance=config.variance,
-            clip_x0=config.clip_x0, noise_scale=config.noise_scale, device=device,
-        )
-    return ddim_sample(
-        model, diffusion, shape, steps=config.steps, eta=config.eta, noise=noise, generator=generator,
-        clip_x0=config.clip_x0, noise_scale=config.noise_scale, device=device,
-    )
+        return ddpm_sample(model, diffusion, shape, variance=config.variance, noise_scale=config.noise_scale,
+                           **common)
+    if config.method == "ddim":
+        return ddim_sample(model, diffusion, shape, steps=config.steps, eta=config.eta,
+                           noise_scale=config.noise_scale, **common)
+    if config.method == "euler_ancestral":
+        return euler_ancestral_sample(model, diffusion, shape, steps=config.steps,
+                                      noise_scale=config.noise_scale, **common)
+    ode_samplers = {"euler": euler_sample, "heun": heun_sample, "dpmpp_2m": dpm_solver_2m_sample}
+    return ode_samplers[config.method](model, diffusion, shape, steps=config.steps, **common)

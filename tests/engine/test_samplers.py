@@ -14,6 +14,7 @@ from ddpm_studio.engine.samplers import SamplerStep, ddim_invert, ddim_sample, d
 
 
 def _diffusion(T: int = 20, schedule: str = "linear", **kwargs) -> GaussianDiffusion:
+    kwargs.setdefault("objective", "eps")  # the oracles below are ε-models (DiffusionConfig's default is v)
     return GaussianDiffusion(DiffusionConfig(schedule=schedule, timesteps=T, **kwargs))
 
 
@@ -175,7 +176,7 @@ def test_sample_dispatches_on_the_config_and_is_seeded() -> None:
     other = list(sample(model, diffusion, shape, SamplingConfig(method="ddim", steps=4, eta=0.5, seed=4)))
     assert not torch.equal(ddim[-1].xt, other[-1].xt)
     with pytest.raises(ValueError, match="method"):
-        sample(model, diffusion, shape, SamplingConfig(method="euler"))
+        sample(model, diffusion, shape, SamplingConfig(method="lms"))
 
 
 def test_ddim_timesteps_are_evenly_spaced_and_descending() -> None:
