@@ -127,13 +127,13 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, what: str = "the 
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, what: str = "the file") -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, what: str = "the file", needs_bytes: int | None = None) -> None:
     """Atomically replace `path` with `data` (serialised in memory first, so a full disk is a clean OSError)."""
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
 
-    atomic_write(path, write, what=what, needs_bytes=len(data))
+    atomic_write(path, write, what=what, needs_bytes=len(data) if needs_bytes is None else needs_bytes)
 
 
 def atomic_write_text(path: Path, text: str, *, what: str = "the file") -> None:

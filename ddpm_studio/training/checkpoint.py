@@ -14,6 +14,7 @@ then the folder is fsynced: a crash leaves either the old file or the new one, n
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -24,13 +25,18 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
-from ddpm_studio.atomic import TMP_MARKER, atomic_write, atomic_write_text, fsync_dir  # noqa: F401 - re-exported
+from ddpm_studio.atomic import (  # noqa: F401 - atomic_write, atomic_write_text, fsync_dir re-exported
+    TMP_MARKER, StorageError, atomic_write, atomic_write_bytes, atomic_write_text, free_mb, fsync_dir, storage_error,
+)
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.training.checkpoint_checks import (
+    MAX_PARAMETERS, architecture_mismatch, expected_shapes, first_non_finite, parameter_count,
+)
 from ddpm_studio.training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,10 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used: missing, damaged, unsafe, or made for a different model."""
 
 
+class NonFiniteWeights(CheckpointError):
+    """Weights holding NaN or inf: never written as a checkpoint, never loaded for sampling or resuming."""
+
+
 @dataclass
 class Checkpoint:
     """A checkpoint read back into memory (tensors on CPU)."""
@@ -55,6 +65,7 @@ class Checkpoint:
     model_state: dict[str, Tensor]
     ema_state: dict[str, Tensor] | None
     training_state: dict[str, Any] | None  # None for a weights-only (exported) checkpoint
+    skipped: tuple[str, ...] = ()  # one line per newer checkpoint of the folder that was damaged and passed over
 
 
 def checkpoint_name(step: int) -> str:
@@ -72,23 +83,57 @@ def _cpu_contiguous(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 def save_checkpoint(path: Path, *, config: RunConfig, step: int, model_state: dict[str, Tensor],
                     ema_state: dict[str, Tensor] | None = None,
                     training_state: dict[str, Any] | None = None) -> Path:
-    """Write the weights file at `path` (and its .state.pt when `training_state` is given), atomically."""
+    """Write the weights file at `path` (and its .state.pt when `training_state` is given), atomically.
+
+    Refuses (NonFiniteWeights) weights holding NaN or inf, before writing anything. Both files are serialised
+    in memory first, so a full disk or a read-only folder is one StorageError ("no space left on <folder>
+    (N MB free, a checkpoint needs ~M MB)"), and a state file whose weights could not follow is removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if training_state is not None:
-        atomic_write(state_path_for(path), lambda tmp: torch.save(training_state, tmp))
+    for group, state in (("model", model_state), ("EMA", ema_state)):
+        bad = first_non_finite(state) if state is not None else None
+        if bad is not None:
+            raise NonFiniteWeights(f"not writing {path.name}: its {group} weight {bad} holds NaN or inf")
     tensors = _cpu_contiguous(model_state, "model.")
     if ema_state is not None:
         tensors.update(_cpu_contiguous(ema_state, "ema."))
     metadata = {"format": CHECKPOINT_FORMAT, "step": str(int(step)), "config": config.to_json()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    weights = save(tensors, metadata=metadata)
+    state_bytes = None
+    if training_state is not None:
+        buffer = io.BytesIO()
+        torch.save(training_state, buffer)
+        state_bytes = buffer.getvalue()
+    needs = len(weights) + (len(state_bytes) if state_bytes is not None else 0)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, path.parent, what="a checkpoint", needs_bytes=needs) from None
+    if free_mb(path.parent) * 1024 * 1024 < needs:  # refuse up front rather than fill the disk to the last byte
+        raise StorageError(f"no space left on {path.parent} ({free_mb(path.parent):.0f} MB free, a checkpoint "
+                           f"needs ~{needs / 2**20:.1f} MB)", folder=path.parent)
+    state_path = state_path_for(path)
+    state_existed = state_path.exists()
+    try:
+        if state_bytes is not None:
+            atomic_write_bytes(state_path, state_bytes, what="a checkpoint", needs_bytes=needs)
+        atomic_write_bytes(path, weights, what="a checkpoint", needs_bytes=needs)
+    except BaseException:
+        if state_bytes is not None and not state_existed:
+            state_path.unlink(missing_ok=True)  # no orphan state without its weights
+        raise
     return path
 
 
-def _read_metadata(path: Path) -> dict[str, str]:
+Shapes = dict[str, tuple[int, ...]]
+
+
+def _read_header(path: Path) -> tuple[dict[str, str], Shapes]:
+    """The metadata and the stored tensors' shapes, from the file's header alone (no tensor is read)."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name} is not a readable checkpoint (damaged or not a safetensors "
                               f"file: {_one_line(exc)})") from None
@@ -129,26 +174,88 @@ def load_training_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_checkpoint(path: Path, *, with_state: bool = True) -> Checkpoint:
-    """Read a checkpoint file (or the latest one of a run folder) into CPU tensors; CheckpointError on trouble."""
-    path = resolve_checkpoint(path)
-    metadata = _read_metadata(path)
+def _check_shapes(path: Path, config: RunConfig, shapes: Shapes) -> None:
+    """The stored shapes against those `config.model` implies (a meta-device UNet: nothing allocated), before any
+    tensor is read or any network built: a small file cannot make us build a huge model."""
+    own = expected_shapes(config.model)
+    count = parameter_count(own)
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(f"{path.name} declares a UNet of {count:,} parameters (at most {MAX_PARAMETERS:,}); "
+                              f"refused before building it")
+    for group in ("model", "ema"):
+        stored = {k[len(group) + 1:]: v for k, v in shapes.items() if k.startswith(group + ".")}
+        reason = architecture_mismatch(own, stored) if stored else None
+        if reason:
+            raise CheckpointError(f"{path.name} was made for a different architecture than its configuration "
+                                  f"describes ({group} weights: {reason})")
+
+
+def _load_one(path: Path, with_state: bool) -> Checkpoint:
+    metadata, shapes = _read_header(path)
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not a DDPM Studio checkpoint")
     config = _config_for(path, metadata)
+    if not any(k.startswith(("model.", "ema.")) for k in shapes):
+        raise CheckpointError(f"{path.name} holds no model weights")
+    _check_shapes(path, config, shapes)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name} is damaged ({_one_line(exc)})") from None
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise NonFiniteWeights(f"{path.name} holds NaN or inf weights ({bad}); it cannot be used")
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     ema_state = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")} or None
-    if not model_state and ema_state is None:
-        raise CheckpointError(f"{path.name} holds no model weights")
     state = None
     if with_state and state_path_for(path).exists():
         state = load_training_state(state_path_for(path))
     return Checkpoint(path=path, config=config, step=int(metadata.get("step", "0")),
                       model_state=model_state, ema_state=ema_state, training_state=state)
+
+
+def load_checkpoint(path: Path, *, with_state: bool = True) -> Checkpoint:
+    """Read a checkpoint file, or the latest usable one of a run folder, into CPU tensors; CheckpointError on
+    trouble. Checked before use: shapes against the configuration, every weight finite, state pickle-free.
+
+    In a folder, a damaged newer checkpoint is passed over for the next older one, with a warning (logged
+    and kept in `Checkpoint.skipped` for the faces to show). A damaged file named explicitly is an error
+    that names the newest usable older checkpoint of its folder, if there is one.
+    """
+    candidates = checkpoint_candidates(path)
+    if Path(path).expanduser().is_file():
+        try:
+            return _load_one(candidates[0], with_state)
+        except CheckpointError as exc:
+            older = _usable_older(candidates[0], with_state)
+            if older is None:
+                raise
+            raise CheckpointError(f"{exc}; an older checkpoint, {older.name}, is usable") from None
+    skipped: list[str] = []
+    for candidate in candidates:
+        try:
+            checkpoint = _load_one(candidate, with_state)
+        except CheckpointError as exc:
+            skipped.append(str(exc))
+            continue
+        for reason in skipped:
+            log.warning("passing over a damaged checkpoint for %s: %s", candidate.name, reason)
+        checkpoint.skipped = tuple(skipped)
+        return checkpoint
+    more = f" (and {len(skipped) - 1} older checkpoint(s) are unusable too)" if len(skipped) > 1 else ""
+    raise CheckpointError(skipped[0] + more)
+
+
+def _usable_older(path: Path, with_state: bool) -> Path | None:
+    """The newest checkpoint in the folder of `path` older than it that loads, else None."""
+    for _, candidate in reversed(list_checkpoints(path.parent)):
+        if candidate.name < path.name:  # step_XXXXXXXX names sort by step
+            try:
+                _load_one(candidate, with_state)
+            except CheckpointError:
+                continue
+            return candidate
+    return None
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -181,18 +288,23 @@ def prune_checkpoints(directory: Path, keep: int) -> list[Path]:
     return deleted
 
 
-def resolve_checkpoint(path: Path) -> Path:
-    """A .safetensors file as is; a run folder -> its latest checkpoint; a folder of checkpoints -> the latest."""
+def checkpoint_candidates(path: Path) -> list[Path]:
+    """A .safetensors file as [file]; a run folder or a folder of checkpoints -> its checkpoints, newest first."""
     path = Path(path).expanduser()
     if path.is_file():
-        return path
+        return [path]
     if path.is_dir():
         for folder in (path / "checkpoints", path):
             found = list_checkpoints(folder) or [(0, p) for p in sorted(folder.glob("*" + WEIGHTS_SUFFIX))]
             if found:
-                return found[-1][1]
+                return [p for _, p in reversed(found)]
         raise CheckpointError(f"no checkpoint found in {path}")
     raise CheckpointError(f"checkpoint not found: {path}")
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A .safetensors file as is; a run folder -> its latest checkpoint; a folder of checkpoints -> the latest."""
+    return checkpoint_candidates(path)[0]
 
 
 def describe_model_difference(expected: UNetConfig, found: UNetConfig) -> str:
@@ -204,21 +316,10 @@ def describe_model_difference(expected: UNetConfig, found: UNetConfig) -> str:
 
 def load_weights(model: torch.nn.Module, state: dict[str, Tensor], *, name: str) -> None:
     """load_state_dict(strict) with a one-line CheckpointError when the architecture does not match."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or mismatched:
-        parts = []
-        if mismatched:
-            k = mismatched[0]
-            parts.append(f"{len(mismatched)} shape mismatch(es), e.g. {k}: {tuple(state[k].shape)} in the file vs "
-                         f"{tuple(own[k].shape)} in the model")
-        if missing:
-            parts.append(f"{len(missing)} missing tensor(s), e.g. {missing[0]}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]}")
-        raise CheckpointError(f"{name} was made for a different architecture: " + "; ".join(parts))
+    reason = architecture_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                                   {k: tuple(v.shape) for k, v in state.items()})
+    if reason:
+        raise CheckpointError(f"{name} was made for a different architecture: {reason}")
     model.load_state_dict(state, strict=True)
 
 
@@ -247,13 +348,13 @@ def export_for_sampling(source: Path, destination: Path) -> Path:
     tensors = _cpu_contiguous(ema_state, "ema.")
     metadata = {"format": CHECKPOINT_FORMAT, "step": str(checkpoint.step), "config": checkpoint.config.to_json()}
     Path(destination).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(destination), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    atomic_write_bytes(Path(destination), save(tensors, metadata=metadata), what="the exported model")
     return Path(destination)
 
 
 def read_step(path: Path) -> int:
     """The step recorded in a checkpoint's metadata, without loading tensors."""
-    return int(_read_metadata(Path(path)).get("step", "0"))
+    return int(_read_header(Path(path))[0].get("step", "0"))
 
 
 def config_json(config: RunConfig) -> str:

@@ -17,7 +17,8 @@ from torch.nn.parallel import DistributedDataParallel
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import build_unet
 from ddpm_studio.training import distributed
-from ddpm_studio.training.checkpoint import load_weights
+from ddpm_studio.training.checkpoint import CheckpointError, load_weights
+from ddpm_studio.training.checkpoint_checks import optimizer_state_problem
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import amp_dtype
 from ddpm_studio.training.distributed import DistInfo
@@ -127,8 +128,15 @@ class Learner:
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def load_state(self, model_state: dict[str, torch.Tensor], ema_state: dict[str, torch.Tensor],
-                   state: dict[str, Any], *, name: str) -> None:
-        """Restore the weights, the EMA and what `state()` saved (KeyError/ValueError/RuntimeError if unusable)."""
+                   state: dict[str, Any], *, name: str, state_name: str | None = None) -> None:
+        """Restore the weights, the EMA and what `state()` saved (KeyError/ValueError/RuntimeError if unusable).
+
+        Every optimiser tensor is checked against its parameter first (CheckpointError naming `state_name` and
+        the tensor): the fused AdamW kernel would read a wrong-shaped moment buffer out of bounds.
+        """
+        problem = optimizer_state_problem(state["optimizer"], self.model.named_parameters())
+        if problem is not None:
+            raise CheckpointError(f"{state_name or name} cannot be resumed: {problem}")
         load_weights(self.model, model_state, name=name)
         self.ema.load_state_dict(ema_state, state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -17,7 +17,7 @@ import time
 
 from torch import Tensor
 
-from ddpm_studio.training.checkpoint import atomic_write_text
+from ddpm_studio.atomic import atomic_append, atomic_write_text
 from ddpm_studio.training.runs import Run
 from ddpm_studio.training.timestep_loss import TimestepLossTracker
 
@@ -47,10 +47,10 @@ class RunRecorder:
             self.flush()
 
     def flush(self) -> None:
-        """Append the buffered history lines to history.jsonl and store the loss by timestep."""
+        """Append the buffered history lines to history.jsonl (all or none of them: StorageError on a full disk or
+        a read-only folder, the lines stay buffered) and store the loss by timestep."""
         if self._lines:
-            with open(self.run.history_path, "a", encoding="utf-8") as f:
-                f.writelines(self._lines)
+            atomic_append(self.run.history_path, self._lines, what="the history")
             self._lines.clear()
         if self._tracker_unsaved:
             try:

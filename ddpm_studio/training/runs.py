@@ -83,11 +83,12 @@ class Run:
         return found[-1][1] if found else None
 
     def resume_checkpoint(self) -> Checkpoint:
-        """The latest checkpoint, checked to fit this run's model and diffusion (CheckpointError if not, or none)."""
-        path = self.latest_checkpoint()
-        if path is None:
+        """The latest usable checkpoint, checked to fit this run's model and diffusion (CheckpointError if not, or
+        none). A damaged latest checkpoint is passed over for an older one with a warning (Checkpoint.skipped)."""
+        if self.latest_checkpoint() is None:
             raise CheckpointError(f"run {self.name} has no checkpoint to resume from")
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(self.checkpoints_dir)
+        path = checkpoint.path
         if checkpoint.config.model != self.config.model:
             raise CheckpointError(f"{path.name} was made for a different model than run {self.name} describes ("
                                   f"{describe_model_difference(self.config.model, checkpoint.config.model)})")

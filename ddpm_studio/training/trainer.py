@@ -21,11 +21,13 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import Dataset
 
+from ddpm_studio.atomic import StorageError
 from ddpm_studio.engine.samplers import ddim_sample
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
 from ddpm_studio.training.checkpoint import (
-    CHECKPOINT_FORMAT, Checkpoint, CheckpointError, checkpoint_name, prune_checkpoints, save_checkpoint,
+    CHECKPOINT_FORMAT, Checkpoint, CheckpointError, NonFiniteWeights, checkpoint_name, prune_checkpoints,
+    save_checkpoint, state_path_for,
 )
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
@@ -134,12 +136,15 @@ class Trainer:
     def run(self, on_event: EventCallback) -> None:
         """Train until done, stopped or failed; the last event is FinishedEvent or FailedEvent."""
         emit: EventCallback = on_event if self.dist.is_main else (lambda event: None)
+        failed = True
         try:
             reason = self._train(emit)
+            failed = False
         except NonFiniteLoss as exc:
-            kept = (f"the last good checkpoint (step {self.last_saved_step}) is kept"
-                    if self.last_saved_step is not None else "no checkpoint had been written yet")
-            self._fail(emit, f"{exc}: training diverged; {kept}. Try a lower learning rate or more warm-up.", "nan")
+            self._fail(emit, f"{exc}: training diverged; {self._kept()}. Try a lower learning rate or more warm-up.",
+                       "nan")
+        except StorageError as exc:  # disk full, size limit, read-only folder: nothing half-written is left
+            self._fail(emit, f"{exc}; {self._kept()}", "storage")
         except DataError as exc:
             self._fail(emit, f"could not read the training data: {exc}", "data")
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear event
@@ -154,10 +159,18 @@ class Trainer:
         else:
             emit(FinishedEvent(step=self.step, reason=reason))
         finally:
-            self._flush_history()
+            try:
+                self._flush_history()
+            except OSError as exc:  # the failure (if any) was reported already; this is its echo
+                (log.info if failed else log.warning)("could not write the history: %s", exc)
+
+    def _kept(self) -> str:
+        return (f"the last good checkpoint (step {self.last_saved_step}) is kept"
+                if self.last_saved_step is not None else "no checkpoint had been written yet")
 
     def _fail(self, emit: EventCallback, message: str, kind: str) -> None:
-        log.error("training failed at step %d (%s): %s", self.step, kind, message)
+        # the FailedEvent carries the message to the faces, which show it once; the log file keeps a copy
+        log.info("training failed (%s): %s", kind, message)
         try:
             emit(FailedEvent(step=self.step, message=message, kind=kind))
         except Exception:  # noqa: BLE001 - a broken listener must not hide the original failure
@@ -273,13 +286,17 @@ class Trainer:
         if self.last_saved_step == self.step or self.step == 0:
             return
         state = self.training_state()
-        self.last_saved_step = self.step
         if not self.dist.is_main:
+            self.last_saved_step = self.step
             return
         self._flush_history()
-        path = save_checkpoint(self.run_dir.checkpoints_dir / checkpoint_name(self.step), config=self.config,
-                               step=self.step, model_state=self.model.state_dict(),
-                               ema_state=self.ema.state_dict(), training_state=state)
+        try:
+            path = save_checkpoint(self.run_dir.checkpoints_dir / checkpoint_name(self.step), config=self.config,
+                                   step=self.step, model_state=self.model.state_dict(),
+                                   ema_state=self.ema.state_dict(), training_state=state)
+        except NonFiniteWeights:  # never kept as "the last good checkpoint"
+            raise NonFiniteLoss(f"the weights became NaN or inf at step {self.step}") from None
+        self.last_saved_step = self.step
         prune_checkpoints(self.run_dir.checkpoints_dir, self.config.training.keep_last)
         log.info("checkpoint written: %s", path)
         emit(CheckpointEvent(step=self.step, path=path))
@@ -294,7 +311,8 @@ class Trainer:
         if checkpoint.ema_state is None:
             raise CheckpointError(f"{checkpoint.path.name} has no EMA weights; it cannot be resumed")
         try:
-            self.learner.load_state(checkpoint.model_state, checkpoint.ema_state, state, name=checkpoint.path.name)
+            self.learner.load_state(checkpoint.model_state, checkpoint.ema_state, state, name=checkpoint.path.name,
+                                    state_name=state_path_for(checkpoint.path).name)
             self.step, self.epoch = int(state["step"]), int(state["epoch"])
             self.batch_in_epoch, self.elapsed_s = int(state["batch_in_epoch"]), float(state["elapsed_s"])
             rngs = state["rng"]

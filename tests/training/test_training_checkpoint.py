@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ddpm_studio import atomic
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.training import checkpoint as ckpt
 from ddpm_studio.training.checkpoint import (
@@ -80,16 +81,28 @@ def test_failed_write_leaves_the_old_checkpoint_and_no_partial_file(tiny_config,
     trainer, run = _trained_run(tiny_config(max_steps=2), tiny_dataset, tmp_path)
     target = run.latest_checkpoint()
     before = target.read_bytes()
+    real_write_bytes = ckpt.atomic_write_bytes
 
-    def failing_save_file(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"\x00" * 100)  # half-written ...
-        raise OSError(28, "No space left on device")  # ... then the disk fills up
+    def filling_the_disk(path, data, **kwargs):
+        if path.suffix != ".safetensors":  # the state file goes through; the weights fill the disk
+            return real_write_bytes(path, data, **kwargs)
 
-    monkeypatch.setattr(ckpt, "save_file", failing_save_file)
+        def half_then_full(tmp):
+            tmp.write_bytes(data[:100])  # half-written ...
+            raise OSError(28, "No space left on device")  # ... then the disk fills up
+
+        return atomic.atomic_write(path, half_then_full, **kwargs)
+
+    monkeypatch.setattr(ckpt, "atomic_write_bytes", filling_the_disk)
     with pytest.raises(OSError, match="no space left on"):
         save_checkpoint(target, config=trainer.config, step=2, model_state=trainer.model.state_dict())
+    with pytest.raises(OSError, match="no space left on .*a checkpoint needs ~"):
+        save_checkpoint(run.checkpoints_dir / ckpt.checkpoint_name(3), config=trainer.config, step=3,
+                        model_state=trainer.model.state_dict(), training_state={"format": ckpt.CHECKPOINT_FORMAT})
     assert target.read_bytes() == before
     assert not [p for p in run.checkpoints_dir.iterdir() if ckpt.TMP_MARKER in p.name]
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == [  # no orphan step 3 state
+        "step_00000002.safetensors", "step_00000002.state.pt"]
     assert load_checkpoint(target).step == 2
 
 
@@ -97,19 +110,26 @@ def test_process_killed_mid_write_leaves_the_previous_checkpoint_intact(tiny_con
     trainer, run = _trained_run(tiny_config(max_steps=2), tiny_dataset, tmp_path)
     before = run.latest_checkpoint().read_bytes()
     script = f"""
-import os
+import builtins, os
 from pathlib import Path
 import torch
+from ddpm_studio import atomic
 from ddpm_studio.training import checkpoint as ckpt
 from ddpm_studio.training.runs import open_run
 
-def dying_save_file(tensors, filename, metadata=None):
-    with open(filename, "wb") as f:
-        f.write(b"{{partial")
-        f.flush()
-    os._exit(9)  # killed mid-write: no cleanup, no exception handlers
+class DyingFile:
+    def __init__(self, name, mode):
+        self.f = builtins.open(name, mode)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def write(self, data):
+        self.f.write(data[:10])
+        self.f.flush()
+        os._exit(9)  # killed mid-write: no cleanup, no exception handlers
 
-ckpt.save_file = dying_save_file
+atomic.open = DyingFile
 run = open_run(Path({str(run.path)!r}))
 model = {{k: torch.zeros_like(v) for k, v in ckpt.load_checkpoint(run.latest_checkpoint()).model_state.items()}}
 ckpt.save_checkpoint(run.checkpoints_dir / ckpt.checkpoint_name(4), config=run.config, step=4,
