@@ -1,22 +1,24 @@
-"""Exports of a sampling run: the final grid as PNG, the animation as GIF, a strip of chosen steps.
+"""Every picture DDPM Studio writes for a person: image grids, per-image PNGs, GIF animations, strips of steps.
 
-Pure numpy + Pillow (no Qt), so the CLI and the tests can use it too. Every function takes uint8
-arrays shaped (H, W, C) (a composed frame) or (B, H, W, C) (a batch of images), C = 1 or 3, and
-writes atomically (temporary file, then rename) so an interrupted export never leaves half a file.
+The one implementation both faces use (the CLI's `sample`/`noise`, the sampler view's exports). Pure numpy +
+Pillow. Every function takes uint8 arrays shaped (H, W, C) (a composed frame) or (B, H, W, C) (a batch of
+images), C = 1 or 3, and writes through `ddpm_studio.atomic.atomic_write` (temporary file, fsync, rename),
+so an interrupted export never leaves half a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ddpm_studio.atomic import atomic_write
 from ddpm_studio.data.transforms import make_grid
-from ddpm_studio.training.checkpoint import atomic_write
 
 PAD = 2  # pixels between tiles, as in the preview grids
+GIF_FRAMES = 50  # frames of a reverse-process GIF written by the CLI (spread evenly over the steps)
 
 
 def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
@@ -29,11 +31,11 @@ def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
     return pil
 
 
-def _atomic_save(path: Path, save) -> Path:
-    """Call `save(tmp_path)`, then fsync and rename onto `path` (the checkpoints' `atomic_write`)."""
+def _atomic_save(path: Path, save: Callable[[Path], None]) -> Path:
+    """Call `save(tmp_path)`, then fsync and rename onto `path` (`ddpm_studio.atomic.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, save)
+    atomic_write(path, save, what=path.name)
     return path
 
 
@@ -76,6 +78,11 @@ def save_png(path: str | Path, image: np.ndarray, *, scale: int = 1) -> Path:
     """Write one (H, W, C) uint8 image (for instance the final sample grid) as PNG."""
     pil = _to_pil(image, scale)
     return _atomic_save(Path(path), lambda tmp: pil.save(tmp, format="PNG"))
+
+
+def save_images(folder: str | Path, images: np.ndarray, *, prefix: str = "sample_") -> list[Path]:
+    """Write each (H, W, C) image of a (B, H, W, C) batch as `<prefix><i:03d>.png` in `folder`."""
+    return [save_png(Path(folder) / f"{prefix}{i:03d}.png", image) for i, image in enumerate(images)]
 
 
 def save_gif(path: str | Path, frames: Sequence[np.ndarray], *, fps: float = 12.0,

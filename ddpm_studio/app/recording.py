@@ -1,38 +1,38 @@
-"""The frames of one sampling run, per lane, and the pictures the sampler view exports from them.
+"""The frames of one sampling session, per lane, and the pictures exported from them (grid, GIF frames, strip).
 
 A run has one lane, or two that start from the same x_T to compare. Lanes can have different frame
 counts (DDPM with T steps beside DDIM with 50): the lane with the most frames drives the player, and
 `lane_frame` maps a player position onto every other lane by progress, so both lanes end together.
-Qt-free: frames are `SamplerFrame`s of uint8 arrays; the pictures are (H, W, 3) uint8 arrays.
+Qt-free: frames are `SampleFrame`s of uint8 arrays; the pictures are (H, W, 3) uint8 arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ddpm_studio.gui import export
-from ddpm_studio.gui.sampler_worker import SamplerFrame, SamplerPlan
+from ddpm_studio.app import exports as export
+from ddpm_studio.app.sampling import SampleFrame, SamplingPlan
 
 
 class SamplerRecording:
     """Every frame streamed so far, per lane, mapped onto the reference lane's frame positions."""
 
     def __init__(self) -> None:
-        self.plan: SamplerPlan | None = None
-        self.frames: list[list[SamplerFrame]] = []  # [lane][frame]
+        self.plan: SamplingPlan | None = None
+        self.frames: list[list[SampleFrame]] = []  # [lane][frame]
         self.reference = 0  # the lane with the most frames drives the player
 
     def clear(self) -> None:
         """Forget the previous run (before a new one starts)."""
         self.plan, self.frames, self.reference = None, [], 0
 
-    def begin(self, plan: SamplerPlan) -> None:
+    def begin(self, plan: SamplingPlan) -> None:
         """Prepare one empty frame list per planned lane."""
         self.plan = plan
         self.frames = [[] for _ in plan.labels]
         self.reference = int(np.argmax(plan.frame_counts))
 
-    def add(self, frame: SamplerFrame) -> bool:
+    def add(self, frame: SampleFrame) -> bool:
         """Keep `frame`; False when it belongs to no planned lane (a late frame of an older run)."""
         if frame.lane >= len(self.frames):
             return False
@@ -42,7 +42,7 @@ class SamplerRecording:
     def lane_count(self) -> int:
         return len(self.frames)
 
-    def lane_frame(self, lane: int, index: int) -> SamplerFrame | None:
+    def lane_frame(self, lane: int, index: int) -> SampleFrame | None:
         """The frame of `lane` shown at player position `index` (lanes map by progress)."""
         if lane >= len(self.frames) or not self.frames[lane] or self.plan is None:
             return None
@@ -50,7 +50,7 @@ class SamplerRecording:
         j = round(index * (n_lane - 1) / (n_ref - 1)) if n_ref > 1 else 0
         return self.frames[lane][min(j, len(self.frames[lane]) - 1)]
 
-    def frames_at(self, index: int) -> list[SamplerFrame]:
+    def frames_at(self, index: int) -> list[SampleFrame]:
         """Each lane's frame at player position `index`, leaving out lanes with no frame yet."""
         frames = [self.lane_frame(lane, index) for lane in range(len(self.frames))]
         return [f for f in frames if f is not None]

@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ddpm_studio.data import DataSourceError, ImageTransform, decode_image, open_source, to_uint8
-from ddpm_studio.engine import SCHEDULE_NAMES, DiffusionConfig, GaussianDiffusion, q_sample
-from ddpm_studio.training.previews import grid_image
+from ddpm_studio.app import exports
+from ddpm_studio.app.forward import check_ts, forward_grid, spread_of_t
+from ddpm_studio.data import DataConfig, DataSourceError, ImageTransform, decode_image, open_source
+from ddpm_studio.data.config import CHANNELS
+from ddpm_studio.engine import SCHEDULE_NAMES, DiffusionConfig, make_schedule
+
+ROWS = 5  # images taken from a folder / zip / builtin source: the write-up's 5 x 5 figure
 
 
 def _parse_int_list(text: str) -> list[int]:
@@ -38,35 +41,27 @@ def _noise_inputs(spec: str, rows: int, transform: ImageTransform) -> torch.Tens
 
 def cmd_noise(args: argparse.Namespace) -> int:
     """x_t ~ q(x_t | x_0) (Ho et al. eq. 4) for each t, one row per image and schedule, with fixed noise."""
-    transform = ImageTransform(args.size, args.channels)
-    x0 = _noise_inputs(args.image, args.rows, transform)  # (R, C, H, W)
-    bad = [t for t in args.t if not 0 <= t < args.timesteps]
-    if bad:
-        raise ValueError(f"t={bad[0]} is out of range 0..{args.timesteps - 1} for T={args.timesteps}")
-    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(args.seed))
-    tiles = []
-    for image, eps in zip(x0, noise):
-        for name in args.schedule.split(","):
-            schedule = GaussianDiffusion(DiffusionConfig(schedule=name.strip(), timesteps=args.timesteps)).schedule
-            for t in args.t:
-                xt = q_sample(schedule, image[None], torch.tensor([t]), eps[None])
-                tiles.append(to_uint8(xt)[0])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    grid_image(np.stack(tiles), ncols=len(args.t)).save(out)
+    ts = args.t if args.t is not None else spread_of_t(args.timesteps)
+    check_ts(ts, args.timesteps)
+    x0 = _noise_inputs(args.image, args.rows, ImageTransform(args.size, args.channels))  # (R, C, H, W)
+    schedules = [make_schedule(name.strip(), args.timesteps) for name in args.schedule.split(",")]
+    grid = forward_grid(x0, schedules, ts, args.seed)  # (R · S, len(ts), H, W, C)
+    out = exports.save_png(args.out, exports.tile(grid.reshape(-1, *grid.shape[2:]), ncols=len(ts)))
     print(out)
     return 0
 
 
 def add_noise(sub: Any) -> None:
     n = sub.add_parser("noise", help="the forward process on an image: a grid of x_t for several t")
+    d, m = DiffusionConfig(), DataConfig()
     n.add_argument("image", help="image file, folder, .zip or builtin:<name>")
-    n.add_argument("--t", type=_parse_int_list, default=[0, 100, 250, 500, 999], help="comma-separated t")
-    n.add_argument("--schedule", default="cosine", help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
-    n.add_argument("--timesteps", type=int, default=1000)
-    n.add_argument("--size", type=int, default=64)
-    n.add_argument("--channels", type=int, choices=(1, 3), default=3)
-    n.add_argument("--rows", type=int, default=5, help="images taken from a folder/zip/builtin source")
-    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--t", type=_parse_int_list, default=None,
+                   help="comma-separated t in 0..T (0 is the image itself; default: an even spread)")
+    n.add_argument("--schedule", default=d.schedule, help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
+    n.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
+    n.add_argument("--size", type=int, default=m.image_size)
+    n.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
+    n.add_argument("--rows", type=int, default=ROWS, help="images taken from a folder/zip/builtin source")
+    n.add_argument("--seed", type=int, default=0, help="seed of each image's fixed noise")
     n.add_argument("--out", default="noise.png")
     n.set_defaults(func=cmd_noise)

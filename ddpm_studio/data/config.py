@@ -7,7 +7,9 @@ from typing import Any
 
 from ddpm_studio.typed_config import load_config
 
-__all__ = ["DataConfig"]
+__all__ = ["CHANNELS", "DataConfig"]
+
+CHANNELS: tuple[int, ...] = (1, 3)  # grayscale or RGB
 
 
 @dataclass
@@ -31,7 +33,7 @@ class DataConfig:
             raise ValueError("data source is empty: give a folder, a .zip file or builtin:shapes")
         if not isinstance(self.image_size, int) or not 4 <= self.image_size <= 1024:
             raise ValueError(f"image_size must be an integer in [4, 1024], got {self.image_size!r}")
-        if self.channels not in (1, 3):
+        if self.channels not in CHANNELS:
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The forward view's figure: every selected image at a spread of t from 0 to T (Ho et al. 2020, Fig. 2 style).
 
-`spread_of_t` picks the columns; `render_figure` paints labelled rows of uint8 tiles under a `t = …`
+`app.forward.spread_of_t` picks the columns; `render_figure` paints labelled rows of uint8 tiles under a `t = …`
 header into one QImage, in the palette's colours. Painting happens on the GUI thread.
 """
 
@@ -12,13 +12,7 @@ from PySide6.QtGui import QFont, QImage, QPainter, QPalette
 
 from ddpm_studio.gui.image_utils import to_qimage
 
-GRID_COLUMNS = 8  # spread of t in the figure
 GRID_TILE = 60  # on-screen size of one grid cell (px)
-
-
-def spread_of_t(timesteps: int, columns: int = GRID_COLUMNS) -> list[int]:
-    """`columns` values of t from 0 to T, evenly spaced (Ho et al. Fig. 2 style)."""
-    return sorted({int(round(v)) for v in np.linspace(0, timesteps, columns)})
 
 
 def render_figure(rows: list[tuple[str, np.ndarray]], ts: list[int], palette: QPalette) -> QImage:

@@ -6,7 +6,7 @@ uses schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: 
 spread of t (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR
 (pyqtgraph) with a marker at the current t. A second schedule can be compared on the same x_0 and ε.
 
-The parts: `ForwardNoiser` (x_0 and ε, Qt-free), `LoadImagesTask` (x_0 off the GUI thread),
+The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `LoadImagesTask` (x_0 off the GUI thread),
 `render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the controls and live tiles.
 """
 
@@ -21,10 +21,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
 
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from ddpm_studio.gui.forward_figure import GRID_COLUMNS, GRID_TILE  # noqa: F401 (re-exported)
-from ddpm_studio.gui.forward_figure import render_figure, spread_of_t
+from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
+from ddpm_studio.gui.forward_figure import render_figure
 from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
-from ddpm_studio.gui.forward_noiser import ForwardNoiser
 from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
 from ddpm_studio.gui.state import AppState

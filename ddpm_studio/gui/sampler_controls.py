@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ddpm_studio.engine import SamplingConfig
-from ddpm_studio.gui.sampler_worker import LaneSpec
+from ddpm_studio.app.sampling import LaneSpec
 
 COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from ddpm_studio.gui import export
+from ddpm_studio.app import exports as export
 from ddpm_studio.gui.animation import ImagePane
-from ddpm_studio.gui.sampler_worker import SamplerFrame
+from ddpm_studio.app.sampling import SampleFrame
 
 
 class SamplerLanes(QWidget):
@@ -56,7 +56,7 @@ class SamplerLanes(QWidget):
         self._show_eps = on
         self._layout_eps()
 
-    def show_frame(self, lane: int, frame: SamplerFrame | None) -> None:
+    def show_frame(self, lane: int, frame: SampleFrame | None) -> None:
         """Paint `frame` into row `lane` (nothing to do for None)."""
         if frame is None:
             return

@@ -1,13 +1,13 @@
 """The sampler view: run the reverse process and animate x_t and the predicted x_0 frame by frame.
 
-Pick a model (the run being trained, any run on disk, the shipped demo model), DDPM or DDIM, steps, η,
-noise scale (temperature), "average N draws" (see `sampler_worker`), seed and image count. Sampling runs
-in a `SamplerRunner` thread that streams uint8 frames; the view stores them and paints the frame the
+Pick a model (the run being trained, any run on disk, the shipped demo model: `app.catalogue`), a sampler,
+steps, η, noise scale (temperature), "average N draws" (see `app.sampling`), seed and image count. Sampling
+runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores them and paints the frame the
 `FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs two lanes from the same
 x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF, strip of steps.
 
 The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of each lane) and
-`SamplerRecording` (the frames per lane and the exported pictures); this view wires them to the runner.
+`app.recording.SamplerRecording` (the frames per lane and the exported pictures); this view wires them.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Callable
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
+from ddpm_studio.app import exports as export
+from ddpm_studio.app.catalogue import model_choices
+from ddpm_studio.app.recording import SamplerRecording
+from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
-from ddpm_studio.gui import export
 from ddpm_studio.gui.animation import FramePlayer
-from ddpm_studio.gui.sampler_controls import AVERAGE_HELP, COMPARE_MODES  # noqa: F401 (re-exported)
 from ddpm_studio.gui.sampler_controls import SamplerControls
 from ddpm_studio.gui.sampler_lanes import SamplerLanes
-from ddpm_studio.gui.sampler_recording import SamplerRecording
-from ddpm_studio.gui.sampler_worker import (LaneSpec, SamplerFrame, SamplerPlan, SamplerRequest, SamplerRunner,
-                                           available_models)
+from ddpm_studio.gui.sampler_worker import SamplerRequest, SamplerRunner
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
@@ -53,7 +53,6 @@ class SamplerView(QWidget):
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.controls = SamplerControls()
-        self._name_controls(self.controls)
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
@@ -61,7 +60,6 @@ class SamplerView(QWidget):
         scroll.setMinimumWidth(330)
         scroll.setMaximumWidth(400)
         self.lanes = SamplerLanes()
-        self.lane_panes = self.lanes.panes  # the same list: (title, x_t, x̂₀, ε̂) per lane
         self.player = FramePlayer()
         right = QVBoxLayout()
         right.addWidget(self.lanes, 1)
@@ -73,27 +71,16 @@ class SamplerView(QWidget):
         self._render_timer.setSingleShot(True)
         self._render_timer.timeout.connect(self._render)
 
-    def _name_controls(self, c: SamplerControls) -> None:
-        """The settings' widgets under the view's own names, as the app, the screenshots and the tests use them."""
-        self.model_combo, self.model_b, self.refresh_button, self.browse_button = (
-            c.model_combo, c.model_b, c.refresh_button, c.browse_button)
-        self.method, self.steps, self.eta, self.noise_scale, self.average = (
-            c.method, c.steps, c.eta, c.noise_scale, c.average)
-        self.seed, self.count, self.clip, self.show_eps = c.seed, c.count, c.clip, c.show_eps
-        self.compare, self.eta_b, self.sample_button, self.cancel_button, self.status = (
-            c.compare, c.eta_b, c.sample_button, c.cancel_button, c.status)
-        self.png_button, self.gif_button, self.strip_button, self.strip_steps, self.strip_source = (
-            c.png_button, c.gif_button, c.strip_button, c.strip_steps, c.strip_source)
-
     def _connect(self) -> None:
-        self.refresh_button.clicked.connect(self.refresh_models)
-        self.browse_button.clicked.connect(self._browse_checkpoint)
-        self.sample_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.png_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_png))
-        self.gif_button.clicked.connect(lambda: self._ask_export("GIF animation (*.gif)", ".gif", self.export_gif))
-        self.strip_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_strip))
-        self.show_eps.toggled.connect(self.lanes.set_show_eps)
+        c = self.controls
+        c.refresh_button.clicked.connect(self.refresh_models)
+        c.browse_button.clicked.connect(self._browse_checkpoint)
+        c.sample_button.clicked.connect(self.start)
+        c.cancel_button.clicked.connect(self.cancel)
+        c.png_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_png))
+        c.gif_button.clicked.connect(lambda: self._ask_export("GIF animation (*.gif)", ".gif", self.export_gif))
+        c.strip_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_strip))
+        c.show_eps.toggled.connect(self.lanes.set_show_eps)
         self.player.current_changed.connect(self._request_render)
         self._runner.planned.connect(self._on_planned)
         self._runner.frame.connect(self._on_frame)
@@ -104,7 +91,7 @@ class SamplerView(QWidget):
     # -- models ---------------------------------------------------------------------------------
     def model_choices(self) -> list[tuple[str, Path]]:
         """(label, path) of every model on offer: the current run, runs on disk, the demo model."""
-        return available_models(self._state.run_path)
+        return [(choice.label, choice.path) for choice in model_choices(self._state.run_path)]
 
     def refresh_models(self) -> None:
         """Refill both model lists, keeping the selection when it is still offered."""
@@ -140,8 +127,7 @@ class SamplerView(QWidget):
         self.recording.clear()
         self.finished_reason, self.error = None, None
         self.player.clear()
-        device = self._state.device if self._state.device in ("cpu", "cuda") else "cpu"
-        self._runner.start(SamplerRequest(lanes, with_eps=self.show_eps.isChecked(), device=device))
+        self._runner.start(SamplerRequest(lanes, with_eps=self.controls.show_eps.isChecked(), device=self._state.device))
         self.controls.set_status("loading the model …")
         self._update_buttons()
 
@@ -158,14 +144,14 @@ class SamplerView(QWidget):
         self._runner.shutdown(timeout_s)
 
     @Slot(object)
-    def _on_planned(self, plan: SamplerPlan) -> None:
+    def _on_planned(self, plan: SamplingPlan) -> None:
         self.recording.begin(plan)
         self.lanes.ensure(len(plan.labels))
         self.lanes.set_titles(plan.labels, plan.num_steps)
         self.controls.set_status("sampling …")
 
     @Slot(object)
-    def _on_frame(self, frame: SamplerFrame) -> None:
+    def _on_frame(self, frame: SampleFrame) -> None:
         if not self.recording.add(frame):
             return
         if frame.lane == self.recording.reference:
@@ -192,7 +178,7 @@ class SamplerView(QWidget):
     def frame_count(self) -> int:
         return self.player.frame_count()
 
-    def lane_frame(self, lane: int, index: int) -> SamplerFrame | None:
+    def lane_frame(self, lane: int, index: int) -> SampleFrame | None:
         """The frame of `lane` shown at player position `index` (lanes map by progress)."""
         return self.recording.lane_frame(lane, index)
 
@@ -225,9 +211,9 @@ class SamplerView(QWidget):
     def export_strip(self, path: str | Path) -> Path:
         """Ho et al. Fig. 6 style: chosen steps left to right, the first samples top to bottom, per lane."""
         n = self.frame_count()
-        text = self.strip_steps.text().strip()
+        text = self.controls.strip_steps.text().strip()
         indices = export.parse_steps(text, n) if text else export.even_steps(n, 8)
-        strips = self.recording.strips(indices, self.strip_source.currentData())
+        strips = self.recording.strips(indices, self.controls.strip_source.currentData())
         return export.save_png(path, strips, scale=2)
 
     def _ask_export(self, filter_text: str, suffix: str, action: Callable[[str], Path]) -> None:

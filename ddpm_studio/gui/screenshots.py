@@ -147,15 +147,15 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
     view = window.sampler_view
     window.tabs.setCurrentWidget(view)
     view.refresh_models()
-    index = view.model_combo.findData(str(DEMO_CHECKPOINT))
+    index = view.controls.model_combo.findData(str(DEMO_CHECKPOINT))
     if index < 0:
         log.warning("the demo model is not installed (%s): sampler.png shows an empty view", DEMO_CHECKPOINT)
         return [_save(window, out_dir / "sampler.png")]
-    view.model_combo.setCurrentIndex(index)
-    view.method.setCurrentIndex(view.method.findData("ddim"))
-    view.steps.setValue(50)
-    view.count.setValue(16)
-    view.compare.setCurrentIndex(view.compare.findData("none"))
+    view.controls.model_combo.setCurrentIndex(index)
+    view.controls.method.setCurrentIndex(view.controls.method.findData("ddim"))
+    view.controls.steps.setValue(50)
+    view.controls.count.setValue(16)
+    view.controls.compare.setCurrentIndex(view.controls.compare.findData("none"))
     saved = []
     if _sample(view, timeout_s=120):
         view.player.set_current(view.frame_count() // 2)
@@ -163,9 +163,9 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
     view.player.set_current(view.frame_count() - 1)
     saved.append(_save(window, out_dir / "sampler.png"))
     if compare != "none" and compare_count > 0:
-        view.count.setValue(compare_count)
-        view.compare.setCurrentIndex(view.compare.findData(compare))
-        view.eta_b.setValue(1.0)
+        view.controls.count.setValue(compare_count)
+        view.controls.compare.setCurrentIndex(view.controls.compare.findData(compare))
+        view.controls.eta_b.setValue(1.0)
         if _sample(view, timeout_s=compare_timeout_s):
             view.player.set_current(view.frame_count() - 1)
             saved.append(_save(window, out_dir / "sampler_compare.png"))
@@ -179,7 +179,7 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
 def _sample(view, timeout_s: float) -> bool:
     """Press Sample and wait for the worker to finish; True if it completed."""
     start = time.monotonic()
-    view.sample_button.click()
+    view.controls.sample_button.click()
     done = wait_until(lambda: view.finished_reason is not None and not view.is_busy(), timeout_s=timeout_s)
     log.info("sampling %s after %.1f s (%d frames)", view.finished_reason or "unfinished",
              time.monotonic() - start, view.frame_count())

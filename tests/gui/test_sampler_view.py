@@ -14,9 +14,8 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from ddpm_studio.data import DataConfig, load_dataset  # noqa: E402
 from ddpm_studio.engine import DiffusionConfig, UNET_PRESETS  # noqa: E402
-from ddpm_studio.gui import export  # noqa: E402
+from ddpm_studio.app import exports as export  # noqa: E402
 from ddpm_studio.gui.sampler_view import SamplerView  # noqa: E402
-from ddpm_studio.gui.sampler_worker import kept_steps  # noqa: E402
 from ddpm_studio.gui.state import AppState  # noqa: E402
 from ddpm_studio.training.config import RunConfig, TrainingConfig  # noqa: E402
 from ddpm_studio.training.runs import create_run  # noqa: E402
@@ -48,21 +47,21 @@ def view(qtbot, tmp_path, tiny_run):
     widget = SamplerView(AppState(settings=settings, device="cpu"))
     qtbot.addWidget(widget)
     widget.add_model(tiny_run, "tiny")
-    widget.count.setValue(4)
+    widget.controls.count.setValue(4)
     yield widget
     widget.shutdown(10.0)
 
 
 def sample(qtbot, view: SamplerView) -> None:
-    qtbot.mouseClick(view.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(view.controls.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.finished_reason is not None, timeout=WAIT_MS)
     assert view.finished_reason == "completed", view.error
 
 
 def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
-    view.method.setCurrentIndex(view.method.findData("ddim"))
-    view.steps.setValue(6)
-    view.show_eps.setChecked(True)
+    view.controls.method.setCurrentIndex(view.controls.method.findData("ddim"))
+    view.controls.steps.setValue(6)
+    view.controls.show_eps.setChecked(True)
     sample(qtbot, view)
     assert view.frame_count() == 6
     frames = view.recording.frames[0]
@@ -71,7 +70,7 @@ def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
     assert frames[0].eps is not None
 
     view.player.slider.setValue(2)  # scrub to the third frame
-    _, xt_pane, x0_pane, _ = view.lane_panes[0]
+    _, xt_pane, x0_pane, _ = view.lanes.panes[0]
     qtbot.waitUntil(lambda: np.array_equal(x0_pane.image(), export.tile(frames[2].x0)), timeout=5000)
     assert np.array_equal(xt_pane.image(), export.tile(frames[2].xt))
     assert "frame 3/6" in view.player.info_text() and f"t = {frames[2].t}" in view.player.info_text()
@@ -82,7 +81,7 @@ def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
     png = view.export_png(tmp_path / "final.png")
     with Image.open(png) as img:
         assert img.size == (export.tile(frames[-1].xt).shape[1], export.tile(frames[-1].xt).shape[0])
-    view.strip_steps.setText("0, 3, -1")
+    view.controls.strip_steps.setText("0, 3, -1")
     strip = view.export_strip(tmp_path / "strip.png")
     with Image.open(strip) as img:
         # three columns of steps, four rows of samples, each 16 px + 2 px padding, saved at 2x
@@ -90,17 +89,17 @@ def test_ddim_frames_scrub_and_exports(qtbot, view, tmp_path):
 
 
 def test_ddpm_runs_all_T_steps_with_averaging(qtbot, view):
-    view.method.setCurrentIndex(view.method.findData("ddpm"))
-    view.average.setValue(3)
-    view.count.setValue(2)
+    view.controls.method.setCurrentIndex(view.controls.method.findData("ddpm"))
+    view.controls.average.setValue(3)
+    view.controls.count.setValue(2)
     sample(qtbot, view)
     assert view.frame_count() == T
     assert view.recording.frames[0][-1].xt.shape == (2, 16, 16, 3)
 
 
 def test_compare_ddpm_vs_ddim_from_the_same_noise(qtbot, view, tmp_path):
-    view.compare.setCurrentIndex(view.compare.findData("ddpm_ddim"))
-    view.steps.setValue(5)
+    view.controls.compare.setCurrentIndex(view.controls.compare.findData("ddpm_ddim"))
+    view.controls.steps.setValue(5)
     sample(qtbot, view)
     assert view.recording.plan.frame_counts == (T, 5)
     assert view.frame_count() == T  # the longer lane drives the player
@@ -113,15 +112,15 @@ def test_compare_ddpm_vs_ddim_from_the_same_noise(qtbot, view, tmp_path):
 
 def test_bad_model_is_reported(qtbot, view, tmp_path):
     view.add_model(tmp_path / "missing-run")
-    qtbot.mouseClick(view.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(view.controls.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.finished_reason == "failed", timeout=WAIT_MS)
-    assert view.error and view.status.text() == view.error
+    assert view.error and view.controls.status.text() == view.error
 
 
-def test_kept_steps_bounds_the_frame_count():
-    assert kept_steps(6, 250) == list(range(6))
-    kept = kept_steps(1000, 250)
-    assert len(kept) == 250 and kept[0] == 0 and kept[-1] == 999
-    assert export.parse_steps("0, 2, -1", 6) == [0, 2, 5]
-    with pytest.raises(ValueError):
-        export.parse_steps("7", 6)
+def test_steps_beyond_T_are_reported_not_clamped(qtbot, view):
+    """The engine decides what steps are valid (one place): DDIM with more steps than T is an error."""
+    view.controls.method.setCurrentIndex(view.controls.method.findData("ddim"))
+    view.controls.steps.setValue(T + 5)
+    qtbot.mouseClick(view.controls.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.finished_reason == "failed", timeout=WAIT_MS)
+    assert "steps" in view.error and str(T) in view.error

@@ -1,0 +1,181 @@
+"""Sampling sessions: one or more "lanes" of the reverse process, each through the engine's `sample()`.
+
+Both faces sample here: the CLI's `sample` (one lane, a progress bar, files) and the sampler view (one lane,
+or two to compare, streamed to the screen by a thin Qt worker). A lane is a model plus a `SamplingConfig`;
+its sampler is whatever `engine.sample()` dispatches to, seeded from the config (so the same settings give
+the same images in either face), and its steps are validated by the engine alone (steps > T is an error, not
+silently clamped). Only uint8 snapshots leave a session (`SampleFrame`), so they may cross threads.
+
+Lanes with the same seed and image shape start from the same x_T (the dispatcher draws it first from the
+seed), so a comparison (DDPM vs DDIM, two checkpoints, two η) starts from the same noise; they advance in
+lockstep by progress so they animate together.
+
+"Average N draws" (the DDPM write-up's note that averaging several denoised draws trades variety for
+sharpness): every image runs N chains that share its x_T but draw independent fresh noise z at each
+ancestral step. The shown predicted x_0, and the final image, are the mean over the N chains, a Monte
+Carlo estimate of E[x_0 | x_T]: cleaner, but the chains' differing details average away too. With N = 1
+it is ordinary sampling; deterministic samplers (DDIM with η = 0) give N identical chains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddpm_studio.data.transforms import to_uint8
+from ddpm_studio.engine import SamplerStep, SamplingConfig, sample
+from ddpm_studio.training.checkpoint import load_model
+from ddpm_studio.training.devices import resolve_device
+
+EPS_DISPLAY_RANGE = 3.0  # ε ~ N(0, I): show ±3σ across black..white
+MAX_FRAMES = 250  # frames kept per lane by default (spread evenly, first and last kept)
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """One sampling run: a checkpoint (a .safetensors file or a run folder: its latest checkpoint)."""
+
+    label: str
+    checkpoint: Path
+    sampling: SamplingConfig
+    average: int = 1  # N chains per image averaged for the shown x_0 and the final image
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Known once every lane has started: how many frames each lane will give and its sampler steps."""
+
+    labels: tuple[str, ...]
+    frame_counts: tuple[int, ...]
+    num_steps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SampleFrame:
+    """One kept reverse step of one lane, as uint8 (B, H, W, C) arrays."""
+
+    lane: int
+    frame: int  # 0-based position among this lane's kept frames
+    index: int  # sampler step index, 0 .. num_steps - 1
+    num_steps: int
+    t: int
+    xt: np.ndarray  # the state after this step; at the last step the images (the mean of N draws)
+    x0: np.ndarray  # the predicted x_0 (the mean of N draws)
+    eps: np.ndarray | None = field(default=None)  # the predicted noise of the first draw, if asked for
+
+
+def kept_steps(num_steps: int, max_frames: int) -> list[int]:
+    """Step indices that become frames: all of them, or `max_frames` spread evenly from first to last."""
+    if num_steps <= max_frames or max_frames < 2:
+        return list(range(num_steps)) if num_steps <= max(1, max_frames) else [num_steps - 1]
+    return sorted({round(i * (num_steps - 1) / (max_frames - 1)) for i in range(max_frames)})
+
+
+def to_uint8_batch(x: torch.Tensor, scale: float = 1.0) -> np.ndarray:
+    """(B, C, H, W) in [-scale, scale] -> (B, H, W, C) uint8 (clipped), via `data.transforms.to_uint8`."""
+    return to_uint8(x.detach().float().cpu() / scale)
+
+
+class _Lane:
+    """A started sampler generator of one lane, with its averaging and frame bookkeeping."""
+
+    def __init__(self, number: int, spec: LaneSpec, steps: Iterator[SamplerStep], max_frames: int) -> None:
+        self.number, self.spec, self.average = number, spec, max(1, spec.average)
+        self._steps = steps
+        self.pending: SamplerStep | None = next(steps)  # the engine validates the settings here
+        self.num_steps = self.pending.num_steps
+        self.kept = set(kept_steps(self.num_steps, max_frames))
+        self.done_steps = 0
+        self.frames_emitted = 0
+
+    def progress(self) -> float:
+        return self.done_steps / self.num_steps
+
+    def next_step(self) -> SamplerStep | None:
+        step, self.pending = self.pending, None
+        step = step if step is not None else next(self._steps, None)
+        if step is not None:
+            self.done_steps += 1
+        return step
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """(B·N, C, H, W) -> (B, C, H, W): the mean over each image's N chains."""
+        return x.reshape(x.shape[0] // self.average, self.average, *x.shape[1:]).mean(dim=1)
+
+    def first(self, x: torch.Tensor) -> torch.Tensor:
+        """(B·N, C, H, W) -> (B, C, H, W): each image's first chain."""
+        return x[:: self.average]
+
+
+class SamplingSession:
+    """Load each lane's model, start its sampler through `engine.sample()`, and step the lanes in lockstep."""
+
+    def __init__(self, lanes: tuple[LaneSpec, ...], *, device: str | torch.device = "auto",
+                 max_frames: int = MAX_FRAMES, with_eps: bool = False) -> None:
+        if not lanes:
+            raise ValueError("nothing to sample: no lanes")
+        self.specs, self.max_frames, self.with_eps = tuple(lanes), max_frames, with_eps
+        self.device = resolve_device(device)
+        self._lanes: list[_Lane] = []
+
+    def start(self) -> SamplingPlan:
+        """Load the models, check they make the same image shape, and take each lane's first step."""
+        loaded = []
+        for spec in self.specs:
+            spec.sampling.validate()
+            model, diffusion, config = load_model(Path(spec.checkpoint), device=self.device, ema=True)
+            model.eval()
+            loaded.append((model, diffusion, (config.model.in_channels, config.data.image_size,
+                                              config.data.image_size)))
+        shapes = {shape for _, _, shape in loaded}
+        if len(shapes) > 1:
+            raise ValueError("the models make different image shapes "
+                             f"({' vs '.join('x'.join(map(str, s)) for s in shapes)}); they cannot share x_T")
+        self._lanes = [_Lane(i, spec, self._sampler(spec, model, diffusion, shape), self.max_frames)
+                       for i, (spec, (model, diffusion, shape)) in enumerate(zip(self.specs, loaded))]
+        return SamplingPlan(tuple(s.label for s in self.specs), tuple(len(lane.kept) for lane in self._lanes),
+                            tuple(lane.num_steps for lane in self._lanes))
+
+    def _sampler(self, spec: LaneSpec, model, diffusion, shape: tuple[int, int, int]) -> Iterator[SamplerStep]:
+        """`engine.sample()`: it draws x_T from the seed itself; N draws share each image's x_T."""
+        cfg, average = spec.sampling, max(1, spec.average)
+        if average == 1:
+            return sample(model, diffusion, (cfg.count, *shape), cfg, device=self.device)
+        x_T = torch.randn((cfg.count, *shape), generator=torch.Generator().manual_seed(cfg.seed))
+        noise = x_T.repeat_interleave(average, dim=0)  # (B·N, C, H, W)
+        return sample(model, diffusion, tuple(noise.shape), cfg, noise=noise, device=self.device)
+
+    def frames(self, *, should_stop: Callable[[], bool] | None = None,
+               on_step: Callable[[int, SamplerStep], None] | None = None) -> Iterator[SampleFrame]:
+        """The kept frames of every lane, the lane furthest behind stepping first. Stops early (quietly)
+        when `should_stop()` answers True; `on_step(lane, step)` sees every step (a progress bar)."""
+        if not self._lanes:
+            self.start()
+        active = list(self._lanes)
+        while active:
+            if should_stop is not None and should_stop():
+                return
+            lane = min(active, key=_Lane.progress)  # lockstep by progress: compared lanes animate together
+            step = lane.next_step()
+            if step is None:
+                active.remove(lane)
+                continue
+            if on_step is not None:
+                on_step(lane.number, step)
+            if step.index in lane.kept:
+                yield self._snapshot(lane, step)
+            if lane.done_steps >= lane.num_steps:
+                active.remove(lane)
+
+    def _snapshot(self, lane: _Lane, step: SamplerStep) -> SampleFrame:
+        last = step.index == step.num_steps - 1
+        xt = lane.mean(step.xt) if last else lane.first(step.xt)  # the final image is the average of N draws
+        eps = to_uint8_batch(lane.first(step.eps_pred), EPS_DISPLAY_RANGE) if self.with_eps else None
+        frame = SampleFrame(lane.number, lane.frames_emitted, step.index, step.num_steps, step.t,
+                            to_uint8_batch(xt), to_uint8_batch(lane.mean(step.x0_pred)), eps)
+        lane.frames_emitted += 1
+        return frame
