@@ -18,7 +18,14 @@ from ddpm_studio.engine.config import SamplingConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
 from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
 from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
-from ddpm_studio.engine.sampling_common import SamplerStep, ddim_timesteps, initial_noise, randn, resolve_device
+from ddpm_studio.engine.sampling_common import (
+    SamplerStep,
+    check_timesteps,
+    ddim_timesteps,
+    initial_noise,
+    randn,
+    resolve_device,
+)
 
 __all__ = [
     "SamplerStep", "ddim_timesteps", "ddpm_sample", "ddim_sample", "ddim_invert", "dpm_solver_2m_sample",
@@ -66,16 +73,22 @@ def ddim_sample(
     *,
     steps: int = 50,
     eta: float = 0.0,
+    timesteps: Sequence[int] | None = None,
     noise: Tensor | None = None,
     generator: torch.Generator | None = None,
     clip_x0: bool = True,
     noise_scale: float = 1.0,
     device: torch.device | str | None = None,
 ) -> Iterator[SamplerStep]:
-    """DDIM, Song et al. 2021 eq. (12) with σ from eq. (16) scaled by η; η = 0 is deterministic."""
+    """DDIM, Song et al. 2021 eq. (12) with σ from eq. (16) scaled by η; η = 0 is deterministic.
+
+    ``timesteps`` (strictly decreasing) replaces the even grid of ``steps``; ``noise`` is x at its first."""
     if not math.isfinite(eta) or eta < 0:
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    timesteps = ddim_timesteps(diffusion.num_timesteps, steps)
+    if timesteps is None:
+        timesteps = ddim_timesteps(diffusion.num_timesteps, steps)
+    else:
+        timesteps = check_timesteps(diffusion.num_timesteps, timesteps)
     alphas_cumprod = diffusion.schedule.alphas_cumprod.tolist()  # float64 scalars
     device = resolve_device(model, noise, device)
     x = initial_noise(shape, noise, generator, device)
