@@ -14,16 +14,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
-from ddpm_studio.data import BUILTIN_DATASETS, DataConfig, load_dataset
+from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
+from ddpm_studio.data.config import CHANNELS
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
-from ddpm_studio.engine.unet_config import BLOCK_TYPES
+from ddpm_studio.engine.config import OBJECTIVES
+from ddpm_studio.engine.losses import LOSS_NAMES
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training import distributed
-from ddpm_studio.training.config import LR_SCHEDULES, RunConfig, TrainingConfig
+from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
 from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
-from ddpm_studio.training.runs import Run, create_run, open_run
-from ddpm_studio.training.trainer import Trainer
+from ddpm_studio.training.runs import Run
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -39,7 +42,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                                 loss=args.loss, learned_variance=args.learned_variance)
     data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
                       random_crop=args.random_crop)
-    max_steps = args.steps if args.steps is not None else (None if args.epochs is not None else 2000)
+    default_steps = TrainingConfig().max_steps
+    max_steps = args.steps if args.steps is not None else (None if args.epochs is not None else default_steps)
     training = TrainingConfig(
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, lr_schedule=args.lr_schedule,
         lr_min_ratio=args.lr_min_ratio, grad_clip=args.grad_clip,
@@ -49,20 +53,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
         seed=args.seed, num_threads=args.threads)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
-    config.validate()
-    return config
-
-
-def _resumed_config(args: argparse.Namespace, run: Run) -> RunConfig:
-    """The run's own config, with only the length (--steps/--epochs) and --device taken from the command line."""
-    training = run.config.training
-    if args.steps is not None or args.epochs is not None:
-        training = replace(training, max_steps=args.steps, epochs=args.epochs)
-    if args.minutes is not None:
-        training = replace(training, max_minutes=args.minutes)
-    if args.device != "auto":
-        training = replace(training, device=args.device)
-    config = replace(run.config, training=training)
     config.validate()
     return config
 
@@ -88,35 +78,32 @@ class _TrainReporter:
                 self.bar.close()
 
 
+def _job(args: argparse.Namespace) -> TrainingJob:
+    """A new run from the flags, or --resume RUN with only --steps/--epochs, --minutes and --device taken."""
+    if not args.resume:
+        return TrainingJob(config=config_from_args(args), runs_dir=args.runs_dir, name=args.name)
+    return TrainingJob(resume=args.resume, runs_dir=args.runs_dir, max_steps=args.steps, epochs=args.epochs,
+                       max_minutes=args.minutes, device=args.device if args.device != "auto" else None)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     dist = distributed.init_distributed(args.device)
     quiet = args.quiet or not dist.is_main
     try:
-        if args.resume:
-            run = open_run(args.resume, root=args.runs_dir)
-            run.config = config = _resumed_config(args, run)
-            if dist.is_main:
-                run.save_config()
-        else:
-            config = config_from_args(args)
-            run = create_run(config, root=args.runs_dir, name=args.name) if dist.is_main else None
-        path = distributed.broadcast_from_main(str(run.path) if run is not None else None)
-        run = run if run is not None else Run(path=Path(path), config=config)
         bar = ProgressBar(None, "decode", enabled=not quiet)
-        dataset = load_dataset(config.data, on_progress=lambda done, total: (
-            setattr(bar, "total", total), bar.update(done)))
+        session = prepare(_job(args), is_main=dist.is_main, share_path=distributed.broadcast_from_main,
+                          on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
         bar.close()
-        if dataset.problems and not quiet:
-            print(f"{PROG}: skipped {len(dataset.problems)} unreadable file(s) (see the log)", file=sys.stderr)
-        trainer = Trainer.resume(run, dataset) if args.resume else Trainer(config, dataset, run)
+        if session.problems and not quiet:
+            print(f"{PROG}: skipped {len(session.problems)} unreadable file(s) (see the log)", file=sys.stderr)
         reporter = _TrainReporter(quiet)
-        interrupted = _run_with_stop_on_signal(trainer, reporter)
+        interrupted = _run_with_stop_on_signal(session, reporter)
     finally:
         distributed.cleanup()
-    return _train_outcome(reporter.outcome, run, interrupted, dist.is_main)
+    return _train_outcome(reporter.outcome, session.run, interrupted, dist.is_main)
 
 
-def _run_with_stop_on_signal(trainer: Trainer, reporter: _TrainReporter) -> bool:
+def _run_with_stop_on_signal(session: TrainingSession, reporter: _TrainReporter) -> bool:
     """Run the trainer; the first Ctrl-C / SIGTERM asks it to stop (checkpoint first), a second one aborts."""
     hits = []
 
@@ -125,7 +112,7 @@ def _run_with_stop_on_signal(trainer: Trainer, reporter: _TrainReporter) -> bool
             raise KeyboardInterrupt
         hits.append(signum)
         print(f"\n{PROG}: stopping after this step (press Ctrl-C again to abort)...", file=sys.stderr)
-        trainer.request_stop()
+        session.request_stop()
 
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,7 +121,7 @@ def _run_with_stop_on_signal(trainer: Trainer, reporter: _TrainReporter) -> bool
         except ValueError:  # not the main thread: no signal handling
             pass
     try:
-        trainer.run(reporter)
+        session.run_training(reporter)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -160,17 +147,17 @@ def add_train(sub: Any) -> None:
     d, m, t = DiffusionConfig(), DataConfig(), TrainingConfig()
     p.add_argument("--data", default=m.source, help=f"image folder, .zip, or builtin:{'|'.join(BUILTIN_DATASETS)}")
     p.add_argument("--size", type=int, default=m.image_size, help="image side in pixels")
-    p.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    p.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
     p.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
     p.add_argument("--random-crop", action="store_true")
-    p.add_argument("--preset", default="tiny", help=f"UNet preset: {', '.join(UNET_PRESETS)}")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,
                    help="UNet block: resnet (scale-shift GroupNorm) or convnext (default: the preset's)")
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, default=d.schedule)
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
-    p.add_argument("--loss", choices=("l2", "l1", "huber"), default=d.loss)
-    p.add_argument("--objective", choices=("eps", "x0", "v"), default=d.objective)
+    p.add_argument("--loss", choices=LOSS_NAMES, default=d.loss)
+    p.add_argument("--objective", choices=OBJECTIVES, default=d.objective)
     p.add_argument("--learned-variance", action="store_true", help="Improved DDPM L_hybrid")
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr", type=float, default=t.lr)
@@ -184,8 +171,8 @@ def add_train(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {t.max_steps})")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes of training (the run's total)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default=t.mixed_precision)
+    p.add_argument("--device", default=t.device, help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES, default=t.mixed_precision)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--preview-every", type=int, default=t.preview_every_epochs, help="epochs (0 = never)")

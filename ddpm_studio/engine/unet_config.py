@@ -102,6 +102,8 @@ class UNetConfig:
         return config
 
 
+DEFAULT_PRESET = "tiny"  # the preset both faces start from
+
 UNET_PRESETS: dict[str, UNetConfig] = {
     # Trains visibly within minutes on two CPU cores at 32×32 (935,331 parameters for RGB). Two attention
     # heads: linear attention with 4 × 32 features at 32×32 costs more time than it is worth at this width.

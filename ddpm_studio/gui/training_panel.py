@@ -18,7 +18,8 @@ from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training_form import TrainingForm
 from ddpm_studio.gui.training_stats import TrainingStats
-from ddpm_studio.gui.training_worker import TrainingJob, TrainingRunner
+from ddpm_studio.app.training import TrainingJob
+from ddpm_studio.gui.training_worker import TrainingRunner
 from ddpm_studio.training.events import (CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent,
                                          TimestepLossEvent)
 
@@ -175,8 +176,10 @@ class TrainingPanel(QWidget):
         """Continue the opened run from its latest checkpoint."""
         if self._reopened is None or self.is_busy():
             return
-        length = self.form.length.value() if self.form.by_steps.isChecked() else None
-        self._begin(TrainingJob(resume=self._reopened, max_steps=length), clear=False)
+        length, by_steps = self.form.length.value(), self.form.by_steps.isChecked()
+        job = TrainingJob(resume=self._reopened, max_steps=length if by_steps else None,
+                          epochs=None if by_steps else length)
+        self._begin(job, clear=False)
 
     @Slot()
     def pause(self) -> None:

@@ -1,7 +1,7 @@
-"""The Qt adapter of the Trainer: a QObject moved to a QThread that turns training events into signals.
+"""The Qt adapter of a training job: a QObject moved to a QThread that turns training events into signals.
 
-The Trainer knows nothing of Qt (DESIGN.md); this worker loads the data, creates or reopens the run,
-calls `Trainer.run(on_event)` on its thread and re-emits each event dataclass. Step events are
+The Trainer knows nothing of Qt (docs/architecture.md, "Threading"); this worker prepares the job on its
+thread (`app.training.prepare`: the run, the data, the Trainer), runs it and re-emits each event dataclass. Step events are
 coalesced into batches (at most ~20 per second) so a fast GPU cannot flood the GUI thread's queue;
 every other event flushes the pending batch first, so order is kept. On CPU it leaves one core to the
 interface (torch.set_num_threads(cores - 1)). `TrainingRunner` owns the thread on the GUI side.
@@ -13,29 +13,17 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from ddpm_studio.training.config import RunConfig
+from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
+from ddpm_studio.data import DataLoadCancelled
 from ddpm_studio.training.events import FailedEvent, StepEvent
 
 log = logging.getLogger(__name__)
 
 STEP_BATCH_S = 0.05  # emit coalesced step events at most every 50 ms
-
-
-@dataclass(frozen=True)
-class TrainingJob:
-    """Start a new run from `config`, or resume the run at `resume` (optionally training it longer)."""
-
-    config: RunConfig | None = None
-    resume: Path | None = None
-    max_steps: int | None = None  # on resume: train the run to this many steps in all
-    runs_root: Path | None = None  # where new runs go (default: runs_root())
-    num_threads: int | None = None  # CPU threads for torch (default: cores - 1, at least 1)
 
 
 def interface_friendly_threads() -> int:
@@ -53,9 +41,9 @@ class TrainingWorker(QObject):
     event = Signal(object)  # any other TrainingEvent (TimestepLoss, EpochEnd, Checkpoint, Finished, Failed)
     done = Signal()  # always the last signal
 
-    def __init__(self, job: TrainingJob) -> None:
+    def __init__(self, job: TrainingJob, num_threads: int | None = None) -> None:
         super().__init__()
-        self.job = job
+        self.job, self.num_threads = job, num_threads  # CPU threads for torch (default: cores - 1)
         self._trainer = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,11 +80,10 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            torch.set_num_threads(self.job.num_threads or interface_friendly_threads())
-            trainer = self._prepare()
-            if trainer is None:
-                return
-            trainer.run(self._on_event)
+            torch.set_num_threads(self.num_threads or interface_friendly_threads())
+            session = self._prepare()
+            if session is not None:
+                session.run_training(self._on_event)
         except Exception as exc:  # noqa: BLE001 - a thread boundary: report, never die silently
             log.exception("training failed")
             self._flush()
@@ -105,49 +92,24 @@ class TrainingWorker(QObject):
             self._flush()
             self.done.emit()
 
-    def _prepare(self):
-        from ddpm_studio.data import DataLoadCancelled, load_dataset
-        from ddpm_studio.training.runs import create_run, open_run
-        from ddpm_studio.training.trainer import Trainer
-
-        job = self.job
-        if job.resume is not None:
-            run = open_run(job.resume)
-            if job.max_steps is not None and run.config.training.max_steps != job.max_steps:
-                run.save_config(replace(run.config, training=replace(run.config.training, max_steps=job.max_steps)))
-            config = run.config
-        else:
-            if job.config is None:
-                raise ValueError("no configuration to train")
-            config = job.config
-            config.validate()
-        self.status.emit(f"loading {config.data.source} …")
+    def _prepare(self) -> TrainingSession | None:
+        """The job's run, data and Trainer; None when a stop came first."""
         try:
-            dataset = load_dataset(config.data, cancel=self._stop.is_set)
+            session = prepare(self.job, cancel=self._stop.is_set, on_status=self.status.emit)
         except DataLoadCancelled:
             return None
-        if len(dataset) == 0:
-            raise ValueError(f"no usable images in {config.data.source}")
-        problems = getattr(dataset, "problems", [])
+        problems = session.problems
         if problems:
             self.notice.emit(f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}")
-        if self._stop.is_set():
-            return None
-        self.status.emit("building the model …")
-        if job.resume is not None:
-            trainer = Trainer.resume(run, dataset=dataset)
-        else:
-            run = create_run(config, root=job.runs_root)
-            trainer = Trainer(config, dataset, run)
-        self.run_ready.emit(run.path)
+        self.run_ready.emit(session.run.path)
         with self._lock:
-            self._trainer = trainer
+            self._trainer = session.trainer
             if self._stop.is_set():
-                trainer.request_stop()
+                session.trainer.request_stop()
             elif self._paused:
-                trainer.request_pause()
+                session.trainer.request_pause()
         self.status.emit("training")
-        return trainer
+        return session
 
     def _on_event(self, event) -> None:
         """Called by the Trainer on this thread: batch step events, pass the rest through in order."""

@@ -1,0 +1,114 @@
+"""Training jobs: create a run or reopen one, load its data, and hand back a Trainer ready to start.
+
+Both faces train through `prepare`: the CLI's `train` (also under torchrun, where rank 0 makes the run
+folder and the others join it) and the GUI's training worker (on its QThread). Starting is
+`TrainingSession.run(on_event)`; stopping is `request_stop()` from any thread (the Trainer writes a
+checkpoint first). A run is trained by one process at a time: the Trainer holds the run's lock
+(`training.run_lock`) while it exists, and a resumed run's config.json is only rewritten under that lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ddpm_studio.data import ImageDataset, load_dataset
+from ddpm_studio.data.problems import Problem
+from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.events import TrainingEvent
+from ddpm_studio.training.run_lock import RunLock
+from ddpm_studio.training.runs import Run, create_run, open_run
+from ddpm_studio.training.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A new run from `config`, or `resume` an existing one (a folder or a name under `runs_dir`).
+
+    On resume only the length (`max_steps`/`epochs`: the total to reach), `max_minutes` and `device` may
+    change; None keeps the run's own value.
+    """
+
+    config: RunConfig | None = None
+    resume: Path | str | None = None
+    runs_dir: Path | None = None  # where runs live (default: the user data folder)
+    name: str | None = None  # the new run's folder name (default: date-data-size)
+    max_steps: int | None = None
+    epochs: int | None = None
+    max_minutes: float | None = None
+    device: str | None = None
+
+
+def resumed_config(config: RunConfig, job: TrainingJob) -> RunConfig:
+    """The run's own config with the job's length, time limit and device (validated)."""
+    training = config.training
+    if job.max_steps is not None or job.epochs is not None:
+        training = replace(training, max_steps=job.max_steps, epochs=job.epochs)
+    if job.max_minutes is not None:
+        training = replace(training, max_minutes=job.max_minutes)
+    if job.device is not None:
+        training = replace(training, device=job.device)
+    resumed = replace(config, training=training)
+    resumed.validate()
+    return resumed
+
+
+@dataclass
+class TrainingSession:
+    """A prepared job: its run folder, its data and the Trainer that will train it."""
+
+    run: Run
+    dataset: ImageDataset
+    trainer: Trainer
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Files of the data source that were skipped (unreadable), for the faces to mention."""
+        return list(getattr(self.dataset, "problems", []))
+
+    def run_training(self, on_event: Callable[[TrainingEvent], None]) -> None:
+        """Train on this thread until done, stopped or failed; every event goes to `on_event`."""
+        self.trainer.run(on_event)
+
+    def request_stop(self) -> None:
+        self.trainer.request_stop()
+
+
+def _share(path: str | None) -> str | None:
+    return path
+
+
+def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any], Any] = _share,
+            cancel: Callable[[], bool] | None = None, on_status: Callable[[str], None] | None = None,
+            on_progress: Callable[[int, int], None] | None = None) -> TrainingSession:
+    """Create or reopen the run, load its data and build the Trainer.
+
+    Under DDP only the main process (`is_main`) creates the folder or rewrites config.json; `share_path`
+    gives every process the main one's run folder (`training.distributed.broadcast_from_main`). `cancel`
+    lets a face abandon the data loading (DataLoadCancelled); `on_status` names each stage.
+    """
+    status = on_status or (lambda _text: None)
+    if job.resume is not None:
+        run = open_run(job.resume, root=job.runs_dir)
+        config = resumed_config(run.config, job)
+        if is_main and config != run.config:
+            with RunLock(run.path):  # never rewrite the config of a run another process is training
+                run.save_config(config)
+        run.config = config
+    else:
+        if job.config is None:
+            raise ValueError("no configuration to train")
+        config = job.config
+        config.validate()
+        run = create_run(config, root=job.runs_dir, name=job.name) if is_main else None
+    path = share_path(str(run.path) if run is not None else None)
+    run = run if run is not None else Run(path=Path(path), config=config)
+    status(f"loading {config.data.source} …")
+    dataset = load_dataset(config.data, cancel=cancel, on_progress=on_progress)
+    if len(dataset) == 0:
+        raise ValueError(f"no usable images in {config.data.source}")
+    status("building the model …")
+    trainer = Trainer.resume(run, dataset) if job.resume is not None else Trainer(config, dataset, run)
+    return TrainingSession(run, dataset, trainer)
