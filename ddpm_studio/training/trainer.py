@@ -39,6 +39,7 @@ from ddpm_studio.training.lr_schedule import learning_rate
 from ddpm_studio.training.previews import sample_preview, save_preview_png
 from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
+from ddpm_studio.training.run_lock import RunLock, RunLocked
 from ddpm_studio.training.runs import Run
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Trainer:
         tc = config.training
         self.config, self.dataset, self.run_dir = config, dataset, run
         self.dist = distributed.current()
+        # one writer per run folder, from here (a resume truncates the history) to the end of run()
+        self.lock: RunLock | None = RunLock(run.path).acquire() if self.dist.is_main else None
         if tc.num_threads:
             torch.set_num_threads(tc.num_threads)
         self.device = distributed.device_for(self.dist, resolve_device(device if device is not None else tc.device))
@@ -138,11 +141,15 @@ class Trainer:
         emit: EventCallback = on_event if self.dist.is_main else (lambda event: None)
         failed = True
         try:
+            if self.lock is not None:
+                self.lock.acquire()  # again, if an earlier run() released it
             reason = self._train(emit)
             failed = False
         except NonFiniteLoss as exc:
             self._fail(emit, f"{exc}: training diverged; {self._kept()}. Try a lower learning rate or more warm-up.",
                        "nan")
+        except RunLocked as exc:
+            self._fail(emit, str(exc), "locked")
         except StorageError as exc:  # disk full, size limit, read-only folder: nothing half-written is left
             self._fail(emit, f"{exc}; {self._kept()}", "storage")
         except DataError as exc:
@@ -163,6 +170,12 @@ class Trainer:
                 self._flush_history()
             except OSError as exc:  # the failure (if any) was reported already; this is its echo
                 (log.info if failed else log.warning)("could not write the history: %s", exc)
+            self.release_lock()
+
+    def release_lock(self) -> None:
+        """Let another process train this run (run() does it when it returns)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def _kept(self) -> str:
         return (f"the last good checkpoint (step {self.last_saved_step}) is kept"
