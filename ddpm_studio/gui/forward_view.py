@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
                                QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ddpm_studio.data.transforms import to_uint8
+from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
 from ddpm_studio.gui.forward_figure import render_figure
@@ -79,7 +80,7 @@ class ForwardView(QWidget):
         self.timesteps_spin = named(QSpinBox(), "Number of timesteps T", "T, the number of diffusion steps")
         self.timesteps_spin.setRange(10, 4000)
         self.timesteps_spin.setSingleStep(50)
-        self.timesteps_spin.setValue(1000)
+        self.timesteps_spin.setValue(DiffusionConfig().timesteps)
         self.compare_check = named(QCheckBox("Compare with"), "Compare with a second schedule",
                                    "Show a second schedule on the same images and the same ε")
         self.compare_combo = named(QComboBox(), "Second schedule", "The schedule to compare with")

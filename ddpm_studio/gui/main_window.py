@@ -25,6 +25,7 @@ from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
 from ddpm_studio.gui.thumbnail_model import ScanSummary
 from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.training.devices import cuda_available
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ def _short_name(source) -> str:
 
 def device_description(device: str) -> str:
     """'cpu' or 'cuda (NVIDIA H200)'."""
-    if device.startswith("cuda") and torch.cuda.is_available():
+    if device.startswith("cuda") and cuda_available():
         return f"{device} ({torch.cuda.get_device_name(0)})"
     return device
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ddpm_studio.engine import SamplingConfig
 from ddpm_studio.app.sampling import LaneSpec
+from ddpm_studio.engine import SamplingConfig
+from ddpm_studio.engine.config import SAMPLING_METHODS
 
+METHOD_LABELS = {"ddim": "DDIM", "ddpm": "DDPM (ancestral, T steps)"}  # others show their name
 COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}
 AVERAGE_HELP = ("Average N draws: each image runs N chains from the same starting noise with different fresh "
@@ -50,14 +52,15 @@ class SamplerControls(QWidget):
         self.model_combo.setMinimumContentsLength(20)
         self.refresh_button = QPushButton("Refresh")
         self.browse_button = QPushButton("Checkpoint file…")
+        d = SamplingConfig()
         self.method = QComboBox()
-        self.method.addItem("DDIM", "ddim")
-        self.method.addItem("DDPM (ancestral, T steps)", "ddpm")
+        for method in sorted(SAMPLING_METHODS, key=lambda m: m != d.method):  # the default first
+            self.method.addItem(METHOD_LABELS.get(method, method), method)
         self.steps = QSpinBox()
-        self.steps.setRange(1, 10000)
-        self.steps.setValue(50)
-        self.eta = _double(0.0, 0.0, 2.0, 0.1)
-        self.noise_scale = _double(1.0, 0.0, 2.0, 0.05)
+        self.steps.setRange(1, 10000)  # more than T is the engine's error, reported when sampling starts
+        self.steps.setValue(d.steps)
+        self.eta = _double(d.eta, 0.0, 2.0, 0.1)
+        self.noise_scale = _double(d.noise_scale, 0.0, 2.0, 0.05)
         self.noise_scale.setToolTip("Temperature: scales the fresh noise z of each stochastic step. "
                                     "< 1 gives smoother, less diverse samples (no effect with DDIM η = 0).")
         self.average = QSpinBox()
@@ -65,11 +68,12 @@ class SamplerControls(QWidget):
         self.average.setToolTip(AVERAGE_HELP)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(d.seed)
         self.count = QSpinBox()
         self.count.setRange(1, 256)
-        self.count.setValue(16)
+        self.count.setValue(d.count)
         self.clip = QCheckBox("clip x̂₀ to [-1, 1]")
-        self.clip.setChecked(True)
+        self.clip.setChecked(d.clip_x0)
         self.show_eps = QCheckBox("show predicted noise ε̂")
 
     def _build_compare_run_export(self) -> None:
@@ -148,9 +152,9 @@ class SamplerControls(QWidget):
 
     # -- settings -------------------------------------------------------------------------------
     def sampling_config(self) -> SamplingConfig:
-        return SamplingConfig(method=self.method.currentData(), steps=self.steps.value(), eta=self.eta.value(),
-                              clip_x0=self.clip.isChecked(), noise_scale=self.noise_scale.value(),
-                              seed=self.seed.value(), count=self.count.value())
+        return replace(SamplingConfig(), method=self.method.currentData(), steps=self.steps.value(),
+                       eta=self.eta.value(), clip_x0=self.clip.isChecked(), noise_scale=self.noise_scale.value(),
+                       seed=self.seed.value(), count=self.count.value())
 
     def lane_specs(self) -> tuple[LaneSpec, ...]:
         """The lanes the current settings ask for (one, or two to compare)."""

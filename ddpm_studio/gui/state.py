@@ -10,27 +10,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.sources import ImageSource, open_source
+from ddpm_studio.training.devices import resolve_device
 
 log = logging.getLogger(__name__)
 
 ORGANIZATION = "ddpm-studio"
 APPLICATION = "DDPM Studio"
-DEFAULT_SOURCE = "builtin:shapes"
+DEFAULT_SOURCE = DataConfig().source
 MAX_RECENT = 8
 DEFAULT_SELECTION = 4  # images selected when a source opens (the forward view shows them)
-
-
-def detect_device() -> str:
-    """'cuda' when a CUDA device is usable, else 'cpu'."""
-    try:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except Exception:  # a broken driver must not stop the app
-        log.exception("CUDA detection failed; using the CPU")
-        return "cpu"
 
 
 class AppState(QObject):
@@ -47,7 +39,7 @@ class AppState(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings: QSettings = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
-        self.device: str = device or detect_device()
+        self.device: str = device or str(resolve_device("auto"))  # the one device policy: training.devices
         self.source_spec: str = ""
         self.source: ImageSource | None = None
         self.selected_indices: list[int] = []

@@ -1,7 +1,7 @@
 """The training configuration form: every field of a `RunConfig` a person chooses before Start.
 
-Defaults train visibly within minutes on a CPU: the tiny UNet at 32x32 on the built-in shapes set, with
-short previews every epoch. `problem()` explains an invalid combination in one line before Start
+Every default is the config dataclasses' default (the CLI's flags read the same ones), and every choice
+list is the one the configs validate against; this form only adds the words shown for each choice. `problem()` explains an invalid combination in one line before Start
 (the panel disables Start and shows it); `run_config()` builds the typed config the Trainer takes.
 """
 
@@ -9,40 +9,32 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ddpm_studio.data.config import DataConfig
+from ddpm_studio.data.config import CHANNELS, DataConfig
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
+from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
-from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
+from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
+from ddpm_studio.training.devices import DEVICE_CHOICES, bf16_supported, cuda_available
 
 IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
-OBJECTIVES = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)"}
-LOSSES = {"l2": "L2 (MSE)", "l1": "L1", "huber": "Huber"}
-LR_SCHEDULE_NAMES = {"cosine": "cosine decay", "constant": "constant"}
-BLOCK_LABELS = {"resnet": "ResNet (scale-shift)", "convnext": "ConvNeXt"}
+# The words shown for the choices of the configs' lists (a choice without words shows its name).
+LABELS = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)", "l2": "L2 (MSE)", "l1": "L1",
+          "huber": "Huber", "cosine": "cosine decay", "resnet": "ResNet (scale-shift)", "convnext": "ConvNeXt",
+          "cpu": "CPU", "cuda": "CUDA", "no": "off (float32)", 3: "RGB", 1: "Grayscale"}
 CUSTOM = "custom"
-# CPU-friendly defaults: tiny model, 32x32 shapes, previews every epoch (one epoch ≈ a minute on 2 cores).
-DEFAULT_TRAINING = TrainingConfig(batch_size=32, lr=5e-4, warmup_steps=100, ema_decay=0.995, max_steps=3000,
-                                  epochs=None, preview_every_epochs=1, preview_count=16,
-                                  preview_sampler_steps=25, checkpoint_every_steps=500)
 
 
-def cuda_available() -> bool:
-    try:
-        return torch.cuda.is_available()
-    except Exception:  # a broken driver is "no CUDA"
-        return False
-
-
-def _combo(items: dict[str, str] | tuple[str, ...], current: str) -> QComboBox:
+def _combo(choices, current, labels: dict | None = None) -> QComboBox:
+    """A combo box over a config's choice list, showing LABELS' words, with `current` selected."""
+    labels = LABELS if labels is None else labels
     box = QComboBox()
-    pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
-    for data, text in pairs:
-        box.addItem(text, data)
+    for choice in choices:
+        box.addItem(labels.get(choice, str(choice)), choice)
     box.setCurrentIndex(max(0, box.findData(current)))
     return box
 
@@ -61,28 +53,28 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._custom_model: UNetConfig | None = None  # a reopened run's model that matches no preset
-        d, tr = DataConfig(), DEFAULT_TRAINING
+        d, tr, diff, preset = DataConfig(), TrainingConfig(), DiffusionConfig(), UNET_PRESETS[DEFAULT_PRESET]
         self.source = QLineEdit(d.source)
         self.source.setPlaceholderText("folder, .zip or builtin:shapes (choose in the Data view)")
-        self.image_size = _combo({str(s): f"{s} × {s}" for s in IMAGE_SIZES}, str(d.image_size))
-        self.channels = _combo({"3": "RGB", "1": "Grayscale"}, str(d.channels))
+        self.image_size = _combo(IMAGE_SIZES, d.image_size, {s: f"{s} × {s}" for s in IMAGE_SIZES})
+        self.channels = _combo(sorted(CHANNELS, reverse=True), d.channels)
         self.hflip = QCheckBox("random horizontal flip")
         self.hflip.setChecked(d.hflip)
-        self.preset = _combo(tuple(UNET_PRESETS), "tiny")
+        self.preset = _combo(tuple(UNET_PRESETS), DEFAULT_PRESET)
         self.width = QSpinBox()
         self.width.setRange(8, 512)
         self.width.setSingleStep(8)
-        self.width.setValue(UNET_PRESETS["tiny"].base_channels)
+        self.width.setValue(preset.base_channels)
         self.width.setSuffix(" channels")
-        self.block = _combo(BLOCK_LABELS, UNET_PRESETS["tiny"].block)
-        diff = DiffusionConfig()
+        self.block = _combo(BLOCK_TYPES, preset.block)
         self.schedule = _combo(SCHEDULE_NAMES, diff.schedule)
         self.timesteps = QSpinBox()
         self.timesteps.setRange(2, 10000)
         self.timesteps.setValue(diff.timesteps)
-        self.loss = _combo({k: LOSSES.get(k, k) for k in LOSS_NAMES}, diff.loss)
+        self.loss = _combo(LOSS_NAMES, diff.loss)
         self.objective = _combo(OBJECTIVES, diff.objective)
         self.learned_variance = QCheckBox("learned variance Σθ (hybrid loss)")
+        self.learned_variance.setChecked(diff.learned_variance)
         self.batch = QSpinBox()
         self.batch.setRange(1, 4096)
         self.batch.setValue(tr.batch_size)
@@ -91,7 +83,7 @@ class TrainingForm(QWidget):
         self.lr.setRange(1e-6, 1.0)
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(tr.lr)
-        self.lr_schedule = _combo(LR_SCHEDULE_NAMES, tr.lr_schedule)
+        self.lr_schedule = _combo(LR_SCHEDULES, tr.lr_schedule)
         self.by_steps = QRadioButton("steps")
         self.by_epochs = QRadioButton("epochs")
         self.by_steps.setChecked(True)
@@ -103,8 +95,8 @@ class TrainingForm(QWidget):
         self.ema.setRange(0.0, 0.9999)
         self.ema.setSingleStep(0.001)
         self.ema.setValue(tr.ema_decay)
-        self.device = _combo({"auto": "auto", "cpu": "CPU", "cuda": "CUDA"}, tr.device)
-        self.precision = _combo({"auto": "auto", "no": "off (float32)", "bf16": "bf16", "fp16": "fp16"}, "auto")
+        self.device = _combo(DEVICE_CHOICES, tr.device)
+        self.precision = _combo(MIXED_PRECISION_MODES, tr.mixed_precision)
         self.preview_every = QSpinBox()
         self.preview_every.setRange(0, 1000)
         self.preview_every.setValue(tr.preview_every_epochs)
@@ -125,7 +117,7 @@ class TrainingForm(QWidget):
             check.toggled.connect(self._on_edit)
         self.source.textChanged.connect(self._on_edit)
         self.preset.currentIndexChanged.connect(self._on_preset)
-        self._base_training = tr
+        self._base_training, self._base_data, self._base_diffusion = tr, d, diff
 
     def _build_layout(self) -> None:
         data, model, diffusion, train = (QGroupBox(t) for t in ("Data", "Model", "Diffusion", "Training"))
@@ -176,7 +168,7 @@ class TrainingForm(QWidget):
         self.timesteps.setToolTip("T, the number of noising steps; DDPM sampling takes T steps, DDIM fewer.")
         self.objective.setToolTip("What the network predicts: ε (Ho et al.), x₀, or v = √ᾱ ε − √(1−ᾱ) x₀.")
         self.lr_schedule.setToolTip(f"After the warm-up: keep the learning rate, or lower it along a cosine to "
-                                    f"{DEFAULT_TRAINING.lr_min_ratio:.0%} of it by the last step.")
+                                    f"{TrainingConfig().lr_min_ratio:.0%} of it by the last step.")
         self.ema.setToolTip("Exponential moving average of the weights, used for previews and sampling.")
         self.precision.setToolTip("Autocast on CUDA only; the CPU always trains in float32.")
         self.source.setToolTip("The dataset chosen in the Data view; you can also type a folder or builtin:glyphs.")
@@ -185,25 +177,24 @@ class TrainingForm(QWidget):
     def _model_config(self) -> UNetConfig:
         name = self.preset.currentData()
         base = self._custom_model if name == CUSTOM and self._custom_model else UNET_PRESETS.get(name, UNetConfig())
-        channels = int(self.channels.currentData())
+        channels = self.channels.currentData()
         learned = self.learned_variance.isChecked()
         return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned,
                        block=self.block.currentData())
 
     def run_config(self) -> RunConfig:
         """The RunConfig the form shows (not validated: see `problem`)."""
-        data = DataConfig(source=self.source.text().strip(), image_size=int(self.image_size.currentData()),
-                          channels=int(self.channels.currentData()), hflip=self.hflip.isChecked(),
-                          random_crop=False)
-        diffusion = DiffusionConfig(schedule=self.schedule.currentData(), timesteps=self.timesteps.value(),
-                                    objective=self.objective.currentData(), loss=self.loss.currentData(),
-                                    learned_variance=self.learned_variance.isChecked())
+        data = replace(self._base_data, source=self.source.text().strip(), image_size=self.image_size.currentData(),
+                       channels=self.channels.currentData(), hflip=self.hflip.isChecked())
+        diffusion = replace(self._base_diffusion, schedule=self.schedule.currentData(),
+                            timesteps=self.timesteps.value(), objective=self.objective.currentData(),
+                            loss=self.loss.currentData(), learned_variance=self.learned_variance.isChecked())
         by_steps = self.by_steps.isChecked()
         device = self.device.currentData()
         training = replace(self._base_training, batch_size=self.batch.value(), lr=self.lr.value(),
                            lr_schedule=self.lr_schedule.currentData(),
                            ema_decay=self.ema.value(), device=device,
-                           mixed_precision=self.precision.currentData() if device != "cpu" else "no",
+                           mixed_precision=self.precision.currentData(),
                            max_steps=self.length.value() if by_steps else None,
                            epochs=None if by_steps else self.length.value(),
                            preview_every_epochs=self.preview_every.value(),
@@ -220,7 +211,7 @@ class TrainingForm(QWidget):
             return "CUDA is not available on this machine: choose 'auto' or 'CPU'."
         if precision in ("bf16", "fp16") and (device == "cpu" or not cuda_available()):
             return f"{precision} mixed precision needs a CUDA device; set mixed precision to 'off' or 'auto'."
-        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        if precision == "bf16" and not bf16_supported():
             return "This GPU does not support bf16; choose fp16 or 'auto'."
         if self.learned_variance.isChecked() and self.timesteps.value() < 2:
             return "A learned variance needs T of at least 2."
@@ -264,8 +255,9 @@ class TrainingForm(QWidget):
             self.width.setValue(m.base_channels)
             _set_combo(self.block, m.block)
             self.source.setText(config.data.source)
-            _set_combo(self.image_size, str(config.data.image_size))
-            _set_combo(self.channels, str(config.data.channels))
+            self._base_data, self._base_diffusion = config.data, config.diffusion
+            _set_combo(self.image_size, config.data.image_size)
+            _set_combo(self.channels, config.data.channels)
             self.hflip.setChecked(config.data.hflip)
             dc = config.diffusion
             _set_combo(self.schedule, dc.schedule)

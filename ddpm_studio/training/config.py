@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any, ClassVar
 
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.engine.config import DiffusionConfig
-from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.engine.unet_config import DEFAULT_PRESET, UNET_PRESETS, UNetConfig
 from ddpm_studio.typed_config import ConfigError, load_config
 
 MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
@@ -119,7 +119,7 @@ class TrainingConfig:
 class RunConfig:
     """Everything that defines a run; `to_json` / `from_json` round-trip it through config.json."""
 
-    model: UNetConfig = field(default_factory=UNetConfig)
+    model: UNetConfig = field(default_factory=lambda: replace(UNET_PRESETS[DEFAULT_PRESET]))
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

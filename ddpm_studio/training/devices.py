@@ -1,4 +1,5 @@
-"""Devices for training: choosing one ("auto"), the CUDA autocast dtype, and recognising out-of-memory errors.
+"""The one device policy: what "auto" means, whether CUDA is usable, the CUDA autocast dtype, and recognising
+out-of-memory errors. Training, sampling and both faces ask here (nowhere else decides a device).
 
 On CUDA the Trainer uses autocast with bf16 where the GPU supports it (no loss scaling needed), else fp16
 with a GradScaler; CPU and MPS train in float32.
@@ -6,9 +7,30 @@ with a GradScaler; CPU and MPS train in float32.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
-__all__ = ["amp_dtype", "is_out_of_memory", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "amp_dtype", "bf16_supported", "cuda_available", "is_out_of_memory",
+           "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # offered by the forms; "cuda:N" and "mps" also work
+
+
+def cuda_available() -> bool:
+    """True when a CUDA device is usable; a broken driver counts as none (logged, never raised)."""
+    try:
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - a broken driver must not stop the app
+        log.exception("CUDA detection failed; using the CPU")
+        return False
+
+
+def bf16_supported() -> bool:
+    """True when the CUDA device computes in bfloat16."""
+    return cuda_available() and torch.cuda.is_bf16_supported()
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -17,7 +39,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         return name
     name = (name or "auto").strip().lower()
     if name == "auto":
-        if torch.cuda.is_available():
+        if cuda_available():
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         return torch.device("mps") if mps is not None and mps.is_available() else torch.device("cpu")
@@ -25,7 +47,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "cuda" and not cuda_available():
         raise ValueError("CUDA was requested but no CUDA device is available; use --device cpu")
     return device
 
@@ -40,6 +62,6 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype on CUDA (bf16 where supported, else fp16); None (float32) on CPU/MPS or mode "no"."""
     if device.type != "cuda" or mode == "no":
         return None
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+    if mode == "bf16" or (mode == "auto" and bf16_supported()):
         return torch.bfloat16
     return torch.float16
