@@ -65,14 +65,6 @@ class GaussianDiffusion:
         dtype = torch.float32 if x.device.type == "mps" else torch.float64
         return self.schedule.to(x.device, dtype)
 
-    def sample_timesteps(
-        self, batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> Tensor:
-        """Uniform t ~ U{0, ..., T-1} of shape (B,), drawn on the generator's device then moved to ``device``."""
-        draw_device = generator.device if generator is not None else device
-        t = torch.randint(0, self.num_timesteps, (batch_size,), generator=generator, device=draw_device)
-        return t.to(device)
-
     # ---- reading the network output ------------------------------------------------------------------
 
     def _call_model(self, model: Model, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor | None]:

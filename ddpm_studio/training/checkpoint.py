@@ -352,11 +352,6 @@ def export_for_sampling(source: Path, destination: Path) -> Path:
     return Path(destination)
 
 
-def read_step(path: Path) -> int:
-    """The step recorded in a checkpoint's metadata, without loading tensors."""
-    return int(_read_header(Path(path))[0].get("step", "0"))
-
-
 def config_json(config: RunConfig) -> str:
     """The config.json text written beside checkpoints (same as RunConfig.to_json, newline-terminated)."""
     return json.dumps(config.to_dict(), indent=2) + "\n"
