@@ -1,4 +1,4 @@
-"""The training layer and the CLI never import Qt (DESIGN.md: layers; imports only point down)."""
+"""The training layer and the CLI never import Qt (docs/architecture.md, "Layers": imports only point down)."""
 
 from __future__ import annotations
 
