@@ -14,7 +14,7 @@ from torch import nn
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
-from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
+from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample, karras_timesteps
 from ddpm_studio.engine.sampling_common import ddim_timesteps, dpm_timesteps
 
 schedulers = pytest.importorskip("diffusers.schedulers")
@@ -80,11 +80,11 @@ def _last(generator_of_steps) -> torch.Tensor:
 @pytest.mark.parametrize("objective", ["eps", "x0", "v"])
 def test_euler_matches_euler_discrete_scheduler(objective: str, steps: int) -> None:
     diffusion, model, noise, kwargs = _setup(objective)
-    grid = ddim_timesteps(diffusion.num_timesteps, steps)
+    grid = (karras_timesteps if steps % 2 else lambda d, n: ddim_timesteps(d.num_timesteps, n))(diffusion, steps)
     scheduler = schedulers.EulerDiscreteScheduler(**kwargs)
     scheduler.set_timesteps(timesteps=grid)
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
-    ours = _last(euler_sample(model, diffusion, SHAPE, steps=steps, noise=noise))
+    ours = _last(euler_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -99,7 +99,7 @@ def test_heun_matches_heun_discrete_scheduler(objective: str, steps: int) -> Non
     scheduler.set_timesteps(timesteps=grid)
     assert len(scheduler.timesteps) == 2 * steps - 1  # diffusers' NFE agrees with ours
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
-    ours = _last(heun_sample(model, diffusion, SHAPE, steps=steps, noise=noise))
+    ours = _last(heun_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -115,7 +115,7 @@ def test_euler_ancestral_matches_euler_ancestral_discrete_scheduler(objective: s
     scheduler.sigmas = torch.cat([((1 - alphas_cumprod) / alphas_cumprod).sqrt(), torch.zeros(1)]).float()
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise),
                                generator=torch.Generator().manual_seed(3))
-    ours = _last(euler_ancestral_sample(model, diffusion, SHAPE, steps=steps, noise=noise,
+    ours = _last(euler_ancestral_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise,
                                         generator=torch.Generator().manual_seed(3)))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
@@ -145,8 +145,9 @@ def test_learned_variance_models_use_the_mean_part(sampler: str) -> None:
     else:
         cls = schedulers.EulerDiscreteScheduler if sampler == "euler" else schedulers.HeunDiscreteScheduler
         scheduler = cls(**kwargs)
-        scheduler.set_timesteps(timesteps=ddim_timesteps(diffusion.num_timesteps, steps))
+        grid = karras_timesteps(diffusion, steps)
+        scheduler.set_timesteps(timesteps=grid)
         expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
         run = euler_sample if sampler == "euler" else heun_sample
-        ours = _last(run(model, diffusion, SHAPE, steps=steps, noise=noise))
+        ours = _last(run(model, diffusion, SHAPE, steps=steps, noise=noise))  # the default grid is Karras's
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
