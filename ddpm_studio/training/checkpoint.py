@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,24 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 
 from ddpm_studio.atomic import (  # noqa: F401 - atomic_write, atomic_write_text, fsync_dir re-exported
-    TMP_MARKER, StorageError, atomic_write, atomic_write_bytes, atomic_write_text, free_mb, fsync_dir, storage_error,
+    TMP_MARKER,
+    StorageError,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    free_mb,
+    fsync_dir,
+    storage_error,
 )
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
 from ddpm_studio.training.checkpoint_checks import (
-    MAX_PARAMETERS, architecture_mismatch, expected_shapes, first_non_finite, parameter_count,
+    MAX_PARAMETERS,
+    architecture_mismatch,
+    expected_shapes,
+    first_non_finite,
+    parameter_count,
 )
 from ddpm_studio.training.config import RunConfig
 

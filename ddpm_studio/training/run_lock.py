@@ -74,7 +74,7 @@ class RunLock:
         if self._fd is not None:
             return self
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o666)  # read-only: no writer on the mount
         except OSError as exc:
             raise storage_error(exc, self.run_path, what="the run's lock file") from None
         try:
@@ -87,9 +87,12 @@ class RunLock:
                     raise RunLocked(self._refusal(os.pread(fd, 256, 0).decode("utf-8", "replace"))) from None
             else:
                 self._check_pid_file(fd)
-            stamp = f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, stamp, 0)
+            stamp = f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+            try:
+                with open(self.path, "w", encoding="utf-8") as f:  # closed at once: no writer left on the mount
+                    f.write(stamp)
+            except OSError as exc:
+                raise storage_error(exc, self.run_path, what="the run's lock file") from None
         except BaseException:
             os.close(fd)
             raise
@@ -111,14 +114,10 @@ class RunLock:
         log.warning("taking over the stale lock of run %s (process %d is gone)", self.run_path.name, pid)
 
     def release(self) -> None:
-        """Drop the lock (the file stays: a later writer reuses it; its content names the last holder)."""
+        """Drop the lock (the file stays, naming its last holder: a later writer takes it over)."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
