@@ -21,7 +21,12 @@ from typing import Any
 
 from ddpm_studio.paths import data_home, demo_checkpoint_dir
 from ddpm_studio.training.checkpoint import (
-    Checkpoint, CheckpointError, atomic_write_text, config_json, describe_model_difference, list_checkpoints,
+    Checkpoint,
+    CheckpointError,
+    atomic_write_text,
+    config_json,
+    describe_model_difference,
+    list_checkpoints,
     load_checkpoint,
 )
 from ddpm_studio.training.config import RunConfig
@@ -141,14 +146,15 @@ class RunInfo:
     name: str
     path: Path
     step: int  # latest checkpointed step (0 if none)
-    last_loss: float | None  # loss of the last recorded step
+    last_loss: float | None  # loss recorded at that same step (None without a checkpoint or its record)
     date: datetime  # last modification
     source: str
     image_size: int
 
 
-def last_history_record(path: Path, *, tail_bytes: int = 8192) -> dict[str, Any] | None:
-    """The last readable record of a history file, reading only its tail (runs lists stay fast on long runs)."""
+def last_history_record(path: Path, *, tail_bytes: int = 8192, step: int | None = None) -> dict[str, Any] | None:
+    """The last readable record of a history file (or the last one of `step`), reading only its tail where it
+    holds the answer (runs lists stay fast on long runs)."""
     if not path.is_file():
         return None
     with open(path, "rb") as f:
@@ -160,11 +166,11 @@ def last_history_record(path: Path, *, tail_bytes: int = 8192) -> dict[str, Any]
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # the first line of the tail may be cut, the last one torn by a crash
-        if isinstance(record, dict):
+        if isinstance(record, dict) and (step is None or record.get("step") == step):
             return record
     if size <= tail_bytes:
         return None
-    records = read_history(path)  # a tail of one huge or torn line: read it all
+    records = [r for r in read_history(path) if step is None or r.get("step") == step]  # not in the tail
     return records[-1] if records else None
 
 
@@ -213,6 +219,23 @@ def create_run(config: RunConfig, root: Path | None = None, name: str | None = N
     return run
 
 
+def remove_unused_run(run: Run) -> bool:
+    """Delete a run folder that never trained (only its config.json, empty subfolders and its lock), e.g. when
+    its data or its model could not be loaded, so the name is free again. True if it was removed."""
+    allowed = {CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock"}
+    try:
+        entries = list(run.path.iterdir())
+        if any(e.name not in allowed or (e.is_dir() and any(e.iterdir())) for e in entries):
+            return False
+        for entry in entries:
+            entry.rmdir() if entry.is_dir() else entry.unlink()
+        run.path.rmdir()
+    except OSError as exc:
+        log.warning("could not remove the unused run folder %s: %s", run.path, exc)
+        return False
+    return True
+
+
 def open_run(path: Path | str, root: Path | None = None) -> Run:
     """Reopen a run by folder path, or by name under `root` (default runs_root())."""
     candidate = Path(path).expanduser()
@@ -232,7 +255,8 @@ def open_run(path: Path | str, root: Path | None = None) -> Run:
 
 def _run_info(run: Run) -> RunInfo:
     latest = run.checkpoints()
-    last = last_history_record(run.history_path)
+    # the loss beside the checkpoint's step is that step's loss (steps after it are lost on resume)
+    last = last_history_record(run.history_path, step=latest[-1][0]) if latest else None
     last_loss = last.get("loss") if last else None
     times = [os.path.getmtime(p) for p in (run.path / CONFIG_FILE, run.history_path) if p.exists()]
     times += [os.path.getmtime(p) for _, p in latest[-1:]]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_studio.training.runs import RunError, create_run, list_runs, open_run, runs_root
+from ddpm_studio.training.runs import RunError, create_run, list_runs, open_run, remove_unused_run, runs_root
+from ddpm_studio.training.trainer import Trainer
 
 
 def test_runs_root_follows_the_environment(tmp_path, monkeypatch):
@@ -89,3 +90,24 @@ def test_list_runs_skips_an_unreadable_run(tmp_path, caplog):
     (bad / "config.json").write_text("{not json", encoding="utf-8")
     assert list_runs(tmp_path) == []
     assert "broken" in caplog.text
+
+
+def test_runs_list_shows_the_loss_of_the_checkpointed_step(tiny_config, tiny_dataset, tmp_path):
+    """Issue 14 item 21: steps recorded after the last checkpoint (a crash) must not lend it their loss."""
+    run = create_run(tiny_config(max_steps=4), root=tmp_path, name="crashed")
+    Trainer(run.config, tiny_dataset, run, device="cpu").run(lambda event: None)
+    checkpointed = {r["step"]: r["loss"] for r in run.history()}[4]
+    with open(run.history_path, "a", encoding="utf-8") as f:  # steps 5, 6 trained, then killed before a save
+        f.write(json.dumps({"step": 5, "loss": 123.0}) + "\n" + json.dumps({"step": 6, "loss": 456.0}) + "\n")
+    (info,) = list_runs(tmp_path)
+    assert info.step == 4 and info.last_loss == checkpointed
+
+
+def test_an_unused_run_folder_can_be_removed_so_its_name_is_free(tiny_config, tiny_dataset, tmp_path):
+    """Issue 14 item 17 (the runs side): a run whose data failed to load leaves no folder and frees its name."""
+    unused = create_run(tiny_config(), root=tmp_path, name="try")
+    assert remove_unused_run(unused) and not unused.path.exists()
+    again = create_run(tiny_config(max_steps=1), root=tmp_path, name="try")
+    assert again.path.name == "try"
+    Trainer(again.config, tiny_dataset, again, device="cpu").run(lambda event: None)
+    assert not remove_unused_run(again) and again.latest_checkpoint() is not None  # a trained run is kept
