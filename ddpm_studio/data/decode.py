@@ -15,13 +15,17 @@ Conversions (what the network eventually sees, before `transforms.py`):
 from __future__ import annotations
 
 import io
+import os
+import stat
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["ImageDecodeError", "decode_image", "IMAGE_EXTENSIONS", "ALLOWED_FORMATS", "max_image_pixels"]
+__all__ = ["ImageDecodeError", "decode_image", "IMAGE_EXTENSIONS", "ALLOWED_FORMATS", "max_image_pixels",
+           "MAX_IMAGE_BYTES"]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".webp", ".tif", ".tiff"}
@@ -29,6 +33,10 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 # Decoders Pillow may use. MPO is how Pillow opens many camera JPEGs (multi-picture JPEG).
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS (~ 0.25 GiB of RGBA)
+MAX_IMAGE_BYTES = 512 * 2**20  # a file (or zip member) larger than this is refused before it is read
+# Pillow warns (on stderr) for images between MAX_IMAGE_PIXELS and twice that; _open_checked refuses every
+# image over the limit with its own one-line reason, so the warning would only repeat it, out of place.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _GREY_MODES = {"L", "1", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -77,12 +85,12 @@ def decode_image(
 
 
 def _as_stream(data: bytes | Path | str | BinaryIO, label: str) -> BinaryIO:
-    """Read a path fully into memory (so no file handle stays open); wrap bytes; pass streams through."""
+    """Read a path into memory (so no file handle stays open); wrap bytes; pass streams through."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         payload = bytes(data)
     elif isinstance(data, (str, Path)):
         try:
-            payload = Path(data).read_bytes()
+            payload = _read_capped(Path(data), label)
         except IsADirectoryError:
             raise ImageDecodeError("is a folder, not a file", label) from None
         except OSError as exc:
@@ -94,12 +102,47 @@ def _as_stream(data: bytes | Path | str | BinaryIO, label: str) -> BinaryIO:
     return io.BytesIO(payload)
 
 
+def _read_capped(path: Path, label: str) -> bytes:
+    """The bytes of a regular file, once its header is recognised and its size is at most MAX_IMAGE_BYTES.
+
+    A 4 GB file named .png is judged by its first bytes and its size, never read whole; a FIFO or device is
+    never read at all (O_NONBLOCK keeps the open from waiting on a FIFO's writer).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb", closefd=True) as f:
+        info = os.fstat(f.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageDecodeError("is a folder, not a file", label)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageDecodeError("not a regular file", label)
+        if info.st_size == 0:
+            raise ImageDecodeError("empty file (0 bytes)", label)
+        prefix = f.read(16)
+        if not _recognised(prefix):  # judged by its first bytes: the rest is never read
+            raise ImageDecodeError("not an image (unrecognised format)", label)
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise ImageDecodeError(f"file too large ({info.st_size} bytes; at most {MAX_IMAGE_BYTES})", label)
+        return prefix + f.read(MAX_IMAGE_BYTES)
+
+
+def _allowed_formats() -> list[str]:
+    Image.init()  # register every plugin so `formats=` can name them (cheap after the first call)
+    return [name for name in ALLOWED_FORMATS if name in Image.OPEN]  # MPO comes via the JPEG opener
+
+
+def _recognised(prefix: bytes) -> bool:
+    """Whether the first 16 bytes of a file match an allowed decoder's signature (Pillow's own `accept` test)."""
+    for name in _allowed_formats():
+        accept = Image.OPEN[name][1]
+        if accept is None or accept(prefix):
+            return True
+    return False
+
+
 def _open_checked(stream: BinaryIO, label: str) -> Image.Image:
     """Open lazily (header only), restrict decoders and refuse images over the pixel limit."""
-    Image.init()  # register every plugin so `formats=` can name them (cheap after the first call)
-    formats = [name for name in ALLOWED_FORMATS if name in Image.OPEN]  # MPO comes via the JPEG opener
     try:
-        image = Image.open(stream, formats=formats)
+        image = Image.open(stream, formats=_allowed_formats())
     except Image.UnidentifiedImageError:
         if _is_empty(stream):
             raise ImageDecodeError("empty file (0 bytes)", label) from None

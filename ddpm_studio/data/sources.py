@@ -12,21 +12,24 @@ import os
 import stat
 import threading
 import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from ddpm_studio.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, decode_image
+from ddpm_studio.data.decode import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, ImageDecodeError, decode_image
 from ddpm_studio.data.problems import DataSourceError, Problem
 from ddpm_studio.data.synthetic import BUILTIN_DATASETS, BUILTIN_PREFIX, SyntheticSource
 
 __all__ = [
-    "ImageSource", "FolderSource", "ZipSource", "SyntheticSource", "open_source", "iter_image_paths",
+    "ImageSource", "FolderSource", "ZipSource", "SyntheticSource", "open_source", "iter_image_paths", "scan_folder",
+    "FolderScan",
     "BUILTIN_DATASETS", "MAX_MEMBER_BYTES",
 ]
 
-MAX_MEMBER_BYTES = 512 * 2**20  # a zip member claiming more than this (uncompressed) is refused
+MAX_MEMBER_BYTES = MAX_IMAGE_BYTES  # a zip member claiming more than this (uncompressed) is refused
 
 
 @runtime_checkable
@@ -56,13 +59,42 @@ def _sort_key(name: str) -> tuple[str, str]:
     return (name.casefold(), name)  # case-insensitive first, then exact: same order on every platform
 
 
-def iter_image_paths(folder: Path | str, *, cancel: Callable[[], bool] | None = None) -> Iterator[Path]:
-    """Yield image-extension files under `folder`, depth first, each folder's entries in sorted order.
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a device file"), (stat.S_ISBLK, "a device file"))
 
-    Lazy, for a GUI that counts in the background; stops early when `cancel()` returns True.
-    Unreadable sub-folders are skipped; symlinked folders are followed once (no loops).
-    """
-    root = Path(folder)
+
+def _special_reason(entry: os.DirEntry) -> str | None:
+    """Why a directory entry that is neither a folder nor a regular file cannot be an image (None if it is one).
+    Special files are never opened: reading a FIFO would block, a device could be endless."""
+    try:
+        target = os.stat(entry.path)  # follows links
+    except FileNotFoundError:
+        return "dangling link (its target does not exist)" if entry.is_symlink() else "vanished while scanning"
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    for test, kind in _SPECIAL_KINDS:
+        if test(target.st_mode):
+            return f"not a regular file ({'a link to ' if entry.is_symlink() else ''}{kind})"
+    return None
+
+
+@dataclass
+class FolderScan:
+    """What a folder holds: candidate image paths, unusable candidates, and files of other types."""
+
+    root: Path
+    paths: list[Path] = field(default_factory=list)  # image-extension regular files, in scan order
+    problems: list[Problem] = field(default_factory=list)  # dangling links, FIFOs, devices, unlistable folders
+    other_files: list[Problem] = field(default_factory=list)  # not an image file type (e.g. notes.txt)
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() if path != self.root else "."
+
+
+def _walk(root: Path, cancel: Callable[[], bool] | None) -> Iterator[tuple[str, Path, str]]:
+    """("image" | "problem" | "other", path, reason) for every visible entry under `root`, depth first, each
+    folder's entries in sorted order. Hidden entries (one rule: `_is_hidden`) are passed over silently;
+    symlinked folders are followed once (no loops)."""
     seen: set[tuple[int, int]] = set()
     stack: list[Path] = [root]
     while stack:
@@ -74,7 +106,8 @@ def iter_image_paths(folder: Path | str, *, cancel: Callable[[], bool] | None = 
             seen.add((info.st_dev, info.st_ino))
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: _sort_key(e.name))
-        except OSError:
+        except OSError as exc:  # unreadable, or a path longer than PATH_MAX
+            yield "problem", directory, f"cannot list folder ({exc.strerror or exc})"
             continue
         subdirs: list[Path] = []
         for entry in entries:
@@ -85,11 +118,39 @@ def iter_image_paths(folder: Path | str, *, cancel: Callable[[], bool] | None = 
                     continue
                 if entry.is_dir():
                     subdirs.append(Path(entry.path))
-                elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    yield Path(entry.path)
-            except OSError:
-                continue
+                    continue
+                ext = os.path.splitext(entry.name)[1].lower()
+                if ext not in IMAGE_EXTENSIONS:
+                    yield "other", Path(entry.path), f"not an image file type ({ext or 'no extension'})"
+                elif entry.is_file():
+                    yield "image", Path(entry.path), ""
+                else:
+                    yield "problem", Path(entry.path), _special_reason(entry) or "not a regular file"
+            except OSError as exc:
+                yield "problem", Path(entry.path), f"cannot read file ({exc.strerror or exc})"
         stack.extend(reversed(subdirs))  # visit sub-folders in sorted order
+
+
+def iter_image_paths(folder: Path | str, *, cancel: Callable[[], bool] | None = None) -> Iterator[Path]:
+    """Yield image-extension files under `folder`, depth first, each folder's entries in sorted order.
+
+    Lazy, for a GUI that counts in the background; stops early when `cancel()` returns True.
+    """
+    for kind, path, _ in _walk(Path(folder), cancel):
+        if kind == "image":
+            yield path
+
+
+def scan_folder(folder: Path | str, *, cancel: Callable[[], bool] | None = None) -> FolderScan:
+    """Every visible entry under `folder`, sorted into candidates, problems and other files (one scan rule
+    for the dataset and the GUI's dataset view)."""
+    scan = FolderScan(Path(folder))
+    for kind, path, reason in _walk(scan.root, cancel):
+        if kind == "image":
+            scan.paths.append(path)
+        else:
+            (scan.problems if kind == "problem" else scan.other_files).append(Problem(scan.relative(path), reason))
+    return scan
 
 
 class FolderSource:
@@ -99,10 +160,12 @@ class FolderSource:
         self.root = Path(folder)
         if not self.root.is_dir():
             raise DataSourceError(f"not a folder: '{self.root}'")
-        self.paths = list(iter_image_paths(self.root, cancel=cancel))
+        scan = scan_folder(self.root, cancel=cancel)
+        self.paths = scan.paths
         self.names = [p.relative_to(self.root).as_posix() for p in self.paths]
         self.name = self.root.name or str(self.root)
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = scan.problems  # candidates that can never load (links, FIFOs, ...)
+        self.other_files: list[Problem] = scan.other_files  # files of other types, listed by the GUI
         if not self.paths:
             allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
             raise DataSourceError(f"no image files found in folder '{self.root}' (looked for {allowed})")

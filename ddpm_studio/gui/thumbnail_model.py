@@ -17,14 +17,13 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
+from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.sources import ImageSource
-from ddpm_studio.data.decode import IMAGE_EXTENSIONS, ImageDecodeError
 from ddpm_studio.gui.image_utils import thumbnail_qimage
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ class _ScanTask(QRunnable):
             except ImageDecodeError as exc:
                 problems.append(Problem(key, exc.reason))
                 bad_rows.add(index)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any undecodable file is a listed problem, not a crash
                 problems.append(Problem(key, f"{type(exc).__name__}: {exc}"))
                 bad_rows.add(index)
             now = time.monotonic()
@@ -113,7 +112,8 @@ class _ScanTask(QRunnable):
                 _emit(self.model.signals.summary, self.generation,
                       _summary(len(keys), index + 1, valid, sizes, modes, problems, bad_rows, index == len(keys) - 1))
         if not keys:
-            _emit(self.model.signals.summary, self.generation, _summary(0, 0, 0, sizes, modes, problems, bad_rows, True))
+            summary = _summary(0, 0, 0, sizes, modes, problems, bad_rows, True)
+            _emit(self.model.signals.summary, self.generation, summary)
 
 
 def _summary(total, checked, valid, sizes, modes, problems, bad_rows, done) -> ScanSummary:
@@ -130,22 +130,9 @@ def _emit(signal, *args) -> None:
 
 
 def skipped_files(source: ImageSource, cancel=None) -> list[Problem]:
-    """Files of a folder source that are not candidates because of their extension (e.g. notes.txt)."""
-    root = getattr(source, "root", None)
-    if root is None or not Path(root).is_dir():
-        return []
-    found: list[Problem] = []
-    for folder, dirs, files in os.walk(root):
-        if cancel is not None and cancel():
-            break
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
-        for name in sorted(files):
-            ext = os.path.splitext(name)[1].lower()
-            if name.startswith(".") or ext in IMAGE_EXTENSIONS:
-                continue
-            rel = Path(folder, name).relative_to(root).as_posix()
-            found.append(Problem(rel, f"not an image file type ({ext or 'no extension'})"))
-    return found
+    """Files of a folder source that are not candidates because of their type (e.g. notes.txt), as the data
+    layer's one folder scan found them (data.sources.scan_folder: the same hidden-file rule as training)."""
+    return list(getattr(source, "other_files", []) or [])
 
 
 class ThumbnailModel(QAbstractListModel):
