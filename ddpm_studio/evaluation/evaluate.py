@@ -141,8 +141,9 @@ def evaluate(samples: Tensor, reference: Tensor | PreparedReference, training_im
 def real_vs_real_reference(images: Tensor, config: EvaluationConfig | None = None, *,
                            network: FeatureNetwork | None = None) -> EvaluationReport:
     """The metrics' floor: `config.sample_count` real images evaluated against `config.reference_count` others
-    (disjoint, drawn by config.seed); the memorisation check uses the reference part as the training set, so
-    the flagged share is that of fresh images. Needs sample_count + reference_count images (fewer: halves)."""
+    (disjoint, drawn by config.seed). The memorisation check runs against every image but the sample part (the
+    user's training set minus the images posing as samples), so its flagged share is that of fresh images at
+    about the training set's size. Needs sample_count + reference_count images (fewer: two halves)."""
     config = config or EvaluationConfig()
     config.validate()
     images = check_images(images, "real images")
@@ -150,9 +151,7 @@ def real_vs_real_reference(images: Tensor, config: EvaluationConfig | None = Non
     if n < 2 * (config.k + 1):
         raise ValueError(f"need at least {2 * (config.k + 1)} real images for a real-vs-real reference, got {n}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1))
-    if n >= config.sample_count + config.reference_count:
-        part_a, part_b = order[:config.sample_count], order[config.sample_count:config.sample_count + config.reference_count]
-    else:
-        part_a, part_b = order[:n // 2], order[n // 2:]
-    reference = images[part_b]
-    return evaluate(images[part_a], reference, reference, config, network=network)
+    count = config.sample_count if n >= config.sample_count + config.reference_count else n // 2
+    part_a, rest = order[:count], order[count:]
+    reference = images[rest[:config.reference_count]]
+    return evaluate(images[part_a], reference, images[rest], config, network=network)

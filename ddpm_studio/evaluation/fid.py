@@ -9,18 +9,25 @@
 
 The network: pytorch-fid, torch-fidelity and torchmetrics all need torchvision, which from the registry pulls a
 CUDA torch that replaces ours (checked 2026: torchvision 0.29 requires torch >= 2.14), so we load a
-TorchScript feature extractor the user points to (`load_feature_network`), e.g. the Inception-v3 TorchScript
-that clean-fid and StyleGAN3 use ("inception-2015-12-05.pt": call with return_features=True, uint8-range input
-at 299×299). It is loaded with torch.jit.load on CPU; FeatureNetwork describes its input convention.
+TorchScript (or torch.export) feature extractor the user points to (`load_feature_network`). Two known files:
+
+- clean-fid / StyleGAN3's Inception-v3 TorchScript "inception-2015-12-05.pt": input 0..255 at 299×299, called
+  with return_features=True -> 2048 features: load_feature_network(path, call_kwargs={"return_features": True}).
+- pytorch-fid's weights (pt_inception-2015-12-05-*.pth) are a state dict for its InceptionV3 class, which needs
+  torchvision to build; convert once where pytorch-fid is installed:
+      m = pytorch_fid.inception.InceptionV3([3]).eval()   # pool3, 2048 features, input 0..1, resizes itself
+      torch.jit.trace(Pool3(m), torch.zeros(1, 3, 299, 299)).save("fid_inception.pt")
+  (Pool3: an nn.Module whose forward returns m(x)[0].flatten(1)),
+  and load it with load_feature_network(path, input_range=(0.0, 1.0)).
+The file is loaded on CPU; FeatureNetwork describes its input convention. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-import warnings
 
 import torch
 import torch.nn.functional as F
