@@ -20,15 +20,16 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ddpm_studio.engine import DiffusionConfig, GaussianDiffusion, UNET_PRESETS, build_unet, ddim_sample, ddpm_sample  # noqa: E402
+from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig, GaussianDiffusion, build_unet, ddim_sample, ddpm_sample  # noqa: E402
 
 Check = Callable[[argparse.Namespace], dict[str, Any]]
 CHECKS: list[tuple[str, Check]] = []
@@ -204,7 +205,8 @@ def cli_train_resume_sample(args: argparse.Namespace) -> dict[str, Any]:
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.safetensors"))
     _cli(args, "sample", str(run), "--method", "ddim", "--steps", "20", "--count", "8", "--device", args.device.type,
          "--out", str(args.out / "samples"), "--quiet")
-    out |= {"checkpoints_after_resume": checkpoints, "samples": sorted(p.name for p in (args.out / "samples").iterdir())}
+    samples = sorted(p.name for p in (args.out / "samples").iterdir())
+    out |= {"checkpoints_after_resume": checkpoints, "samples": samples}
     if f"step_{steps + steps // 2:08d}.safetensors" not in checkpoints:
         raise AssertionError(f"resume did not reach step {steps + steps // 2}: {checkpoints}")
     return out
@@ -237,7 +239,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
         t = torch.randint(0, 1000, (batch,), device=dev)
 
-        def step() -> None:
+        def step(model=model, x=x, t=t, opt=opt) -> None:  # bound now: the closure must not see a later loop pass
             with _autocast(dev, dtype):
                 loss = (model(x, t).float() - x).square().mean()
             opt.zero_grad(set_to_none=True)
@@ -259,7 +261,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         sec = (time.perf_counter() - t0) / n
-        out[f"{preset}_{size}px_batch{batch}"] = {"ms_per_step": round(sec * 1e3, 2), "img_per_s": round(batch / sec, 1),
+        out[f"{preset}_{size}px_batch{batch}"] = {"ms_per_step": round(sec * 1e3, 2),
+                                                  "img_per_s": round(batch / sec, 1),
                                                    "gflop_per_s": round(counter.get_total_flops() / sec / 1e9, 1),
                                                    "autocast": str(dtype)}
         if dev.type == "cuda":
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             results[name] = {"status": "ok", **fn(args)}
-        except Exception as exc:  # every check reports; one failure must not hide the rest
+        except Exception as exc:  # noqa: BLE001 - every check reports; one failure must not hide the rest
             results[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc()[-2000:]}
         results[name]["seconds"] = round(time.perf_counter() - t0, 1)

@@ -10,8 +10,6 @@ and the same with a second schedule compared. A 60 Hz frame is 16.7 ms; the targ
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (before PySide6)
-
 import argparse
 import os
 import statistics
@@ -19,11 +17,14 @@ import sys
 import tempfile
 import time
 
+import torch
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import ddpm_studio.gui  # noqa: E402,F401  (guards the PySide6 6.12.0 None-refcount bug before Qt is used)
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+import ddpm_studio.gui  # noqa: F401  (guards the PySide6 6.12.0 None-refcount bug before Qt is used)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -20,9 +20,9 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,7 @@ def _trainer_block(args: argparse.Namespace, tmp: str) -> Callable[[int], list[f
 def _raw_block(args: argparse.Namespace, x0_source: Callable[[], "object"]) -> Callable[[int], list[float]]:
     """The same UNet's bare step: forward + ε-MSE + backward + fused AdamW, channels_last (bench/train_step.py)."""
     import torch
+
     from ddpm_studio.engine.unet import build_unet
 
     torch.manual_seed(0)

@@ -19,8 +19,8 @@ import errno
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 TMP_MARKER = ".tmp-"  # temporary files are named ".<target name>.tmp-<8 hex>"
 MB = 1024 * 1024

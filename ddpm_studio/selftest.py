@@ -20,9 +20,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 VALUE_TOLERANCE = 1e-3  # the sample may exceed [-1, 1] by this much (float rounding)
 MIN_STD = 1e-3  # a sample whose pixels vary less than this is a constant image, i.e. broken
@@ -56,8 +56,8 @@ def _configure_environment(workdir: Path) -> None:
 
 def check_environment(ctx: Context) -> str:
     """Python, torch and Qt import, and torch before PySide6 (see gui/app.py)."""
-    import torch  # noqa: F401  (first: torch must load before Qt's libraries on Windows)
     import PySide6
+    import torch
 
     frozen = "frozen" if getattr(sys, "frozen", False) else "source"
     return (f"Python {platform.python_version()}, torch {torch.__version__}, "
@@ -206,7 +206,7 @@ def run_checks(ctx: Context, checks: Sequence[tuple[str, Callable[[Context], str
         except SelfTestError as exc:
             out(f"FAIL {name:<{width}}  {exc}")
             return 1
-        except Exception as exc:  # an unexpected failure is still one line, with its type
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is still one line, with its type
             out(f"FAIL {name:<{width}}  {type(exc).__name__}: {exc}")
             return 1
         out(f"ok   {name:<{width}}  {detail} ({time.perf_counter() - t0:.2f} s)")

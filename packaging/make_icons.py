@@ -71,7 +71,7 @@ def noise_cells(design: Design) -> list[tuple[int, int, tuple[int, int, int], fl
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#%02x%02x%02x" % rgb
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def rounded_square(x: float, y: float, size: float, radius: float, arc_points: int = 12) -> list[tuple[float, float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG
 from ddpm_studio.cli.noise import add_noise

@@ -57,7 +57,8 @@ def add_noise(sub: Any) -> None:
     n.add_argument("image", help="image file, folder, .zip or builtin:<name>")
     n.add_argument("--t", type=_parse_int_list, default=None,
                    help="comma-separated t in 0..T (0 is the image itself; default: an even spread)")
-    n.add_argument("--schedule", default=d.schedule, help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
+    n.add_argument("--schedule", default=d.schedule,
+                   help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
     n.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
     n.add_argument("--size", type=int, default=m.image_size)
     n.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)

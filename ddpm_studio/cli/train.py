@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
@@ -170,7 +169,8 @@ def add_train(sub: Any) -> None:
     p.add_argument("--ema-decay", type=float, default=t.ema_decay)
     p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {t.max_steps})")
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="also stop after this many minutes of training (the run's total)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="also stop after this many minutes of training (the run's total)")
     p.add_argument("--device", default=t.device, help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES, default=t.mixed_precision)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -6,7 +6,13 @@ from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.data.decode import IMAGE_EXTENSIONS, ImageDecodeError, decode_image
 from ddpm_studio.data.problems import DataLoadCancelled, DataSourceError, Problem, summarize_problems
 from ddpm_studio.data.sources import (
-    BUILTIN_DATASETS, FolderSource, ImageSource, SyntheticSource, ZipSource, iter_image_paths, open_source,
+    BUILTIN_DATASETS,
+    FolderSource,
+    ImageSource,
+    SyntheticSource,
+    ZipSource,
+    iter_image_paths,
+    open_source,
 )
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
 

@@ -8,8 +8,8 @@ folder, damaged archive) is fatal, as a `DataSourceError` with a one-line messag
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["Problem", "DataSourceError", "DataLoadCancelled", "summarize_problems", "count_reasons"]
 

@@ -6,8 +6,9 @@
   (`ImageFont.load_default(size=...)`), with a small random affine jitter (rotation, scale, shear, shift).
 
 Item `i` is generated lazily and deterministically from the seed sequence (seed, kind, i), so the same
-index always gives the same pixels. Images are rendered at `size` (default 64x64) with 4x (shapes) or 2x (glyphs) supersampling;
-a caller needing a larger image passes `min_size` and gets the same drawing rendered at that size.
+index always gives the same pixels. Images are rendered at `size` (default 64x64) with 4x (shapes) or 2x
+(glyphs) supersampling; a caller needing a larger image passes `min_size` and gets the same drawing rendered
+at that size.
 
 Spec strings: ``"builtin:shapes"`` (defaults) or ``"builtin:glyphs?n=2000&size=64&seed=0"`` where
 n = number of items (default 4096), size = render size, seed = the set's seed (default 0).

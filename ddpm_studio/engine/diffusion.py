@@ -7,8 +7,8 @@ half of channels interpolates the log-variance between β_t and β̃_t (Nichol &
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -11,7 +11,7 @@ which is DDIM; the final step therefore returns the last x̂_0.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor

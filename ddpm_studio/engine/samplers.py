@@ -9,7 +9,7 @@ from ``noise=`` (x_T) and ``generator=`` (every fresh z); see ``sampling_common.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor

@@ -6,8 +6,8 @@ generator's device and are then moved, so a CPU generator gives the same numbers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -89,6 +89,7 @@ def dpm_timesteps(num_timesteps: int, steps: int) -> list[int]:
 def check_timesteps(num_timesteps: int, timesteps: Sequence[int]) -> list[int]:
     """A caller's grid as a list, after checking it is strictly decreasing within 0..T-1."""
     grid = [int(t) for t in timesteps]
-    if any(g != t for g, t in zip(grid, timesteps)) or not grid or any(a <= b for a, b in zip(grid, grid[1:])) or grid[0] >= num_timesteps or grid[-1] < 0:
+    if (any(g != t for g, t in zip(grid, timesteps)) or not grid or any(a <= b for a, b in zip(grid, grid[1:]))
+            or grid[0] >= num_timesteps or grid[-1] < 0):
         raise ValueError(f"timesteps must be strictly decreasing integers in 0..{num_timesteps - 1}, got {grid}")
     return grid

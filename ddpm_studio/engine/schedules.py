@@ -84,7 +84,8 @@ class NoiseSchedule:
         return self.timesteps
 
     def __repr__(self) -> str:
-        return f"NoiseSchedule(name={self.name!r}, timesteps={self.timesteps}, dtype={self.dtype}, device={self.device})"
+        return (f"NoiseSchedule(name={self.name!r}, timesteps={self.timesteps}, dtype={self.dtype}, "
+                f"device={self.device})")
 
 
 def _linear_betas(timesteps: int) -> Tensor:

@@ -108,7 +108,7 @@ class UNet(nn.Module):
         h = self.mid_block2(self.mid_attn(self.mid_block1(h, emb)), emb)
 
         for level in self.up:
-            for j, blk in enumerate(level.blocks):
+            for blk in level.blocks:
                 h = blk(torch.cat([h, skips.pop()], dim=1), emb)
             h = level.resample(level.attn(h))
         return self.out_conv(F.silu(self.out_norm(h)))

@@ -5,14 +5,13 @@ torch is imported BEFORE PySide6: with torch >= 2.9 on Windows, loading Qt's DLL
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (must precede every PySide6 import, see the module docstring)
-
 import argparse
 import logging
 import logging.handlers
 import sys
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication

@@ -15,10 +15,19 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ddpm_studio.gui.animation import ImagePane
 from ddpm_studio.app.exports import tile
+from ddpm_studio.gui.animation import ImagePane
 from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
 
 THUMB = 72

@@ -1,13 +1,14 @@
 """The forward-noising timeline: x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε (Ho et al. 2020, eq. 4) under a slider.
 
-Each selected image gets one fixed ε (drawn from a seeded generator keyed by its index), so scrubbing
-is smooth and deterministic. The slider runs over the paper's t = 0…T: t = 0 is x_0 itself and t ≥ 1
-uses schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a grid of images × a
-spread of t (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR
-(pyqtgraph) with a marker at the current t. A second schedule can be compared on the same x_0 and ε.
+Each selected image gets one fixed ε (drawn from a seeded generator keyed by its index), so scrubbing is
+smooth and deterministic. The slider runs over the paper's t = 0…T: t = 0 is x_0 itself and t ≥ 1 uses
+schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a grid of images × a spread of t
+(the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR (pyqtgraph) with a
+marker at the current t. A second schedule can be compared on the same x_0 and ε.
 
-The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `LoadImagesTask` (x_0 off the GUI thread),
-`render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the controls and live tiles.
+The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `LoadImagesTask`
+(x_0 off the GUI thread), `render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the
+controls and live tiles.
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ import numpy as np
 import torch
 from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
 from ddpm_studio.gui.forward_figure import render_figure
 from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
-from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
+from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.state import AppState
 
 MAX_IMAGES = 4  # selected images shown at once
@@ -74,7 +88,8 @@ class ForwardView(QWidget):
             widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             return widget
 
-        self.schedule_combo = named(QComboBox(), "Noise schedule", "β_t schedule (Ho et al.: linear; Nichol & Dhariwal: cosine)")
+        self.schedule_combo = named(QComboBox(), "Noise schedule",
+                                    "β_t schedule (Ho et al.: linear; Nichol & Dhariwal: cosine)")
         self.schedule_combo.addItems(list(SCHEDULE_NAMES))
         self.schedule_combo.setCurrentText("linear")
         self.timesteps_spin = named(QSpinBox(), "Number of timesteps T", "T, the number of diffusion steps")

@@ -121,7 +121,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.recent_sources_menu = file_menu.addMenu("Recent &Data Sources")
         self.recent_runs_menu = file_menu.addMenu("Recent R&uns")
-        self.recent_sources_menu.aboutToShow.connect(lambda: self._fill_recent(self.recent_sources_menu, "recent_sources"))
+        self.recent_sources_menu.aboutToShow.connect(
+            lambda: self._fill_recent(self.recent_sources_menu, "recent_sources"))
         self.recent_runs_menu.aboutToShow.connect(lambda: self._fill_recent(self.recent_runs_menu, "recent_runs"))
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit DDPM Studio")

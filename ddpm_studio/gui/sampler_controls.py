@@ -10,8 +10,21 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ddpm_studio.app.sampling import LaneSpec
 from ddpm_studio.engine import SamplingConfig
@@ -173,7 +186,8 @@ class SamplerControls(QWidget):
             return (LaneSpec(name, Path(model), cfg, n), LaneSpec(self.model_b.currentText(), Path(other), cfg, n))
         if mode == "eta":
             a, b = replace(cfg, method="ddim"), replace(cfg, method="ddim", eta=self.eta_b.value())
-            return (LaneSpec(f"DDIM η = {a.eta:g}", Path(model), a, n), LaneSpec(f"DDIM η = {b.eta:g}", Path(model), b, n))
+            return (LaneSpec(f"DDIM η = {a.eta:g}", Path(model), a, n),
+                    LaneSpec(f"DDIM η = {b.eta:g}", Path(model), b, n))
         return (LaneSpec(name, Path(model), cfg, n),)
 
     # -- state ----------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ddpm_studio.app import exports as export
-from ddpm_studio.gui.animation import ImagePane
 from ddpm_studio.app.sampling import SampleFrame
+from ddpm_studio.gui.animation import ImagePane
 
 
 class SamplerLanes(QWidget):

@@ -2,9 +2,10 @@
 
 Pick a model (the run being trained, any run on disk, the shipped demo model: `app.catalogue`), a sampler,
 steps, η, noise scale (temperature), "average N draws" (see `app.sampling`), seed and image count. Sampling
-runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores them and paints the frame the
-`FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs two lanes from the same
-x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF, strip of steps.
+runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores
+them and paints the frame the `FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs
+two lanes from the same x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF,
+strip of steps.
 
 The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of each lane) and
 `app.recording.SamplerRecording` (the frames per lane and the exported pictures); this view wires them.
@@ -13,8 +14,9 @@ The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
@@ -127,7 +129,8 @@ class SamplerView(QWidget):
         self.recording.clear()
         self.finished_reason, self.error = None, None
         self.player.clear()
-        self._runner.start(SamplerRequest(lanes, with_eps=self.controls.show_eps.isChecked(), device=self._state.device))
+        request = SamplerRequest(lanes, with_eps=self.controls.show_eps.isChecked(), device=self._state.device)
+        self._runner.start(request)
         self.controls.set_status("loading the model …")
         self._update_buttons()
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 import torch
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ddpm_studio.app.sampling import MAX_FRAMES, LaneSpec, SampleFrame, SamplingPlan, SamplingSession
 
@@ -58,7 +58,7 @@ class SamplerWorker(QObject):
             self.finished.emit(run_id, "cancelled" if self._cancel.is_set() else "completed")
         except torch.cuda.OutOfMemoryError:
             self.failed.emit(run_id, "Out of GPU memory: lower the image count or average fewer draws.")
-        except Exception as exc:  # noqa: BLE001 - a thread boundary: report, never die silently
+        except Exception as exc:
             log.exception("sampling failed")
             self.failed.emit(run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         finally:

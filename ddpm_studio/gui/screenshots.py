@@ -13,8 +13,6 @@ DDPM vs DDIM with `--compare ddpm_ddim`, which takes minutes on a CPU: 1000 DDPM
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (before PySide6)
-
 import argparse
 import logging
 import os
@@ -22,12 +20,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+import torch  # noqa: F401  (before PySide6)
 from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QIODevice, QSettings, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QScrollArea
+from PySide6.QtWidgets import QScrollArea
 
 log = logging.getLogger(__name__)
 WINDOW_SIZE = (1360, 860)

@@ -1,8 +1,9 @@
 """The training configuration form: every field of a `RunConfig` a person chooses before Start.
 
-Every default is the config dataclasses' default (the CLI's flags read the same ones), and every choice
-list is the one the configs validate against; this form only adds the words shown for each choice. `problem()` explains an invalid combination in one line before Start
-(the panel disables Start and shows it); `run_config()` builds the typed config the Trainer takes.
+Every default is the config dataclasses' default (the CLI's flags read the same ones), and every choice list
+is the one the configs validate against; this form only adds the words shown for each choice. `problem()`
+explains an invalid combination in one line before Start (the panel disables Start and shows it);
+`run_config()` builds the typed config the Trainer takes.
 """
 
 from __future__ import annotations
@@ -10,8 +11,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ddpm_studio.data.config import CHANNELS, DataConfig
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
@@ -229,7 +241,8 @@ class TrainingForm(QWidget):
             return message[:1].upper() + message[1:]
         size, multiple = config.data.image_size, config.model.size_multiple
         if size // multiple < 2:
-            return f"Image size {size} is too small for the '{self.preset.currentData()}' preset (needs ≥ {2 * multiple})."
+            preset = self.preset.currentData()
+            return f"Image size {size} is too small for the '{preset}' preset (needs ≥ {2 * multiple})."
         return None
 
     # -- writing -----------------------------------------------------------------------------------

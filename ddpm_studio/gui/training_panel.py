@@ -11,17 +11,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ddpm_studio.app.training import TrainingJob
 from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training_form import TrainingForm
 from ddpm_studio.gui.training_stats import TrainingStats
-from ddpm_studio.app.training import TrainingJob
 from ddpm_studio.gui.training_worker import TrainingRunner
-from ddpm_studio.training.events import (CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent,
-                                         TimestepLossEvent)
+from ddpm_studio.training import events as ev
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
@@ -49,9 +59,9 @@ class TrainingPanel(QWidget):
         self._runner = TrainingRunner(self)
         self._paused = False
         self._reopened: Path | None = None  # a run from disk, shown and resumable
-        self._last_step: StepEvent | None = None
-        self.last_failure: FailedEvent | None = None
-        self.last_finish: FinishedEvent | None = None
+        self._last_step: ev.StepEvent | None = None
+        self.last_failure: ev.FailedEvent | None = None
+        self.last_finish: ev.FinishedEvent | None = None
         self.checkpoint_path: Path | None = None
         self._build()
         self._connect()
@@ -274,7 +284,7 @@ class TrainingPanel(QWidget):
         self._state.set_run(path)
 
     @Slot(object)
-    def _on_steps(self, batch: list[StepEvent]) -> None:
+    def _on_steps(self, batch: list[ev.StepEvent]) -> None:
         for event in batch:
             self.loss_plot.append(event.step, event.loss)
         last = batch[-1]
@@ -285,17 +295,17 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_event(self, event) -> None:
-        if isinstance(event, TimestepLossEvent):
+        if isinstance(event, ev.TimestepLossEvent):
             self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
-        elif isinstance(event, EpochEndEvent):
+        elif isinstance(event, ev.EpochEndEvent):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
-        elif isinstance(event, CheckpointEvent):
+        elif isinstance(event, ev.CheckpointEvent):
             self.checkpoint_path = Path(event.path)
             self.stats.set("checkpoint", f"{event.path}  (step {event.step})")
-        elif isinstance(event, FinishedEvent):
+        elif isinstance(event, ev.FinishedEvent):
             self.last_finish = event
             self.stats.set("status", f"{event.reason} at step {event.step}")
-        elif isinstance(event, FailedEvent):
+        elif isinstance(event, ev.FailedEvent):
             self.last_failure = event
             self.stats.set("status", f"failed at step {event.step}")
             self._show_error(f"<b>{event.message}</b><br>{FAILURE_HINTS.get(event.kind, '')}")

@@ -1,9 +1,9 @@
 """The Qt adapter of a training job: a QObject moved to a QThread that turns training events into signals.
 
 The Trainer knows nothing of Qt (docs/architecture.md, "Threading"); this worker prepares the job on its
-thread (`app.training.prepare`: the run, the data, the Trainer), runs it and re-emits each event dataclass. Step events are
-coalesced into batches (at most ~20 per second) so a fast GPU cannot flood the GUI thread's queue;
-every other event flushes the pending batch first, so order is kept. On CPU it leaves one core to the
+thread (`app.training.prepare`: the run, the data, the Trainer), runs it and re-emits each event dataclass.
+Step events are coalesced into batches (at most ~20 per second) so a fast GPU cannot flood the GUI thread's
+queue; every other event flushes the pending batch first, so order is kept. On CPU it leaves one core to the
 interface (torch.set_num_threads(cores - 1)). `TrainingRunner` owns the thread on the GUI side.
 """
 
@@ -15,7 +15,7 @@ import threading
 import time
 
 import torch
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
 from ddpm_studio.data import DataLoadCancelled
@@ -84,7 +84,7 @@ class TrainingWorker(QObject):
             session = self._prepare()
             if session is not None:
                 session.run_training(self._on_event)
-        except Exception as exc:  # noqa: BLE001 - a thread boundary: report, never die silently
+        except Exception as exc:
             log.exception("training failed")
             self._flush()
             self.event.emit(FailedEvent(step=0, message=_one_line(exc), kind=_kind(exc)))

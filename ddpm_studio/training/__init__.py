@@ -10,6 +10,7 @@ from ddpm_studio.training.checkpoint import (
     save_checkpoint,
 )
 from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.ema import EMA
 from ddpm_studio.training.events import (
     CheckpointEvent,
@@ -30,7 +31,6 @@ from ddpm_studio.training.runs import (
     open_run,
     runs_root,
 )
-from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.trainer import Trainer
 
 __all__ = [

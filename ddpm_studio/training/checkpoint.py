@@ -176,7 +176,7 @@ def load_training_state(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"training state {path.name} is missing; this checkpoint can sample but not resume")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for refused globals, RuntimeError/EOFError for damage
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError for refused globals, RuntimeError/EOFError for damage
         raise CheckpointError(f"{path.name} was refused: it is damaged or holds Python objects other than "
                               f"tensors and numbers ({_one_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

@@ -9,7 +9,8 @@ its moment buffers without checking their shapes (a wrong shape is a segfault, n
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor

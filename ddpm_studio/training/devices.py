@@ -23,7 +23,7 @@ def cuda_available() -> bool:
     """True when a CUDA device is usable; a broken driver counts as none (logged, never raised)."""
     try:
         return torch.cuda.is_available()
-    except Exception:  # noqa: BLE001 - a broken driver must not stop the app
+    except Exception:
         log.exception("CUDA detection failed; using the CPU")
         return False
 

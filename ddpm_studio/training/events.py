@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -72,4 +71,4 @@ class FailedEvent:
     kind: str
 
 
-TrainingEvent = Union[StepEvent, TimestepLossEvent, EpochEndEvent, CheckpointEvent, FinishedEvent, FailedEvent]
+TrainingEvent = StepEvent | TimestepLossEvent | EpochEndEvent | CheckpointEvent | FinishedEvent | FailedEvent

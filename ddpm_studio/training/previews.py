@@ -6,8 +6,8 @@ noise, denoised by DDIM (Song et al. 2021, eq. 12 with η = 0, so deterministic)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, coun
     try:
         with torch.random.fork_rng(devices=[]):
             steps = max(1, min(steps, diffusion.num_timesteps))
-            for last in sampler(model, diffusion, noise.shape, steps=steps, eta=0.0, noise=noise.to(device),
+            for last in sampler(model, diffusion, noise.shape, steps=steps, eta=0.0, noise=noise.to(device),  # noqa: B007
                                 generator=generator, device=device):
                 if should_stop is not None and should_stop():
                     return None

@@ -9,7 +9,8 @@ Ranks get different streams (seed + 1_000_003·rank), so every rank sees differe
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 

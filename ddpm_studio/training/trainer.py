@@ -16,7 +16,8 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -26,13 +27,25 @@ from ddpm_studio.engine.samplers import ddim_sample
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
 from ddpm_studio.training.checkpoint import (
-    CHECKPOINT_FORMAT, Checkpoint, CheckpointError, NonFiniteWeights, checkpoint_name, prune_checkpoints,
-    save_checkpoint, state_path_for,
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    CheckpointError,
+    NonFiniteWeights,
+    checkpoint_name,
+    prune_checkpoints,
+    save_checkpoint,
+    state_path_for,
 )
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
-    CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TimestepLossEvent, TrainingEvent,
+    CheckpointEvent,
+    EpochEndEvent,
+    FailedEvent,
+    FinishedEvent,
+    StepEvent,
+    TimestepLossEvent,
+    TrainingEvent,
 )
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
@@ -154,7 +167,7 @@ class Trainer:
             self._fail(emit, f"{exc}; {self._kept()}", "storage")
         except DataError as exc:
             self._fail(emit, f"could not read the training data: {exc}", "data")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear event
+        except Exception as exc:
             if is_out_of_memory(exc):
                 self.learner.release_memory()
                 self._fail(emit, f"out of memory on {self.device} with batch size "
@@ -186,7 +199,7 @@ class Trainer:
         log.info("training failed (%s): %s", kind, message)
         try:
             emit(FailedEvent(step=self.step, message=message, kind=kind))
-        except Exception:  # noqa: BLE001 - a broken listener must not hide the original failure
+        except Exception:
             log.exception("event callback failed while reporting a failure")
 
     def _stop_requested(self) -> bool:

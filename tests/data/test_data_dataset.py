@@ -13,7 +13,13 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from ddpm_studio.data import (
-    DataConfig, DataLoadCancelled, DataSourceError, ImageDataset, Problem, load_dataset, open_source,
+    DataConfig,
+    DataLoadCancelled,
+    DataSourceError,
+    ImageDataset,
+    Problem,
+    load_dataset,
+    open_source,
 )
 from ddpm_studio.data.sources import SyntheticSource
 

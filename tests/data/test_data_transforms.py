@@ -7,9 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ddpm_studio.data.transforms import (
-    ImageTransform, make_grid, random_crop, random_hflip, stored_size, to_uint8,
-)
+from ddpm_studio.data.transforms import ImageTransform, make_grid, random_crop, random_hflip, stored_size, to_uint8
 
 
 def _bands(w: int = 60, h: int = 30) -> Image.Image:

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ddpm_studio.cli import build_parser, config_from_args  # noqa: E402
-from ddpm_studio.gui.training_form import TrainingForm  # noqa: E402
-from ddpm_studio.training.config import RunConfig  # noqa: E402
+from ddpm_studio.cli import build_parser, config_from_args
+from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.training.config import RunConfig
 
 
 def _cli_json(*flags: str) -> str:

@@ -156,8 +156,14 @@ def test_main_runs_resets_settings_and_logs_to_a_rotating_file(qtbot, tmp_path, 
 
 
 def test_every_control_of_the_dataset_and_forward_views_is_named_and_reachable_by_tab(make_window):
-    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QComboBox,
-                                   QHeaderView)
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSlider,
+        QAbstractSpinBox,
+        QComboBox,
+        QHeaderView,
+    )
 
     window = make_window()
     interactive = (QAbstractButton, QComboBox, QAbstractSpinBox, QAbstractSlider, QAbstractItemView)

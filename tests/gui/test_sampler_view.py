@@ -9,17 +9,17 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt
 
-from ddpm_studio.data import DataConfig, load_dataset  # noqa: E402
-from ddpm_studio.engine import DiffusionConfig, UNET_PRESETS  # noqa: E402
-from ddpm_studio.app import exports as export  # noqa: E402
-from ddpm_studio.gui.sampler_view import SamplerView  # noqa: E402
-from ddpm_studio.gui.state import AppState  # noqa: E402
-from ddpm_studio.training.config import RunConfig, TrainingConfig  # noqa: E402
-from ddpm_studio.training.runs import create_run  # noqa: E402
-from ddpm_studio.training.trainer import Trainer  # noqa: E402
+from ddpm_studio.app import exports as export
+from ddpm_studio.data import DataConfig, load_dataset
+from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
+from ddpm_studio.gui.sampler_view import SamplerView
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.training.runs import create_run
+from ddpm_studio.training.trainer import Trainer
 
 WAIT_MS = 120_000
 T = 10

@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from ddpm_studio.gui.state import AppState  # noqa: E402
-from ddpm_studio.gui.training_form import TrainingForm  # noqa: E402
-from ddpm_studio.gui.training_panel import TrainingPanel  # noqa: E402
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.gui.training_panel import TrainingPanel
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QSettings, Qt
 
-from ddpm_studio.gui.state import AppState  # noqa: E402
-from ddpm_studio.gui.training_panel import TrainingPanel  # noqa: E402
-from ddpm_studio.training.checkpoint import load_model  # noqa: E402
-from ddpm_studio.training.runs import open_run  # noqa: E402
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.training.checkpoint import load_model
+from ddpm_studio.training.runs import open_run
 
 WAIT_MS = 120_000  # generous: the machine is shared; nothing here is a timing assertion
 

@@ -11,7 +11,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
 
 import pytest
 import torch
@@ -20,7 +19,11 @@ from safetensors.torch import save_file
 from ddpm_studio.engine.unet_config import UNetConfig
 from ddpm_studio.training import checkpoint as ckpt
 from ddpm_studio.training.checkpoint import (
-    CHECKPOINT_FORMAT, CheckpointError, export_for_sampling, load_checkpoint, load_model,
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    export_for_sampling,
+    load_checkpoint,
+    load_model,
     save_checkpoint,
 )
 from ddpm_studio.training.config import TrainingConfig

@@ -17,7 +17,12 @@ from ddpm_studio import atomic
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.training import checkpoint as ckpt
 from ddpm_studio.training.checkpoint import (
-    CheckpointError, export_for_sampling, load_checkpoint, load_model, load_weights, save_checkpoint,
+    CheckpointError,
+    export_for_sampling,
+    load_checkpoint,
+    load_model,
+    load_weights,
+    save_checkpoint,
 )
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer

@@ -86,7 +86,7 @@ def test_two_process_ddp_training(tmp_path):
 FAILING_WORKER = textwrap.dedent("""
     import faulthandler, os, sys
     faulthandler.dump_traceback_later(float(sys.argv[1]), exit=True)  # never outlive the test
-    import ddpm_studio.cli.train as train_command
+    import ddpm_studio.app.training as train_command  # the training job both faces use loads the data
     from ddpm_studio.cli import main
 
     load_dataset = train_command.load_dataset

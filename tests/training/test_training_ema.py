@@ -20,7 +20,7 @@ def _net(value: float) -> nn.Module:
 def test_warmup_decay_schedule():
     ema = EMA(_net(0.0), decay=0.999)
     decays = []
-    for n in range(4):
+    for _ in range(4):
         decays.append(ema.current_decay())
         ema.update(_net(0.0))
     assert decays == pytest.approx([1 / 10, 2 / 11, 3 / 12, 4 / 13])

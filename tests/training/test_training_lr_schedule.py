@@ -56,7 +56,8 @@ def test_edges_of_the_rule_no_step_total_and_a_run_shorter_than_its_warm_up():
     assert learning_rate(config, 500, None) == pytest.approx(PEAK)  # no step total: constant after warm-up
     assert learning_rate(config, 4, 8) == pytest.approx(PEAK * 5 / 10)  # S <= W: only the warm-up
     no_warmup = replace(config, warmup_steps=0)
-    assert learning_rate(no_warmup, 0, 2) == pytest.approx(PEAK * (FLOOR + (1 - FLOOR) * 0.5 * (1 + math.cos(math.pi / 2))))
+    half_way = FLOOR + (1 - FLOOR) * 0.5 * (1 + math.cos(math.pi / 2))
+    assert learning_rate(no_warmup, 0, 2) == pytest.approx(PEAK * half_way)
 
 
 def test_new_configs_default_to_cosine_and_round_trip_through_json(tiny_config):

@@ -12,7 +12,12 @@ import torch
 
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model
 from ddpm_studio.training.events import (
-    CheckpointEvent, EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TimestepLossEvent,
+    CheckpointEvent,
+    EpochEndEvent,
+    FailedEvent,
+    FinishedEvent,
+    StepEvent,
+    TimestepLossEvent,
 )
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
