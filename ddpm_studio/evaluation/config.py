@@ -22,7 +22,7 @@ class EvaluationConfig:
     swd_directions: int = 128  # random projections per repeat (Karras et al. 2018, appendix D)
     swd_repeats: int = 4  # repeats of the projections, averaged
     swd_min_resolution: int = 8  # side of the coarsest (low-pass) pyramid level, px
-    memorisation_threshold: float = 1 / 3  # flag a sample when d(NN_1) / mean d(NN_1..n) <= this
+    memorisation_threshold: float = 0.25  # flag a sample when d(NN_1) / mean d(NN_1..n) <= this (memorisation.py)
     memorisation_neighbours: int = 50  # n of that mean (Carlini et al. 2023 use the 50 nearest)
     nearest_shown: int = 3  # nearest training images kept per sample (for the nearest-neighbour view)
     include_flips: bool = True  # a mirrored training image counts as a copy

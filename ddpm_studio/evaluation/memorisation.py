@@ -12,7 +12,12 @@ images. We report the ratio
     r(x̂) = d(x̂, NN_1) / mean_{i ≤ n} d(x̂, NN_i)        (α and δ folded into one threshold)
 
 and flag x̂ as memorised when r(x̂) ≤ threshold. A fresh sample sits about as far from its nearest as from
-its n-th nearest image (r ≈ 0.8–1); an exact copy has r = 0. Also reported: d(NN_1) / d(NN_2).
+its n-th nearest image; an exact copy has r = 0. Also reported: d(NN_1) / d(NN_2).
+
+The default threshold 0.25 was measured on builtin:shapes at 32 px against 4000 training images: fresh real
+images have r ≥ 0.27 (median 0.7), the demo model's samples r ≥ 0.54; copies with added noise of σ = 0.02 /
+0.05 / 0.1 (in [-1, 1] units) reach r ≤ 0.09 / 0.22 / 0.41. A pixel distance does not see a copy that is
+blurred (r ≈ 0.38) or shifted by one pixel (r ≈ 0.44): the check finds near-exact copies only.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def nearest_training_images(samples: Tensor, training: Tensor, count: int, *, in
     return torch.cat(found_i), torch.cat(found_d), torch.cat(found_m)
 
 
-def memorisation(samples: Tensor, training: Tensor, *, threshold: float = 1 / 3, neighbours: int = 50,
+def memorisation(samples: Tensor, training: Tensor, *, threshold: float = 0.25, neighbours: int = 50,
                  show: int = 3, include_flips: bool = True) -> MemorisationResult:
     """The ratio test over samples (N, C, H, W) against training images (T, C, H, W), both in [-1, 1]."""
     if training.shape[0] < 2:
