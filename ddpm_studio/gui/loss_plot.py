@@ -3,28 +3,53 @@
 Built for thousands of points without lag: samples go into preallocated numpy buffers (amortised
 doubling), the curves use pyqtgraph's peak downsampling and clip-to-view, and the redraw is throttled to
 ~15 Hz by a QTimer that only repaints when something changed. Appending never touches the scene.
+
+The smoothed curve is TensorBoard's: a bias-corrected exponential moving average whose weight a person sets
+with a slider (0 = raw, 0.99 = very smooth). The log-scale axis labels at most one value per ~40 px (decades,
+then 2 and 5 within a decade); an empty plot says "no steps yet" instead of showing a meaningless axis.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
 NOT_STORED_MESSAGE = "no data yet: filled in while a run trains\n(not stored with the run)"  # runs made before it was
 UNREADABLE_MESSAGE = "the stored loss by timestep could not be read\n(filled in again when the run resumes)"
+NO_STEPS_MESSAGE = "no steps yet"
 LIVE_CAPTION = "recent steps, live"
 RAW_PEN = pg.mkPen((120, 160, 220, 110), width=1)
 SMOOTH_PEN = pg.mkPen((20, 80, 200), width=2)
+DEFAULT_SMOOTHING = 0.9  # the EMA weight: an effective window of ~1 / (1 - 0.9) = 10 steps
+SMOOTHING_STEPS = 100  # the slider's resolution: weights 0.00 .. 0.99
+MIN_PLOT_HEIGHT = 200  # px: below this the log axis has room for two labels at most
+LABEL_SPACING_PX = 40  # at most one tick label per this many pixels of axis
+
+
+def smoothed(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's bias-corrected EMA: m_n = w·m_{n-1} + (1-w)·x_n, s_n = m_n / (1 - w^n).
+
+    Non-finite values are skipped (they keep the previous average); before any finite value, s_n = x_n.
+    """
+    out = np.empty(len(values), np.float64)
+    ema = norm = 0.0
+    for i, x in enumerate(np.asarray(values, np.float64)):
+        if math.isfinite(x):
+            ema = weight * ema + (1.0 - weight) * x
+            norm = weight * norm + (1.0 - weight)
+        out[i] = ema / norm if norm > 0 else x
+    return out
 
 
 class _Series:
-    """A growable (step, value) buffer with an exponential moving average of the values."""
+    """A growable (step, value) buffer with a bias-corrected exponential moving average of the values."""
 
     def __init__(self, smoothing: float) -> None:
         self.smoothing = smoothing
@@ -42,7 +67,7 @@ class _Series:
                 new = np.zeros(2 * len(old), np.float64)
                 new[:self.count] = old[:self.count]
                 setattr(self, name, new)
-        # Debiased EMA (as TensorBoard's smoothing): s_n = (a·m_{n-1} + (1-a)·x_n) / (1 - a^n).
+        # Debiased EMA (`smoothed`, one value at a time): s_n = m_n / (1 - a^n).
         if np.isfinite(value):
             self._ema = self.smoothing * self._ema + (1.0 - self.smoothing) * value
             self._weight = self.smoothing * self._weight + (1.0 - self.smoothing)
@@ -51,18 +76,50 @@ class _Series:
         self.smooth[i] = self._ema / self._weight if self._weight > 0 else value
         self.count += 1
 
+    def set_smoothing(self, smoothing: float) -> None:
+        """A new EMA weight: the whole smoothed curve is recomputed."""
+        self.smoothing = smoothing
+        n = self.count
+        self.smooth[:n] = smoothed(self.values[:n], smoothing)
+        finite = self.values[:n][np.isfinite(self.values[:n])]
+        self._weight = 1.0 - smoothing ** len(finite)
+        self._ema = self.smooth[n - 1] * self._weight if n and self._weight > 0 else 0.0
+
     def clear(self) -> None:
         self.count, self._ema, self._weight = 0, 0.0, 0.0
 
 
-class LossPlot(QWidget):
-    """Training loss against step: raw (thin) + smoothed (bold), with a log-scale toggle."""
+class LogLossAxis(pg.AxisItem):
+    """A loss axis whose log mode labels few, plain values: decades, then 2 and 5 (or 1..9) within a decade."""
 
-    def __init__(self, parent: QWidget | None = None, *, smoothing: float = 0.98) -> None:
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        if not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
+            return []
+        room = max(2, int(size // LABEL_SPACING_PX))
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10))):
+            values = [d + math.log10(m) for d in range(lo, hi + 1) for m in mantissas]
+            values = [v for v in values if minVal <= v <= maxVal]
+            if len(values) >= 2 or mantissas[-1] == 9:
+                break
+        if len(values) > room:  # too many decades for the height: every k-th one
+            k = math.ceil(len(values) / room)
+            values = values[::k]
+        return [(None, values)]
+
+    def logTickStrings(self, values, scale, spacing):
+        return [f"{10.0 ** v * scale:.3g}" for v in values]
+
+
+class LossPlot(QWidget):
+    """Training loss against step: raw (thin) + smoothed (bold), a smoothing slider and a log-scale toggle."""
+
+    def __init__(self, parent: QWidget | None = None, *, smoothing: float = DEFAULT_SMOOTHING) -> None:
         super().__init__(parent)
         self._series = _Series(smoothing)
         self._dirty = False
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems={"left": LogLossAxis("left")})
+        self.plot.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # no "loss (x0.001)": show the losses as they are
@@ -74,22 +131,37 @@ class LossPlot(QWidget):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
             curve.setSkipFiniteCheck(False)
+        self._empty = pg.TextItem(NO_STEPS_MESSAGE, color=(110, 110, 110), anchor=(0.5, 0.5))
+        self.plot.addItem(self._empty, ignoreBounds=True)
         self.log_box = QCheckBox("log scale")
         self.log_box.toggled.connect(self.set_log_scale)
         self.smooth_box = QCheckBox("smoothed")
         self.smooth_box.setChecked(True)
         self.smooth_box.toggled.connect(self._smooth.setVisible)
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, SMOOTHING_STEPS - 1)
+        self.smoothing_slider.setValue(round(smoothing * SMOOTHING_STEPS))
+        self.smoothing_slider.setFixedWidth(110)
+        self.smoothing_slider.setToolTip("Smoothing of the bold curve: the weight w of a bias-corrected "
+                                         "exponential moving average (as TensorBoard's), 0 = none.")
+        self.smoothing_slider.valueChanged.connect(lambda v: self.set_smoothing(v / SMOOTHING_STEPS))
+        self.smoothing_label = QLabel()
+        self.smoothing_label.setMinimumWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 4)
         self.last_label = QLabel("")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("<b>Loss</b>"))
         controls.addStretch(1)
         controls.addWidget(self.last_label)
         controls.addWidget(self.smooth_box)
+        controls.addWidget(self.smoothing_slider)
+        controls.addWidget(self.smoothing_label)
         controls.addWidget(self.log_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
         layout.addWidget(self.plot, 1)
+        self._show_smoothing()
+        self._show_empty(True)
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / REDRAW_HZ))
         self._timer.timeout.connect(self._redraw)
@@ -124,7 +196,27 @@ class LossPlot(QWidget):
         n = self._series.count
         return self._series.steps[:n].copy(), self._series.values[:n].copy(), self._series.smooth[:n].copy()
 
+    def smoothing(self) -> float:
+        """The EMA weight of the smoothed curve."""
+        return self._series.smoothing
+
+    def is_empty_shown(self) -> bool:
+        """True while the plot shows "no steps yet" in place of curves."""
+        return self._empty.isVisible()
+
     # -- view ----------------------------------------------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        """The EMA weight w in [0, 1) of the smoothed curve (the slider follows; the curve is recomputed)."""
+        weight = min(max(float(weight), 0.0), (SMOOTHING_STEPS - 1) / SMOOTHING_STEPS)
+        position = round(weight * SMOOTHING_STEPS)
+        if self.smoothing_slider.value() != position:
+            self.smoothing_slider.setValue(position)  # -> set_smoothing(position / SMOOTHING_STEPS)
+            return
+        self._series.set_smoothing(weight)
+        self._show_smoothing()
+        self._dirty = True
+        self._redraw()
+
     def set_log_scale(self, on: bool) -> None:
         """Logarithmic loss axis (the loss of ε-prediction spans decades early in training)."""
         if self.log_box.isChecked() != on:
@@ -134,11 +226,25 @@ class LossPlot(QWidget):
         self._dirty = True
         self._redraw()
 
+    def _show_smoothing(self) -> None:
+        self.smoothing_label.setText(f"{self._series.smoothing:.2f}")
+
+    def _show_empty(self, empty: bool) -> None:
+        """With no points: the message centred and no tick values (an empty axis range means nothing)."""
+        self._empty.setVisible(empty)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setStyle(showValues=not empty)
+        if empty:
+            self.plot.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self._empty.setPos(0.5, 0.5)
+            self.plot.getViewBox().enableAutoRange()
+
     def _redraw(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
         n = self._series.count
+        self._show_empty(n == 0)
         steps, values, smooth = (self._series.steps[:n], self._series.values[:n], self._series.smooth[:n])
         if self.log_box.isChecked():  # log of non-positive values is undefined: leave them out
             keep = values > 0
