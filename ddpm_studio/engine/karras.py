@@ -11,7 +11,7 @@ state; every yielded ``xt`` is the VP state x_t = x / √(σ² + 1), like DDPM's
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
