@@ -12,7 +12,8 @@ from ddpm_studio.evaluation import (
     EvaluationConfig, EvaluationReport, evaluate, prepare_reference, real_vs_real_reference,
 )
 
-SMALL = EvaluationConfig(sample_count=128, reference_count=256, swd_descriptors_per_image=16, seed=3)
+SMALL = EvaluationConfig(sample_count=128, reference_count=256, swd_descriptors_per_image=16, swd_directions=64,
+                         swd_repeats=2, seed=3)
 
 
 def test_noise_scores_far_from_the_real_floor_and_copies_are_flagged(shapes, noise_like):

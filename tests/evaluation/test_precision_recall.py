@@ -47,8 +47,8 @@ def test_mode_dropping_on_real_images_keeps_precision_and_loses_recall(shapes):
     assert full.precision > 0.8 and full.recall > 0.8
 
 
-def test_real_images_vs_noise_and_other_data_in_every_embedding(shapes, noise_like):
-    reference, other = shapes[:512], shapes[512:]
+def test_real_images_vs_noise_in_every_embedding(shapes, noise_like):
+    reference, other = shapes[:256], shapes[512:640]
     for name in EMBEDDINGS:
         ref = embed(reference, name)
         real = precision_recall(ref, embed(other, name))

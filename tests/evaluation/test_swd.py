@@ -49,7 +49,7 @@ def test_identical_descriptor_sets_are_at_zero_and_order_does_not_matter():
 
 def test_real_halves_are_close_blur_in_between_noise_far(shapes, blurred, noise_like):
     reference, other = shapes[:256], shapes[512:640]
-    kw = dict(descriptors_per_image=16)
+    kw = dict(descriptors_per_image=16, directions=64, repeats=2)
     same = sliced_wasserstein_distance(reference, reference, generator=gen(), **kw)
     real = sliced_wasserstein_distance(other, reference, generator=gen(), **kw)
     blur = sliced_wasserstein_distance(blurred(other), reference, generator=gen(), **kw)
