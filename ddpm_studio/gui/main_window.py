@@ -195,16 +195,10 @@ class MainWindow(QMainWindow):
             self.open_run(folder)
 
     def open_run(self, folder: str | Path) -> bool:
-        """Make a run folder current (after checking it has a readable config.json)."""
-        from ddpm_studio.training.runs import RunError, open_run
-
-        try:
-            run = open_run(Path(folder))
-        except RunError as exc:
-            self._message(QMessageBox.Icon.Warning, "Not a training run", str(exc))
-            return False
-        self.state.set_run(run.path)
-        return True
+        """Open a run in the Training tab: its configuration, curve and previews, resumable (one way for
+        File → Open Run…, File → Recent Runs and the tab's own Open); a problem shows in the tab's banner."""
+        self.tabs.setCurrentWidget(self.training_panel)
+        return self.training_panel.open_run(folder)
 
     def _last_folder(self) -> str:
         return str(self.state.settings.value("last_folder", str(Path.home())))

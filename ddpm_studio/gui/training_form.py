@@ -67,7 +67,7 @@ class TrainingForm(QWidget):
         self._custom_model: UNetConfig | None = None  # a reopened run's model that matches no preset
         d, tr, diff, preset = DataConfig(), TrainingConfig(), DiffusionConfig(), UNET_PRESETS[DEFAULT_PRESET]
         self.source = QLineEdit(d.source)
-        self.source.setPlaceholderText("folder, .zip or builtin:shapes (choose in the Data view)")
+        self.source.setPlaceholderText("folder, .zip or builtin:shapes (choose in the Dataset tab)")
         self.image_size = _combo(IMAGE_SIZES, d.image_size, {s: f"{s} × {s}" for s in IMAGE_SIZES})
         self.channels = _combo(sorted(CHANNELS, reverse=True), d.channels)
         self.hflip = QCheckBox("random horizontal flip")
@@ -183,7 +183,7 @@ class TrainingForm(QWidget):
                                     f"{TrainingConfig().lr_min_ratio:.0%} of it by the last step.")
         self.ema.setToolTip("Exponential moving average of the weights, used for previews and sampling.")
         self.precision.setToolTip("Autocast on CUDA only; the CPU always trains in float32.")
-        self.source.setToolTip("The dataset chosen in the Data view; you can also type a folder or builtin:glyphs.")
+        self.source.setToolTip("The dataset chosen in the Dataset tab; you can also type a folder or builtin:glyphs.")
 
     # -- reading -----------------------------------------------------------------------------------
     def _model_config(self) -> UNetConfig:
@@ -217,7 +217,7 @@ class TrainingForm(QWidget):
     def problem(self) -> str | None:
         """One line saying why this configuration cannot start, or None."""
         if not self.source.text().strip():
-            return "Choose a dataset first (Data view), or type a folder, a .zip or builtin:shapes."
+            return "Choose a dataset first (Dataset tab), or type a folder, a .zip or builtin:shapes."
         device, precision = self.device.currentData(), self.precision.currentData()
         if device == "cuda" and not cuda_available():
             return "CUDA is not available on this machine: choose 'auto' or 'CPU'."

@@ -1,12 +1,20 @@
 """The training panel: a config form, Start/Pause/Resume/Stop, live loss curves and the preview filmstrip.
 
 Training runs in a `TrainingRunner` (a QThread worker around the Qt-free Trainer); this view only
-receives event snapshots and paints them. A run on disk can be reopened (its history plotted, its
-previews shown) and resumed. `shutdown()` stops the worker (the Trainer writes a checkpoint) and joins.
+receives event snapshots and paints them. A run on disk can be reopened (its configuration, history,
+previews: `open_run`, the one way every "open a run" action of the window goes) and resumed.
+`shutdown()` stops the worker (the Trainer writes a checkpoint) and joins.
+
+The form scrolls; the run controls (Start/Pause/Stop, with Qt's standard media icons, and the reason Start
+is disabled) sit below it outside the scroll area, so they are visible at every window size. The form's
+values are remembered between launches in the application's QSettings (`FORM_SETTINGS_KEY`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,28 +29,35 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from ddpm_studio.app.training import TrainingJob
+from ddpm_studio.data.config import DataConfig
 from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training_form import TrainingForm
 from ddpm_studio.gui.training_stats import TrainingStats
 from ddpm_studio.gui.training_worker import TrainingRunner
 from ddpm_studio.training import events as ev
+from ddpm_studio.training.config import RunConfig
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
     from ddpm_studio.training.runs import Run
 
+log = logging.getLogger(__name__)
+FORM_SETTINGS_KEY = "training/form"  # the form's RunConfig as JSON, restored at the next launch
+
+PREVIEW_SHARE_WARNING = 0.25  # warn when previews take more than this share of the wall time
 
 FAILURE_HINTS = {
     "nan": "The loss became NaN or infinite: lower the learning rate, or try the L1/Huber loss. "
            "The last good checkpoint is kept.",
     "oom": "Out of memory: lower the batch size, the image size or the model width.",
-    "data": "The data could not be used: check the source in the Data view.",
+    "data": "The data could not be used: check the source in the Dataset tab.",
     "error": "Training stopped on an unexpected error (details in the log).",
 }
 
@@ -60,10 +75,12 @@ class TrainingPanel(QWidget):
         self._paused = False
         self._reopened: Path | None = None  # a run from disk, shown and resumable
         self._last_step: ev.StepEvent | None = None
+        self._preview_warned = False
         self.last_failure: ev.FailedEvent | None = None
         self.last_finish: ev.FinishedEvent | None = None
         self.checkpoint_path: Path | None = None
         self._build()
+        self._restore_form()
         self._connect()
         if getattr(state, "source_spec", ""):
             self.form.set_source(state.source_spec)
@@ -76,9 +93,12 @@ class TrainingPanel(QWidget):
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #b00020;")
-        self.start_button = QPushButton("Start")
-        self.pause_button = QPushButton("Pause")
-        self.stop_button = QPushButton("Stop")
+        icon = self.style().standardIcon
+        self._play_icon = icon(QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = icon(QStyle.StandardPixmap.SP_MediaPause)
+        self.start_button = QPushButton(self._play_icon, "Start")
+        self.pause_button = QPushButton(self._pause_icon, "Pause")
+        self.stop_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
         self.start_button.setDefault(True)
         self.runs_combo = QComboBox()
         self.runs_combo.setMinimumContentsLength(18)
@@ -99,16 +119,22 @@ class TrainingPanel(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.form)
-        left_layout.addWidget(self.problem_label)
-        left_layout.addLayout(buttons)
         left_layout.addLayout(runs)
         left_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.form_scroll = scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(left.sizeHint().width() + bar + 4)
+        self.run_bar = QWidget()  # outside the scroll area: always visible
+        run_bar_layout = QVBoxLayout(self.run_bar)
+        run_bar_layout.setContentsMargins(0, 0, 0, 0)
+        run_bar_layout.addWidget(self.problem_label)
+        run_bar_layout.addLayout(buttons)
+        column = QVBoxLayout()
+        column.addWidget(scroll, 1)
+        column.addWidget(self.run_bar)
 
         self.stats = TrainingStats()
         self.error_label = QLabel()
@@ -138,11 +164,12 @@ class TrainingPanel(QWidget):
         right.addWidget(self.notice_label)
         right.addWidget(plots, 1)
         layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
+        layout.addLayout(column)
         layout.addLayout(right, 1)
 
     def _connect(self) -> None:
         self.form.changed.connect(self._update_buttons)
+        self.form.changed.connect(self._remember_form)
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.stop)
@@ -216,10 +243,15 @@ class TrainingPanel(QWidget):
             self.stop_button.setEnabled(False)
 
     def open_run(self, path: str | Path) -> bool:
-        """Show a run from disk: its configuration, loss history and previews. False (+ message) if unusable."""
+        """Show a run from disk: its configuration, loss history and previews, and make it resumable.
+
+        The one "open a run" of the application (Runs on disk → Open, Browse…, File → Open Run…, File →
+        Recent Runs). False, with the reason in the error banner, when the run is unusable or training runs.
+        """
         from ddpm_studio.training.runs import open_run
 
         if self.is_busy():
+            self._show_error("A run is training: stop it before opening another run.")
             return False
         try:
             run = open_run(Path(path))
@@ -228,6 +260,7 @@ class TrainingPanel(QWidget):
             return False
         self._hide_error()
         self.notice_label.hide()
+        self.stats.clear_run()
         self.form.set_run_config(run.config)
         history = [r for r in run.history() if "step" in r and "loss" in r]
         self.loss_plot.set_history([float(r["step"]) for r in history], [float(r["loss"]) for r in history])
@@ -242,6 +275,9 @@ class TrainingPanel(QWidget):
         self.stats.show_record(history[-1] if history else {})
         self.stats.set("status", "opened from disk")
         self._state.set_run(run.path)
+        index = self.runs_combo.findData(str(run.path))
+        if index >= 0:
+            self.runs_combo.setCurrentIndex(index)
         self._update_buttons()
         return True
 
@@ -259,9 +295,12 @@ class TrainingPanel(QWidget):
     def _begin(self, job: TrainingJob, *, clear: bool) -> None:
         self._hide_error()
         self.notice_label.hide()
-        if clear:
+        self._preview_warned = False
+        config = job.config if job.config is not None else self.form.run_config()
+        self.stats.set_batch_size(config.training.batch_size)
+        if clear:  # nothing of an earlier run applies to a new one (a failed start must not show it)
             self.checkpoint_path = None
-            self.stats.set("checkpoint", "none yet")
+            self.stats.clear_run()
             self.loss_plot.clear()
             self.bucket_plot.clear()
             self.filmstrip.clear()
@@ -292,6 +331,16 @@ class TrainingPanel(QWidget):
         self.stats.show_step(last)
         if not self._paused:
             self.stats.set("status", "training")
+        self._warn_if_previews_dominate()
+
+    def _warn_if_previews_dominate(self) -> None:
+        """A notice (once per run) when previews take more than PREVIEW_SHARE_WARNING of the wall time."""
+        share = self.stats.preview_share()
+        if share is None or share <= PREVIEW_SHARE_WARNING or self._preview_warned:
+            return
+        self._preview_warned = True
+        self._show_notice(f"Previews take {share:.0%} of the training time: sample them less often "
+                          "(the preview setting in the form) or make fewer preview images.")
 
     @Slot(object)
     def _on_event(self, event) -> None:
@@ -307,13 +356,15 @@ class TrainingPanel(QWidget):
             self.stats.set("status", f"{event.reason} at step {event.step}")
         elif isinstance(event, ev.FailedEvent):
             self.last_failure = event
-            self.stats.set("status", f"failed at step {event.step}")
+            started = self._last_step is not None
+            self.stats.set("status", f"failed at step {event.step}" if started else "failed before the first step")
             self._show_error(f"<b>{event.message}</b><br>{FAILURE_HINTS.get(event.kind, '')}")
 
     @Slot()
     def _on_stopped(self) -> None:
         self._paused = False
         self._runner.shutdown(1.0)  # already ended: releases the thread objects
+        self.stats.end_session()  # no ETA once nothing trains
         reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")
         if self.last_finish is None and self.last_failure is None:
             self.stats.set("status", "stopped")
@@ -333,6 +384,27 @@ class TrainingPanel(QWidget):
             self.bucket_plot.clear(NOT_STORED_MESSAGE)
         else:
             self.bucket_plot.set_buckets(record.edges, record.means, caption=f"stored at step {record.step}")
+
+    def _restore_form(self) -> None:
+        """The form's values of the last launch (ignored, with a log line, when unreadable)."""
+        text = self._state.settings.value(FORM_SETTINGS_KEY)
+        if not text:
+            return
+        try:
+            self.form.set_run_config(RunConfig.from_json(str(text), source="settings"))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.info("the remembered training form is not restored: %s", exc)
+
+    def _remember_form(self) -> None:
+        try:
+            config = self.form.run_config()
+            if not config.data.source:  # an empty source would not load back: the default stands in
+                config = replace(config, data=replace(config.data, source=DataConfig().source))
+            text = json.dumps(config.to_dict())
+        except (ValueError, TypeError) as exc:  # a half-typed value: keep the last good one
+            log.debug("training form not remembered: %s", exc)
+            return
+        self._state.settings.setValue(FORM_SETTINGS_KEY, text)
 
     def _open_selected(self) -> None:
         path = self.runs_combo.currentData()
@@ -366,6 +438,7 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(not busy and problem is None)
         self.pause_button.setEnabled(busy)
         self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.pause_button.setIcon(self._play_icon if self._paused else self._pause_icon)
         self.stop_button.setEnabled(busy)
         self.form.setEnabled(not busy)
         for b in (self.open_button, self.browse_button):

@@ -4,6 +4,13 @@ folder and the latest checkpoint.
 Fed with StepEvent snapshots while a run trains, and with the last history record of a reopened run. The
 ETA divides the steps left by the rate measured since the first event of this session (`reset_rate` after
 a pause, so waiting does not count as slowness).
+
+Throughput is shown as what the run really achieves: the Trainer's `images_per_s` measures the optimiser
+steps alone, while `elapsed_s` also counts the preview sampling, so the wall rate (batch × steps / elapsed
+time since the session's first event) can be far lower on a small dataset that previews every epoch. When the
+two differ by more than `SHOWN_DIFFERENCE` both are shown, and `preview_share()` says what share of the wall
+time went elsewhere (previews, checkpoints). Fields that no longer apply are cleared: `clear_run` before a new
+run, `end_session` (the ETA) when training ends.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from ddpm_studio.training.events import StepEvent
+
+SHOWN_DIFFERENCE = 0.1  # show the wall rate beside the step rate when it is more than 10 % lower
+MIN_WALL_S = 2.0  # seconds of training time before the wall rate is trusted
 
 NAMES = {"status": "Status", "step": "Step", "epoch": "Epoch", "loss": "Loss", "speed": "Throughput",
          "elapsed": "Elapsed", "eta": "ETA", "run": "Run", "checkpoint": "Checkpoint"}
@@ -38,6 +48,8 @@ class TrainingStats(QWidget):
         super().__init__(parent)
         self.labels = {key: QLabel("—") for key in NAMES}
         self._rate_origin: tuple[int, float] | None = None  # (step, elapsed) at the first event of this session
+        self._batch_size: int | None = None
+        self._last: StepEvent | None = None
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         for i, key in enumerate(ROW):
@@ -58,14 +70,47 @@ class TrainingStats(QWidget):
         """Measure the ETA's rate afresh from the next event (a new session, or after a pause)."""
         self._rate_origin = None
 
+    def set_batch_size(self, batch_size: int) -> None:
+        """Images per step of the run being trained (for the wall-clock throughput)."""
+        self._batch_size = int(batch_size)
+
+    def clear_run(self) -> None:
+        """Forget every number of the previous run (a new run starts, or another one is opened)."""
+        for key in ("step", "epoch", "loss", "speed", "elapsed", "eta", "run", "checkpoint"):
+            self.set(key, "—")
+        self._rate_origin, self._last = None, None
+
+    def end_session(self) -> None:
+        """Training ended: there is no time left to estimate."""
+        self.set("eta", "—")
+        self._rate_origin = None
+
+    def wall_rate(self) -> float | None:
+        """Images per second of training time, previews included (None until measurable)."""
+        event, origin = self._last, self._rate_origin
+        if event is None or origin is None or not self._batch_size:
+            return None
+        steps, seconds = event.step - origin[0], event.elapsed_s - origin[1]
+        if steps < 2 or seconds < MIN_WALL_S:
+            return None
+        return steps * self._batch_size / seconds
+
+    def preview_share(self) -> float | None:
+        """The share of training time not spent in optimiser steps (previews, checkpoints), or None."""
+        wall, event = self.wall_rate(), self._last
+        if wall is None or event is None or event.images_per_s <= 0:
+            return None
+        return max(0.0, 1.0 - wall / event.images_per_s)
+
     def show_step(self, event: StepEvent) -> None:
         """The latest step of a training run."""
         if self._rate_origin is None:
             self._rate_origin = (event.step, event.elapsed_s)
+        self._last = event
         self.set("step", f"{event.step}" + (f" / {event.total_steps}" if event.total_steps else ""))
         self.set("epoch", str(event.epoch))
         self.set("loss", f"{event.loss:.4f}")
-        self.set("speed", f"{event.images_per_s:.1f} img/s")
+        self.set("speed", self._speed_text(event))
         self.set("elapsed", format_duration(event.elapsed_s))
         self.set("eta", format_duration(self._eta(event)))
 
@@ -75,6 +120,16 @@ class TrainingStats(QWidget):
         self.set("epoch", str(record["epoch"]) if "epoch" in record else "—")
         self.set("loss", f"{float(record['loss']):.4f}" if "loss" in record else "—")
         self.set("elapsed", format_duration(float(record["time"])) if "time" in record else "—")
+
+    def _speed_text(self, event: StepEvent) -> str:
+        wall = self.wall_rate()
+        if wall is None or wall >= (1.0 - SHOWN_DIFFERENCE) * event.images_per_s:
+            self.labels["speed"].setToolTip("Images per second, data loading included.")
+            return f"{event.images_per_s:.1f} img/s"
+        self.labels["speed"].setToolTip(f"{wall:.1f} images per second of training time, previews and "
+                                        f"checkpoints included; the optimiser steps alone run at "
+                                        f"{event.images_per_s:.1f} img/s.")
+        return f"{wall:.1f} img/s ({event.images_per_s:.1f} without previews)"
 
     def _eta(self, event: StepEvent) -> float | None:
         if not event.total_steps or self._rate_origin is None:
