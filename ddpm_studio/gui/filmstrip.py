@@ -4,6 +4,9 @@ Because every preview starts from the same noise, sliding back through the epoch
 samples sharpening as the model learns. A large view shows the selected epoch; a row of thumbnails and
 a slider select it. Previews arrive as (N, H, W, C) uint8 batches (from `EpochEndEvent.preview`) or as
 image files of a reopened run.
+
+The selected thumbnail is marked by a border, never by tinting it with the selection colour: a preview's
+colours are what a person is judging (each icon carries the same pixmap for its Selected mode).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from ddpm_studio.gui.animation import ImagePane
 from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
 
 THUMB = 72
+SELECTION_STYLE = ("QListView::item { border: 2px solid transparent; padding: 1px; }"
+                   "QListView::item:selected { border: 2px solid palette(highlight); background: transparent;"
+                   " color: palette(text); }")
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Filmstrip(QWidget):
         self.thumbs.setWrapping(False)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setIconSize(QSize(THUMB, THUMB))
+        self.thumbs.setStyleSheet(SELECTION_STYLE)
         self.thumbs.setFixedHeight(THUMB + 34)
         self.thumbs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.thumbs.currentRowChanged.connect(self._on_thumb)
@@ -90,7 +97,10 @@ class Filmstrip(QWidget):
         """Append one epoch's preview ((N, H, W, C) batch or a ready (H, W, C) grid) and show it."""
         grid = tile(batch_or_grid) if batch_or_grid.ndim == 4 else batch_or_grid
         self._previews.append(Preview(epoch, step, grid))
-        item = QListWidgetItem(QIcon(scaled_nearest(to_qpixmap(grid), QSize(THUMB, THUMB))), f"epoch {epoch}")
+        pixmap = scaled_nearest(to_qpixmap(grid), QSize(THUMB, THUMB))
+        icon = QIcon(pixmap)
+        icon.addPixmap(pixmap, QIcon.Mode.Selected)  # untinted when selected: the border shows the selection
+        item = QListWidgetItem(icon, f"epoch {epoch}")
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.thumbs.addItem(item)
         self.slider.setEnabled(True)
