@@ -1,0 +1,325 @@
+"""The NFE–quality curve of one model: sampler × NFE budget → sample-quality metrics against the data set.
+
+Every cell samples `count` images from the same x_T (one draw from `seed`; stochastic samplers also draw their
+fresh noise from generators seeded alike), so the cells differ only by sampler and budget. A budget is spent
+by `SamplingConfig.with_nfe` (Heun: (NFE + 1) // 2 steps, so an even budget shows its true, odd cost); DDPM
+has one cell, at NFE = T. The metrics are `ddpm_studio.evaluation.evaluate` (SWD, precision/recall in the
+download-free embedding) against `reference_count` real images, and the floor row is the same evaluation of
+real images (`real_vs_real_reference`) at the same sizes.
+
+Results are cached per checkpoint in a JSON file (atomic writes): the key of a cell is the checkpoint's
+SHA-256, the data set and every setting that changes its samples or metrics, so a rerun, a cancelled sweep
+resumed, or a new budget added costs only the missing cells. Cancellable between sampler steps; progress is
+reported in network evaluations. Qt-free: the CLI's `sweep` and the Compare-samplers view both call `run_sweep`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import torch
+
+from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.data.dataset import ImageDataset, load_dataset
+from ddpm_studio.engine import SamplingConfig, sample
+from ddpm_studio.engine.nfe import SAMPLERS, nfe, steps_for_nfe
+from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
+from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
+from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
+from ddpm_studio.training.devices import resolve_device
+
+SWEEP_NFE: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)  # the budgets of the issue
+SWEEP_METHODS: tuple[str, ...] = ("ddim", "dpmpp_2m", "euler", "heun", "euler_ancestral", "ddpm")
+SWEEP_METRICS: tuple[str, ...] = ("swd", "precision", "recall")  # lower, higher, higher is better
+CACHE_FORMAT = "ddpm-studio.sweep-cache/1"
+_ALGORITHM_VERSION = 1  # bump when a change alters what a cached cell would hold
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What one sweep samples and measures (every field enters the cache key of the cells it affects)."""
+
+    methods: tuple[str, ...] = SWEEP_METHODS  # samplers, SAMPLERS names
+    budgets: tuple[int, ...] = SWEEP_NFE  # NFE budgets; DDPM only at T, budgets above a sampler's reach skipped
+    count: int = 256  # samples per cell, all from the same x_T
+    reference_count: int = 512  # real images the samples are measured against
+    seed: int = 0  # x_T, the samplers' generators, the reference draw and the metrics' random choices
+    batch_size: int = 64  # images per model call (bounds memory; cancellation is checked between steps)
+    clip_x0: bool = True  # clip the predicted x_0 to [-1, 1], as the sampler view does
+    with_floor: bool = True  # also evaluate real vs real at the same sizes
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if a field is out of range."""
+        bad = [m for m in self.methods if m not in SAMPLERS]
+        if bad or not self.methods:
+            raise ValueError(f"methods must be among {', '.join(SAMPLERS)}, got {', '.join(bad) or 'none'}")
+        if not self.budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
+            raise ValueError(f"NFE budgets must be integers >= 1, got {list(self.budgets)}")
+        for name in ("count", "reference_count", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.count <= EvaluationConfig().k or self.reference_count <= EvaluationConfig().k:
+            raise ValueError(f"count and reference_count must exceed k = {EvaluationConfig().k}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    def evaluation(self) -> EvaluationConfig:
+        return EvaluationConfig(sample_count=self.count, reference_count=self.reference_count, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One sampler at one budget: its steps, its true cost and the metrics of its samples."""
+
+    method: str
+    budget: int  # the NFE asked for
+    steps: int
+    nfe: int  # what it cost (Heun at an even budget: one less)
+    metrics: dict[str, float]
+    seconds: float  # sampling time when it was computed
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """A snapshot for a progress bar: network evaluations done of those this sweep still has to compute."""
+
+    done_nfe: float
+    total_nfe: int
+    method: str
+    budget: int
+    cell: int  # 0-based index among the cells to compute
+    cells: int
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    checkpoint: str
+    source: str
+    num_timesteps: int
+    settings: SweepSettings
+    cells: tuple[SweepCell, ...]
+    floor: dict[str, float] | None = None
+    cancelled: bool = False
+    skipped: tuple[str, ...] = field(default=())  # "method@budget: reason" of cells that cannot exist
+
+    def cell(self, method: str, budget: int) -> SweepCell | None:
+        return next((c for c in self.cells if c.method == method and c.budget == budget), None)
+
+    def curve(self, method: str, metric: str) -> list[tuple[int, float]]:
+        """(NFE, metric) points of one sampler, by NFE."""
+        return sorted((c.nfe, c.metrics[metric]) for c in self.cells if c.method == method and metric in c.metrics)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "source": self.source, "num_timesteps": self.num_timesteps,
+                "settings": asdict(self.settings), "cells": [asdict(c) for c in self.cells], "floor": self.floor,
+                "cancelled": self.cancelled, "skipped": list(self.skipped)}
+
+
+class SweepCancelled(Exception):
+    """Raised inside a cell when the caller asked to stop; `run_sweep` turns it into `cancelled=True`."""
+
+
+def plan_cells(methods: Sequence[str], budgets: Sequence[int], num_timesteps: int
+               ) -> tuple[list[tuple[str, int, int, int]], list[str]]:
+    """(method, budget, steps, nfe) of every cell that exists, in method-then-budget order, and the reasons
+    the others do not (DDPM away from T, a budget beyond T steps)."""
+    cells, skipped = [], []
+    for method in methods:
+        for budget in sorted(set(budgets)):
+            try:
+                steps = steps_for_nfe(method, budget, num_timesteps)
+            except ValueError as exc:
+                if method != "ddpm":  # DDPM's one cell is at T; its absence elsewhere needs no saying
+                    skipped.append(f"{method}@{budget}: {exc}")
+                continue
+            cells.append((method, budget, steps, nfe(method, steps, num_timesteps)))
+    if "ddpm" in methods and num_timesteps not in budgets:
+        skipped.append(f"ddpm: it costs T = {num_timesteps} NFE, not among the budgets")
+    return cells, skipped
+
+
+# ---- the cache ----------------------------------------------------------------------------------------
+
+def sweep_cache_dir() -> Path:
+    """`$DDPM_STUDIO_HOME/cache/sweeps` when set (tests), else the platformdirs user cache dir's `sweeps`."""
+    if os.environ.get(HOME_ENV):
+        return data_home() / "cache" / "sweeps"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "sweeps"
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime) for this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+class SweepCache:
+    """One JSON file per checkpoint: {format, checkpoint, sha256, entries: {key: value}}; atomic writes."""
+
+    def __init__(self, folder: Path, checkpoint: Path) -> None:
+        self.sha = file_sha256(checkpoint)
+        self.path = Path(folder) / f"{self.sha[:24]}.json"
+        self.checkpoint = checkpoint
+        self.entries: dict[str, Any] = {}
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("format") == CACHE_FORMAT and data.get("sha256") == self.sha:
+                self.entries = dict(data.get("entries", {}))
+        except (OSError, ValueError):  # absent or unreadable: start empty (rewritten on the next put)
+            pass
+
+    def key(self, **parts: Any) -> str:
+        text = json.dumps({"v": _ALGORITHM_VERSION, "checkpoint": self.sha, **parts}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps({"format": CACHE_FORMAT, "checkpoint": str(self.checkpoint),
+                                                 "sha256": self.sha, "entries": self.entries}, indent=1))
+
+
+# ---- the sweep ----------------------------------------------------------------------------------------
+
+def _dataset(data: str | ImageDataset, image_size: int, channels: int) -> ImageDataset:
+    if isinstance(data, ImageDataset):
+        if data.image_shape != (channels, image_size, image_size):
+            raise ValueError(f"the data set gives {data.image_shape} images, the model makes "
+                             f"{(channels, image_size, image_size)}")
+        return data
+    return load_dataset(DataConfig(source=data, image_size=image_size, channels=channels, hflip=False))
+
+
+def _reference_images(dataset: ImageDataset, count: int, seed: int) -> torch.Tensor:
+    """`count` (or all) images of the data set, drawn without replacement by `seed`, un-augmented."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+    return dataset.batch(order.sort().values, generator=torch.Generator().manual_seed(seed))
+
+
+def _sample_cell(model, diffusion, x_T: torch.Tensor, method: str, steps: int, settings: SweepSettings,
+                 device: torch.device, tick: Callable[[float], None], should_stop: Callable[[], bool]) -> torch.Tensor:
+    """The samples of one cell (count, C, H, W) in [-1, 1], in batches of `batch_size` from the shared x_T."""
+    out = []
+    for first in range(0, x_T.shape[0], settings.batch_size):
+        noise = x_T[first:first + settings.batch_size]
+        config = SamplingConfig(method=method, steps=steps, clip_x0=settings.clip_x0,
+                                seed=settings.seed + first, count=noise.shape[0])
+        last = None
+        for last in sample(model, diffusion, tuple(noise.shape), config, noise=noise.to(device), device=device):
+            if should_stop():
+                raise SweepCancelled
+            tick(noise.shape[0] / x_T.shape[0] / last.num_steps)
+        assert last is not None
+        out.append(last.xt.detach().float().cpu().clamp(-1.0, 1.0))
+    return torch.cat(out)
+
+
+def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepSettings | None = None, *,
+              device: str | torch.device = "cpu", cache_dir: Path | None = None, use_cache: bool = True,
+              should_stop: Callable[[], bool] | None = None,
+              on_progress: Callable[[SweepProgress], None] | None = None,
+              on_cell: Callable[[SweepCell], None] | None = None) -> SweepResult:
+    """Sample and evaluate every (sampler, budget) cell of `settings` for the model at `checkpoint` (a file or a
+    run folder) against images of `data` (a source spec or a loaded data set of the model's image shape).
+
+    Cached cells are read, not recomputed (`use_cache=False` recomputes and overwrites). When `should_stop()`
+    answers True the sweep returns at once with the finished cells and `cancelled=True`."""
+    settings = settings or SweepSettings()
+    settings.validate()
+    stop = should_stop or (lambda: False)
+    device = resolve_device(device)
+    path = resolve_checkpoint(Path(checkpoint))
+    model, diffusion, config = load_model(path, device=device, ema=True)
+    T = diffusion.num_timesteps
+    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
+    dataset = _dataset(data, config.data.image_size, config.data.channels)
+    cache = SweepCache(cache_dir or sweep_cache_dir(), path)
+    evaluation = settings.evaluation()
+    common = dict(source=dataset.spec, images=len(dataset), shape=shape, count=settings.count,
+                  reference_count=settings.reference_count, seed=settings.seed, evaluation=evaluation.to_dict())
+    plan, skipped = plan_cells(settings.methods, settings.budgets, T)
+
+    cells: dict[tuple[str, int], SweepCell] = {}
+    todo = []
+    for method, budget, steps, cost in plan:
+        key = cache.key(kind="cell", method=method, steps=steps, clip_x0=settings.clip_x0,
+                        batch_size=settings.batch_size, **common)
+        hit = cache.get(key) if use_cache else None
+        if hit is not None:
+            cells[(method, budget)] = SweepCell(method, budget, steps, cost, dict(hit["metrics"]),
+                                                float(hit["seconds"]), cached=True)
+            if on_cell is not None:
+                on_cell(cells[(method, budget)])
+        else:
+            todo.append((method, budget, steps, cost, key))
+
+    def result(cancelled: bool, floor: dict[str, float] | None) -> SweepResult:
+        ordered = tuple(cells[(m, b)] for m, b, _, _ in plan if (m, b) in cells)
+        return SweepResult(str(path), dataset.spec, T, settings, ordered, floor, cancelled, tuple(skipped))
+
+    reference_images = _reference_images(dataset, settings.reference_count, settings.seed)
+    reference = prepare_reference(reference_images, evaluation) if todo else None
+    x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))
+    total, done = sum(cost for *_, cost, _ in todo), 0.0
+    for index, (method, budget, steps, cost, key) in enumerate(todo):
+        def tick(fraction: float, method=method, budget=budget, cost=cost, index=index) -> None:
+            nonlocal done
+            done += fraction * cost
+            if on_progress is not None:
+                on_progress(SweepProgress(done, total, method, budget, index, len(todo)))
+
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                samples = _sample_cell(model, diffusion, x_T, method, steps, settings, device, tick, stop)
+        except SweepCancelled:
+            return result(True, None)
+        seconds = time.perf_counter() - started
+        metrics = evaluate(samples, reference, None, evaluation).scalars()
+        cache.put(key, {"method": method, "budget": budget, "steps": steps, "nfe": cost, "metrics": metrics,
+                        "seconds": seconds})
+        cells[(method, budget)] = SweepCell(method, budget, steps, cost, metrics, seconds)
+        if on_cell is not None:
+            on_cell(cells[(method, budget)])
+    floor = _floor(dataset, settings, cache, common, use_cache) if settings.with_floor and not stop() else None
+    return result(stop(), floor)
+
+
+def _floor(dataset: ImageDataset, settings: SweepSettings, cache: SweepCache, common: dict[str, Any],
+           use_cache: bool) -> dict[str, float] | None:
+    """Real vs real at the sweep's sizes (cached like a cell); None when the data set is too small for it."""
+    key = cache.key(kind="floor", **common)
+    hit = cache.get(key) if use_cache else None
+    if hit is not None:
+        return dict(hit)
+    config = settings.evaluation()
+    if len(dataset) < config.sample_count + config.reference_count:
+        return None
+    floor = real_vs_real_reference(dataset.batch(torch.arange(len(dataset))), config).scalars()
+    floor = {k: v for k, v in floor.items() if k in ("swd", "precision", "recall") or k.startswith("swd_")}
+    cache.put(key, floor)
+    return floor
