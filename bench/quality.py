@@ -172,8 +172,8 @@ class QualityBench:
                 job.trainer.request_stop()
         elif isinstance(event, (FinishedEvent, FailedEvent)):
             last = job.last_step
-            if isinstance(event, FinishedEvent) and last is not None and job.curve[-1:] != [] \
-                    and job.curve[-1]["step"] != last.step:
+            if isinstance(event, FinishedEvent) and last is not None and (
+                    not job.curve or job.curve[-1]["step"] != last.step):
                 self.evaluate_job(job, last)  # ended at max_steps before the budget: score the end too
             job.outcome = event.reason if isinstance(event, FinishedEvent) else f"failed: {event.message}"
 
@@ -232,14 +232,19 @@ def print_table(bench: QualityBench, jobs: list[Job]) -> None:
                 f"{p[k]:.1f}" for k in ["swd", *levels]) + f" | {p['precision']:.2f} | {p['recall']:.2f} | "
                 f"{p['memorised']:.2f} |")
     print()
-    print("At equal training time (last evaluation of each run; mean over seeds):")
-    names = list(dict.fromkeys(job.name for job in jobs))
-    for name in names:
-        finals = [job.curve[-1] for job in jobs if job.name == name and job.curve]
-        if finals:
-            mean = {k: sum(f[k] for f in finals) / len(finals) for k in ("train_s", "swd", "precision", "recall")}
-            print(f"  {name:<16} train {mean['train_s']:.0f}s  SWD {mean['swd']:.1f}  P {mean['precision']:.2f}  "
-                  f"R {mean['recall']:.2f}  ({len(finals)} seed(s))")
+    curves = [job.curve for job in jobs if job.curve]
+    if not curves:
+        return
+    common = min(curve[-1]["train_s"] for curve in curves)  # the longest time every run reached
+    print(f"At equal training time (each run's last evaluation at <= {common:.0f} s + 5 %; mean over seeds):")
+    for name in dict.fromkeys(job.name for job in jobs):
+        points = [max((p for p in job.curve if p["train_s"] <= 1.05 * common), key=lambda p: p["train_s"],
+                      default=None) for job in jobs if job.name == name]
+        points = [p for p in points if p is not None]
+        if points:
+            mean = {k: sum(p[k] for p in points) / len(points) for k in ("train_s", "step", "swd", "precision", "recall")}
+            print(f"  {name:<16} train {mean['train_s']:.0f}s  step {mean['step']:.0f}  SWD {mean['swd']:.1f}  "
+                  f"P {mean['precision']:.2f}  R {mean['recall']:.2f}  ({len(points)} seed(s))")
 
 
 def main() -> None:
