@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import sys
-from pathlib import Path
 
 import torch
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, QtMsgType, qInstallMessageHandler
@@ -18,11 +16,12 @@ from PySide6.QtWidgets import QApplication
 
 import ddpm_studio
 from ddpm_studio import paths
+from ddpm_studio.app.logs import LOG_FILE_NAME, setup_logging  # noqa: F401 - the log file both faces write
 from ddpm_studio.gui.errors import ErrorReporter
 from ddpm_studio.gui.state import APPLICATION, ORGANIZATION
+from ddpm_studio.gui.wheel_guard import install_wheel_guard
 
 log = logging.getLogger("ddpm_studio")
-LOG_FILE_NAME = "ddpm-studio.log"
 _qt_log = logging.getLogger("ddpm_studio.qt")
 # Platform-plugin notices that say nothing about the app (the headless "offscreen" plugin used by
 # tests and screenshots cannot propagate size hints); logged at DEBUG instead of WARNING.
@@ -37,24 +36,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--quit-after", type=int, default=None, metavar="MS", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def setup_logging(level: str = "INFO") -> Path:
-    """Log to a rotating file in the user log dir (and stderr); return the file's path."""
-    folder = paths.log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOG_FILE_NAME
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_ddpm_studio", False):
-            root.removeHandler(handler)
-            handler.close()
-    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"))
-    file_handler._ddpm_studio = True  # type: ignore[attr-defined]
-    root.addHandler(file_handler)
-    root.setLevel(getattr(logging, level))
-    return path
 
 
 def _qt_message_handler(mode: QtMsgType, context, message: str) -> None:
@@ -126,6 +107,7 @@ def create_application(argv: list[str]) -> QApplication:
     apply_color_scheme(app)
     QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     app.setWindowIcon(app_icon())
+    install_wheel_guard(app)  # the wheel scrolls forms, never edits an unfocused field (every view)
     return app
 
 

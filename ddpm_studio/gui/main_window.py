@@ -25,6 +25,7 @@ from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
 from ddpm_studio.gui.thumbnail_model import ScanSummary
 from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.wheel_guard import install_wheel_guard
 from ddpm_studio.training.devices import cuda_available
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
     def __init__(self, state: AppState, *, log_path: Path | None = None, initial_source: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        install_wheel_guard()  # once per application (also when the window is built without create_application)
         self.state = state
         self.log_path = log_path
         self._open_generation = 0
