@@ -34,7 +34,7 @@ from ddpm_studio.engine import SamplingConfig, sample
 from ddpm_studio.engine.nfe import SAMPLERS, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
-from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 SWEEP_NFE: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)  # the budgets of the issue
@@ -204,6 +204,11 @@ class SweepCache:
 
 
 # ---- the sweep ----------------------------------------------------------------------------------------
+
+def model_data_source(checkpoint: str | Path) -> str:
+    """The data source the model at `checkpoint` was trained on (the sweep's default reference)."""
+    return load_checkpoint(Path(checkpoint), with_state=False).config.data.source
+
 
 def _dataset(data: str | ImageDataset, image_size: int, channels: int) -> ImageDataset:
     if isinstance(data, ImageDataset):
