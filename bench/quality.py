@@ -38,7 +38,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ddpm_studio.data import DataConfig, load_dataset  # noqa: E402
+from ddpm_studio.data import load_dataset  # noqa: E402
 from ddpm_studio.data.transforms import uint8_to_float  # noqa: E402
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig  # noqa: E402
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference  # noqa: E402
@@ -242,7 +242,8 @@ def print_table(bench: QualityBench, jobs: list[Job]) -> None:
                       default=None) for job in jobs if job.name == name]
         points = [p for p in points if p is not None]
         if points:
-            mean = {k: sum(p[k] for p in points) / len(points) for k in ("train_s", "step", "swd", "precision", "recall")}
+            keys = ("train_s", "step", "swd", "precision", "recall")
+            mean = {k: sum(p[k] for p in points) / len(points) for k in keys}
             print(f"  {name:<16} train {mean['train_s']:.0f}s  step {mean['step']:.0f}  SWD {mean['swd']:.1f}  "
                   f"P {mean['precision']:.2f}  R {mean['recall']:.2f}  ({len(points)} seed(s))")
 

@@ -6,9 +6,19 @@ one entry point, `evaluate` (evaluate.py), configured by `EvaluationConfig` (con
 from ddpm_studio.evaluation.config import EvaluationConfig
 from ddpm_studio.evaluation.embeddings import EMBEDDING_DEFAULT, EMBEDDINGS, embed
 from ddpm_studio.evaluation.evaluate import (
-    EvaluationReport, PreparedReference, evaluate, prepare_reference, real_vs_real_reference,
+    EvaluationReport,
+    PreparedReference,
+    evaluate,
+    prepare_reference,
+    real_vs_real_reference,
 )
-from ddpm_studio.evaluation.fid import FeatureNetwork, FIDResult, frechet_distance, kernel_distance, load_feature_network
+from ddpm_studio.evaluation.fid import (
+    FeatureNetwork,
+    FIDResult,
+    frechet_distance,
+    kernel_distance,
+    load_feature_network,
+)
 from ddpm_studio.evaluation.memorisation import MemorisationResult, memorisation, nearest_training_images
 from ddpm_studio.evaluation.precision_recall import PrecisionRecall, precision_recall
 from ddpm_studio.evaluation.swd import SWDResult, sliced_wasserstein_distance

@@ -28,7 +28,7 @@ too: ×2 barely sees blur, ×8 pins every early model near 0). The random conv n
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

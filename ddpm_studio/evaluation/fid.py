@@ -25,9 +25,9 @@ The file is loaded on CPU; FeatureNetwork describes its input convention. Nothin
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -46,7 +46,8 @@ def manifold_coverage(queries: Tensor, manifold: Tensor, radii: Tensor) -> float
     return float(inside.float().mean())
 
 
-def precision_recall(real: Tensor, generated: Tensor, k: int = 3, *, real_radii: Tensor | None = None) -> PrecisionRecall:
+def precision_recall(real: Tensor, generated: Tensor, k: int = 3, *,
+                     real_radii: Tensor | None = None) -> PrecisionRecall:
     """Eq. (2) for feature sets real (N, F) and generated (M, F); `real_radii` may be precomputed (knn_radii)."""
     real, generated = real.float(), generated.float()
     radii_r = knn_radii(real, k) if real_radii is None else real_radii

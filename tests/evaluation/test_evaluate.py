@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from ddpm_studio.evaluation import (
-    EvaluationConfig, EvaluationReport, evaluate, prepare_reference, real_vs_real_reference,
+    EvaluationConfig,
+    EvaluationReport,
+    evaluate,
+    prepare_reference,
+    real_vs_real_reference,
 )
 
 SMALL = EvaluationConfig(sample_count=128, reference_count=256, swd_descriptors_per_image=16, swd_directions=64,

@@ -6,9 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_studio.evaluation.fid import (
-    FeatureNetwork, fid_kid, frechet_distance, kernel_distance, load_feature_network,
-)
+from ddpm_studio.evaluation.fid import FeatureNetwork, fid_kid, frechet_distance, kernel_distance, load_feature_network
 
 
 def gen(seed: int = 0) -> torch.Generator:

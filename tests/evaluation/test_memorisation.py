@@ -14,7 +14,8 @@ def test_copies_are_flagged_and_fresh_images_are_not(shapes):
     copied = torch.tensor([3, 77, 140, 401, 500])
     copies = training[copied].clone()
     copies[1] = copies[1].flip(-1)  # a mirrored copy
-    copies[2] = (copies[2] + 0.02 * torch.randn(copies[2].shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    noise = torch.randn(copies[2].shape, generator=torch.Generator().manual_seed(0))
+    copies[2] = (copies[2] + 0.02 * noise).clamp(-1, 1)  # a slightly noisy copy
     result = memorisation(torch.cat([copies, fresh]), training, threshold=1 / 3, neighbours=50)
     assert result.memorised[:5].all() and not result.memorised[5:].any()
     assert result.indices[:5, 0].tolist() == copied.tolist()
