@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 __all__ = ["ImageDecodeError", "decode_image", "IMAGE_EXTENSIONS", "ALLOWED_FORMATS", "max_image_pixels",
-           "MAX_IMAGE_BYTES"]
+           "MAX_IMAGE_BYTES", "ORIGINAL_MODE_KEY"]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".webp", ".tif", ".tiff"}
@@ -34,6 +34,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "DIB", "GIF", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS (~ 0.25 GiB of RGBA)
 MAX_IMAGE_BYTES = 512 * 2**20  # a file (or zip member) larger than this is refused before it is read
+ORIGINAL_MODE_KEY = "original_mode"  # decoded image's .info key: the file's own Pillow mode before conversion
 # Pillow warns (on stderr) for images between MAX_IMAGE_PIXELS and twice that; _open_checked refuses every
 # image over the limit with its own one-line reason, so the warning would only repeat it, out of place.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -69,11 +70,13 @@ def decode_image(
     stream = _as_stream(data, label)
     try:
         image = _open_checked(stream, label)
+        original_mode = image.mode  # the file's own mode (RGBA, CMYK, I;16, F, ...), reported by summaries
         if min_size is not None and image.format in ("JPEG", "MPO"):
             image.draft(image.mode, (int(min_size), int(min_size)))
         image.load()  # forces the decode: truncation and corruption surface here
-        image = _exif_upright(image)
-        return to_standard_mode(image)
+        standard = to_standard_mode(_exif_upright(image))
+        standard.info[ORIGINAL_MODE_KEY] = original_mode
+        return standard
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:
