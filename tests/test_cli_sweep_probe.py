@@ -54,3 +54,30 @@ def test_sweep_bad_arguments(tmp_path, capsys):
     assert "methods are among" in capsys.readouterr().err
     assert main(["sweep", str(checkpoint), "--count", "2", "--quiet"]) == 1
     assert "count and reference_count must exceed" in capsys.readouterr().err
+
+
+def test_probe_writes_the_grid_the_errors_the_inversion_and_the_interpolation(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+    out = tmp_path / "probe"
+    args = ["probe", str(checkpoint), "--data", DATA, "--index", "0,5", "--steps", "3", "--out", str(out / "grid.png"),
+            "--inversion", str(out / "inv.png"), "--inversion-steps", "5", "--interpolate", str(out / "interp.gif"),
+            "--frames", "4", "--scale", "1", "--json", str(out / "probe.json"), "--device", "cpu"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["T", "MSE", "LAYOUT", "DETAIL"]
+    assert [int(r.split()[0]) for r in lines[1:6]] == [2, 5, 10, 14, 19]  # T = 20: the fractions of T - 1
+    assert lines[6].startswith("DDIM inversion (5 steps) reconstruction MSE")
+    grid = Image.open(out / "grid.png")
+    assert grid.size == (11 * 8 + 12 * 2, 16 + 2 * 8 + 3 * 2)  # x0 + 5 × (noised | reconstructed); two rows
+    assert Image.open(out / "inv.png").size == (2 * 8 + 3 * 2, 3 * 8 + 4 * 2)
+    assert Image.open(out / "interp.gif").n_frames == 6
+    report = json.loads((out / "probe.json").read_text())
+    assert report["t"] == [2, 5, 10, 14, 19] and len(report["mse"]) == 5 and len(report["inversion"]["mse"]) == 2
+
+
+def test_probe_bad_arguments(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+    assert main(["probe", str(checkpoint), "--t", "20", "--out", str(tmp_path / "g.png")]) == 1
+    assert "t=20 is out of range 0..19" in capsys.readouterr().err
+    assert main(["probe", str(checkpoint), "--index", "0", "--interpolate", str(tmp_path / "i.gif")]) == 1
+    assert "interpolation needs two images" in capsys.readouterr().err

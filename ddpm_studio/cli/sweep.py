@@ -19,7 +19,7 @@ from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine.nfe import SAMPLERS
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
     except ValueError:
@@ -88,7 +88,7 @@ def add_sweep(sub: Any) -> None:
     d = SweepSettings()
     s.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
     s.add_argument("--data", default=None, help="images to measure against (default: the model's training data)")
-    s.add_argument("--nfe", type=_ints, default=d.budgets, help="comma-separated NFE budgets "
+    s.add_argument("--nfe", type=int_list, default=d.budgets, help="comma-separated NFE budgets "
                    f"(default {','.join(map(str, d.budgets))}; DDPM only at T)")
     s.add_argument("--methods", type=_methods, default=d.methods, help=f"comma-separated, of {', '.join(SAMPLERS)}")
     s.add_argument("--count", type=int, default=d.count, help="samples per cell (all from the same noise)")

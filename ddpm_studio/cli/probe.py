@@ -1,0 +1,95 @@
+"""`ddpm-studio probe`: what a model keeps of an image noised to t (SDEdit grid and error vs t), its DDIM
+inversion, and the interpolation between two images through their inverted noises."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ddpm_studio.app import exports
+from ddpm_studio.app.catalogue import DEMO, resolve_model
+from ddpm_studio.app.probe import (
+    INTERPOLATION_FRAMES,
+    PICTURE_SCALE,
+    PROBE_IMAGES,
+    ProbeSettings,
+    default_t_values,
+    interpolation_frames,
+    inversion_probe,
+    inversion_strip,
+    load_probe_model,
+    probe_images,
+    save_interpolation,
+    sdedit_grid,
+    sdedit_probe,
+)
+from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.common import add_common
+from ddpm_studio.cli.sweep import int_list
+from ddpm_studio.engine.probes import SDEDIT_METHODS
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    if args.interpolate and len(args.index) < 2:
+        raise ValueError("interpolation needs two images: give --index A,B")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    probe = load_probe_model(resolve_model(args.model, args.runs_dir), args.device)
+    T = probe.diffusion.num_timesteps
+    settings = replace(ProbeSettings(), t_values=tuple(args.t) if args.t else default_t_values(T),
+                       method=args.method, steps=args.steps, inversion_steps=args.inversion_steps, seed=args.seed)
+    c, size, _ = probe.image_shape
+    images = probe_images(args.data or probe.config.data.source, list(args.index), size, c)
+    result = sdedit_probe(probe, images, settings)
+    assert result is not None
+    exports.save_png(args.out, sdedit_grid(result, scale=args.scale))
+    print(f"{'T':>5} {'MSE':>8} {'LAYOUT':>8} {'DETAIL':>8}   (SDEdit, {settings.method}, {settings.steps} steps)")
+    for t, mse, layout, detail in result.mean_errors():
+        print(f"{t:>5} {mse:>8.4f} {layout:>8.4f} {detail:>8.4f}")
+    report: dict[str, Any] = {"t": list(result.t_values), "method": settings.method, "steps": settings.steps,
+                              "images": list(args.index), "mse": result.mse.tolist(),
+                              "mse_layout": result.mse_layout.tolist(), "mse_detail": result.mse_detail.tolist()}
+    if args.inversion or args.interpolate:
+        inv = inversion_probe(probe, images, settings.inversion_steps)
+        print(f"DDIM inversion ({inv.steps} steps) reconstruction MSE: "
+              + ", ".join(f"{v:.5f}" for v in inv.mse.tolist()))
+        report["inversion"] = {"steps": inv.steps, "mse": inv.mse.tolist()}
+        if args.inversion:
+            exports.save_png(args.inversion, inversion_strip(inv, scale=args.scale))
+        if args.interpolate:
+            frames = interpolation_frames(probe, inv.latents[0], inv.latents[1], frames=args.frames,
+                                          steps=inv.steps)
+            save_interpolation(frames, args.interpolate, scale=args.scale * 2)
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def add_probe(sub: Any) -> None:
+    p = sub.add_parser("probe", help="noise images to t and back (SDEdit), DDIM inversion and interpolation")
+    d = ProbeSettings()
+    p.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    p.add_argument("--data", default=None, help="folder, .zip or builtin:<name> (default: the model's training data)")
+    p.add_argument("--index", type=int_list, default=tuple(range(PROBE_IMAGES)), help="images of the data set to probe")
+    p.add_argument("--t", type=int_list, default=None, help="0-based timesteps to noise to "
+                   f"(default {','.join(map(str, d.t_values))} for T = 1000, the same fractions of T otherwise)")
+    p.add_argument("--method", choices=SDEDIT_METHODS, default=d.method, help="the reverse sampler from t")
+    p.add_argument("--steps", type=int, default=d.steps, help="reverse steps from each t (at most t + 1)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default="probe.png", help="the SDEdit grid (PNG)")
+    p.add_argument("--inversion", default=None, help="write x_0 | x_T | reconstruction (PNG) here")
+    p.add_argument("--inversion-steps", type=int, default=d.inversion_steps)
+    p.add_argument("--interpolate", default=None, help="write the slerp interpolation between the first two "
+                   "images here (.gif animates it, .png is a strip)")
+    p.add_argument("--frames", type=int, default=INTERPOLATION_FRAMES, help="interpolation frames")
+    p.add_argument("--scale", type=int, default=PICTURE_SCALE, help="pixel upscaling of the pictures")
+    p.add_argument("--json", default=None, help="write the errors as JSON here")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    add_common(p)
+    p.set_defaults(func=cmd_probe)
