@@ -1,0 +1,286 @@
+"""The Compare-samplers view: the NFE–quality curve of one model (`app.sweep.run_sweep` on a worker thread),
+as a table (samplers × NFE) and a pyqtgraph plot of the chosen metric against NFE (log axis), one line per
+sampler, the real-vs-real floor dashed. Cells stream in as they finish; cached cells appear at once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ddpm_studio.app.catalogue import model_choices
+from ddpm_studio.app.sweep import (
+    SWEEP_METRICS,
+    SWEEP_NFE,
+    SweepCell,
+    SweepProgress,
+    SweepResult,
+    SweepSettings,
+    run_sweep,
+)
+from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
+from ddpm_studio.engine.nfe import SAMPLER_LABELS, SAMPLERS
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.task_worker import TaskRunner
+
+METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
+                 "recall": "Recall (higher is better)"}
+DEFAULT_CHECKED = ("ddim", "dpmpp_2m", "euler", "heun")  # the ODE samplers the curve is about
+DEFAULT_BUDGETS = (5, 10, 20, 50, 100)  # NFE = 1000 is offered but costly on a CPU, so unchecked at first
+
+
+class CompareSamplersView(QWidget):
+    """Pick a model, samplers and NFE budgets; Run measures every cell against the current data set."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._runner = TaskRunner("sweep", self)
+        self.cells: dict[tuple[str, int], SweepCell] = {}
+        self.result: SweepResult | None = None
+        self.error: str | None = None
+        self.running = False
+        self._build()
+        self._runner.progress.connect(self._on_progress)
+        self._runner.result.connect(self._on_result)
+        self._runner.failed.connect(self._on_failed)
+        self._runner.finished.connect(self._on_finished)
+        state.run_changed.connect(lambda _p: self.refresh_models())
+        state.source_changed.connect(lambda _s: self._show_source())
+        self.refresh_models()
+        self._show_source()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        defaults = SweepSettings()
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.source_label = QLabel()
+        self.method_boxes: dict[str, QCheckBox] = {}
+        methods = QGroupBox("Samplers")
+        grid = QGridLayout(methods)
+        for i, method in enumerate(SAMPLERS):
+            box = self.method_boxes[method] = QCheckBox(SAMPLER_LABELS[method])
+            box.setChecked(method in DEFAULT_CHECKED)
+            grid.addWidget(box, i // 2, i % 2)
+        budgets = QGroupBox("NFE budgets (DDPM runs only at NFE = T)")
+        row = QHBoxLayout(budgets)
+        self.budget_boxes: dict[int, QCheckBox] = {}
+        for budget in SWEEP_NFE:
+            box = self.budget_boxes[budget] = QCheckBox(str(budget))
+            box.setChecked(budget in DEFAULT_BUDGETS)
+            row.addWidget(box)
+        self.count = QSpinBox()
+        self.count.setRange(8, 4096)
+        self.count.setValue(defaults.count)
+        self.count.setAccessibleName("Samples per cell")
+        self.metric_combo = QComboBox()
+        for metric in SWEEP_METRICS:
+            self.metric_combo.addItem(METRIC_LABELS[metric], metric)
+        self.metric_combo.currentIndexChanged.connect(self._redraw)
+        self.run_button, self.cancel_button = QPushButton("Run"), QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m NFE")
+        self.status = QLabel("Choose samplers and budgets, then Run.")
+        self.status.setWordWrap(True)
+
+        form = QGridLayout()
+        form.addWidget(QLabel("Model"), 0, 0)
+        form.addWidget(self.model_combo, 0, 1)
+        form.addWidget(QLabel("Data"), 1, 0)
+        form.addWidget(self.source_label, 1, 1)
+        form.addWidget(QLabel("Samples per cell"), 2, 0)
+        form.addWidget(self.count, 2, 1)
+        form.addWidget(QLabel("Plot"), 3, 0)
+        form.addWidget(self.metric_combo, 3, 1)
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(methods)
+        left.addWidget(budgets)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(440)
+
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setAccessibleName("Metric by sampler and NFE")
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLogMode(x=True, y=False)
+        self.plot.setLabel("bottom", "NFE (network evaluations)")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.plot.setMinimumHeight(260)
+        right = QVBoxLayout()
+        right.addWidget(self.plot, 3)
+        right.addWidget(self.table, 2)
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addLayout(right, 1)
+        self._redraw()
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        current = self.model_combo.currentData()
+        self.model_combo.clear()
+        for choice in model_choices(self._state.run_path):
+            self.model_combo.addItem(choice.label, str(choice.path))
+        index = self.model_combo.findData(current)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def add_model(self, path: Path, label: str) -> None:
+        """Offer `path` (a checkpoint or run folder) and select it."""
+        self.model_combo.addItem(label, str(path))
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    def _show_source(self) -> None:
+        self.source_label.setText(self._state.source_spec or "(open a data set in the Dataset tab)")
+
+    def settings(self) -> SweepSettings:
+        methods = tuple(m for m, box in self.method_boxes.items() if box.isChecked())
+        budgets = tuple(b for b, box in self.budget_boxes.items() if box.isChecked())
+        return SweepSettings(methods=methods, budgets=budgets, count=self.count.value())
+
+    def metric(self) -> str:
+        return str(self.metric_combo.currentData())
+
+    # -- running --------------------------------------------------------------------------------
+    def start(self) -> None:
+        checkpoint, source = self.model_combo.currentData(), self._state.source_spec
+        if not checkpoint or not source:
+            self.status.setText("Choose a model and open a data set first.")
+            return
+        settings = self.settings()
+        try:
+            settings.validate()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        device = self._state.device
+        self.cells, self.result, self.error, self.running = {}, None, None, True
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText("Loading the model and the data set…")
+        self._redraw()
+
+        def task(should_stop, report):
+            return run_sweep(checkpoint, source, settings, device=device, should_stop=should_stop,
+                             on_progress=report, on_cell=lambda cell: report(cell, True))
+
+        self._runner.start(task)
+
+    def cancel(self) -> None:
+        self._runner.cancel()
+        self.status.setText("Cancelling after the current step…")
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        return self._runner.shutdown(timeout_s)
+
+    def _on_progress(self, snapshot) -> None:
+        if isinstance(snapshot, SweepCell):
+            self.cells[(snapshot.method, snapshot.budget)] = snapshot
+            self._redraw()
+        elif isinstance(snapshot, SweepProgress):
+            self.progress.setRange(0, max(1, snapshot.total_nfe))
+            self.progress.setValue(int(snapshot.done_nfe))
+            self.status.setText(f"Sampling {SAMPLER_LABELS[snapshot.method]} at NFE {snapshot.budget} "
+                                f"(cell {snapshot.cell + 1} of {snapshot.cells} to compute)")
+
+    def _on_result(self, result: SweepResult) -> None:
+        self.result = result
+        self.cells = {(c.method, c.budget): c for c in result.cells}
+        cached = sum(c.cached for c in result.cells)
+        state = "Cancelled" if result.cancelled else "Done"
+        self.status.setText(f"{state}: {len(result.cells)} cells ({cached} from the cache)"
+                            + (f"; skipped {len(result.skipped)} impossible" if result.skipped else "") + ".")
+        self._redraw()
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"Failed: {message}")
+
+    def _on_finished(self) -> None:
+        self.running = False
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+
+    # -- display --------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        metric = self.metric()
+        methods = sorted({m for m, _ in self.cells}, key=SAMPLERS.index)
+        budgets = sorted({b for _, b in self.cells})
+        self.table.clear()
+        floor = self.result.floor.get(metric) if self.result and self.result.floor else None
+        rows = [SAMPLER_LABELS[m] for m in methods] + (["real vs real"] if floor is not None and budgets else [])
+        self.table.setRowCount(len(rows))
+        self.table.setColumnCount(len(budgets))
+        self.table.setHorizontalHeaderLabels([f"NFE {b}" for b in budgets])
+        self.table.setVerticalHeaderLabels(rows)
+        for r, method in enumerate(methods):
+            for c, budget in enumerate(budgets):
+                cell = self.cells.get((method, budget))
+                if cell is not None:
+                    spent = f" ({cell.nfe})" if cell.nfe != budget else ""
+                    item = QTableWidgetItem(f"{cell.metrics[metric]:.3g}{spent}")
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setToolTip(f"{cell.steps} steps, {cell.nfe} NFE; "
+                                    + ", ".join(f"{k} {v:.3g}" for k, v in cell.metrics.items()))
+                    self.table.setItem(r, c, item)
+        if floor is not None and budgets:
+            self.table.setItem(len(methods), 0, QTableWidgetItem(f"{floor:.3g}"))
+        self.table.resizeColumnsToContents()
+        self.plot.clear()
+        self.legend.clear()
+        self.plot.setLabel("left", METRIC_LABELS[metric])
+        for method in methods:
+            points = sorted((c.nfe, c.metrics[metric]) for (m, _), c in self.cells.items() if m == method)
+            colour = SAMPLER_COLOURS.get(method, (90, 90, 90))
+            xs, ys = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
+            self.plot.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolSize=7,
+                           symbolPen=None, name=SAMPLER_LABELS[method])
+        if floor is not None and math.isfinite(floor):
+            line = pg.InfiniteLine(pos=floor, angle=0, pen=pg.mkPen((90, 90, 90), width=1.5,
+                                                                    style=Qt.PenStyle.DashLine))
+            self.plot.addItem(line)
+            self.legend.addItem(pg.PlotDataItem(pen=pg.mkPen((90, 90, 90), style=Qt.PenStyle.DashLine)),
+                                "real vs real (floor)")
+
+    def table_text(self, method: str, budget: int) -> str | None:
+        """What the table shows for one cell (for tests)."""
+        methods = sorted({m for m, _ in self.cells}, key=SAMPLERS.index)
+        budgets = sorted({b for _, b in self.cells})
+        if method not in methods or budget not in budgets:
+            return None
+        item = self.table.item(methods.index(method), budgets.index(budget))
+        return item.text() if item is not None else None

@@ -1,0 +1,135 @@
+"""One long app-layer call on a QThread, for views whose work is a single function (the sampler sweep, the probes).
+
+The task is `fn(should_stop, report) -> result`: it polls `should_stop()` (a threading.Event, set by `cancel`)
+and calls `report(snapshot)` with progress snapshots (throttled; `report(snapshot, True)` always goes).
+Only snapshots cross threads (docs/architecture.md, "Threading"): `fn` must report and return numbers,
+strings, numpy arrays or frozen dataclasses of those. Every signal carries the run id; `TaskRunner` forwards
+only the current run's, so a replaced run's late answers are dropped. A failure is one line; `done` is last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[Callable[[], bool], Callable[..., None]], Any]  # fn(should_stop, report(snapshot, force=False))
+REPORT_INTERVAL_S = 0.05  # progress snapshots at most 20 per second (the last one always goes)
+
+
+class TaskWorker(QObject):
+    """Lives on a QThread; `run` calls the task and emits its snapshots and result. `cancel` is thread-safe."""
+
+    progress = Signal(int, object)  # run_id, snapshot
+    result = Signal(int, object)  # run_id, the task's return value (also after a cancel: partial results)
+    failed = Signal(int, str)  # run_id, one-line message
+    done = Signal()  # always last
+
+    def __init__(self, task: Task, run_id: int, threads: int | None = None) -> None:
+        super().__init__()
+        self.task, self.run_id, self.threads = task, run_id, threads
+        self._cancel = threading.Event()
+        self._last_report = 0.0
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _report(self, snapshot: Any, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_report >= REPORT_INTERVAL_S:
+            self._last_report = now
+            self.progress.emit(self.run_id, snapshot)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) - 1))  # a core for the interface
+            self.result.emit(self.run_id, self.task(self._cancel.is_set, self._report))
+        except torch.cuda.OutOfMemoryError:
+            self.failed.emit(self.run_id, "Out of GPU memory: use fewer images.")
+        except Exception as exc:
+            log.exception("background task failed")
+            self.failed.emit(self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        finally:
+            self.done.emit()
+
+
+class TaskRunner(QObject):
+    """Owns one TaskWorker and its QThread at a time: start (a running one is cancelled first), cancel, join."""
+
+    progress = Signal(object)
+    result = Signal(object)
+    failed = Signal(str)
+    finished = Signal()  # after result or failed
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._thread: QThread | None = None
+        self._worker: TaskWorker | None = None
+        self._run_id = 0
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def start(self, task: Task, threads: int | None = None) -> None:
+        self.shutdown()
+        self._run_id += 1
+        worker, thread = TaskWorker(task, self._run_id, threads), QThread()
+        thread.setObjectName(self.name)
+        worker.moveToThread(thread)
+        worker.progress.connect(self._on_progress)
+        worker.result.connect(self._on_result)
+        worker.failed.connect(self._on_failed)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        thread.started.connect(worker.run)
+        self._worker, self._thread = worker, thread
+        thread.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Cancel and join; True when no thread is left running."""
+        thread, worker = self._thread, self._worker
+        if thread is None or worker is None:
+            return True
+        worker.cancel()
+        thread.quit()
+        if not thread.wait(int(timeout_s * 1000)):
+            log.warning("%s thread did not stop within %.1f s", self.name, timeout_s)
+            return False
+        self._thread = self._worker = None
+        worker.deleteLater()
+        thread.deleteLater()
+        return True
+
+    @Slot(int, object)
+    def _on_progress(self, run_id: int, snapshot: Any) -> None:
+        if run_id == self._run_id:
+            self.progress.emit(snapshot)
+
+    @Slot(int, object)
+    def _on_result(self, run_id: int, value: Any) -> None:
+        if run_id == self._run_id:
+            self.result.emit(value)
+
+    @Slot(int, str)
+    def _on_failed(self, run_id: int, message: str) -> None:
+        if run_id == self._run_id:
+            self.failed.emit(message)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self.sender() is self._thread:
+            self.finished.emit()

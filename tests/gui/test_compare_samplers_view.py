@@ -1,0 +1,87 @@
+"""The Compare-samplers view on a random tiny UNet (8×8, T = 20) saved as a checkpoint: Run fills the table and
+the plot from a worker thread, a second Run reads the cache, Cancel stops with the finished cells."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QSettings, Qt
+
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
+from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.training.checkpoint import save_checkpoint
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+
+DATA = "builtin:shapes?n=48"
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def view(qtbot, tmp_path):
+    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
+                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
+    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
+                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "m.safetensors", config=config, step=1,
+                                 model_state=UNet(model_config).state_dict())
+    state = AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu")
+    state.set_source(DATA)
+    widget = CompareSamplersView(state)
+    qtbot.addWidget(widget)
+    widget.add_model(checkpoint, "tiny")
+    widget.count.setValue(8)
+    for method, box in widget.method_boxes.items():
+        box.setChecked(method in ("ddim", "heun"))
+    for budget, box in widget.budget_boxes.items():
+        box.setChecked(budget in (5, 10))
+    yield widget
+    widget.shutdown(10.0)
+
+
+def _run(qtbot, view) -> None:
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert view.running and not view.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error is None
+
+
+def test_run_fills_the_table_and_the_plot_then_reads_the_cache(qtbot, view):
+    _run(qtbot, view)
+    assert view.result is not None and not view.result.cancelled
+    assert set(view.cells) == {("ddim", 5), ("ddim", 10), ("heun", 5), ("heun", 10)}
+    swd = view.cells[("heun", 10)].metrics["swd"]
+    assert view.table_text("heun", 10) == f"{swd:.3g} (9)"  # Heun at an even budget: 9 NFE spent, shown
+    assert view.table_text("ddim", 5) == f"{view.cells[('ddim', 5)].metrics['swd']:.3g}"
+    curves = [item for item in view.plot.getPlotItem().listDataItems() if isinstance(item, pg.PlotDataItem)]
+    assert len(curves) == 2 and list(curves[1].xData) == [5.0, 9.0]  # x = NFE spent
+    assert view.plot.getPlotItem().ctrl.logXCheck.isChecked()
+    view.metric_combo.setCurrentIndex(view.metric_combo.findData("recall"))
+    assert view.table_text("ddim", 5) == f"{view.cells[('ddim', 5)].metrics['recall']:.3g}"
+    _run(qtbot, view)
+    assert all(c.cached for c in view.result.cells) and "4 from the cache" in view.status.text()
+
+
+def test_cancel_keeps_the_finished_cells(qtbot, view):
+    for budget, box in view.budget_boxes.items():
+        box.setChecked(budget in (5, 10, 20))
+    view.count.setValue(64)
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(view.cells) >= 1, timeout=WAIT_MS)
+    qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.result is not None and view.result.cancelled and 1 <= len(view.result.cells) < 6
+    assert view.status.text().startswith("Cancelled") and view.run_button.isEnabled()
+
+
+def test_nothing_chosen_is_said_not_run(qtbot, view):
+    for box in view.method_boxes.values():
+        box.setChecked(False)
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert not view.running and "methods must be among" in view.status.text()
