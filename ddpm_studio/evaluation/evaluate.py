@@ -139,11 +139,12 @@ def evaluate(samples: Tensor, reference: Tensor | PreparedReference, training_im
 
 
 def real_vs_real_reference(images: Tensor, config: EvaluationConfig | None = None, *,
-                           network: FeatureNetwork | None = None) -> EvaluationReport:
+                           network: FeatureNetwork | None = None, with_memorisation: bool = True) -> EvaluationReport:
     """The metrics' floor: `config.sample_count` real images evaluated against `config.reference_count` others
     (disjoint, drawn by config.seed). The memorisation check runs against every image but the sample part (the
     user's training set minus the images posing as samples), so its flagged share is that of fresh images at
-    about the training set's size. Needs sample_count + reference_count images (fewer: two halves)."""
+    about the training set's size (`with_memorisation=False`: skipped, for callers that evaluate without training
+    images). Needs sample_count + reference_count images (fewer: two halves)."""
     config = config or EvaluationConfig()
     config.validate()
     images = check_images(images, "real images")
@@ -154,4 +155,4 @@ def real_vs_real_reference(images: Tensor, config: EvaluationConfig | None = Non
     count = config.sample_count if n >= config.sample_count + config.reference_count else n // 2
     part_a, rest = order[:count], order[count:]
     reference = images[rest[:config.reference_count]]
-    return evaluate(images[part_a], reference, images[rest], config, network=network)
+    return evaluate(images[part_a], reference, images[rest] if with_memorisation else None, config, network=network)

@@ -28,6 +28,7 @@ def test_noise_scores_far_from_the_real_floor_and_copies_are_flagged(shapes, noi
     copies = evaluate(training[:128], prepared, training, SMALL)
     assert isinstance(noise, EvaluationReport) and (floor.sample_count, floor.reference_count) == (128, 256)
     assert floor.training_count == 512 - 128  # every real image but those posing as samples
+    assert real_vs_real_reference(shapes[256:], SMALL, with_memorisation=False).memorisation is None
     assert noise.swd.mean > 4 * floor.swd.mean
     assert floor.precision_recall.precision > 0.8 and floor.precision_recall.recall > 0.8
     assert noise.precision_recall.precision == 0.0 and noise.precision_recall.recall == 0.0
