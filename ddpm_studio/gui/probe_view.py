@@ -1,0 +1,366 @@
+"""The Probe view: what a trained model keeps of the images selected in the Dataset tab (`app.probe`).
+
+SDEdit over a row of t (grid: rows = images; columns = x_0, then per t noised | reconstructed), the
+reconstruction error against t split into layout and detail bands, the DDIM inversion x_0 → x_T → x̂_0 with its
+error, and the slerp interpolation between the first two images' inverted noises, scrubbed with a slider or
+played, and exported (grid PNG, interpolation GIF or PNG strip). The work runs on a `TaskRunner` thread;
+only uint8 arrays and numbers come back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ddpm_studio.app import exports
+from ddpm_studio.app.catalogue import model_choices
+from ddpm_studio.app.probe import (
+    InversionProbe,
+    ProbeSettings,
+    SDEditProbe,
+    default_t_values,
+    interpolation_frames,
+    inversion_probe,
+    inversion_strip,
+    load_probe_model,
+    probe_images,
+    save_interpolation,
+    sdedit_grid,
+    sdedit_probe,
+)
+from ddpm_studio.engine.nfe import SAMPLER_LABELS
+from ddpm_studio.engine.probes import SDEDIT_METHODS
+from ddpm_studio.gui.image_utils import to_qpixmap
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.task_worker import TaskRunner
+
+MAX_IMAGES = 8  # selected images probed at most
+SCREEN_SCALE = 3  # nearest upscaling of the small images on screen
+PLAY_FPS = 12
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """Everything one probe run shows (uint8 arrays and numbers: it crosses from the worker thread)."""
+
+    sdedit: SDEditProbe
+    inversion: InversionProbe
+    frames: np.ndarray | None  # (F, H, W, C) uint8 interpolation, None with fewer than two images
+    indices: tuple[int, ...]
+
+
+def parse_t_list(text: str) -> tuple[int, ...]:
+    """'100, 250 500' -> (100, 250, 500); '' -> () (the model's default row)."""
+    try:
+        return tuple(int(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"t must be whole numbers separated by commas, got {text!r}") from None
+
+
+class ProbeView(QWidget):
+    """Pick a model; Run probes the images selected in the Dataset tab."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._runner = TaskRunner("probe", self)
+        self.outcome: ProbeOutcome | None = None
+        self.error: str | None = None
+        self.running = False
+        self._build()
+        self._runner.progress.connect(self._on_progress)
+        self._runner.result.connect(self._on_result)
+        self._runner.failed.connect(self._on_failed)
+        self._runner.finished.connect(self._on_finished)
+        state.run_changed.connect(lambda _p: self.refresh_models())
+        state.selection_changed.connect(lambda _s: self._show_selection())
+        self.refresh_models()
+        self._show_selection()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        defaults = ProbeSettings()
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.method_combo = QComboBox()
+        for method in SDEDIT_METHODS:
+            self.method_combo.addItem(SAMPLER_LABELS[method], method)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1000)
+        self.steps.setValue(defaults.steps)
+        self.t_edit = QLineEdit()
+        self.t_edit.setPlaceholderText("default: 10, 25, 50, 75, 100 % of T")
+        self.t_edit.setToolTip("0-based timesteps to noise the images to, e.g. 100, 250, 500, 750, 999")
+        self.selection_label = QLabel()
+        self.selection_label.setWordWrap(True)
+        self.run_button, self.cancel_button = QPushButton("Run probe"), QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.status = QLabel("Select images in the Dataset tab, then Run probe.")
+        self.status.setWordWrap(True)
+        form = QGridLayout()
+        for row, (label, widget) in enumerate((("Model", self.model_combo), ("Reverse sampler", self.method_combo),
+                                                ("Steps from t", self.steps), ("t values", self.t_edit))):
+            form.addWidget(QLabel(label), row, 0)
+            form.addWidget(widget, row, 1)
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.selection_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        self.save_grid_button = QPushButton("Save grid…")
+        self.save_gif_button = QPushButton("Save interpolation GIF…")
+        self.save_strip_button = QPushButton("Save interpolation strip…")
+        for button, (kind, suffix) in ((self.save_grid_button, ("PNG image (*.png)", ".png")),
+                                       (self.save_gif_button, ("GIF animation (*.gif)", ".gif")),
+                                       (self.save_strip_button, ("PNG image (*.png)", ".png"))):
+            button.setEnabled(False)
+            button.clicked.connect(lambda _c=False, b=button, k=kind, s=suffix: self._ask_export(b, k, s))
+            left.addWidget(button)
+        left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(380)
+
+        self.grid_label = QLabel("The SDEdit grid appears here.")
+        self.grid_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        grid_scroll = QScrollArea()
+        grid_scroll.setWidget(self.grid_label)
+        grid_scroll.setWidgetResizable(True)
+        self.error_plot = pg.PlotWidget(background="w")
+        self.error_plot.setLabel("bottom", "t (noised to, then reversed)")
+        self.error_plot.setLabel("left", "reconstruction MSE")
+        self.error_plot.addLegend(offset=(10, 10))
+        self.error_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.error_plot.setMinimumHeight(200)
+        self.inversion_label = QLabel()
+        self.inversion_text = QLabel()
+        self.inversion_text.setWordWrap(True)
+        inversion = QGroupBox("DDIM inversion: x₀ | x_T | reconstruction")
+        inv_layout = QVBoxLayout(inversion)
+        inv_layout.addWidget(self.inversion_label)
+        inv_layout.addWidget(self.inversion_text)
+        self.interp_label = QLabel()
+        self.interp_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.interp_slider = QSlider(Qt.Orientation.Horizontal)
+        self.interp_slider.setAccessibleName("Interpolation position")
+        self.interp_slider.setEnabled(False)
+        self.interp_slider.valueChanged.connect(self._show_frame)
+        self.play_button = QPushButton("Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setEnabled(False)
+        self.play_button.toggled.connect(self.set_playing)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / PLAY_FPS))
+        self._timer.timeout.connect(self._advance)
+        interp = QGroupBox("Interpolation: slerp of the first two images' inverted noises")
+        interp_layout = QVBoxLayout(interp)
+        interp_layout.addWidget(self.interp_label)
+        slider_row = QHBoxLayout()
+        slider_row.addWidget(self.play_button)
+        slider_row.addWidget(self.interp_slider, 1)
+        interp_layout.addLayout(slider_row)
+        bottom = QHBoxLayout()
+        bottom.addWidget(inversion, 1)
+        bottom.addWidget(interp, 1)
+        right = QVBoxLayout()
+        right.addWidget(grid_scroll, 3)
+        right.addWidget(self.error_plot, 2)
+        right.addLayout(bottom, 2)
+        layout = QHBoxLayout(self)
+        layout.addWidget(left_widget)
+        layout.addLayout(right, 1)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        current = self.model_combo.currentData()
+        self.model_combo.clear()
+        for choice in model_choices(self._state.run_path):
+            self.model_combo.addItem(choice.label, str(choice.path))
+        index = self.model_combo.findData(current)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def add_model(self, path: Path, label: str) -> None:
+        self.model_combo.addItem(label, str(path))
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    def indices(self) -> list[int]:
+        return list(self._state.selected_indices[:MAX_IMAGES])
+
+    def _show_selection(self) -> None:
+        n = len(self._state.selected_indices)
+        more = f" (the first {MAX_IMAGES} are probed)" if n > MAX_IMAGES else ""
+        self.selection_label.setText(f"{n} image(s) selected in the Dataset tab{more}." if n else
+                                     "No images selected: select some in the Dataset tab.")
+
+    # -- running --------------------------------------------------------------------------------
+    def start(self) -> None:
+        checkpoint, source, indices = self.model_combo.currentData(), self._state.source, self.indices()
+        if not checkpoint or source is None or not indices:
+            self.status.setText("Choose a model and select images in the Dataset tab first.")
+            return
+        try:
+            t_values = parse_t_list(self.t_edit.text())
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        method, steps, device = str(self.method_combo.currentData()), self.steps.value(), self._state.device
+        self.set_playing(False)
+        self.outcome, self.error, self.running = None, None, True
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText("Loading the model and the images…")
+
+        def task(should_stop, report):
+            probe = load_probe_model(checkpoint, device)
+            channels, size, _ = probe.image_shape
+            images = probe_images(source, indices, size, channels)
+            T = probe.diffusion.num_timesteps
+            settings = ProbeSettings(t_values=t_values or default_t_values(T), method=method, steps=steps,
+                                     inversion_steps=min(ProbeSettings().inversion_steps, T))
+            sdedit = sdedit_probe(probe, images, settings, should_stop=should_stop,
+                                  on_progress=lambda d, n: report(("SDEdit", d, n + 2), True))
+            if sdedit is None:
+                return None
+            inversion = inversion_probe(probe, images, settings.inversion_steps)
+            report(("Inversion", len(settings.t_values) + 1, len(settings.t_values) + 2), True)
+            if should_stop():
+                return None
+            frames = (interpolation_frames(probe, inversion.latents[0], inversion.latents[1],
+                                           steps=settings.inversion_steps) if len(indices) >= 2 else None)
+            return ProbeOutcome(sdedit, inversion, frames, tuple(indices))
+
+        self._runner.start(task)
+
+    def cancel(self) -> None:
+        self._runner.cancel()
+        self.status.setText("Cancelling…")
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        self.set_playing(False)
+        return self._runner.shutdown(timeout_s)
+
+    def _on_progress(self, snapshot) -> None:
+        stage, done, total = snapshot
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.status.setText(f"{stage}: {done} of {total}…")
+
+    def _on_result(self, outcome: ProbeOutcome | None) -> None:
+        if outcome is None:
+            self.status.setText("Cancelled.")
+            return
+        self.outcome = outcome
+        self._show(outcome)
+        errors = ", ".join(f"t={t}: {mse:.3f}" for t, mse, _, _ in outcome.sdedit.mean_errors())
+        self.status.setText(f"Done. Mean SDEdit MSE {errors}.")
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"Failed: {message}")
+
+    def _on_finished(self) -> None:
+        self.running = False
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.outcome is not None else 0)
+
+    # -- display --------------------------------------------------------------------------------
+    def _show(self, outcome: ProbeOutcome) -> None:
+        self.grid_label.setPixmap(to_qpixmap(sdedit_grid(outcome.sdedit, scale=SCREEN_SCALE)))
+        self.error_plot.clear()
+        rows = outcome.sdedit.mean_errors()
+        ts = np.array([r[0] for r in rows], float)
+        for column, name, colour in ((1, "all", (20, 20, 20)), (2, "layout (4× pooled)", (0, 114, 178)),
+                                     (3, "detail (the rest)", (213, 94, 0))):
+            self.error_plot.plot(ts, np.array([r[column] for r in rows]), pen=pg.mkPen(colour, width=2),
+                                 symbol="o", symbolBrush=colour, symbolPen=None, symbolSize=6, name=name)
+        inv = outcome.inversion
+        self.inversion_label.setPixmap(to_qpixmap(inversion_strip(inv, scale=SCREEN_SCALE)))
+        self.inversion_text.setText(f"{inv.steps} DDIM steps each way; reconstruction MSE "
+                                    + ", ".join(f"{v:.4f}" for v in inv.mse.tolist()))
+        has_frames = outcome.frames is not None
+        self.interp_slider.setEnabled(has_frames)
+        self.play_button.setEnabled(has_frames)
+        self.save_gif_button.setEnabled(has_frames)
+        self.save_strip_button.setEnabled(has_frames)
+        self.save_grid_button.setEnabled(True)
+        if has_frames:
+            self.interp_slider.setRange(0, len(outcome.frames) - 1)
+            self.interp_slider.setValue(0)
+            self._show_frame(0)
+        else:
+            self.interp_label.setText("Select two images to interpolate.")
+
+    def _show_frame(self, index: int) -> None:
+        if self.outcome is not None and self.outcome.frames is not None:
+            frame = self.outcome.frames[index]
+            self.interp_label.setPixmap(to_qpixmap(frame.repeat(SCREEN_SCALE * 2, 0).repeat(SCREEN_SCALE * 2, 1)))
+
+    def set_playing(self, playing: bool) -> None:
+        playing = playing and self.interp_slider.isEnabled()
+        if playing:
+            self._timer.start()
+        else:
+            self._timer.stop()
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(playing)
+        self.play_button.blockSignals(False)
+        self.play_button.setText("Pause" if playing else "Play")
+
+    def _advance(self) -> None:
+        slider = self.interp_slider
+        slider.setValue((slider.value() + 1) % (slider.maximum() + 1))
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_grid(self, path: str | Path) -> Path:
+        if self.outcome is None:
+            raise ValueError("Run the probe first.")
+        return exports.save_png(path, sdedit_grid(self.outcome.sdedit))
+
+    def export_interpolation(self, path: str | Path) -> Path:
+        """A .gif animates forth and back; any other suffix writes a PNG strip."""
+        if self.outcome is None or self.outcome.frames is None:
+            raise ValueError("Run the probe on two or more images first.")
+        return save_interpolation(self.outcome.frames, path)
+
+    def _ask_export(self, button: QPushButton, kind: str, suffix: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, button.text().rstrip("…"), f"probe{suffix}", kind)
+        if not path:
+            return
+        path = path if path.lower().endswith(suffix) else path + suffix
+        try:
+            written = self.export_grid(path) if button is self.save_grid_button else self.export_interpolation(path)
+        except (OSError, ValueError) as exc:
+            self.status.setText(f"Export failed: {exc}")
+            return
+        self.status.setText(f"Saved {written}")

@@ -1,0 +1,91 @@
+"""The Probe view on a random tiny UNet (8×8, T = 20) saved as a checkpoint, probing the images selected in the
+state (as the Dataset tab selects them): grid, error-vs-t plot, inversion, interpolation slider, play, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+import pyqtgraph as pg
+import torch
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt
+
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
+from ddpm_studio.gui.image_utils import qimage_to_array
+from ddpm_studio.gui.probe_view import ProbeView
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.training.checkpoint import save_checkpoint
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+
+DATA = "builtin:shapes?n=16"
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def view(qtbot, tmp_path):
+    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
+                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
+    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
+                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "m.safetensors", config=config, step=1,
+                                 model_state=UNet(model_config).state_dict())
+    state = AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu")
+    state.set_source(DATA)
+    widget = ProbeView(state)
+    qtbot.addWidget(widget)
+    widget.add_model(checkpoint, "tiny")
+    widget.steps.setValue(3)
+    yield widget
+    widget.shutdown(10.0)
+
+
+def _run(qtbot, view) -> None:
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error is None, view.error
+
+
+def test_probe_of_the_selected_images_shows_grid_plot_inversion_and_interpolation(qtbot, view, tmp_path):
+    view._state.set_selection([2, 7, 9])
+    assert view.selection_label.text().startswith("3 image(s) selected")
+    view.t_edit.setText("3, 10, 19")
+    _run(qtbot, view)
+    outcome = view.outcome
+    assert outcome is not None and outcome.indices == (2, 7, 9) and outcome.sdedit.t_values == (3, 10, 19)
+    shown = qimage_to_array(view.grid_label.pixmap().toImage())
+    assert shown.shape[:2] == (16 + 3 * (3 * 8 + 4 * 2), 3 * (7 * 8 + 8 * 2))  # header + 3 rows; x0 + 3 pairs
+    curves = [i for i in view.error_plot.getPlotItem().listDataItems() if isinstance(i, pg.PlotDataItem)]
+    assert len(curves) == 3 and list(curves[0].xData) == [3.0, 10.0, 19.0]
+    assert np.allclose(curves[0].yData, outcome.sdedit.mse.mean(axis=1))
+    assert "reconstruction MSE" in view.inversion_text.text() and view.inversion_label.pixmap() is not None
+    assert view.interp_slider.isEnabled() and view.interp_slider.maximum() == len(outcome.frames) - 1
+    view.interp_slider.setValue(view.interp_slider.maximum())
+    last = qimage_to_array(view.interp_label.pixmap().toImage())[::6, ::6]
+    assert np.array_equal(last, outcome.frames[-1])
+    qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.interp_slider.value() == 1, timeout=5_000)  # wrapped round to the start, playing
+    qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    assert view.play_button.text() == "Play"
+    grid = view.export_grid(tmp_path / "grid.png")
+    assert Image.open(grid).size[0] > 100
+    assert Image.open(view.export_interpolation(tmp_path / "i.gif")).n_frames == 2 * len(outcome.frames) - 2
+
+
+def test_one_image_has_no_interpolation_and_bad_t_is_said(qtbot, view):
+    view._state.set_selection([0])
+    view.t_edit.setText("5, x")
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert not view.running and "whole numbers" in view.status.text()
+    view.t_edit.setText("")
+    _run(qtbot, view)
+    assert view.outcome.sdedit.t_values == (2, 5, 10, 14, 19) and view.outcome.frames is None
+    assert not view.interp_slider.isEnabled() and not view.save_gif_button.isEnabled()
+    view.t_edit.setText("25")
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error.startswith("t=25 is out of range") and view.status.text().startswith("Failed: t=25")
