@@ -2,17 +2,28 @@
 
 One resolver for both faces: a checkpoint file, a run folder, a run's name under the runs folder, or "demo"
 (the shipped model). `model_choices` is the list the sampler view offers; the CLI takes the same names.
+
+`default_choice` picks the model a person should get without choosing, by one stated rule (`BEST_MODEL_RULE`):
+the shipped demo model, until a run is better, i.e. its latest checkpoint has taken more optimiser steps than
+the demo's. (Runs record no sample-quality metric yet; when they do, a better recorded metric should win
+here too.) Among runs that beat the demo, the one with the most steps, then the newest. A newcomer's first
+sample is then the demo's images, not the noise of a 6-step throwaway run. `model_info` reads a model's step
+and T from its config/header alone (no weights), cheap enough for the GUI thread.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ddpm_studio.training.checkpoint import CheckpointError
-from ddpm_studio.training.runs import DEMO_CHECKPOINT, list_runs, runs_root
+from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.runs import DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
 
 DEMO = "demo"  # the name of the shipped model in both faces
+BEST_MODEL_RULE = ("the demo model, until a run's latest checkpoint has more training steps than the demo's; "
+                   "then the run with the most steps (the newest on a tie)")
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,56 @@ class ModelChoice:
 
     label: str
     path: Path
+    step: int = 0  # optimiser steps of its (latest) checkpoint; 0 when unknown
+    is_demo: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model's files say without loading weights: its training steps and its T."""
+
+    step: int
+    timesteps: int
+
+
+def _header_metadata(path: Path) -> dict[str, str]:
+    """A .safetensors file's metadata: the 8-byte header length, then the JSON header (no tensor is read)."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 100_000_000:
+            raise ValueError(f"{path.name} is not a safetensors file")
+        header = json.loads(f.read(size))
+    return dict(header.get("__metadata__") or {})
+
+
+def model_info(path: str | Path) -> ModelInfo | None:
+    """The steps and T of a checkpoint file or a run folder (its latest checkpoint), or None if unreadable."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            run = open_run(path)
+            latest = run.checkpoints()
+            return ModelInfo(step=latest[-1][0] if latest else 0, timesteps=run.config.diffusion.timesteps)
+        metadata = _header_metadata(path)
+        config = RunConfig.from_json(metadata["config"], source=path.name) if "config" in metadata else None
+        if config is None:
+            return None
+        return ModelInfo(step=int(metadata.get("step", "0")), timesteps=config.diffusion.timesteps)
+    except (OSError, ValueError, KeyError, RunError):
+        return None  # unreadable: the sampler reports the real error when it loads the model
+
+
+def model_name(path: str | Path) -> str:
+    """A short name for captions: 'demo model (step 5000)', 'my-run (step 1200)', 'my-run/step_00001200'."""
+    path = Path(path)
+    info = model_info(path)
+    step = f" (step {info.step})" if info is not None and info.step else ""
+    if path == DEMO_CHECKPOINT:
+        return f"demo model{step}"
+    if path.is_dir():
+        return f"{path.name}{step}"
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
+    return f"{run}/{path.stem}" if run else path.stem
 
 
 def resolve_model(spec: str | Path, runs_dir: Path | None = None) -> Path:
@@ -45,10 +106,23 @@ def model_choices(current_run: Path | None = None, runs_dir: Path | None = None)
     """The models to offer, best first: the current run, the runs on disk with a checkpoint, the demo model."""
     choices: list[ModelChoice] = []
     if current_run is not None:
-        choices.append(ModelChoice(f"current run: {Path(current_run).name}", Path(current_run)))
+        info = model_info(current_run)
+        choices.append(ModelChoice(f"current run: {Path(current_run).name}", Path(current_run),
+                                   info.step if info else 0))
     for info in list_runs(runs_dir):
         if info.step > 0 and (current_run is None or Path(info.path) != Path(current_run)):
-            choices.append(ModelChoice(f"{info.name} (step {info.step})", Path(info.path)))
+            choices.append(ModelChoice(f"{info.name} (step {info.step})", Path(info.path), info.step))
     if DEMO_CHECKPOINT.is_file():
-        choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT))
+        info = model_info(DEMO_CHECKPOINT)
+        choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT, info.step if info else 0, is_demo=True))
     return choices
+
+
+def default_choice(choices: list[ModelChoice]) -> ModelChoice | None:
+    """The model to select when the person has not chosen one (`BEST_MODEL_RULE`); None when there is none."""
+    demo = next((c for c in choices if c.is_demo), None)
+    floor = demo.step if demo is not None else -1
+    better = [c for c in choices if not c.is_demo and c.step > floor]
+    if better:
+        return max(better, key=lambda c: c.step)  # max keeps the first on a tie: choices list the newest first
+    return demo if demo is not None else (choices[0] if choices else None)

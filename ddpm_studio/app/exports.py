@@ -4,21 +4,95 @@ The one implementation both faces use (the CLI's `sample`/`noise`, the sampler v
 Pillow. Every function takes uint8 arrays shaped (H, W, C) (a composed frame) or (B, H, W, C) (a batch of
 images), C = 1 or 3, and writes through `ddpm_studio.atomic.atomic_write` (temporary file, fsync, rename),
 so an interrupted export never leaves half a file.
+
+Pictures for people: `upscale` enlarges with nearest-neighbour (crisp 32x32 pixels, no blur; `auto_scale`
+picks the factor that brings the longest side near `AUTO_TARGET_PX`), and `captioned` adds a white band of text
+(Pillow's bundled default font, nothing downloaded) above a picture, after scaling, so the text stays sharp.
+
+Long exports (a GIF of hundreds of frames takes seconds to quantise) are chunked: `save_gif` takes frames
+as any sequence (a lazy one composes each frame when it is reached), reports `progress(done, total)` after
+each frame and checks `should_stop()` between frames; a stop raises `ExportCancelled` and, through the atomic
+write, leaves no file behind. The GUI runs these on a worker thread; the CLI calls them directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.atomic import atomic_write
 from ddpm_studio.data.transforms import make_grid
 
 PAD = 2  # pixels between tiles, as in the preview grids
 GIF_FRAMES = 50  # frames of a reverse-process GIF written by the CLI (spread evenly over the steps)
+AUTO_TARGET_PX = 512  # `auto_scale` brings the longest side near this many pixels
+MAX_SCALE = 16
+CAPTION_FONT_PX = 13
+CAPTION_MARGIN = 4  # px around each caption line
+
+Progress = Callable[[int, int], None]  # (done, total), called from the exporting thread
+StopCheck = Callable[[], bool]
+
+
+class ExportCancelled(Exception):
+    """An export stopped on request; no file was written (the temporary file is removed)."""
+
+
+def upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """(H, W, C) -> (scale·H, scale·W, C) by nearest neighbour (each pixel becomes a scale x scale block)."""
+    if scale <= 1:
+        return image
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def auto_scale(shape: Sequence[int], target: int = AUTO_TARGET_PX, limit: int = MAX_SCALE) -> int:
+    """The integer factor that brings the longest side of an (H, W, ...) picture nearest `target` px (>= 1)."""
+    longest = max(int(shape[0]), int(shape[1]), 1)
+    return max(1, min(limit, round(target / longest)))
+
+
+@functools.lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled font: no file or download needed
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """`text`, cut with an ellipsis until it fits `width` px."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def caption_band(width: int, lines: Sequence[str], *, font_px: int = CAPTION_FONT_PX) -> np.ndarray:
+    """A white (h, width, 3) uint8 band with `lines` of black text, one under the other, left-aligned."""
+    font = _font(font_px)
+    line_h = font_px + CAPTION_MARGIN
+    band = Image.new("RGB", (max(1, width), line_h * len(lines) + CAPTION_MARGIN), "white")
+    draw = ImageDraw.Draw(band)
+    for i, text in enumerate(lines):
+        draw.text((CAPTION_MARGIN, CAPTION_MARGIN + i * line_h), _fit(draw, text, font, width - 2 * CAPTION_MARGIN),
+                  fill="black", font=font)
+    return np.asarray(band)
+
+
+def captioned(image: np.ndarray, lines: Sequence[str] | str | None, *, font_px: int = CAPTION_FONT_PX) -> np.ndarray:
+    """`image` (H, W, C) with a caption band above it (channels promoted to 3); unchanged without lines."""
+    if not lines:
+        return image
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+    return np.concatenate([caption_band(rgb.shape[1], lines, font_px=font_px), rgb], axis=0)
+
+
+def labelled_panels(panels: Sequence[tuple[np.ndarray, str]], *, scale: int = 1, gap: int = 8) -> np.ndarray:
+    """Pictures side by side, each upscaled and captioned with its own label (which half is which)."""
+    return hstack([captioned(upscale(image, scale), label) for image, label in panels], gap=gap)
 
 
 def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
@@ -74,9 +148,11 @@ def compose(lanes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -
     return vstack(rows)
 
 
-def save_png(path: str | Path, image: np.ndarray, *, scale: int = 1) -> Path:
-    """Write one (H, W, C) uint8 image (for instance the final sample grid) as PNG."""
-    pil = _to_pil(image, scale)
+def save_png(path: str | Path, image: np.ndarray, *, scale: int = 1,
+             caption: Sequence[str] | str | None = None) -> Path:
+    """Write one (H, W, C) uint8 image (for instance the final sample grid) as PNG, nearest-upscaled by
+    `scale` and with an optional caption band above it (added after scaling: sharp text)."""
+    pil = _to_pil(captioned(upscale(image, scale), caption))
     return _atomic_save(Path(path), lambda tmp: pil.save(tmp, format="PNG"))
 
 
@@ -86,39 +162,69 @@ def save_images(folder: str | Path, images: np.ndarray, *, prefix: str = "sample
 
 
 def save_gif(path: str | Path, frames: Sequence[np.ndarray], *, fps: float = 12.0,
-             hold_last_s: float = 1.5, scale: int = 1, loop: bool = True) -> Path:
+             hold_last_s: float = 1.5, scale: int = 1, loop: bool = True,
+             captions: Sequence[str | Sequence[str]] | None = None,
+             progress: Progress | None = None, should_stop: StopCheck | None = None) -> Path:
     """Write (H, W, C) uint8 frames as an animated GIF, one GIF frame per input frame.
 
-    The last frame is held `hold_last_s` longer (a longer duration, not repeated frames: Pillow merges
-    identical consecutive frames, so repeating would change the frame count).
+    `frames` may be lazy (any sequence: a frame is read when the encoder reaches it). `captions[i]` is the
+    caption of frame i (say its step and t). `progress(done, total)` follows the frames (total = frames + 1:
+    the last unit is the final write); `should_stop()` is checked before each frame and a True answer raises
+    `ExportCancelled` with no file left behind. The last frame is held `hold_last_s` longer (a longer
+    duration, not repeated frames: Pillow merges identical consecutive frames).
     """
-    if not frames:
+    count = len(frames)
+    if count == 0:
         raise ValueError("no frames to export")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    images = [_to_pil(f, scale).convert("RGB") for f in frames]
+    if captions is not None and len(captions) != count:
+        raise ValueError(f"{len(captions)} captions for {count} frames")
     frame_ms = max(20, int(round(1000.0 / fps)))  # browsers clamp < 20 ms
-    durations = [frame_ms] * len(images)
+    durations = [frame_ms] * count
     durations[-1] = frame_ms + int(hold_last_s * 1000)
 
+    def frame(i: int) -> Image.Image:
+        if should_stop is not None and should_stop():
+            raise ExportCancelled("export cancelled")
+        picture = captioned(upscale(frames[i], scale), captions[i] if captions is not None else None)
+        image = _to_pil(picture).convert("RGB")
+        if progress is not None:
+            progress(i, count + 1)  # frame i is being encoded (Pillow quantises it after this returns)
+        return image
+
+    def rest() -> Iterator[Image.Image]:
+        for i in range(1, count):
+            yield frame(i)
+
     def save(tmp: Path) -> None:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations,
-                       loop=0 if loop else 1, disposal=1, optimize=False)
+        frame(0).save(tmp, format="GIF", save_all=True, append_images=rest(), duration=durations,
+                      loop=0 if loop else 1, disposal=1, optimize=False)
 
-    return _atomic_save(Path(path), save)
+    written = _atomic_save(Path(path), save)
+    if progress is not None:
+        progress(count + 1, count + 1)
+    return written
 
 
-def make_strip(batches: Sequence[np.ndarray], *, rows: int = 4, pad: int = PAD) -> np.ndarray:
+def make_strip(batches: Sequence[np.ndarray], *, rows: int = 4, pad: int = PAD, scale: int = 1,
+               column_labels: Sequence[str] | None = None) -> np.ndarray:
     """Ho et al. Fig. 6 style strip: one column per chosen step, one row per sample.
 
     `batches[j]` is the (B, H, W, C) batch shown at the j-th chosen step (typically the predicted x_0
-    or x_t); the first `rows` samples of each become column j.
+    or x_t); the first `rows` samples of each become column j, nearest-upscaled by `scale` and headed by
+    `column_labels[j]` when given (say "t = 980").
     """
     if not batches:
         raise ValueError("choose at least one step for the strip")
+    if column_labels is not None and len(column_labels) != len(batches):
+        raise ValueError(f"{len(column_labels)} labels for {len(batches)} columns")
     b, h, w, c = batches[0].shape
     rows = max(1, min(rows, b))
-    cols = [tile(batch[:rows], ncols=1, pad=pad) for batch in batches]
+    cols = [upscale(tile(batch[:rows], ncols=1, pad=pad), scale) for batch in batches]
+    if column_labels is not None:
+        cols = [captioned(col, label, font_px=min(CAPTION_FONT_PX, max(8, col.shape[1] // 5)))
+                for col, label in zip(cols, column_labels)]
     return hstack(cols, gap=0)
 
 

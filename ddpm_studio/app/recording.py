@@ -4,14 +4,55 @@ A run has one lane, or two that start from the same x_T to compare. Lanes can ha
 counts (DDPM with T steps beside DDIM with 50): the lane with the most frames drives the player, and
 `lane_frame` maps a player position onto every other lane by progress, so both lanes end together.
 Qt-free: frames are `SampleFrame`s of uint8 arrays; the pictures are (H, W, 3) uint8 arrays.
+
+Exported pictures follow an `ExportStyle`: a nearest-neighbour scale (0 = `exports.auto_scale`) and captions
+that say what a picture is (`describe_lane`: sampler, steps, η, checkpoint; a GIF frame's step and t; a strip
+column's t); in a comparison each half carries its own caption. `snapshot()` is what an export on a worker
+thread reads, so a new sampling run may start meanwhile. The `save_*` methods write through `app.exports`
+(atomic, and the GIF chunked with progress and cancel).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from ddpm_studio.app import exports as export
-from ddpm_studio.app.sampling import SampleFrame, SamplingPlan
+from ddpm_studio.app.catalogue import model_name
+from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
+from ddpm_studio.engine.nfe import SAMPLER_LABELS
+
+COLUMN_NAMES = ("x_t", "predicted x̂₀", "predicted ε̂")
+
+
+@dataclass(frozen=True)
+class ExportStyle:
+    """How exported pictures look: nearest-neighbour `scale` (0: automatic) and whether they carry captions."""
+
+    scale: int = 0
+    captions: bool = True
+
+    def factor(self, shape: Sequence[int]) -> int:
+        """The scale for a picture of `shape` (H, W, ...)."""
+        return self.scale if self.scale > 0 else export.auto_scale(shape)
+
+
+def describe_lane(spec: LaneSpec, num_steps: int) -> str:
+    """'DDIM · 50 steps · η = 0 · demo model (step 5000)': what made a lane's images, for captions."""
+    cfg = spec.sampling
+    parts = [SAMPLER_LABELS.get(cfg.method, cfg.method).split(" (")[0], f"{num_steps} steps"]
+    if cfg.method == "ddim":
+        parts.append(f"η = {cfg.eta:g}")
+    if cfg.noise_scale != 1.0:
+        parts.append(f"noise × {cfg.noise_scale:g}")
+    if spec.average > 1:
+        parts.append(f"mean of {spec.average} draws")
+    parts.append(f"seed {cfg.seed}")
+    parts.append(model_name(spec.checkpoint))
+    return " · ".join(parts)
 
 
 class SamplerRecording:
@@ -21,16 +62,29 @@ class SamplerRecording:
         self.plan: SamplingPlan | None = None
         self.frames: list[list[SampleFrame]] = []  # [lane][frame]
         self.reference = 0  # the lane with the most frames drives the player
+        self.captions: tuple[str, ...] = ()  # per lane: what made it (`describe_lane`)
 
     def clear(self) -> None:
         """Forget the previous run (before a new one starts)."""
-        self.plan, self.frames, self.reference = None, [], 0
+        self.plan, self.frames, self.reference, self.captions = None, [], 0, ()
 
-    def begin(self, plan: SamplingPlan) -> None:
-        """Prepare one empty frame list per planned lane."""
+    def begin(self, plan: SamplingPlan, captions: Sequence[str] | None = None) -> None:
+        """Prepare one empty frame list per planned lane; `captions` say what made each lane (else its label)."""
         self.plan = plan
         self.frames = [[] for _ in plan.labels]
         self.reference = int(np.argmax(plan.frame_counts))
+        self.captions = tuple(captions) if captions is not None else tuple(plan.labels)
+
+    def snapshot(self) -> SamplerRecording:
+        """A copy that later frames and a new run leave alone (the frames themselves are immutable)."""
+        copy = SamplerRecording()
+        copy.plan, copy.reference, copy.captions = self.plan, self.reference, self.captions
+        copy.frames = [list(lane) for lane in self.frames]
+        return copy
+
+    def frame_count(self) -> int:
+        """Player positions: the reference lane's frames so far."""
+        return len(self.frames[self.reference]) if self.frames else 0
 
     def add(self, frame: SampleFrame) -> bool:
         """Keep `frame`; False when it belongs to no planned lane (a late frame of an older run)."""
@@ -60,6 +114,60 @@ class SamplerRecording:
         """What the view shows at player position `index`, as one image: a row of panes per lane."""
         return export.compose([(f.xt, f.x0, f.eps) for f in self.frames_at(index)])
 
+    def styled_composite(self, index: int, style: ExportStyle, scale: int) -> np.ndarray:
+        """`composite(index)` upscaled, each lane's row under its caption (lane, then the columns' names)."""
+        rows = []
+        for lane in range(len(self.frames)):
+            f = self.lane_frame(lane, index)
+            if f is None:
+                continue
+            row = upscale_row([f.xt, f.x0] + ([f.eps] if f.eps is not None else []), scale)
+            if style.captions:
+                columns = " | ".join(COLUMN_NAMES[:2 + (f.eps is not None)])
+                row = export.captioned(row, [self._caption(lane), columns])
+            rows.append(row)
+        if not rows:
+            raise ValueError("Nothing to export yet: sample first.")
+        return export.vstack(rows)
+
+    def frame_caption(self, index: int) -> str:
+        """'step 12/50 · t = 480' of the reference lane at player position `index`."""
+        f = self.lane_frame(self.reference, index)
+        return f"step {f.index + 1}/{f.num_steps} · t = {f.t}" if f is not None else ""
+
+    def _caption(self, lane: int) -> str:
+        return self.captions[lane] if lane < len(self.captions) else f"lane {lane + 1}"
+
+    # -- exports ----------------------------------------------------------------------------------
+    def save_final_png(self, path: str | Path, style: ExportStyle = ExportStyle()) -> Path:
+        """The final image grid of each lane (side by side, each captioned, when comparing) as PNG."""
+        last = self.frame_count() - 1
+        grids = [(lane, export.tile(f.xt)) for lane in range(len(self.frames))
+                 if (f := self.lane_frame(lane, last)) is not None]
+        if last < 0 or not grids:
+            raise ValueError("Nothing to export yet: sample first.")
+        scale = style.factor(export.hstack([g for _, g in grids]).shape)
+        if style.captions:
+            return export.save_png(path, export.labelled_panels([(g, self._caption(i)) for i, g in grids],
+                                                                scale=scale))
+        return export.save_png(path, export.hstack([g for _, g in grids]), scale=scale)
+
+    def save_gif(self, path: str | Path, *, fps: float, style: ExportStyle = ExportStyle(),
+                 progress: export.Progress | None = None, should_stop: export.StopCheck | None = None) -> Path:
+        """The whole animation, one GIF frame per player position, each with its step and t (chunked)."""
+        count = self.frame_count()
+        if count == 0:
+            raise ValueError("Nothing to export yet: sample first.")
+        scale = style.factor(self.composite(0).shape)
+        frames = _LazyFrames(self, style, scale)
+        captions = [self.frame_caption(i) for i in range(count)] if style.captions else None
+        return export.save_gif(path, frames, fps=fps, captions=captions, progress=progress, should_stop=should_stop)
+
+    def save_strip(self, path: str | Path, indices: list[int], key: str,
+                   style: ExportStyle = ExportStyle()) -> Path:
+        """`strips` as PNG: each column headed by its t, each lane by its caption."""
+        return export.save_png(path, self.strips(indices, key, style))
+
     def final_grids(self, last: int) -> np.ndarray:
         """The image grid of each lane at player position `last`, side by side when comparing."""
         grids = [export.tile(f.xt) for f in self.frames_at(last)]
@@ -67,12 +175,43 @@ class SamplerRecording:
             raise ValueError("Nothing to export yet: sample first.")
         return export.hstack(grids)
 
-    def strips(self, indices: list[int], key: str) -> np.ndarray:
-        """Ho et al. Fig. 6 style: `key` ("xt" or "x0") at `indices` left to right, 4 samples down, per lane."""
+    def strips(self, indices: list[int], key: str, style: ExportStyle | None = None) -> np.ndarray:
+        """Ho et al. Fig. 6 style: `key` ("xt" or "x0") at `indices` left to right, 4 samples down, per lane.
+
+        Without a style: native size, no captions. With one: upscaled, columns headed "t = ...", lanes captioned.
+        """
         if not indices:
             raise ValueError("Nothing to export yet: sample first.")
         strips = []
         for lane in range(len(self.frames)):
-            frames = [self.lane_frame(lane, i) for i in indices]
-            strips.append(export.make_strip([getattr(f, key) for f in frames if f is not None], rows=4))
+            frames = [f for f in (self.lane_frame(lane, i) for i in indices) if f is not None]
+            batches = [getattr(f, key) for f in frames]
+            if style is None:
+                strips.append(export.make_strip(batches, rows=4))
+                continue
+            scale = style.factor(export.make_strip(batches, rows=4).shape)
+            labels = [f"t = {f.t}" for f in frames] if style.captions else None
+            strip = export.make_strip(batches, rows=4, scale=scale, column_labels=labels)
+            what = "predicted x̂₀" if key == "x0" else "x_t"
+            strips.append(export.captioned(strip, f"{what} · {self._caption(lane)}") if style.captions else strip)
         return export.vstack(strips)
+
+
+def upscale_row(batches: Sequence[np.ndarray], scale: int, gap: int = 6) -> np.ndarray:
+    """Grids of (B, H, W, C) batches side by side, each nearest-upscaled (the gaps scale too)."""
+    return export.hstack([export.upscale(export.tile(b), scale) for b in batches], gap=gap * scale)
+
+
+class _LazyFrames(Sequence):
+    """The styled GIF frames, composed only when the encoder reaches each one (on the exporting thread)."""
+
+    def __init__(self, recording: SamplerRecording, style: ExportStyle, scale: int) -> None:
+        self._recording, self._style, self._scale = recording, style, scale
+
+    def __len__(self) -> int:
+        return self._recording.frame_count()
+
+    def __getitem__(self, index):  # Sequence protocol: an int index only
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._recording.styled_composite(index, self._style, self._scale)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSlider,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -84,7 +85,11 @@ class FramePlayer(QWidget):
         self._labels: list[tuple[int, int, int]] = []  # (step index, num_steps, t) per frame
         self._follow = True
         self.play_button = QToolButton()
-        self.play_button.setText("▶ Play")
+        self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._play_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause)
+        self.play_button.setIcon(self._play_icon)  # Qt's media icons: no missing-glyph box in any font
+        self.play_button.setText("Play")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._on_play_toggled)
         self.speed = QComboBox()
@@ -164,7 +169,8 @@ class FramePlayer(QWidget):
         self._timer.setInterval(max(1, int(round(1000.0 / self.fps()))))
 
     def _on_play_toggled(self, playing: bool) -> None:
-        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.play_button.setText("Pause" if playing else "Play")
+        self.play_button.setIcon(self._pause_icon if playing else self._play_icon)
         if not playing:
             self._timer.stop()
             return

@@ -2,7 +2,11 @@
 
 `SamplerControls` owns these widgets and turns them into what the worker takes: `sampling_config()`
 (a `SamplingConfig`) and `lane_specs()` (one lane, or two from the same x_T to compare). It enables
-only the fields the chosen method and comparison use. The sampler view wires its buttons.
+only the fields the chosen method and comparison use; with DDPM the greyed steps field shows T (DDPM runs
+all T steps), and a line shows the cost in network evaluations (`engine.nfe`). The methods are the engine's
+`SAMPLING_METHODS` with its display words. The view wires the buttons and places `run_bar` (Sample, Cancel,
+the progress bar with its ETA, the status line) outside the scrolling column, so it is never clipped.
+The export box chooses a nearest-neighbour scale and captions, and has its own progress bar and Cancel.
 """
 
 from __future__ import annotations
@@ -20,17 +24,22 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
+from ddpm_studio.app.recording import ExportStyle
 from ddpm_studio.app.sampling import LaneSpec
 from ddpm_studio.engine import SamplingConfig
 from ddpm_studio.engine.config import SAMPLING_METHODS
+from ddpm_studio.engine.nfe import SAMPLER_LABELS, nfe
 
-METHOD_LABELS = {"ddim": "DDIM", "ddpm": "DDPM (ancestral, T steps)"}  # others show their name
+METHOD_LABELS = dict(SAMPLER_LABELS)  # the engine's words for its samplers; a sampler without any shows its name
+SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
 COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}
 AVERAGE_HELP = ("Average N draws: each image runs N chains from the same starting noise with different fresh "
@@ -57,6 +66,7 @@ class SamplerControls(QWidget):
         self._build_layout()
         self.method.currentIndexChanged.connect(self._on_method)
         self.compare.currentIndexChanged.connect(self._on_method)
+        self.steps.valueChanged.connect(self._on_steps)
         self._on_method()
 
     # -- construction ---------------------------------------------------------------------------
@@ -88,6 +98,11 @@ class SamplerControls(QWidget):
         self.clip = QCheckBox("clip x̂₀ to [-1, 1]")
         self.clip.setChecked(d.clip_x0)
         self.show_eps = QCheckBox("show predicted noise ε̂")
+        self.nfe_label = QLabel()
+        self.nfe_label.setToolTip("Network function evaluations: what a sampler costs (Heun: 2 per step but the "
+                                  "last; DDPM: T, whatever the steps).")
+        self._timesteps: int | None = None  # T of the chosen model, when known
+        self._steps_choice = d.steps  # the person's steps, kept while DDPM shows T
 
     def _build_compare_run_export(self) -> None:
         self.compare = QComboBox()
@@ -95,10 +110,27 @@ class SamplerControls(QWidget):
             self.compare.addItem(text, key)
         self.model_b = QComboBox()
         self.eta_b = _double(1.0, 0.0, 2.0, 0.1)
-        self.sample_button = QPushButton("Sample")
-        self.cancel_button = QPushButton("Cancel")
+        icon = self.style().standardIcon
+        self.sample_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Sample")
+        self.cancel_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaStop), "Cancel")
+        self.cancel_button.setEnabled(False)
         self.status = QLabel("Choose a model and press Sample.")
         self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.eta_label = QLabel()
+        self.eta_label.hide()
+        self.scale = QComboBox()
+        for factor in SCALES:
+            self.scale.addItem("auto (~512 px)" if factor == 0 else f"{factor}×", factor)
+        self.scale.setToolTip("Enlarge exported pictures with nearest-neighbour (crisp pixels, no blur).")
+        self.captions = QCheckBox("captions (step, t, sampler, η, model)")
+        self.captions.setChecked(True)
+        self.export_progress = QProgressBar()
+        self.export_progress.hide()
+        self.export_cancel = QPushButton("Cancel export")
+        self.export_cancel.hide()
         self.png_button = QPushButton("Final grid (PNG)…")
         self.gif_button = QPushButton("Animation (GIF)…")
         self.strip_button = QPushButton("Strip of steps…")
@@ -116,9 +148,9 @@ class SamplerControls(QWidget):
         grid.addWidget(self.browse_button, 1, 1)
         sampler_box = QGroupBox("Sampler")
         form = QFormLayout(sampler_box)
-        for label, widget in (("method", self.method), ("steps", self.steps), ("η (DDIM)", self.eta),
-                              ("noise scale", self.noise_scale), ("average N draws", self.average),
-                              ("seed", self.seed), ("images", self.count)):
+        for label, widget in (("method", self.method), ("steps", self.steps), ("cost", self.nfe_label),
+                              ("η (DDIM)", self.eta), ("noise scale", self.noise_scale),
+                              ("average N draws", self.average), ("seed", self.seed), ("images", self.count)):
             form.addRow(label, widget)
         form.addRow(self.clip)
         form.addRow(self.show_eps)
@@ -127,34 +159,55 @@ class SamplerControls(QWidget):
         form.addRow(self.compare)
         form.addRow("second model", self.model_b)
         form.addRow("second η", self.eta_b)
+        self.run_bar = QWidget()  # placed by the view, outside the scrolling column
+        bar = QVBoxLayout(self.run_bar)
+        bar.setContentsMargins(0, 0, 0, 0)
         run_row = QHBoxLayout()
         run_row.addWidget(self.sample_button)
         run_row.addWidget(self.cancel_button)
+        bar.addLayout(run_row)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.eta_label)
+        bar.addLayout(progress_row)
+        bar.addWidget(self.status)
         export_box = QGroupBox("Export")
         form = QFormLayout(export_box)
+        form.addRow("scale", self.scale)
+        form.addRow(self.captions)
         form.addRow(self.png_button)
         form.addRow(self.gif_button)
         form.addRow("strip of", self.strip_source)
         form.addRow(self.strip_steps)
         form.addRow(self.strip_button)
+        export_progress = QHBoxLayout()
+        export_progress.addWidget(self.export_progress, 1)
+        export_progress.addWidget(self.export_cancel)
+        form.addRow(export_progress)
         left = QVBoxLayout(self)
-        for w in (model_box, sampler_box, compare_box):
+        for w in (model_box, sampler_box, compare_box, export_box):
             left.addWidget(w)
-        left.addLayout(run_row)
-        left.addWidget(self.status)
-        left.addWidget(export_box)
         left.addStretch(1)
 
     # -- models ---------------------------------------------------------------------------------
-    def set_models(self, choices: list[tuple[str, Path]]) -> None:
-        """Refill both model lists with (label, path), keeping the selection when it is still offered."""
+    def set_models(self, choices: list[tuple[str, Path]], default: Path | None = None) -> None:
+        """Refill both model lists with (label, path), keeping the selection when it is still offered; else
+        the first list selects `default` (the catalogue's best model) and the second another model."""
         for combo in (self.model_combo, self.model_b):
             keep = combo.currentData()
+            combo.blockSignals(True)
             combo.clear()
             for label, path in choices:
                 combo.addItem(label, str(path))
             index = combo.findData(keep)
-            combo.setCurrentIndex(index if index >= 0 else (1 if combo is self.model_b and combo.count() > 1 else 0))
+            if index < 0 and combo is self.model_combo and default is not None:
+                index = combo.findData(str(default))
+            if index < 0 and combo is self.model_b:
+                first = self.model_combo.currentIndex()
+                index = next((i for i in range(combo.count()) if i != first), 0)
+            combo.setCurrentIndex(max(0, index))
+            combo.blockSignals(False)
+        self.model_combo.currentIndexChanged.emit(self.model_combo.currentIndex())
 
     def add_model(self, path: Path, label: str | None = None) -> None:
         """Offer a checkpoint file or run folder in both lists and select it in the first."""
@@ -164,8 +217,16 @@ class SamplerControls(QWidget):
         self.model_combo.setCurrentIndex(self.model_combo.findData(str(path)))
 
     # -- settings -------------------------------------------------------------------------------
+    def set_timesteps(self, timesteps: int | None) -> None:
+        """T of the chosen model (None when unknown): DDPM's greyed steps field shows it, and the cost uses it."""
+        self._timesteps = timesteps
+        self._on_method()
+
+    def export_style(self) -> ExportStyle:
+        return ExportStyle(scale=int(self.scale.currentData()), captions=self.captions.isChecked())
+
     def sampling_config(self) -> SamplingConfig:
-        return replace(SamplingConfig(), method=self.method.currentData(), steps=self.steps.value(),
+        return replace(SamplingConfig(), method=self.method.currentData(), steps=self._steps_choice,
                        eta=self.eta.value(), clip_x0=self.clip.isChecked(), noise_scale=self.noise_scale.value(),
                        seed=self.seed.value(), count=self.count.value())
 
@@ -195,16 +256,42 @@ class SamplerControls(QWidget):
         self.status.setText(text)
         self.status.setStyleSheet("color: #b00020;" if error else "")
 
-    def update_buttons(self, *, has_frames: bool) -> None:
-        """Sample needs a model; the exports need frames."""
+    def update_buttons(self, *, has_frames: bool, busy: bool = False, exporting: bool = False) -> None:
+        """Sample needs a model; Cancel needs a run in progress; the exports need frames and no other export."""
         self.sample_button.setEnabled(self.model_combo.count() > 0)
+        self.cancel_button.setEnabled(busy)
         for b in (self.png_button, self.gif_button, self.strip_button):
-            b.setEnabled(has_frames)
+            b.setEnabled(has_frames and not exporting)
+        self.export_progress.setVisible(exporting)
+        self.export_cancel.setVisible(exporting)
 
     def _on_method(self, *_args) -> None:
-        ddim = self.method.currentData() == "ddim"
-        mode = self.compare.currentData()
-        self.steps.setEnabled(ddim or mode == "ddpm_ddim" or mode == "eta")
-        self.eta.setEnabled(ddim or mode in ("ddpm_ddim", "eta"))
+        method, mode = self.method.currentData(), self.compare.currentData()
+        ddpm_only = method == "ddpm" and mode in ("none", "checkpoints")
+        self.steps.setEnabled(not ddpm_only)
+        self.steps.blockSignals(True)
+        if ddpm_only and self._timesteps is not None:
+            self.steps.setValue(self._timesteps)  # DDPM runs all T steps: show T, greyed
+        elif not ddpm_only:
+            self.steps.setValue(self._steps_choice)
+        self.steps.blockSignals(False)
+        self.eta.setEnabled(method == "ddim" or mode in ("ddpm_ddim", "eta"))
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
+        self._show_cost()
+
+    def _on_steps(self, value: int) -> None:
+        if self.steps.isEnabled():
+            self._steps_choice = value
+        self._show_cost()
+
+    def _show_cost(self) -> None:
+        """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown)."""
+        method, steps, T = self.method.currentData(), self._steps_choice, self._timesteps
+        if self.compare.currentData() == "ddpm_ddim" and T is not None:
+            self.nfe_label.setText(f"{T} + {min(steps, T)} NFE (DDPM + DDIM)")
+            return
+        try:
+            self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE)" if T else "—")
+        except ValueError as exc:
+            self.nfe_label.setText(str(exc))

@@ -1,8 +1,10 @@
 """The sampler view's picture area: one row per lane with x_t, the predicted x̂₀ and the predicted noise ε̂.
 
 Each row is a title (the lane's label and step count) above three `ImagePane`s; the ε̂ pane shows only
-when the user asks for it. Rows are made on demand and hidden, never deleted, when a run has fewer
-lanes, so switching between one lane and a comparison costs no widget churn.
+when the user asks for it. At the last step the predicted x̂₀ is the final image itself, so its pane hides
+and the final image takes the row's space (scrubbing back shows both again). Rows are made on demand
+and hidden, never deleted, when a run has fewer lanes, so switching
+between one lane and a comparison costs no widget churn.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ class SamplerLanes(QWidget):
         if frame is None:
             return
         _title, xt_pane, x0_pane, eps_pane = self.panes[lane]
-        xt_pane.set_title(f"x_t  (t = {frame.t})" if frame.index < frame.num_steps - 1 else "final image x₀")
+        final = frame.index >= frame.num_steps - 1
+        xt_pane.set_title("final image x₀" if final else f"x_t  (t = {frame.t})")
         xt_pane.set_image(export.tile(frame.xt))
+        if x0_pane.isVisibleTo(x0_pane.parentWidget()) == final:  # identical to the final image: use the space
+            x0_pane.setVisible(not final)
+            x0_pane.parentWidget().layout().setColumnStretch(1, 0 if final else 1)
         x0_pane.set_image(export.tile(frame.x0))
         eps_pane.set_image(export.tile(frame.eps) if frame.eps is not None else None)
 

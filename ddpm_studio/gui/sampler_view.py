@@ -5,7 +5,12 @@ steps, η, noise scale (temperature), "average N draws" (see `app.sampling`), se
 runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores
 them and paints the frame the `FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs
 two lanes from the same x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF,
-strip of steps.
+strip of steps, at a chosen nearest-neighbour scale and with captions; each runs on an `ExportRunner` thread
+from a snapshot of the recording, with a progress bar and Cancel, so the window never freezes.
+
+The model list defaults to the catalogue's best model (`app.catalogue.default_choice`: the demo until a run
+has trained longer). Sampling shows a progress bar with an ETA (frames are spread evenly over the steps, so
+frames done / frames planned is the progress); the Sample/Cancel bar sits outside the scrolling column.
 
 The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of each lane) and
 `app.recording.SamplerRecording` (the frames per lane and the exported pictures); this view wires them.
@@ -14,7 +19,6 @@ The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,14 +26,16 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ddpm_studio.app import exports as export
-from ddpm_studio.app.catalogue import model_choices
-from ddpm_studio.app.recording import SamplerRecording
+from ddpm_studio.app.catalogue import default_choice, model_choices, model_info
+from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
 from ddpm_studio.gui.animation import FramePlayer
+from ddpm_studio.gui.export_worker import ExportJob, ExportRunner
 from ddpm_studio.gui.sampler_controls import SamplerControls
 from ddpm_studio.gui.sampler_lanes import SamplerLanes
 from ddpm_studio.gui.sampler_worker import SamplerRequest, SamplerRunner
+from ddpm_studio.gui.training_stats import format_duration
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
@@ -44,10 +50,17 @@ class SamplerView(QWidget):
         super().__init__(parent)
         self._state = state
         self._runner = SamplerRunner(self)
+        self.exporter = ExportRunner(self)
         self.recording = SamplerRecording()
         self._last_render = 0.0
+        self._lanes_asked: tuple[LaneSpec, ...] = ()
+        self._sampling_started = 0.0
+        self._frames_received = 0
         self.finished_reason: str | None = None
         self.error: str | None = None
+        self._exporting = False
+        self.exported: Path | None = None  # the last file an export wrote
+        self.export_error: str | None = None
         self._build()
         self._connect()
         self.refresh_models()
@@ -55,19 +68,26 @@ class SamplerView(QWidget):
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.controls = SamplerControls()
-        scroll = QScrollArea()
+        self.controls_scroll = scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(330)
-        scroll.setMaximumWidth(400)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + bar + 2 * scroll.frameWidth() + 2)
+        column = QVBoxLayout()
+        column.addWidget(scroll, 1)
+        column.addWidget(self.controls.run_bar)  # Sample/Cancel/progress: never scrolled away nor clipped
+        column_widget = QWidget()
+        column_widget.setLayout(column)
+        column_widget.setMaximumWidth(max(420, scroll.minimumWidth()))
+        column.setContentsMargins(0, 0, 0, 0)
         self.lanes = SamplerLanes()
         self.player = FramePlayer()
         right = QVBoxLayout()
         right.addWidget(self.lanes, 1)
         right.addWidget(self.player)
         layout = QHBoxLayout(self)
-        layout.addWidget(scroll)
+        layout.addWidget(column_widget)
         layout.addLayout(right, 1)
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -82,7 +102,13 @@ class SamplerView(QWidget):
         c.png_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_png))
         c.gif_button.clicked.connect(lambda: self._ask_export("GIF animation (*.gif)", ".gif", self.export_gif))
         c.strip_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_strip))
+        c.export_cancel.clicked.connect(self.exporter.cancel)
+        c.model_combo.currentIndexChanged.connect(self._on_model)
         c.show_eps.toggled.connect(self.lanes.set_show_eps)
+        self.exporter.progress.connect(self._on_export_progress)
+        self.exporter.finished.connect(self._on_exported)
+        self.exporter.cancelled.connect(lambda: self._end_export("Export cancelled: nothing was written."))
+        self.exporter.failed.connect(self._on_export_failed)
         self.player.current_changed.connect(self._request_render)
         self._runner.planned.connect(self._on_planned)
         self._runner.frame.connect(self._on_frame)
@@ -96,9 +122,17 @@ class SamplerView(QWidget):
         return [(choice.label, choice.path) for choice in model_choices(self._state.run_path)]
 
     def refresh_models(self) -> None:
-        """Refill both model lists, keeping the selection when it is still offered."""
-        self.controls.set_models(self.model_choices())
+        """Refill both model lists, keeping the selection when it is still offered, else the best model."""
+        choices = model_choices(self._state.run_path)
+        best = default_choice(choices)
+        self.controls.set_models([(c.label, c.path) for c in choices], best.path if best is not None else None)
         self._update_buttons()
+
+    def _on_model(self, *_args) -> None:
+        """The chosen model's T, for DDPM's steps field and the cost in NFE (read from its config, no weights)."""
+        path = self.controls.model_combo.currentData()
+        info = model_info(path) if path else None
+        self.controls.set_timesteps(info.timesteps if info is not None else None)
 
     def add_model(self, path: str | Path, label: str | None = None) -> None:
         """Offer a checkpoint file or run folder and select it."""
@@ -129,9 +163,11 @@ class SamplerView(QWidget):
         self.recording.clear()
         self.finished_reason, self.error = None, None
         self.player.clear()
+        self._lanes_asked = lanes
         request = SamplerRequest(lanes, with_eps=self.controls.show_eps.isChecked(), device=self._state.device)
         self._runner.start(request)
         self.controls.set_status("loading the model …")
+        self._show_progress(busy=True)
         self._update_buttons()
 
     @Slot()
@@ -142,21 +178,29 @@ class SamplerView(QWidget):
         return self._runner.is_running()
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Cancel any sampling and join the worker thread."""
+        """Cancel any sampling and export, and join the worker threads."""
         self.player.pause()
         self._runner.shutdown(timeout_s)
+        self.exporter.shutdown(timeout_s)
 
     @Slot(object)
     def _on_planned(self, plan: SamplingPlan) -> None:
-        self.recording.begin(plan)
+        captions = [describe_lane(spec, n) for spec, n in zip(self._lanes_asked, plan.num_steps)]
+        self.recording.begin(plan, captions if len(captions) == len(plan.labels) else None)
         self.lanes.ensure(len(plan.labels))
         self.lanes.set_titles(plan.labels, plan.num_steps)
         self.controls.set_status("sampling …")
+        self._sampling_started, self._frames_received = time.monotonic(), 0
+        self.controls.progress.setRange(0, sum(plan.frame_counts))
+        self.controls.progress.setValue(0)
+        self.controls.progress.setFormat("%p %")
 
     @Slot(object)
     def _on_frame(self, frame: SampleFrame) -> None:
         if not self.recording.add(frame):
             return
+        self._frames_received += 1
+        self._show_sampling_progress()
         if frame.lane == self.recording.reference:
             self.player.append_frame(frame.index, frame.num_steps, frame.t)
         elif self.player.frame_count():
@@ -166,7 +210,10 @@ class SamplerView(QWidget):
     def _on_finished(self, reason: str) -> None:
         self.finished_reason = reason
         n = self.player.frame_count()
-        self.controls.set_status(f"done: {n} frames" if reason == "completed" else f"cancelled after {n} frames")
+        took = format_duration(time.monotonic() - self._sampling_started) if self._sampling_started else ""
+        self.controls.set_status(f"done: {n} frames in {took}" if reason == "completed"
+                                 else f"cancelled after {n} frames")
+        self._show_progress(busy=False)
         self._render()
         self._update_buttons()
 
@@ -175,7 +222,29 @@ class SamplerView(QWidget):
         self.error = message
         self.finished_reason = "failed"
         self.controls.set_status(message, error=True)
+        self._show_progress(busy=False)
         self._update_buttons()
+
+    def _show_progress(self, *, busy: bool) -> None:
+        """Show the progress bar (indeterminate until the plan is known) while sampling; hide it after."""
+        bar = self.controls.progress
+        bar.setVisible(busy)
+        self.controls.eta_label.setVisible(busy)
+        self.controls.eta_label.setText("")
+        if busy:
+            self._sampling_started = 0.0
+            bar.setRange(0, 0)  # loading the model: a busy indicator
+
+    def _show_sampling_progress(self) -> None:
+        """Frames done of frames planned, and the time left at the rate so far."""
+        bar = self.controls.progress
+        bar.setValue(self._frames_received)
+        total, done = bar.maximum(), self._frames_received
+        elapsed = time.monotonic() - self._sampling_started
+        if 0 < done < total and elapsed > 0:
+            self.controls.eta_label.setText(f"ETA {format_duration(elapsed * (total - done) / done)}")
+        elif done >= total:
+            self.controls.eta_label.setText("")
 
     # -- painting -------------------------------------------------------------------------------
     def frame_count(self) -> int:
@@ -198,39 +267,72 @@ class SamplerView(QWidget):
         for lane in range(len(self.lanes.panes)):
             self.lanes.show_frame(lane, self.recording.lane_frame(lane, index))
 
-    # -- exports --------------------------------------------------------------------------------
-    def export_png(self, path: str | Path) -> Path:
-        """The final image grid of each lane (side by side when comparing) as PNG."""
-        return export.save_png(path, self.recording.final_grids(self.frame_count() - 1))
+    # -- exports (each on the export thread, from a snapshot) ----------------------------------------
+    def export_png(self, path: str | Path) -> None:
+        """The final image grid of each lane (side by side, each captioned, when comparing) as PNG."""
+        recording, style = self.recording.snapshot(), self.controls.export_style()
+        self._export(Path(path), lambda progress, stop: recording.save_final_png(path, style))
 
-    def export_gif(self, path: str | Path) -> Path:
-        """The whole animation, one GIF frame per player frame, at the player's speed."""
-        frames = [self.recording.composite(i) for i in range(self.frame_count())]
-        if not frames:
-            raise ValueError("Nothing to export yet: sample first.")
-        scale = max(1, 320 // max(frames[0].shape[:2]))
-        return export.save_gif(path, frames, fps=self.player.fps(), scale=scale)
+    def export_gif(self, path: str | Path) -> None:
+        """The whole animation, one GIF frame per player frame at the player's speed, each with its step and t."""
+        recording, style, fps = self.recording.snapshot(), self.controls.export_style(), self.player.fps()
+        self._export(Path(path), lambda progress, stop: recording.save_gif(path, fps=fps, style=style,
+                                                                           progress=progress, should_stop=stop))
 
-    def export_strip(self, path: str | Path) -> Path:
-        """Ho et al. Fig. 6 style: chosen steps left to right, the first samples top to bottom, per lane."""
+    def export_strip(self, path: str | Path) -> None:
+        """Ho et al. Fig. 6 style: chosen steps left to right (headed by t), the first samples down, per lane."""
         n = self.frame_count()
         text = self.controls.strip_steps.text().strip()
-        indices = export.parse_steps(text, n) if text else export.even_steps(n, 8)
-        strips = self.recording.strips(indices, self.controls.strip_source.currentData())
-        return export.save_png(path, strips, scale=2)
+        try:
+            indices = export.parse_steps(text, n) if text else export.even_steps(n, 8)
+        except ValueError as exc:
+            self._on_export_failed(str(exc))
+            return
+        recording, style = self.recording.snapshot(), self.controls.export_style()
+        key = self.controls.strip_source.currentData()
+        self._export(Path(path), lambda progress, stop: recording.save_strip(path, indices, key, style))
 
-    def _ask_export(self, filter_text: str, suffix: str, action: Callable[[str], Path]) -> None:
+    def is_exporting(self) -> bool:
+        return self._exporting
+
+    def _export(self, path: Path, job: ExportJob) -> None:
+        if self.frame_count() == 0:
+            self._on_export_failed("Nothing to export yet: sample first.")
+            return
+        self.exported, self.export_error, self._exporting = None, None, True
+        self.controls.export_progress.setRange(0, 0)
+        self.controls.set_status(f"Exporting {path.name} …")
+        self.exporter.start(job)
+        self._update_buttons()
+
+    @Slot(int, int)
+    def _on_export_progress(self, done: int, total: int) -> None:
+        self.controls.export_progress.setRange(0, total)
+        self.controls.export_progress.setValue(done)
+
+    @Slot(object)
+    def _on_exported(self, path: Path) -> None:
+        self.exported = Path(path)
+        self._end_export(f"Saved {path}")
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        self.export_error = message
+        self._end_export(f"Export failed: {message}", error=True)
+
+    def _end_export(self, text: str, *, error: bool = False) -> None:
+        self._exporting = False
+        self.controls.set_status(text, error=error)
+        self._update_buttons()
+
+    def _ask_export(self, filter_text: str, suffix: str, action) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export", str(Path.home() / f"samples{suffix}"), filter_text)
         if not path:
             return
         if not path.lower().endswith(suffix):
             path += suffix
-        try:
-            written = action(path)
-        except (ValueError, OSError) as exc:
-            self.controls.set_status(f"Export failed: {exc}", error=True)
-            return
-        self.controls.set_status(f"Saved {written}")
+        action(path)
 
     def _update_buttons(self) -> None:
-        self.controls.update_buttons(has_frames=self.player.frame_count() > 0)
+        busy = self.finished_reason is None and self._runner.is_running()
+        self.controls.update_buttons(has_frames=self.player.frame_count() > 0, busy=busy, exporting=self._exporting)
