@@ -19,8 +19,10 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageB
 import ddpm_studio
 from ddpm_studio.data.problems import DataSourceError
 from ddpm_studio.data.sources import open_source
+from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.dataset_view import DatasetView
 from ddpm_studio.gui.forward_view import ForwardView
+from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
 from ddpm_studio.gui.thumbnail_model import ScanSummary
@@ -30,7 +32,7 @@ from ddpm_studio.training.devices import cuda_available
 
 log = logging.getLogger(__name__)
 
-TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler")
+TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe")
 
 
 class _OpenSignals(QObject):
@@ -82,11 +84,12 @@ class MainWindow(QMainWindow):
         self.forward_view = ForwardView(state)
         self.training_panel = TrainingPanel(state)
         self.sampler_view = SamplerView(state)
+        self.compare_view, self.probe_view = CompareSamplersView(state), ProbeView(state)  # issue 12
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Main areas")
         self.tabs.setDocumentMode(True)
-        for widget, name in zip((self.dataset_view, self.forward_view, self.training_panel, self.sampler_view),
-                                TAB_NAMES):
+        for widget, name in zip((self.dataset_view, self.forward_view, self.training_panel, self.sampler_view,
+                                 self.compare_view, self.probe_view), TAB_NAMES):
             widget.setAccessibleName(name)
             self.tabs.addTab(widget, name)
         self.setCentralWidget(self.tabs)

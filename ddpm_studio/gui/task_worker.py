@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class TaskRunner(QObject):
         self._thread: QThread | None = None
         self._worker: TaskWorker | None = None
         self._run_id = 0
+        app = QCoreApplication.instance()
+        if app is not None:  # the app quits (main window closed): stop and join, never leave a thread running
+            app.aboutToQuit.connect(self.shutdown)
 
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
