@@ -26,11 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.synthetic import BUILTIN_DATASETS
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
+from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.image_utils import to_qimage
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.thumbnail_delegate import BorderSelectionDelegate
 from ddpm_studio.gui.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class DatasetView(QWidget):
         self.state = state
         self.model = ThumbnailModel(self)
         self._syncing = False
+        self._scroll_to_top = False  # a new source opens at its first row (also after its first selection)
         self._preview_generation = 0
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -95,15 +99,15 @@ class DatasetView(QWidget):
         self.model.summary_changed.connect(self._on_summary)
         state.source_changed.connect(self._on_source)
         state.selection_changed.connect(self._on_state_selection)
+        state.data_profile_changed.connect(self._on_data_profile)
         if state.source is not None:
             self._on_source(state.source)
             self._on_state_selection(state.selected_indices)
 
     # -- construction --------------------------------------------------------------------------
     def _build(self) -> None:
-        self.source_label = QLabel("No data source")
+        self.source_label = ElidedLabel("No data source")  # a long path never widens the window
         self.source_label.setAccessibleName("Current data source")
-        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder_button = self._button("Open folder…", "Open a folder of images", self.open_folder_requested.emit)
         self.archive_button = self._button("Open archive…", "Open a .zip archive of images",
                                            self.open_archive_requested.emit)
@@ -132,13 +136,15 @@ class DatasetView(QWidget):
         self.list_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list_view.setModel(self.model)
+        self.list_view.setItemDelegate(BorderSelectionDelegate(self.list_view))  # true colours, framed selection
         self.list_view.selectionModel().selectionChanged.connect(self._on_view_selection)
 
         self.count_label = QLabel("–")
         self.sizes_label = QLabel("–")
         self.modes_label = QLabel("–")
+        self.shape_label = QLabel("–")
         for label, name in ((self.count_label, "Image count"), (self.sizes_label, "Image sizes"),
-                            (self.modes_label, "Image modes")):
+                            (self.modes_label, "Image modes"), (self.shape_label, "Proposed training shape")):
             label.setAccessibleName(name)
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -147,13 +153,16 @@ class DatasetView(QWidget):
         form.addRow("Images:", self.count_label)
         form.addRow("Sizes:", self.sizes_label)
         form.addRow("Modes:", self.modes_label)
+        form.addRow("Proposed:", self.shape_label)
 
         self.problems = QTreeWidget()
         self.problems.setAccessibleName("Problems: skipped files and reasons")
         self.problems.setHeaderLabels(["File", "Reason"])
         self.problems.setRootIsDecorated(False)
         self.problems.setAlternatingRowColors(True)
-        self.problems.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.problems.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.problems.header().setStretchLastSection(True)
+        self.problems.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a cut name or reason keeps both ends
         self.problems.header().setAccessibleName("Problems columns: file, reason")
         self.problems_box = QGroupBox("Problems (0)")
         QVBoxLayout(self.problems_box).addWidget(self.problems)
@@ -230,9 +239,12 @@ class DatasetView(QWidget):
     # -- reactions -----------------------------------------------------------------------------
     @Slot(object)
     def _on_source(self, source) -> None:
-        self.source_label.setText(f"<b>{source.name}</b> — {source.spec}")
+        self.source_label.setText(f"{source.name} — {source.spec}")
         self.problems.clear()
+        self.shape_label.setText("–")
         self.model.set_source(source)
+        self.list_view.scrollToTop()
+        self._scroll_to_top = True
 
     @Slot(int)
     def _on_builtin(self, index: int) -> None:
@@ -248,8 +260,31 @@ class DatasetView(QWidget):
         self.modes_label.setText(_top(summary.modes, str))
         if len(summary.problems) != self.problems.topLevelItemCount():
             self.problems.clear()
-            self.problems.addTopLevelItems([QTreeWidgetItem([p.name, p.reason]) for p in summary.problems])
+            self.problems.addTopLevelItems([_problem_item(p.name, p.reason) for p in summary.problems])
+            self._size_problem_columns()
         self.problems_box.setTitle(f"Problems ({len(summary.problems)})")
+        self.state.report_scan(self.model.source, summary)  # first valid images selected, data profile
+
+    @Slot(object)
+    def _on_data_profile(self, profile: DataProfile) -> None:
+        """What training sees follows the data: the proposed size and channels (default preset)."""
+        shape = propose_data_shape(profile, sizes=PREVIEW_SIZES)
+        self.shape_label.setText(f"{shape.image_size}×{shape.image_size}, "
+                                 f"{'1 channel (grey)' if shape.channels == 1 else '3 channels (RGB)'}")
+        self.shape_label.setToolTip(f"Proposed {shape.reason}. The Training tab starts from it.")
+        for combo in (self.size_combo, self.channels_combo):
+            combo.blockSignals(True)
+        self.size_combo.setCurrentIndex(PREVIEW_SIZES.index(shape.image_size))
+        self.channels_combo.setCurrentIndex(0 if shape.channels == 3 else 1)
+        for combo in (self.size_combo, self.channels_combo):
+            combo.blockSignals(False)
+        self._request_preview()
+
+    def _size_problem_columns(self) -> None:
+        """The file column as wide as its names, but never more than 40 % of the list (reasons stay visible)."""
+        self.problems.resizeColumnToContents(0)
+        most = max(80, int(self.problems.viewport().width() * 0.4))
+        self.problems.setColumnWidth(0, min(self.problems.columnWidth(0), most))
 
     @Slot()
     def _on_view_selection(self, *_args) -> None:
@@ -272,6 +307,9 @@ class DatasetView(QWidget):
                                                                 QItemSelectionModel.SelectionFlag.NoUpdate)
         finally:
             self._syncing = False
+        if self._scroll_to_top and indices:
+            self._scroll_to_top = False
+            self.list_view.scrollToTop()  # making the first image current must not scroll the first row away
         self._request_preview()
 
     @Slot()
@@ -303,6 +341,14 @@ def upscaled_pixmap(image: QImage, scale: int) -> QPixmap:
     """Integer nearest-neighbour upscaling (crisp pixels) into a QPixmap (GUI thread)."""
     return QPixmap.fromImage(image.scaled(image.width() * scale, image.height() * scale,
                                           Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+
+
+def _problem_item(name: str, reason: str) -> QTreeWidgetItem:
+    """A problems row; the tooltips carry the whole name and reason however the columns cut them."""
+    item = QTreeWidgetItem([name, reason])
+    item.setToolTip(0, name)
+    item.setToolTip(1, f"{name}\n{reason}")
+    return item
 
 
 def _top(pairs, fmt, limit: int = 4) -> str:

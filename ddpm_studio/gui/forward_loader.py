@@ -25,12 +25,14 @@ class LoadSignals(QObject):
 class LoadImagesTask(QRunnable):
     """Decode and transform the selected images off the GUI thread."""
 
-    def __init__(self, signals: LoadSignals, generation: int, source, indices: list[int], size: int) -> None:
+    def __init__(self, signals: LoadSignals, generation: int, source, indices: list[int], size: int,
+                 channels: int = 3) -> None:
         super().__init__()
         self.signals, self.generation, self.source, self.indices, self.size = signals, generation, source, indices, size
+        self.channels = channels  # 1: grey x_0 (and so grey ε), 3: RGB
 
     def run(self) -> None:
-        transform = ImageTransform(self.size, 3)
+        transform = ImageTransform(self.size, self.channels)
         tensors, kept, errors = [], [], []
         for index in self.indices:
             try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QFont, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
 from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.config import DiffusionConfig
@@ -40,13 +41,16 @@ from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_sch
 from ddpm_studio.gui.forward_figure import render_figure
 from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
+from ddpm_studio.gui.range_spin_box import RangeSpinBox
 from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.state import AppState
 
 MAX_IMAGES = 4  # selected images shown at once
 TILE = 144  # on-screen size of one live image (px)
 PLAY_INTERVAL_MS = 33  # ~30 frames per second
-SIZES = (32, 64, 128)
+SIZES = (8, 16, 32, 64, 128)  # x_0 resolutions; the opened dataset's proposal picks one (a 16 px folder: 16)
+DEFAULT_SIZE = 64
+CHANNEL_CHOICES = ((3, "RGB"), (1, "grey"))  # grey data gets grey noise: ε has the channels of x_0
 
 
 class ForwardView(QWidget):
@@ -77,6 +81,7 @@ class ForwardView(QWidget):
         self._splitter.setStretchFactor(1, 2)
         state.selection_changed.connect(self._reload)
         state.source_changed.connect(lambda _source: self._reload())
+        state.data_profile_changed.connect(self._on_data_profile)
         self._on_schedule_changed()
         self._reload()
 
@@ -91,8 +96,8 @@ class ForwardView(QWidget):
         self.schedule_combo = named(QComboBox(), "Noise schedule",
                                     "β_t schedule (Ho et al.: linear; Nichol & Dhariwal: cosine)")
         self.schedule_combo.addItems(list(SCHEDULE_NAMES))
-        self.schedule_combo.setCurrentText("linear")
-        self.timesteps_spin = named(QSpinBox(), "Number of timesteps T", "T, the number of diffusion steps")
+        self.schedule_combo.setCurrentText(DiffusionConfig().schedule)
+        self.timesteps_spin = named(RangeSpinBox("T"), "Number of timesteps T", "T, the number of diffusion steps")
         self.timesteps_spin.setRange(10, 4000)
         self.timesteps_spin.setSingleStep(50)
         self.timesteps_spin.setValue(DiffusionConfig().timesteps)
@@ -100,30 +105,45 @@ class ForwardView(QWidget):
                                    "Show a second schedule on the same images and the same ε")
         self.compare_combo = named(QComboBox(), "Second schedule", "The schedule to compare with")
         self.compare_combo.addItems(list(SCHEDULE_NAMES))
-        self.compare_combo.setCurrentText("cosine")
+        self.compare_combo.setCurrentText(_other_schedule(self.schedule_combo.currentText()))
         self.compare_combo.setEnabled(False)
+        self.t_range_label = QLabel()  # why a typed T was not used (RangeSpinBox.out_of_range)
+        self.t_range_label.setAccessibleName("Timesteps T message")
+        self.t_range_label.setStyleSheet("color: #b00020;")
+        self.t_range_label.hide()
         self.seed_spin = named(QSpinBox(), "Noise seed", "Seed of the fixed ε of each image")
         self.seed_spin.setRange(0, 2**31 - 1)
         self.size_combo = named(QComboBox(), "Image size", "Resolution x_0 is resized to")
         self.size_combo.addItems([f"{s}×{s}" for s in SIZES])
-        self.size_combo.setCurrentIndex(1)
+        self.size_combo.setCurrentIndex(SIZES.index(DEFAULT_SIZE))
+        self.channels_combo = named(QComboBox(), "Image channels",
+                                    "RGB, or grey (one channel: grey images get grey noise); follows the data")
+        for channels, words in CHANNEL_CHOICES:
+            self.channels_combo.addItem(words, channels)
         self.play_button = named(QPushButton("▶ Play"), "Play or pause", "Play or pause the timeline (Space)")
         self.play_button.setCheckable(True)
         self.slider = named(QSlider(Qt.Orientation.Horizontal), "Timestep t", "t from 0 (the image) to T (noise)")
         self.slider.setPageStep(50)
         self.t_label = QLabel()
         self.t_label.setAccessibleName("Current timestep and coefficients")
-        widest = "t = 4000 / 4000   ᾱ = 0.0000   √ᾱ = 0.000   √(1-ᾱ) = 0.000   log SNR = +10.00"
-        self.t_label.setFixedWidth(self.t_label.fontMetrics().horizontalAdvance(widest) + 12)  # no relayout per frame
         self.t_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.t_label.setFont(_tabular_font(self.t_label.font()))
+        widest = self._coefficients_text(make_schedule("linear", 4000), 3999, prefix="cosine  ")
+        metrics = self.t_label.fontMetrics()
+        # one size for every t and for one or two schedules: scrubbing never re-lays the window out
+        self.t_label.setFixedSize(metrics.horizontalAdvance(widest) + 12, 2 * metrics.lineSpacing() + 6)
 
+        self.schedule_combo.currentTextChanged.connect(self._keep_compare_different)
         self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
         self.timesteps_spin.valueChanged.connect(self._on_schedule_changed)
+        self.timesteps_spin.valueChanged.connect(self.t_range_label.hide)
+        self.timesteps_spin.out_of_range.connect(self._on_t_out_of_range)
         self.compare_check.toggled.connect(self.compare_combo.setEnabled)
         self.compare_check.toggled.connect(self._on_schedule_changed)
         self.compare_combo.currentTextChanged.connect(self._on_schedule_changed)
         self.seed_spin.valueChanged.connect(self._reload)
         self.size_combo.currentIndexChanged.connect(self._reload)
+        self.channels_combo.currentIndexChanged.connect(self._reload)
         self.play_button.toggled.connect(self.set_playing)
         self.slider.valueChanged.connect(self._show_frame)
 
@@ -134,9 +154,10 @@ class ForwardView(QWidget):
             caption.setBuddy(widget)
             top.addWidget(caption)
             top.addWidget(widget)
+        top.addWidget(self.t_range_label)
         top.addWidget(self.compare_check)
         top.addWidget(self.compare_combo)
-        for label, widget in (("ε seed", self.seed_spin), ("Size", self.size_combo)):
+        for label, widget in (("ε seed", self.seed_spin), ("Size", self.size_combo), ("Colour", self.channels_combo)):
             caption = QLabel(label)
             caption.setBuddy(widget)
             top.addWidget(caption)
@@ -170,6 +191,7 @@ class ForwardView(QWidget):
         left_layout.addWidget(self.message)
         left_layout.addWidget(grid_box, 1)
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.setChildrenCollapsible(False)  # the plots never vanish, however narrow the window
         self._splitter.addWidget(left)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -233,13 +255,18 @@ class ForwardView(QWidget):
             self.grid_label.clear()
             return
         size = SIZES[self.size_combo.currentIndex()]
-        self._pool.start(LoadImagesTask(self._load_signals, self._generation, source, indices, size))
+        self._pool.start(LoadImagesTask(self._load_signals, self._generation, source, indices, size,
+                                        self.channels_combo.currentData()))
 
     @Slot(int, object, object, str)
     def _on_loaded(self, generation: int, indices: list[int], x0, error: str) -> None:
         if generation != self._generation:
             return
-        if x0 is None:
+        if x0 is None:  # nothing of an earlier selection or dataset stays on screen beside the error
+            self.indices = []
+            self.noiser = ForwardNoiser()
+            self._rebuild_live_labels(0)
+            self.grid_label.clear()
             self.message.setText(f"Could not load the selected images: {error}")
             self.message.show()
             return
@@ -305,7 +332,12 @@ class ForwardView(QWidget):
         """Draw x_t of every shown image under every shown schedule (the hot path of the slider)."""
         schedules = self.schedules()
         self.curves.set_marker(t)
-        self.t_label.setText(self._coefficients_text(schedules[0], t))
+        if len(schedules) == 1:
+            self.t_label.setText(self._coefficients_text(schedules[0], t))
+        else:  # one line per schedule, each named
+            width = max(len(s.name) for s in schedules) + 2
+            self.t_label.setText("\n".join(self._coefficients_text(s, t, prefix=s.name.ljust(width))
+                                           for s in schedules))
         if self.noiser.x0 is None or not self.live_labels:
             return
         for row, schedule in enumerate(schedules):
@@ -317,13 +349,36 @@ class ForwardView(QWidget):
         self.frame_shown.emit(t)
 
     @staticmethod
-    def _coefficients_text(schedule: NoiseSchedule, t: int) -> str:
+    def _coefficients_text(schedule: NoiseSchedule, t: int, prefix: str = "") -> str:
         if t <= 0:
-            return f"t = 0 / {schedule.timesteps}   x₀ (the image)   ᾱ = 1"
+            return f"{prefix}t = 0 / {schedule.timesteps}   x₀ (the image)   ᾱ = 1"
         i = min(t, schedule.timesteps) - 1
         abar = float(schedule.alphas_cumprod[i])
-        return (f"t = {t} / {schedule.timesteps}   ᾱ = {abar:.4f}   √ᾱ = {abar ** 0.5:.3f}   "
-                f"√(1-ᾱ) = {(1 - abar) ** 0.5:.3f}   log SNR = {float(schedule.log_snr[i]):+.2f}")
+        return (f"{prefix}t = {t} / {schedule.timesteps}   ᾱ = {abar:.4f}   √ᾱ = {abar ** 0.5:.3f}   "
+                f"√(1-ᾱ) = {(1 - abar) ** 0.5:.3f}   log SNR = {float(schedule.log_snr[i]):+6.2f}")
+
+    @Slot(str)
+    def _keep_compare_different(self, name: str) -> None:
+        """The comparison is always with another schedule (choosing the compared one for the main swaps them)."""
+        if self.compare_combo.currentText() == name:
+            self.compare_combo.setCurrentText(_other_schedule(name))
+
+    @Slot(str)
+    def _on_t_out_of_range(self, message: str) -> None:
+        self.t_range_label.setText(message)
+        self.t_range_label.show()
+
+    @Slot(object)
+    def _on_data_profile(self, profile: DataProfile) -> None:
+        """Follow the data: its typical size (16 px digits are shown at 16 px) and grey or RGB."""
+        shape = propose_data_shape(profile, preset=None, sizes=SIZES)
+        for combo in (self.size_combo, self.channels_combo):
+            combo.blockSignals(True)
+        self.size_combo.setCurrentIndex(SIZES.index(shape.image_size))
+        self.channels_combo.setCurrentIndex(self.channels_combo.findData(shape.channels))
+        for combo in (self.size_combo, self.channels_combo):
+            combo.blockSignals(False)
+        self._reload()
 
     def _draw_grid(self) -> None:
         """The figure: one row per (image, schedule), one column per t of a spread from 0 to T."""
@@ -336,3 +391,15 @@ class ForwardView(QWidget):
         rows = [(f"#{self.indices[b]} {s.name}", grids[k][b]) for b in range(len(self.indices))
                 for k, s in enumerate(schedules)]
         self.grid_label.setPixmap(QPixmap.fromImage(render_figure(rows, ts, self.palette())))
+
+
+def _other_schedule(name: str) -> str:
+    """The first schedule that is not `name` (the default to compare with)."""
+    return next((other for other in SCHEDULE_NAMES if other != name), name)
+
+
+def _tabular_font(font: QFont) -> QFont:
+    """`font` with tabular (equal-width) digits, so numbers that change do not shift the text after them."""
+    tabular = QFont(font)
+    tabular.setFeature(QFont.Tag("tnum"), 1)
+    return tabular

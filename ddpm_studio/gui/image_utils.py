@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QWidget
@@ -75,7 +76,11 @@ def scaled_nearest(pixmap: QPixmap, size: QSize) -> QPixmap:
 
 
 def thumbnail_qimage(image, size: int) -> QImage:  # PIL.Image.Image
-    """Fit a PIL image into a size x size box (smooth downscale), as a QImage. Safe on worker threads."""
+    """Fit a PIL image into a size x size box, as a QImage: a larger image shrinks smoothly; a small one grows by
+    a whole factor with crisp (nearest-neighbour) pixels, so a 16 px digit fills a 96 px cell. Any thread."""
+    factor = size // max(image.size)
+    if factor >= 2:
+        return pil_to_qimage(image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST))
     thumb = image.copy()
     thumb.thumbnail((size, size))
     return pil_to_qimage(thumb)

@@ -2,7 +2,8 @@
 
 √ᾱ_t and √(1-ᾱ_t) are the weights of x_0 and ε in x_t (Ho et al. 2020, eq. 4); SNR(t) = ᾱ_t/(1-ᾱ_t)
 (Kingma et al. 2021). t runs over the paper's 0…T with ᾱ_0 = 1, so the curves line up with the slider.
-A vertical marker follows the current t; a second schedule is drawn dashed for comparison.
+A vertical marker follows the current t; a second schedule is drawn dashed for comparison. Each plot has its
+legend in a row below its axis (never over the curves), naming every curve with its schedule.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ COLORS = {"alpha_bar": (31, 119, 180), "sqrt_alpha_bar": (44, 160, 44),
 LABELS = {"alpha_bar": "ᾱ_t", "sqrt_alpha_bar": "√ᾱ_t", "sqrt_one_minus_alpha_bar": "√(1-ᾱ_t)",
           "log_snr": "log SNR"}
 MARKER_COLOR = (230, 140, 0)
+MIN_PLOT_HEIGHT = 150  # px
+MIN_PLOT_WIDTH = 260  # px
 
 
 def schedule_series(schedule: NoiseSchedule) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -56,10 +59,11 @@ class ScheduleCurves(QWidget):
                 # the axes also draw the grid; cache them as pixmaps so a moving marker repaints cheaply
                 plot.getPlotItem().getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.coefficients.setYRange(0, 1.02, padding=0)
-        background = self.palette().color(self.backgroundRole())
-        background.setAlpha(215)
-        self.legend = self.coefficients.addLegend(offset=(-10, 10), brush=pg.mkBrush(background),
-                                                  pen=pg.mkPen(128, 128, 128, 120))
+        self.legend = _legend_below(self.coefficients, columns=3)
+        self.snr_legend = _legend_below(self.snr, columns=2)
+        for plot in (self.coefficients, self.snr):
+            plot.setMinimumHeight(MIN_PLOT_HEIGHT)  # crushed plots are unreadable: the window scrolls first
+        self.setMinimumWidth(MIN_PLOT_WIDTH)
         self.markers = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(MARKER_COLOR, width=2))
                         for _ in range(2)]
         self.coefficients.addItem(self.markers[0])
@@ -77,6 +81,7 @@ class ScheduleCurves(QWidget):
             item = self.curves.pop(key)
             (self.snr if key.startswith("log_snr") else self.coefficients).removeItem(item)
         self.legend.clear()
+        self.snr_legend.clear()
         for k, schedule in enumerate(schedules):
             for key, (t, values) in schedule_series(schedule).items():
                 name = key + ("@2" if k else "")
@@ -89,8 +94,8 @@ class ScheduleCurves(QWidget):
                     (self.snr if key == "log_snr" else self.coefficients).addItem(item)
                     self.curves[name] = item
                 item.setData(t, values)
-                if key != "log_snr":
-                    self.legend.addItem(item, f"{LABELS[key]} ({schedule.name})")
+                legend = self.snr_legend if key == "log_snr" else self.legend
+                legend.addItem(item, f"{LABELS[key]} ({schedule.name})")
         timesteps = schedules[0].timesteps
         for plot in (self.coefficients, self.snr):
             plot.setXRange(0, timesteps, padding=0.01)
@@ -100,3 +105,12 @@ class ScheduleCurves(QWidget):
         """Move the vertical marker of both plots to t."""
         for marker in self.markers:
             marker.setValue(t)
+
+
+def _legend_below(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
+    """A legend in its own row under the plot's bottom axis (inside the plot it would hide the curves)."""
+    legend = pg.LegendItem(colCount=columns, verSpacing=-6, horSpacing=12)
+    layout = plot.getPlotItem().layout
+    layout.addItem(legend, 4, 1)
+    layout.setRowStretchFactor(4, 0)
+    return legend

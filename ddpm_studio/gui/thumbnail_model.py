@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
+from ddpm_studio.app.data_proposal import is_grey, original_mode
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.sources import ImageSource
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 THUMB_SIZE = 96  # px, the longest side of a thumbnail
 CACHE_LIMIT = 3000  # thumbnails kept (about 110 MiB at most)
 SUMMARY_INTERVAL_S = 0.2  # how often the background check reports progress
+FIRST_VALID_REPORT = 4  # also report as soon as this many valid images are known (the first selection waits on it)
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's index into the source
 
 
@@ -42,10 +44,11 @@ class ScanSummary:
     checked: int  # decoded so far
     valid: int  # decoded without error
     sizes: tuple[tuple[tuple[int, int], int], ...] = ()  # ((w, h), count), most common first
-    modes: tuple[tuple[str, int], ...] = ()  # (mode, count), most common first
+    modes: tuple[tuple[str, int], ...] = ()  # (the file's own mode, count), most common first
     problems: tuple[Problem, ...] = ()  # skipped files with their reasons
     done: bool = False
     bad_rows: frozenset[int] = field(default_factory=frozenset)
+    grey: int = 0  # valid images without colour (app.data_proposal.is_grey)
 
 
 class _Signals(QObject):
@@ -91,14 +94,15 @@ class _ScanTask(QRunnable):
         problems: list[Problem] = list(getattr(self.source, "problems", []) or [])
         problems += skipped_files(self.source, cancel=self._cancelled)
         bad_rows: set[int] = set()
-        valid, last = 0, 0.0
+        valid, grey, last = 0, 0, 0.0
         for index, key in enumerate(keys):
             if self._cancelled():
                 return
             try:
                 image = self.source.load(index)
                 sizes[image.size] += 1
-                modes[image.mode] += 1
+                modes[original_mode(image)] += 1  # the file's own mode (RGBA, CMYK, I;16, ...), not the decoded one
+                grey += is_grey(image)
                 valid += 1
             except ImageDecodeError as exc:
                 problems.append(Problem(key, exc.reason))
@@ -107,19 +111,21 @@ class _ScanTask(QRunnable):
                 problems.append(Problem(key, f"{type(exc).__name__}: {exc}"))
                 bad_rows.add(index)
             now = time.monotonic()
-            if now - last >= SUMMARY_INTERVAL_S or index == len(keys) - 1:
+            first_valid = valid == FIRST_VALID_REPORT and index not in bad_rows
+            if now - last >= SUMMARY_INTERVAL_S or index == len(keys) - 1 or first_valid:
                 last = now
                 _emit(self.model.signals.summary, self.generation,
-                      _summary(len(keys), index + 1, valid, sizes, modes, problems, bad_rows, index == len(keys) - 1))
+                      _summary(len(keys), index + 1, valid, grey, sizes, modes, problems, bad_rows,
+                               index == len(keys) - 1))
         if not keys:
-            summary = _summary(0, 0, 0, sizes, modes, problems, bad_rows, True)
+            summary = _summary(0, 0, 0, 0, sizes, modes, problems, bad_rows, True)
             _emit(self.model.signals.summary, self.generation, summary)
 
 
-def _summary(total, checked, valid, sizes, modes, problems, bad_rows, done) -> ScanSummary:
+def _summary(total, checked, valid, grey, sizes, modes, problems, bad_rows, done) -> ScanSummary:
     return ScanSummary(total=total, checked=checked, valid=valid, sizes=tuple(sizes.most_common()),
                        modes=tuple(modes.most_common()), problems=tuple(problems), done=done,
-                       bad_rows=frozenset(bad_rows))
+                       bad_rows=frozenset(bad_rows), grey=grey)
 
 
 def _emit(signal, *args) -> None:

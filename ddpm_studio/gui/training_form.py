@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
 from ddpm_studio.data.config import CHANNELS, DataConfig
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
 from ddpm_studio.engine.config import OBJECTIVES
@@ -65,6 +66,7 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._custom_model: UNetConfig | None = None  # a reopened run's model that matches no preset
+        self._shaped_for = ""  # the dataset whose size and channels the form shows (see apply_data_profile)
         d, tr, diff, preset = DataConfig(), TrainingConfig(), DiffusionConfig(), UNET_PRESETS[DEFAULT_PRESET]
         self.source = QLineEdit(d.source)
         self.source.setPlaceholderText("folder, .zip or builtin:shapes (choose in the Dataset tab)")
@@ -251,8 +253,21 @@ class TrainingForm(QWidget):
         if spec and spec != self.source.text():
             self.source.setText(spec)
 
+    def apply_data_profile(self, profile: DataProfile) -> None:
+        """Defaults that follow the data (AppState.data_profile_changed): the size and channels proposed for the
+        current preset. Ignored for the dataset the shown values were already chosen for (a reopened run's, or
+        the last launch's remembered form), so a person's own choice is not overwritten by reopening it."""
+        if not profile.source or profile.source == self._shaped_for:
+            return
+        self._shaped_for = profile.source
+        shape = propose_data_shape(profile, self.preset.currentData(), IMAGE_SIZES)
+        _set_combo(self.image_size, shape.image_size)
+        _set_combo(self.channels, shape.channels)
+        self.image_size.setToolTip(f"Proposed {shape.reason}")
+
     def set_run_config(self, config: RunConfig) -> None:
         """Show a reopened run's configuration (to read it, or to start a similar run)."""
+        self._shaped_for = config.data.source
         self.blockSignals(True)
         try:
             m = config.model

@@ -183,6 +183,7 @@ class TrainingPanel(QWidget):
         self._runner.event.connect(self._on_event)
         self._runner.stopped.connect(self._on_stopped)
         self._state.source_changed.connect(lambda _src: self.form.set_source(self._state.source_spec))
+        self._state.data_profile_changed.connect(self.form.apply_data_profile)  # defaults follow the data
 
     # -- public ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:

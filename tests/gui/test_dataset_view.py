@@ -77,7 +77,9 @@ def test_thumbnails_are_decoded_in_the_background(qtbot, tmp_path, state, view):
 def test_clicking_a_thumbnail_selects_it_and_shows_what_training_sees(qtbot, tmp_path, state, view):
     folder = make_folder(tmp_path / "pictures")
     state.set_source(str(folder))
-    assert state.selected_indices == [0, 1, 2, 3]  # a new source starts with its first images selected
+    wait_scan(qtbot, view)
+    assert view.model.key(0) == "corrupt.png"  # the broken file sorts first ...
+    assert state.selected_indices == [1, 2, 3, 4]  # ... and a new source starts with its first VALID images
     index = view.model.index(2)
     rect = view.list_view.visualRect(index)
     with qtbot.waitSignal(state.selection_changed, timeout=5000) as blocker:
@@ -108,3 +110,71 @@ def test_builtin_combo_requests_a_builtin_source(qtbot, view):
     with qtbot.waitSignal(view.source_requested) as blocker:
         view.builtin_combo.activated.emit(1)
     assert blocker.args[0].startswith("builtin:")
+
+
+def test_broken_files_that_sort_first_are_never_auto_selected(qtbot, tmp_path, state, view):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"0_broken_{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)  # a header, then nothing
+    for i in range(6):
+        Image.fromarray(np.full((16, 16), 40 * i, dtype=np.uint8), "L").save(folder / f"digit_{i}.png")
+    with qtbot.waitSignal(state.selection_changed, timeout=10_000,
+                          check_params_cb=lambda rows: bool(rows)) as blocker:
+        state.set_source(str(folder))
+    assert blocker.args == [[4, 5, 6, 7]]  # the first four valid images, not the four broken ones
+    assert all(view.model.key(row).startswith("digit_") for row in state.selected_indices)
+
+
+def test_small_images_fill_their_cell_with_crisp_pixels_and_the_list_opens_at_the_top(qtbot, tmp_path, state, view):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    checker = (np.indices((16, 16)).sum(axis=0) % 2 * 255).astype(np.uint8)  # 1 px checkerboard
+    for i in range(120):
+        Image.fromarray(checker, "L").save(folder / f"{i:03d}.png")
+    state.set_source(str(folder))
+    qtbot.waitUntil(lambda: view.model.is_cached(0) and bool(state.selected_indices), timeout=10_000)
+    pixmap = view.model.data(view.model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert (pixmap.width(), pixmap.height()) == (96, 96)  # 16 px scaled by 6 to fill the 96 px cell
+    shown = qimage_to_array(pixmap.toImage())[..., 0]
+    np.testing.assert_array_equal(shown, np.kron(checker, np.ones((6, 6), dtype=np.uint8)))  # nearest, no blur
+    wait_scan(qtbot, view)
+    assert view.list_view.verticalScrollBar().value() == 0
+
+
+def test_a_selected_thumbnail_keeps_its_colours_and_gets_a_border(qtbot, tmp_path, state, view):
+    folder = tmp_path / "red"
+    folder.mkdir()
+    for i in range(2):
+        Image.new("RGB", (96, 96), (200, 30, 30)).save(folder / f"{i}.png")
+    state.set_source(str(folder))
+    qtbot.waitUntil(lambda: view.model.is_cached(0) and view.model.is_cached(1) and state.selected_indices == [0, 1],
+                    timeout=10_000)
+    state.set_selection([0])
+    view.list_view.viewport().repaint()
+    shot = qimage_to_array(view.list_view.viewport().grab().toImage())
+    selected, plain = (view.list_view.visualRect(view.model.index(r)) for r in (0, 1))
+    icon_centre = [(rect.center().y() - 10, rect.center().x()) for rect in (selected, plain)]
+    np.testing.assert_array_equal(shot[icon_centre[0]], shot[icon_centre[1]])  # no selection tint on the image
+    np.testing.assert_array_equal(shot[icon_centre[0]], [200, 30, 30])
+    highlight = view.palette().color(view.palette().ColorRole.Highlight)
+    edge = shot[selected.center().y(), selected.left() + 1]
+    assert tuple(edge) == (highlight.red(), highlight.green(), highlight.blue())  # the frame marks the selection
+
+
+def test_summary_shows_the_files_own_modes_and_long_reasons_have_tooltips(qtbot, tmp_path, state, view):
+    folder = tmp_path / "modes"
+    folder.mkdir()
+    Image.new("RGBA", (8, 8), (1, 2, 3, 4)).save(folder / "a.png")
+    Image.fromarray(np.full((8, 8), 30000, dtype=np.uint16)).save(folder / "b.png")
+    Image.new("CMYK", (8, 8)).save(folder / "c.jpg")
+    Image.new("RGB", (8, 8)).save(folder / "d.png")
+    long_name = "z_" + "very_long_name_" * 8 + ".png"
+    (folder / long_name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    state.set_source(str(folder))
+    wait_scan(qtbot, view)
+    modes = view.modes_label.text()
+    for mode in ("RGBA (1)", "I;16 (1)", "CMYK (1)", "RGB (1)"):
+        assert mode in modes
+    item = view.problems.topLevelItem(0)
+    assert item.toolTip(0) == long_name and item.text(1) in item.toolTip(1)

@@ -24,6 +24,7 @@ def state(tmp_path):
         Image.fromarray(pixels.astype(np.uint8)).save(folder / f"img_{i}.png")
     app_state = AppState(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), device="cpu")
     app_state.set_source(str(folder))
+    app_state.set_selection([0, 1, 2])  # as the Dataset tab does (its check selects the first valid images)
     return app_state
 
 
@@ -78,6 +79,7 @@ def test_near_T_the_pixels_are_unit_noise(view):
 
 
 def test_switching_schedule_changes_the_curves(qtbot, view):
+    view.schedule_combo.setCurrentText("linear")
     _, linear = view.curves.curves["alpha_bar"].getData()
     assert linear[0] == 1.0 and len(linear) == 101  # ᾱ_0 = 1, then t = 1..T
     view.schedule_combo.setCurrentText("cosine")
@@ -125,3 +127,57 @@ def test_play_advances_t_and_pause_stops(qtbot, view):
     qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
     assert not view.play_button.isChecked() and not view._timer.isActive()
     assert view.play_button.text().endswith("Play")
+
+
+def test_compare_starts_with_a_different_schedule_and_stays_different(qtbot, view):
+    assert view.compare_combo.currentText() != view.schedule_combo.currentText()
+    view.schedule_combo.setCurrentText(view.compare_combo.currentText())
+    assert view.compare_combo.currentText() != view.schedule_combo.currentText()
+
+
+def test_comparing_shows_both_schedules_in_the_readout_and_both_legends(qtbot, view):
+    view.schedule_combo.setCurrentText("linear")
+    view.compare_combo.setCurrentText("cosine")
+    view.set_t(0)
+    size = view.t_label.size()
+    view.compare_check.setChecked(True)
+    view.set_t(37)
+    lines = view.t_label.text().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("linear") and lines[1].startswith("cosine")
+    assert all("t = 37 / 100" in line for line in lines)
+    assert view.t_label.size() == size  # fixed: no layout jitter while scrubbing or when comparing
+    snr_names = [label.text for _sample, label in view.curves.snr_legend.items]
+    assert snr_names == ["log SNR (linear)", "log SNR (cosine)"]
+    # the legends sit below the plots, never over the curves
+    for plot, legend in ((view.curves.coefficients, view.curves.legend), (view.curves.snr, view.curves.snr_legend)):
+        box = plot.getPlotItem().getViewBox()
+        qtbot.waitUntil(lambda box=box, legend=legend:
+                        legend.sceneBoundingRect().top() >= box.sceneBoundingRect().bottom() > 50, timeout=3000)
+
+
+def test_typing_a_T_out_of_range_says_the_valid_range(qtbot, view):
+    spin = view.timesteps_spin
+    spin.setFocus()
+    for typed in ("5", "0", "5000"):
+        spin.lineEdit().selectAll()
+        qtbot.keyClicks(spin, typed)
+        qtbot.keyClick(spin, Qt.Key.Key_Return)
+        assert spin.value() == 100
+        assert view.t_range_label.isVisible()
+        assert f"T must be between 10 and 4000 ({typed} is not); T stays 100." == view.t_range_label.text()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "200")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert spin.value() == 200 and not view.t_range_label.isVisible()
+
+
+def test_a_failed_load_never_leaves_the_previous_images_beside_the_error(qtbot, view, state, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a png at all")
+    with qtbot.waitSignal(state.selection_changed):
+        state.set_source(str(broken))
+    state.set_selection([0])
+    qtbot.waitUntil(lambda: "Could not load" in view.message.text(), timeout=5000)
+    assert view.live_labels == [] and view.noiser.x0 is None
+    assert view.grid_label.pixmap() is None or view.grid_label.pixmap().isNull()

@@ -1,0 +1,38 @@
+"""Thumbnails drawn with their own colours: a selected image gets a border, never the selection tint.
+
+Qt's default item delegate paints a selected item's icon in `QIcon.Selected` mode (blended with the highlight
+colour) on a highlight background, so a selected image's colours are wrong. This delegate paints the item as
+if it were not selected and then draws a highlight-coloured frame around the cell (and a thinner one for the
+current item with the keyboard focus).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QPainter, QPalette, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+BORDER = 3  # px, the selection frame
+
+
+class BorderSelectionDelegate(QStyledItemDelegate):
+    """Paints items unselected (true colours) and marks selection with a frame in the highlight colour."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~(QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus)
+        super().paint(painter, plain, index)
+        if not (selected or focused):
+            return
+        painter.save()
+        color = option.palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.Highlight)
+        width = BORDER if selected else 1
+        pen = QPen(color, width, Qt.PenStyle.SolidLine if selected else Qt.PenStyle.DotLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        half = (width + 1) // 2
+        painter.drawRoundedRect(option.rect.adjusted(half, half, -half, -half), 4, 4)
+        painter.restore()
