@@ -195,11 +195,15 @@ def interpolation_frames(probe: ProbeModel, latent_a: np.ndarray, latent_b: np.n
 
 # ---- pictures -----------------------------------------------------------------------------------------
 
-def _labelled(grid: np.ndarray, labels: Sequence[tuple[int, str]], height: int = 16) -> np.ndarray:
-    """`grid` (H, W, C) with a white header strip, each label centred at its x."""
+def _labelled(grid: np.ndarray, labels: Sequence[tuple[int, str]], scale: int = 1) -> np.ndarray:
+    """`grid` (H, W, C) with a white header strip (16 px at scale 1), each label centred at its x."""
+    height = 16 + 6 * (scale - 1)
     header = Image.new("RGB", (grid.shape[1], height), "white")
     draw = ImageDraw.Draw(header)
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=10 + 3 * (scale - 1))
+    except TypeError:  # Pillow < 10.1: one fixed bitmap font
+        font = ImageFont.load_default()
     for x, text in labels:
         draw.text((x, height // 2), text, fill="black", font=font, anchor="mm")
     body = np.repeat(grid, 3, axis=2) if grid.shape[2] == 1 else grid
@@ -220,7 +224,7 @@ def sdedit_grid(result: SDEditProbe, *, scale: int = PICTURE_SCALE) -> np.ndarra
     cell = (w + exports.PAD) * scale
     labels = [(exports.PAD * scale + cell // 2, "x0")]
     labels += [(exports.PAD * scale + cell * (1 + 2 * i) + cell, f"t={t}") for i, t in enumerate(result.t_values)]
-    return _labelled(grid, labels)
+    return _labelled(grid, labels, max(1, scale))
 
 
 def inversion_strip(result: InversionProbe, *, scale: int = PICTURE_SCALE) -> np.ndarray:

@@ -155,7 +155,8 @@ class ProbeView(QWidget):
         grid_scroll.setWidgetResizable(True)
         self.error_plot = pg.PlotWidget(background="w")
         self.error_plot.setLabel("bottom", "t (noised to, then reversed)")
-        self.error_plot.setLabel("left", "reconstruction MSE")
+        self.error_plot.setLabel("left", "reconstruction MSE (log scale)")
+        self.error_plot.setLogMode(x=False, y=True)  # 1e-3 at small t to ~1 at t = T-1
         self.error_plot.addLegend(offset=(10, 10))
         self.error_plot.showGrid(x=True, y=True, alpha=0.2)
         self.error_plot.setMinimumHeight(200)

@@ -58,7 +58,7 @@ def test_probe_of_the_selected_images_shows_grid_plot_inversion_and_interpolatio
     outcome = view.outcome
     assert outcome is not None and outcome.indices == (2, 7, 9) and outcome.sdedit.t_values == (3, 10, 19)
     shown = qimage_to_array(view.grid_label.pixmap().toImage())
-    assert shown.shape[:2] == (16 + 3 * (3 * 8 + 4 * 2), 3 * (7 * 8 + 8 * 2))  # header + 3 rows; x0 + 3 pairs
+    assert shown.shape[:2] == (28 + 3 * (3 * 8 + 4 * 2), 3 * (7 * 8 + 8 * 2))  # header + 3 rows; x0 + 3 pairs
     curves = [i for i in view.error_plot.getPlotItem().listDataItems() if isinstance(i, pg.PlotDataItem)]
     assert len(curves) == 3 and list(curves[0].xData) == [3.0, 10.0, 19.0]
     assert np.allclose(curves[0].yData, outcome.sdedit.mse.mean(axis=1))
