@@ -290,3 +290,16 @@ def test_self_test_passes_on_the_shipped_demo_checkpoint(tmp_path):
 def test_self_test_rejects_bad_options(tmp_path):
     result = run_self_test(tmp_path, "--steps", "0")
     assert result.returncode == 2 and "--steps must be at least 1" in result.stderr
+
+
+# --- the wheel's package list --------------------------------------------------------------------
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    """pyproject names its packages explicitly: a new subpackage left out installs in editable mode only."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {"ddpm_studio." + ".".join(p.parent.relative_to(REPO / "ddpm_studio").parts)
+               for p in (REPO / "ddpm_studio").rglob("__init__.py")}
+    on_disk = {name.rstrip(".") for name in on_disk}
+    assert on_disk - listed == set()
