@@ -20,7 +20,7 @@ def _train(tmp_path, *extra: str) -> int:
 
 
 def test_train_sample_runs_and_resume(tmp_path, capsys):
-    assert _train(tmp_path, "--steps", "5", "--name", "tiny", "--checkpoint-every", "2") == 0
+    assert _train(tmp_path, "--steps", "5", "--name", "tiny", "--checkpoint-every", "2", "--preview-every", "1") == 0
     run_path = tmp_path / "runs" / "tiny"
     assert capsys.readouterr().out.strip() == str(run_path)
     run = open_run(run_path)

@@ -39,6 +39,7 @@ class DiffusionConfig:
     timesteps: int = 1000  # T
     objective: str = "v"  # "eps" | "x0" | "v": the regression target of L_simple (v measured best, issue 10)
     loss: str = "l2"  # "l2" | "l1" | "huber"
+    snr_gamma: float = 0.0  # γ of min-SNR-γ loss weighting (Hang et al. 2023); 0 = unweighted L_simple
     learned_variance: bool = False  # model outputs 2C channels (Improved DDPM, eq. 15)
     vlb_weight: float = 0.001  # λ in L_hybrid = L_simple + λ L_vlb
 
@@ -48,6 +49,7 @@ class DiffusionConfig:
         _int_at_least("timesteps", self.timesteps, 1)
         _choice("objective", self.objective, OBJECTIVES)
         _choice("loss", self.loss, LOSS_NAMES)
+        _finite_at_least("snr_gamma", self.snr_gamma, 0.0)
         if not isinstance(self.learned_variance, bool):
             raise ValueError(f"learned_variance must be a bool, got {self.learned_variance!r}")
         _finite_at_least("vlb_weight", self.vlb_weight, 0.0)

@@ -24,7 +24,7 @@ from ddpm_studio.engine.forward import (
     q_sample,
     velocity,
 )
-from ddpm_studio.engine.losses import decoder_nll_bits_per_dim, kl_bits_per_dim, regression_loss
+from ddpm_studio.engine.losses import decoder_nll_bits_per_dim, kl_bits_per_dim, min_snr_weight, regression_loss
 from ddpm_studio.engine.schedules import NoiseSchedule, make_schedule
 
 Model = Callable[[Tensor, Tensor], Tensor]
@@ -166,6 +166,9 @@ class GaussianDiffusion:
         else:
             target = velocity(schedule, x0, t, noise)
         simple = regression_loss(self.config.loss, pred, target)
+        if self.config.snr_gamma > 0:  # min-SNR-γ weighting (Hang et al. 2023)
+            snr = extract(schedule.alphas_cumprod / (1.0 - schedule.alphas_cumprod), t, simple.shape)
+            simple = simple * min_snr_weight(snr, self.config.snr_gamma, self.config.objective).to(simple.dtype)
         if var_values is None:
             return LossTerms(loss=simple, simple=simple, vlb=None)
         _, x0_frozen = self._eps_and_x0(schedule, pred.detach(), xt, t)

@@ -38,6 +38,25 @@ def regression_loss(name: str, prediction: Tensor, target: Tensor) -> Tensor:
     return mean_flat(elementwise)
 
 
+def min_snr_weight(snr: Tensor, gamma: float, objective: str) -> Tensor:
+    """Per-sample weight of min-SNR-γ weighting (Hang et al. 2023, eq. 10 and Sec. 3.4): (B,) -> (B,).
+
+    The x_0 loss is weighted by w_t = min(SNR(t), γ). The ε and v losses are the x_0 loss already weighted
+    by SNR(t) and SNR(t) + 1 (‖ε − ε̂‖² = SNR·‖x_0 − x̂_0‖², ‖v − v̂‖² = (SNR + 1)·‖x_0 − x̂_0‖²), so their
+    weights are min(SNR, γ) / SNR and min(SNR, γ) / (SNR + 1). γ = 0 means no weighting (all ones).
+    """
+    if gamma == 0:
+        return torch.ones_like(snr)
+    clipped = snr.clamp(max=gamma)
+    if objective == "eps":
+        return (gamma / snr).clamp(max=1.0)  # = min(SNR, γ) / SNR, and 1 (not 0/0) where SNR = 0
+    if objective == "x0":
+        return clipped
+    if objective == "v":
+        return clipped / (snr + 1.0)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
 def normal_kl(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor) -> Tensor:
     """Elementwise KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) in nats (broadcasting)."""
     return 0.5 * (

@@ -51,7 +51,7 @@ class BatchSource:
                 return batch_fn(chosen, generator=self.generator)
             items = [self.dataset[i] for i in chosen]
             return torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items])
-        except Exception as exc:  # noqa: BLE001 - reported as a data failure
+        except Exception as exc:
             raise DataError(str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
     def batch_on_every_rank(self, epoch: int, index: int) -> torch.Tensor:

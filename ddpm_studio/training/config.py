@@ -49,7 +49,8 @@ class TrainingConfig:
 
     # What a config.json written before a field existed meant (typed_config.load_config fills them in):
     # runs from before lr_schedule kept their learning rate constant after warm-up, so they resume that way.
-    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_schedule": LEGACY_LR_SCHEDULE}
+    # Runs from before preview_time_share previewed at epoch ends only (their preview_every_epochs is in the file).
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_schedule": LEGACY_LR_SCHEDULE, "preview_time_share": 0.0}
 
     batch_size: int = 16  # images per step (per process under DDP)
     lr: float = 1.5e-3  # peak learning rate of AdamW, reached after warmup_steps
@@ -60,12 +61,16 @@ class TrainingConfig:
     grad_clip: float = 1.0  # max global gradient norm (0 = no clipping)
     ema_decay: float = 0.995  # EMA decay of the weights used for sampling
     ema_warmup: bool = True  # decay_n = min(ema_decay, (1 + n) / (10 + n))
-    max_steps: int | None = 2000  # stop after this many optimiser steps (None: use epochs)
-    epochs: int | None = None  # stop after this many passes over the data (None: use max_steps)
-    max_minutes: float | None = None  # also stop (as completed) after this much training time
+    ema_sigma_rel: float = 0.0  # > 0: power EMA of Karras et al. 2024 with this relative width (ema_decay unused)
+    max_steps: int | None = 2000  # stop after this many optimiser steps (None: use epochs / max_minutes)
+    epochs: int | None = None  # stop after this many passes over the data (None: use max_steps / max_minutes)
+    max_minutes: float | None = None  # time budget: the step total is planned from the measured step rate (budget.py)
+    planned_steps: int | None = None  # the step total the time budget planned (written by the Trainer, then fixed)
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
     mixed_precision: str = "auto"  # "auto" | "no" | "bf16" | "fp16" (CUDA only; CPU trains in float32)
-    preview_every_epochs: int = 1  # sample a preview grid every N epochs (0 = never)
+    preview_every_steps: int = 0  # sample a preview grid every N steps (0: see preview_every_epochs)
+    preview_every_epochs: int = 0  # else every N epochs (0: see preview_time_share)
+    preview_time_share: float = 0.05  # else as often as keeps previews within this share of training time (0 = never)
     preview_count: int = 16  # images in the preview grid
     preview_seed: int = 0  # fixed noise seed of the preview grid
     preview_sampler_steps: int = 25  # DDIM steps of the preview
@@ -87,16 +92,20 @@ class TrainingConfig:
         _finite("ema_decay", self.ema_decay, low=0.0, high=1.0)
         _positive_int("max_steps", self.max_steps, optional=True)
         _positive_int("epochs", self.epochs, optional=True)
+        _finite("ema_sigma_rel", self.ema_sigma_rel, low=0.0, high=0.28)  # γ > 0 needs σ_rel < 0.2887
         if self.max_minutes is not None:
             _finite("max_minutes", self.max_minutes, low=0.0, open_low=True)
-        if self.max_steps is None and self.epochs is None:
-            raise ValueError("set max_steps or epochs (or both: training stops at whichever comes first)")
+        _positive_int("planned_steps", self.planned_steps, optional=True)
+        if self.max_steps is None and self.epochs is None and self.max_minutes is None:
+            raise ValueError("set max_steps, epochs or max_minutes (training stops at whichever comes first)")
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be a device name such as 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.mixed_precision not in MIXED_PRECISION_MODES:
             raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION_MODES)}, "
                              f"got {self.mixed_precision!r}")
+        _positive_int("preview_every_steps", self.preview_every_steps, low=0)
         _positive_int("preview_every_epochs", self.preview_every_epochs, low=0)
+        _finite("preview_time_share", self.preview_time_share, low=0.0, high=0.5)
         _positive_int("preview_count", self.preview_count)
         _positive_int("preview_seed", self.preview_seed, low=0)
         _positive_int("preview_sampler_steps", self.preview_sampler_steps)

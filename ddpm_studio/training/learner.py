@@ -64,7 +64,7 @@ class Learner:
         self.memory_format = torch.channels_last if _CHANNELS_LAST.get(device.type, True) else None
         if self.memory_format is not None:
             self.model = self.model.to(memory_format=self.memory_format)
-        self.ema = EMA(self.model, tc.ema_decay, warmup=tc.ema_warmup)
+        self.ema = EMA(self.model, tc.ema_decay, warmup=tc.ema_warmup, sigma_rel=tc.ema_sigma_rel)
         self.net: torch.nn.Module = self.model
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None

@@ -11,10 +11,10 @@ The cosine is SGDR's annealing (Loshchilov & Hutter 2017, eq. 5) without restart
 the warm-up down to η_min = r·η at the last step (s = S − 1), as in improved-diffusion and nanoGPT.
 
 Rules at the edges:
-- S is the step the run stops at: min(max_steps, epochs × steps per epoch). A time budget (max_minutes)
-  does not shorten the schedule: a run that runs out of time first stops at whatever rate it had reached.
-- A run without a step total (S unknown, e.g. bounded by max_minutes alone) cannot know its progress p:
-  the cosine falls back to the constant rate after warm-up.
+- S is the step the run stops at: min(max_steps, epochs × steps per epoch, planned_steps), where a time
+  budget (max_minutes) is turned into planned_steps from the measured step rate (budget.py) and recorded.
+- Until that plan exists (the first seconds of a run bounded by max_minutes alone) S is unknown and the
+  progress p cannot be known: the cosine factor stays 1 (the warm-up still applies).
 - S ≤ W (the run ends within its warm-up): there is nothing left to decay; the rate is the warm-up's.
 - Resuming with a longer run (a larger S) stretches the rest of the decay from the step reached.
 Being a function of (config, step, S) only, the rate needs no state in checkpoints.

@@ -8,6 +8,10 @@ Every source of randomness is a generator whose state is checkpointed (t/ε samp
 the global CPU RNG used by dropout, kept apart from the rest of the process), the data order is a pure
 function of (seed, epoch) via DistributedSampler, and the learning rate a pure function of the step, so
 stopping and resuming on CPU reproduces the uninterrupted run bit for bit.
+
+A time budget (max_minutes) is planned once into a step total (budget.py) and recorded in config.json,
+so it resumes exactly too. Previews come every N steps, every N epochs, or as often as keeps them within
+a share of the training time (previews.PreviewCadence); `elapsed_s` counts them, `images_per_s` does not.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -26,6 +31,7 @@ from ddpm_studio.atomic import StorageError
 from ddpm_studio.engine.samplers import ddim_sample
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
+from ddpm_studio.training.budget import BudgetPlan, BudgetPlanner, time_is_up
 from ddpm_studio.training.checkpoint import (
     CHECKPOINT_FORMAT,
     Checkpoint,
@@ -49,7 +55,7 @@ from ddpm_studio.training.events import (
 )
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
-from ddpm_studio.training.previews import sample_preview, save_preview_png
+from ddpm_studio.training.previews import PreviewCadence, sample_preview, save_preview_png
 from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
 from ddpm_studio.training.run_lock import RunLock, RunLocked
@@ -65,7 +71,8 @@ class Trainer:
     """Trains one run. `run()` blocks; call it on a worker thread and steer it with the request_* methods."""
 
     def __init__(self, config: RunConfig, dataset: Dataset, run: Run, *,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        """`clock` measures training time (seconds; a benchmark may pass a CPU-time clock)."""
         config.validate()
         tc = config.training
         self.config, self.dataset, self.run_dir = config, dataset, run
@@ -82,10 +89,16 @@ class Trainer:
         self.batches = BatchSource(dataset, self.dist, seed=tc.seed, batch_size=tc.batch_size,
                                    generator=self.rng.data)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed_s = 0, 0, 0, 0.0
+        self.clock = clock
+        self.overhead_s = {"preview": 0.0, "checkpoint": 0.0}  # training time spent outside steps, this session
+        self.budget_plan: BudgetPlan | None = None
         self.last_saved_step: int | None = None
         self._last_preview_step: int | None = None
+        self.previews = PreviewCadence(tc)
         self.recorder = RunRecorder(run, config.diffusion.timesteps)
         self._images_per_s = 0.0
+        self._step_seconds: float | None = None  # smoothed seconds per optimiser step
+        self._session_start_s = 0.0  # elapsed_s when this session started (resumes start later)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -134,13 +147,16 @@ class Trainer:
         return max(1, per_rank // self.config.training.batch_size)
 
     @property
-    def total_steps(self) -> int:
-        """The step training stops at: min(max_steps, epochs × steps_per_epoch), whichever are set."""
+    def total_steps(self) -> int | None:
+        """The step training stops at: min(max_steps, epochs × steps_per_epoch, planned_steps), whichever are
+        set; None while a time budget is still being measured (budget.py)."""
         tc = self.config.training
         limits = [tc.max_steps] if tc.max_steps is not None else []
         if tc.epochs is not None:
             limits.append(tc.epochs * self.steps_per_epoch)
-        return min(limits)
+        if tc.planned_steps is not None:
+            limits.append(tc.planned_steps)
+        return min(limits) if limits else None  # None: a time budget not planned yet (the decay waits for it)
 
     def lr_at(self, step: int) -> float:
         """The learning rate of the step with 0-based index `step`: warm-up, then the config's lr_schedule over
@@ -206,12 +222,34 @@ class Trainer:
         return distributed.any_rank(self._stop.is_set()) if self.dist.enabled else self._stop.is_set()
 
     def _time_is_up(self) -> bool:
-        """The max_minutes budget of training time is spent (rank 0's clock decides under DDP)."""
-        limit = self.config.training.max_minutes
-        if limit is None:
+        """The max_minutes budget of training time is spent, with budget.GRACE (rank 0's clock decides)."""
+        if self.config.training.max_minutes is None:
             return False
-        up = self.elapsed_s >= 60.0 * limit
+        up = time_is_up(self.elapsed_s, self.config.training.max_minutes)
         return bool(distributed.broadcast_from_main(up)) if self.dist.enabled else up
+
+    def _plan_budget(self, planner: BudgetPlanner | None) -> BudgetPlanner | None:
+        """Feed the planner this step; once it answers, fix planned_steps, record it in config.json, log it."""
+        if planner is None:
+            return None
+        plan = planner.observe(self.step, self.elapsed_s)
+        if self.dist.enabled:
+            plan = distributed.broadcast_from_main(plan)  # rank 0's measurement is everyone's plan
+        if plan is None:
+            return planner
+        self.budget_plan = plan
+        self.config = replace(self.config, training=replace(self.config.training, planned_steps=plan.planned_steps))
+        if self.dist.is_main:
+            self.run_dir.save_config(self.config)  # resume reads the horizon from here
+        log.info("%s (warm-up %d steps, %s learning rate to step %d)", plan.describe(),
+                 self.config.training.warmup_steps, self.config.training.lr_schedule, plan.planned_steps)
+        return None
+
+    def _new_planner(self) -> BudgetPlanner | None:
+        tc = self.config.training
+        if tc.max_minutes is None or tc.planned_steps is not None:
+            return None
+        return BudgetPlanner(60.0 * tc.max_minutes, self.previews.time_share)
 
     def _wait_if_paused(self) -> None:
         if not self._running.is_set():
@@ -220,30 +258,53 @@ class Trainer:
             self._blocked.clear()
 
     def _train(self, emit: EventCallback) -> str:
-        tc, total = self.config.training, self.total_steps
-        while self.step < total and not self._time_is_up():
+        tc = self.config.training
+        planner = self._new_planner()
+        while self.step < (self.total_steps or math.inf) and not self._time_is_up():
             self._wait_if_paused()
             if self._stop_requested():
-                self._save(emit)
+                self._timed("checkpoint", self._save, emit)
                 return "stopped"
-            started = time.perf_counter()
+            started = self.clock()
             x0 = self.batches.batch_on_every_rank(self.epoch, self.batch_in_epoch)  # DataError on all ranks or none
             loss, per_sample, t = self._train_step(x0)
             self.step += 1
             self.batch_in_epoch += 1
             epoch_number = self.epoch + 1
-            if self.batch_in_epoch >= self.steps_per_epoch:
+            epoch_ended = self.batch_in_epoch >= self.steps_per_epoch
+            if epoch_ended:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
             self._report_step(emit, loss, per_sample, t, epoch_number, started)
-            if self.batch_in_epoch == 0 and tc.preview_every_epochs and epoch_number % tc.preview_every_epochs == 0:
-                self._preview(emit, epoch_number)
+            self.elapsed_s += self.clock() - started
+            planner = self._plan_budget(planner)
+            if self.previews.due(self.step, epoch_number if epoch_ended else None, self.elapsed_s,
+                                 self._step_seconds, tc.batch_size):
+                self._timed("preview", self._preview, emit, epoch_number)
             if self.step % tc.checkpoint_every_steps == 0:
-                self._save(emit)
-            self.elapsed_s += time.perf_counter() - started
-        if tc.preview_every_epochs and self._last_preview_step != self.step:
-            self._preview(emit, self.epoch + 1)
-        self._save(emit)
+                self._timed("checkpoint", self._save, emit)
+        if self.previews.enabled and self._last_preview_step != self.step:
+            self._timed("preview", self._preview, emit, self.epoch + (1 if self.batch_in_epoch else 0) or 1)
+        self._timed("checkpoint", self._save, emit)
+        self._log_overhead()
         return "completed"
+
+    def _timed(self, kind: str, work: Callable[..., None], *args: Any) -> None:
+        """Run a preview or a checkpoint; its time counts as training time and as overhead of that kind."""
+        started = self.clock()
+        try:
+            work(*args)
+        finally:
+            seconds = self.clock() - started
+            self.elapsed_s += seconds
+            self.overhead_s[kind] += seconds
+            if kind == "preview":
+                self.previews.record(seconds, self.elapsed_s)
+
+    def _log_overhead(self) -> None:
+        session = self.elapsed_s - self._session_start_s
+        if session > 0:
+            log.info("training time %.1f s this session: previews %.1f %%, checkpoints %.1f %%", session,
+                     100 * self.overhead_s["preview"] / session, 100 * self.overhead_s["checkpoint"] / session)
 
     # ---- one step ---------------------------------------------------------------------------------------
 
@@ -264,9 +325,10 @@ class Trainer:
 
     def _report_step(self, emit: EventCallback, loss: float, per_sample: torch.Tensor, t: torch.Tensor,
                      epoch_number: int, started: float) -> None:
-        seconds = max(time.perf_counter() - started, 1e-9)
+        seconds = max(self.clock() - started, 1e-9)
         rate = per_sample.shape[0] * self.dist.world_size / seconds
         self._images_per_s = rate if self._images_per_s == 0.0 else 0.9 * self._images_per_s + 0.1 * rate
+        self._step_seconds = seconds if self._step_seconds is None else 0.9 * self._step_seconds + 0.1 * seconds
         lr = self.lr_at(self.step - 1)
         if not self.dist.is_main:
             return
@@ -284,7 +346,8 @@ class Trainer:
             self.recorder.flush()
 
     def _preview(self, emit: EventCallback, epoch_number: int) -> None:
-        """EMA samples from a fixed seed (DDIM) at the end of an epoch: an event and previews/epoch_XXXX.png."""
+        """EMA samples from a fixed seed (DDIM): an event and previews/epoch_XXXX.png of the epoch in progress
+        (a later preview within the same epoch replaces the file)."""
         self._last_preview_step = self.step
         if not self.dist.is_main:
             return
@@ -341,6 +404,7 @@ class Trainer:
                                     state_name=state_path_for(checkpoint.path).name)
             self.step, self.epoch = int(state["step"]), int(state["epoch"])
             self.batch_in_epoch, self.elapsed_s = int(state["batch_in_epoch"]), float(state["elapsed_s"])
+            self._session_start_s = self.elapsed_s
             rngs = state["rng"]
             if len(rngs) == self.dist.world_size:
                 self.rng.load_state(rngs[self.dist.rank])
@@ -352,15 +416,17 @@ class Trainer:
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{checkpoint.path.name} cannot be resumed: {exc}") from None
         self.last_saved_step = self._last_preview_step = self.step
+        self.previews.restart(self.elapsed_s)
 
     @classmethod
-    def resume(cls, run: Run, dataset: Dataset | None = None, device: str | torch.device | None = None) -> Trainer:
+    def resume(cls, run: Run, dataset: Dataset | None = None, device: str | torch.device | None = None, *,
+               clock: Callable[[], float] = time.perf_counter) -> Trainer:
         """A Trainer continuing `run` from its latest checkpoint (CheckpointError if there is none)."""
         checkpoint = run.resume_checkpoint()
         if dataset is None:
             from ddpm_studio.data.dataset import load_dataset
             dataset = load_dataset(run.config.data)
-        trainer = cls(run.config, dataset, run, device=device)
+        trainer = cls(run.config, dataset, run, device=device, clock=clock)
         trainer.load_state(checkpoint)
         if trainer.dist.is_main:
             run.truncate_history(checkpoint.step)

@@ -27,7 +27,7 @@ def test_defaults_are_valid():
     ({"batch_size": 0}, "batch_size"),
     ({"lr": float("nan")}, "lr"),
     ({"ema_decay": 1.5}, "ema_decay"),
-    ({"max_steps": None, "epochs": None}, "max_steps or epochs"),
+    ({"max_steps": None, "epochs": None}, "max_steps, epochs or max_minutes"),
     ({"mixed_precision": "fp8"}, "mixed_precision"),
     ({"keep_last": 0}, "keep_last"),
     ({"num_threads": 0}, "num_threads"),

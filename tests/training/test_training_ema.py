@@ -1,4 +1,4 @@
-"""EMA of the weights with warm-up: θ_ema ← d_n θ_ema + (1 - d_n) θ, d_n = min(d, (1 + n) / (10 + n))."""
+"""EMA of the weights: the warm-up EMA d_n = min(d, (1 + n) / (10 + n)) and the power EMA of Karras et al. 2024."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_studio.training.ema import EMA
+from ddpm_studio.training.ema import EMA, power_ema_gamma
 
 
 def _net(value: float) -> nn.Module:
@@ -53,3 +53,28 @@ def test_state_round_trip():
 def test_bad_decay_is_refused():
     with pytest.raises(ValueError, match="decay"):
         EMA(_net(0.0), decay=1.5)
+
+
+@pytest.mark.parametrize("sigma_rel", [0.05, 0.1, 0.2])
+def test_power_ema_gamma_solves_karras_eq_3(sigma_rel):
+    gamma = power_ema_gamma(sigma_rel)
+    assert ((gamma + 1) / ((gamma + 2) ** 2 * (gamma + 3))) ** 0.5 == pytest.approx(sigma_rel)
+    if sigma_rel in (0.05, 0.1):  # the values in Karras et al. 2024, Sec. 3.1
+        assert gamma == pytest.approx({0.05: 16.97, 0.1: 6.94}[sigma_rel], abs=0.01)
+
+
+def test_power_ema_is_the_power_weighted_average_of_all_iterates():
+    # unrolling d_n = (1 - 1/n)^(γ+1): iterate i of t gets weight (i^(γ+1) - (i-1)^(γ+1)) / t^(γ+1)
+    ema = EMA(_net(0.0), sigma_rel=0.1)
+    values = [3.0, -1.0, 2.0, 5.0, 0.5, 4.0, -2.0]
+    for v in values:
+        ema.update(_net(v))
+    g1, t = ema.gamma + 1.0, len(values)
+    expected = sum((i ** g1 - (i - 1) ** g1) * v for i, v in enumerate(values, start=1)) / t ** g1
+    assert all(torch.allclose(p, torch.full_like(p, expected), atol=1e-5) for p in ema.module.parameters())
+    assert EMA(_net(0.0), sigma_rel=0.1).current_decay() == 0.0  # the first update copies the weights
+
+
+def test_power_ema_width_is_refused_outside_its_range():
+    with pytest.raises(ValueError, match="sigma_rel"):
+        EMA(_net(0.0), sigma_rel=0.3)
