@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import torch
@@ -111,12 +112,20 @@ def create_application(argv: list[str]) -> QApplication:
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Open the DDPM Studio window; returns the process exit code."""
+def main(argv: list[str] | None = None, *, exit_process: bool | None = None) -> int:
+    """Open the DDPM Studio window; returns the process exit code.
+
+    `exit_process` (default: when this call creates the QApplication, i.e. the process is the app's own) ends the
+    process as soon as the window is closed and every worker joined: settings are synced and logs flushed, then
+    `os._exit` skips the interpreter's teardown of torch's and Qt's objects, which took 1-6 s after the window
+    had already gone (issue 13 item 26). Tests that call `main` in-process keep running.
+    """
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     log_path = setup_logging(args.log_level)
     install_qt_message_handler()
     log.info("DDPM Studio %s starting (torch %s)", ddpm_studio.__version__, torch.__version__)
+    if exit_process is None:
+        exit_process = QApplication.instance() is None
     app = create_application([])
     settings = QSettings()
     if args.reset_settings:
@@ -136,10 +145,27 @@ def main(argv: list[str] | None = None) -> int:
             QTimer.singleShot(args.quit_after, window.close)
         code = app.exec()
         log.info("DDPM Studio exiting with code %d", code)
-        return int(code)
     finally:
         reporter.uninstall()
         qInstallMessageHandler(None)
+    settings.sync()
+    if exit_process:
+        exit_now(int(code))
+    return int(code)
+
+
+def exit_now(code: int) -> None:
+    """End the process at once, after the work that matters: atexit handlers (logging's flush among them) and
+    the standard streams. The window is closed and every worker thread joined before this is called."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -224,6 +224,10 @@ class DatasetView(QWidget):
     def training_channels(self) -> int:
         return 3 if self.channels_combo.currentIndex() == 0 else 1
 
+    def set_banner(self, widget: QWidget) -> None:
+        """Show `widget` (the window's first-launch hint) above the view's controls."""
+        self.layout().insertWidget(0, widget)
+
     def problem_rows(self) -> list[tuple[str, str]]:
         """(file, reason) of every listed problem, as shown."""
         return [(self.problems.topLevelItem(i).text(0), self.problems.topLevelItem(i).text(1))

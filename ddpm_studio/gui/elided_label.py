@@ -24,7 +24,7 @@ class ElidedLabel(QLabel):
         self._mode = mode
         self._min_chars = min_chars
         self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)  # shrinks to minimumSizeHint
         self.setText(text)
 
     def setText(self, text: str) -> None:

@@ -13,17 +13,29 @@ from pathlib import Path
 import torch
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 import ddpm_studio
 from ddpm_studio.data.problems import DataSourceError
 from ddpm_studio.data.sources import open_source
 from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.dataset_view import DatasetView
+from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.forward_view import ForwardView
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
+from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
 from ddpm_studio.gui.thumbnail_model import ScanSummary
 from ddpm_studio.gui.training_panel import TrainingPanel
@@ -32,6 +44,7 @@ from ddpm_studio.training.devices import cuda_available
 
 log = logging.getLogger(__name__)
 
+DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
 TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe")
 
 
@@ -73,6 +86,7 @@ class MainWindow(QMainWindow):
         self.state = state
         self.log_path = log_path
         self._open_generation = 0
+        self._shown_once = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._open_signals = _OpenSignals(self)
@@ -92,7 +106,12 @@ class MainWindow(QMainWindow):
                                  self.compare_view, self.probe_view), TAB_NAMES):
             widget.setAccessibleName(name)
             self.tabs.addTab(widget, name)
-        self.setCentralWidget(self.tabs)
+        self.start_hint = StartHint(TAB_NAMES[:4])
+        self.start_hint.tab_requested.connect(self.tabs.setCurrentIndex)
+        self.start_hint.dismissed.connect(lambda: remember_hint_seen(self.state.settings))
+        self.start_hint.setVisible(hint_wanted(state.settings))
+        self.dataset_view.set_banner(self.start_hint)  # the first tab a newcomer sees; no height taken elsewhere
+        self.setCentralWidget(self._scrolling(self.tabs))
         self._build_status_bar()
         self._build_menus()
 
@@ -142,11 +161,34 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         about = self._action(help_menu, "&About DDPM Studio", self.show_about, QKeySequence.StandardKey.HelpContents)
         about.setMenuRole(QAction.MenuRole.AboutRole)
+        self._action(help_menu, "Show the &Start-Here Path", self.show_start_hint,
+                     tip="Show the one-line path through the app: Dataset → Forward process → Training → Sampler")
+
+    def show_start_hint(self) -> None:
+        """Help → Show the start-here path: the Dataset tab with the hint line on top."""
+        self.tabs.setCurrentWidget(self.dataset_view)
+        self.start_hint.show()
+
+    @staticmethod
+    def _scrolling(*widgets: QWidget) -> QScrollArea:
+        """The window's content in a frameless scroll area: on a screen smaller than the views' minimum sizes
+        (QT_SCALE_FACTOR=2 on a laptop) the window still fits and scrolls; nothing is crushed or vanishes."""
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        for widget in widgets:
+            layout.addWidget(widget, 1 if isinstance(widget, QTabWidget) else 0)
+        area = QScrollArea()
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setWidgetResizable(True)
+        area.setWidget(content)
+        return area
 
     def _build_status_bar(self) -> None:
-        self.device_label = QLabel(f"Device: {device_description(self.state.device)}")
-        self.dataset_label = QLabel("Dataset: –")
-        self.run_label = QLabel("Run: none")
+        self.device_label = ElidedLabel(f"Device: {device_description(self.state.device)}")
+        self.dataset_label = ElidedLabel("Dataset: –")
+        self.run_label = ElidedLabel("Run: none")  # a long run path is elided, never widens the window
         for label, name in ((self.device_label, "Device"), (self.dataset_label, "Dataset size"),
                             (self.run_label, "Current run")):
             label.setAccessibleName(name)
@@ -238,7 +280,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_changed(self, path) -> None:
         self.run_label.setText(f"Run: {path.name}" if path is not None else "Run: none")
-        self.run_label.setToolTip(str(path) if path is not None else "")
+        if path is not None:
+            self.run_label.setToolTip(str(path))
 
     def _toggle_play(self) -> None:
         self.tabs.setCurrentWidget(self.forward_view)
@@ -270,14 +313,40 @@ class MainWindow(QMainWindow):
         settings = self.state.settings
         geometry = settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 820)
+            self.resize(*DEFAULT_WINDOW_SIZE)
         window_state = settings.value("window/state")
         if window_state is not None:
             self.restoreState(window_state)
+        self.clamp_to_screen()
         self.tabs.setCurrentIndex(int(settings.value("window/tab", 0)))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:  # the frame's title bar and borders are known only now
+            self._shown_once = True
+            self.clamp_to_screen()
+
+    def clamp_to_screen(self) -> None:
+        """Fit the window inside the available area of its screen (a geometry saved on a larger screen, or at
+        another QT_SCALE_FACTOR, would open partly off-screen): shrink it, then move it fully on-screen."""
+        screen = QGuiApplication.screenAt(self.geometry().center()) or self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()  # title bar and borders
+        width = max(1, min(self.width(), area.width() - extra_w))
+        height = max(1, min(self.height(), area.height() - extra_h))
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = min(max(frame.x(), area.left()), area.right() + 1 - (width + extra_w))
+        y = min(max(frame.y(), area.top()), area.bottom() + 1 - (height + extra_h))
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
 
     def _save_settings(self) -> None:
         settings = self.state.settings
+        remember_hint_seen(settings)  # the start-here line is shown on the first launch only (Help brings it back)
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/tab", self.tabs.currentIndex())

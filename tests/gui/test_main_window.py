@@ -181,3 +181,90 @@ def test_every_control_of_the_dataset_and_forward_views_is_named_and_reachable_b
             assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, f"{label} is not reachable by Tab"
             checked += 1
     assert checked >= 15
+
+
+def test_a_geometry_saved_on_a_larger_screen_opens_inside_this_one(qtbot, settings, make_window):
+    big = make_window()
+    big.setGeometry(1200, 900, 2560, 1640)  # a 2560×1640 window far right and down (QT_SCALE_FACTOR=2 elsewhere)
+    settings.setValue("window/geometry", big.saveGeometry())
+    big.state.settings = QSettings(settings.fileName(), QSettings.Format.IniFormat)  # its close must not overwrite
+    window = MainWindow(AppState(settings, device="cpu"), initial_source=SMALL_BUILTIN)
+    qtbot.addWidget(window)
+    area = window.screen().availableGeometry()
+    assert area.contains(window.frameGeometry()), (window.frameGeometry(), area)
+    window.show()
+    assert area.contains(window.frameGeometry())
+    window.close()
+
+
+def test_long_paths_are_elided_and_never_widen_the_window(qtbot, tmp_path, make_window):
+    folder = tmp_path / ("a_folder_with_a_very_long_name_" * 8)
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "x.png")
+    window = make_window()
+    with qtbot.waitSignal(window.state.source_changed, timeout=10_000):
+        window.open_source(str(folder))
+    window.state.set_run(tmp_path / ("a_run_with_a_very_long_checkpoint_path_" * 8))
+    screen_width = window.screen().availableGeometry().width()
+    assert window.minimumSizeHint().width() < screen_width
+    assert window.statusBar().minimumSizeHint().width() < screen_width
+    assert window.dataset_view.minimumSizeHint().width() < screen_width
+    assert window.run_label.toolTip() == str(window.state.run_path)  # the full path is one hover away
+    assert str(folder) in window.dataset_view.source_label.toolTip()
+
+
+def test_the_start_here_path_is_shown_on_the_first_launch_only(qtbot, make_window):
+    first = make_window()
+    assert first.start_hint.isVisible()
+    text = first.start_hint.label.text()
+    for name in ("Dataset", "Forward process", "Training", "Sampler", "demo model"):
+        assert name in text
+    first.start_hint.label.linkActivated.emit("tab:3")
+    assert first.tabs.currentIndex() == 3
+    first.close()
+    second = make_window()
+    assert not second.start_hint.isVisible()
+
+
+def test_dismissing_the_start_here_path_is_remembered(qtbot, settings, make_window):
+    window = make_window()
+    qtbot.mouseClick(window.start_hint.close_button, Qt.MouseButton.LeftButton)
+    assert not window.start_hint.isVisible()
+    assert not MainWindow(AppState(QSettings(settings.fileName(), QSettings.Format.IniFormat), device="cpu"),
+                          initial_source=SMALL_BUILTIN).start_hint.isVisibleTo(None)
+
+
+def test_error_banners_name_the_dataset_tab(make_window):
+    from ddpm_studio.gui import training_panel
+
+    window = make_window()
+    hints = " ".join(training_panel.FAILURE_HINTS.values())
+    assert "Data view" not in hints and "Dataset tab" in hints
+    assert "Dataset" in TAB_NAMES
+    window.training_panel.form.source.setText("")
+    assert "Dataset tab" in window.training_panel.form.problem()
+
+
+def test_a_16px_grayscale_folder_sets_the_forward_view_and_the_training_form(qtbot, tmp_path, make_window):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    for i in range(12):
+        pixels = (torch.rand(16, 16, generator=rng) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels, "L").save(folder / f"{i:02d}.png")
+    window = make_window()
+    with qtbot.waitSignal(window.state.data_profile_changed, timeout=10_000):
+        window.open_source(str(folder))
+    forward, form = window.forward_view, window.training_panel.form
+    qtbot.waitUntil(lambda: forward.noiser.x0 is not None and forward.noiser.x0.shape[1:] == (1, 16, 16),
+                    timeout=10_000)
+    assert forward.size_combo.currentText() == "16×16" and forward.channels_combo.currentData() == 1
+    assert forward.noiser.eps.shape[1] == 1  # grey noise on grey images, no colour
+    forward.set_t(500)
+    shown = forward.displayed_image(0)
+    assert shown.shape == (16, 16, 3)
+    assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()
+    config = form.run_config()
+    assert (config.data.image_size, config.data.channels) == (16, 1)
+    assert form.hflip.isVisible() or form.hflip.isVisibleTo(form)  # flipping stays the person's visible choice
+    assert window.dataset_view.training_size() == 16 and window.dataset_view.training_channels() == 1
