@@ -29,7 +29,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QScrollArea
 
 log = logging.getLogger(__name__)
-WINDOW_SIZE = (1360, 860)
+WINDOW_SIZE = (1280, 820)  # the default window size (issue 13's walk-through)
 POLL_MS = 50
 MAX_PNG_BYTES = 400_000  # larger screenshots are saved with a 256-colour palette
 COMPARE_MODES = ("eta", "ddpm_ddim", "none")
@@ -77,7 +77,8 @@ def copy_run(run_dir: Path) -> Path:
 
 
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
-            compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0) -> list[Path]:
+            compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
+            size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.app import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -89,7 +90,7 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
     with tempfile.TemporaryDirectory() as tmp:
         state = AppState(QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat))
         window = MainWindow(state, initial_source=source)
-        window.resize(*WINDOW_SIZE)
+        window.resize(*size)
         window.show()
         wait_until(lambda: state.source is not None, timeout_s=30)
         saved = [_dataset(window, out_dir)]
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="images for the comparison (0 skips it; default 16)")
     parser.add_argument("--compare-timeout", type=float, default=240.0,
                         help="seconds to wait for the comparison before skipping it (default 240)")
+    parser.add_argument("--size", type=lambda text: tuple(int(v) for v in text.lower().split("x")),
+                        default=WINDOW_SIZE, help=f"window size WxH (default {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]})")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
-                            args.compare_timeout):
+                            args.compare_timeout, args.size):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)
