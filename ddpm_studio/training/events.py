@@ -47,6 +47,18 @@ class EpochEndEvent:
 
 
 @dataclass(frozen=True)
+class MetricsEvent:
+    """The EMA model's samples were scored (quality_monitor.py); `metrics` as EvaluationReport.scalars()."""
+
+    step: int
+    elapsed_s: float  # training time at this point
+    metrics: dict[str, float]  # swd (×10³), swd_<side>px, precision, recall, memorised, nn_distance
+    seconds: float  # what the evaluation cost
+    floor: dict[str, float] | None = None  # real vs real at the same sizes, when there were enough images
+    best_step: int | None = None  # the step whose samples scored best so far (its checkpoint is kept)
+
+
+@dataclass(frozen=True)
 class CheckpointEvent:
     """A checkpoint was written (atomically) at `path`."""
 
@@ -71,4 +83,5 @@ class FailedEvent:
     kind: str
 
 
-TrainingEvent = StepEvent | TimestepLossEvent | EpochEndEvent | CheckpointEvent | FinishedEvent | FailedEvent
+TrainingEvent = (StepEvent | TimestepLossEvent | EpochEndEvent | MetricsEvent | CheckpointEvent | FinishedEvent
+                 | FailedEvent)

@@ -1,0 +1,276 @@
+"""Sample quality over training, live: the run evaluates its EMA model now and then, on a fixed held-out set.
+
+What is measured: `metrics_count` DDIM samples (`metrics_sampler_steps` steps, η = 0) of the EMA weights from
+one fixed noise seed, so successive points differ only by the weights, scored by `ddpm_studio.evaluation`
+(multi-scale SWD, precision/recall in the download-free embedding, the memorisation ratio test against the
+training images) against `metrics_reference_count` real images. The held-out rule (`held_out_spec`): for a
+built-in set the reference is the same set drawn with seed + HELD_OUT_SEED_OFFSET, so no image is one the model
+trained on; a folder or archive has no images to spare (the Trainer trains on all of them), so the reference is
+a fixed random subset of the training images (then the memorisation check is what sees copying). The floor is
+the same evaluation of real images at the same sizes (fresh held-out images, or `real_vs_real_reference`).
+
+When (`MetricsCadence`, like the previews): every `metrics_every_steps` steps, else as often as keeps the
+evaluations within `metrics_time_share` of the training time: one that took c seconds is followed by the next
+after c·(1 − s)/s seconds of training. Before the first, c is estimated from the step time (a DDIM step is one
+forward pass, about a third of a training step on the same batch size) plus EVALUATION_ESTIMATE_S.
+
+Stored with the run: `metrics.jsonl` (atomic appends, one JSON object per line: the floor once, with
+"kind": "floor", then "kind": "ema" points with step, time, wall, seconds and metrics) and `best.json` naming
+the step whose samples scored best by BEST_METRIC; the Trainer writes a checkpoint at that step and never
+prunes it. A resume drops the points after the checkpoint it starts from. Rank 0 of a single process only:
+under DDP the monitor is off (its best-checkpoint save would need every rank).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ddpm_studio.atomic import atomic_append, atomic_write_text
+from ddpm_studio.data.dataset import ImageDataset, load_dataset
+from ddpm_studio.data.synthetic import BUILTIN_PREFIX, parse_builtin_spec
+from ddpm_studio.data.transforms import uint8_to_float
+from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
+from ddpm_studio.evaluation.evaluate import PreparedReference
+from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.training.events import MetricsEvent
+from ddpm_studio.training.previews import FORWARD_SHARE_OF_STEP, sample_preview
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+BEST_FILE = "best.json"
+BEST_METRIC = "swd"  # the multi-scale SWD (×10³), lower is better: the checkpoint kept as the best
+HELD_OUT_SEED_OFFSET = 1000  # a built-in set drawn with seed + this shares no image with the training set
+METRICS_NOISE_SEED = 12345  # x_T of the evaluated samples, the same at every point of every run
+EVALUATION_ESTIMATE_S = 2.0  # metrics + reference preparation, before the first evaluation is timed
+
+
+def held_out_spec(source: str, count: int) -> str | None:
+    """The built-in set `source` with another seed and `count` items (no image in common), or None for a folder
+    or archive (which has no held-out images)."""
+    if not source.startswith(BUILTIN_PREFIX):
+        return None
+    kind, params = parse_builtin_spec(source)
+    return f"{BUILTIN_PREFIX}{kind}?n={count}&size={params['size']}&seed={params['seed'] + HELD_OUT_SEED_OFFSET}"
+
+
+def dataset_images(dataset: ImageDataset, indices: torch.Tensor | None = None) -> torch.Tensor:
+    """Un-augmented images of a data set (centre crop, no flip): float (N, C, H, W) in [-1, 1]."""
+    x = dataset.cache if indices is None else dataset.cache.index_select(0, indices)
+    side = dataset.config.image_size
+    top = (x.shape[-1] - side) // 2
+    return uint8_to_float(x[..., top:top + side, top:top + side].contiguous())
+
+
+def subset_order(n: int, seed: int) -> torch.Tensor:
+    """A fixed random order of n images (the reference subset of a folder is its first indices)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+@dataclass(frozen=True)
+class QualityData:
+    """What every evaluation of a run is measured against, prepared once."""
+
+    reference: PreparedReference
+    training: torch.Tensor | None  # (T, C, H, W) in [-1, 1]: the memorisation check's training images
+    floor: dict[str, float] | None  # real vs real at the same sizes (None: too few images)
+    held_out: str | None  # the held-out spec, None when the reference is a subset of the training images
+
+
+def prepare_quality_data(config: RunConfig, dataset: ImageDataset, evaluation: EvaluationConfig) -> QualityData:
+    """The reference (held out when the source is a built-in set), the training images and the floor."""
+    training = dataset_images(dataset)
+    held = held_out_spec(config.data.source, evaluation.reference_count + evaluation.sample_count)
+    if held is not None:
+        held_set = load_dataset(replace(config.data, source=held, hflip=False, random_crop=False))
+        images = dataset_images(held_set)
+        reference = prepare_reference(images[:evaluation.reference_count], evaluation)
+        floor = evaluate(images[evaluation.reference_count:], reference, training, evaluation).scalars()
+        return QualityData(reference, training, floor, held)
+    order = subset_order(training.shape[0], evaluation.seed)
+    reference = prepare_reference(training[order[:evaluation.reference_count]], evaluation)
+    floor = None
+    if training.shape[0] >= 2 * (evaluation.k + 1):
+        floor = real_vs_real_reference(training, evaluation).scalars()
+    return QualityData(reference, training, floor, None)
+
+
+class MetricsCadence:
+    """Decides after each step whether to evaluate (see the module docstring)."""
+
+    def __init__(self, config: TrainingConfig) -> None:
+        self.every_steps = config.metrics_every_steps
+        self.time_share = config.metrics_time_share if not self.every_steps else 0.0
+        self.count, self.sampler_steps = config.metrics_count, config.metrics_sampler_steps
+        self._last_end_s = 0.0
+        self._last_cost_s: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.every_steps or self.time_share > 0)
+
+    def estimate_cost(self, step_seconds: float, batch_size: int) -> float:
+        """Seconds an evaluation should take, from the seconds of one training step on `batch_size` images."""
+        per_image_step = FORWARD_SHARE_OF_STEP * step_seconds / max(batch_size, 1)
+        return self.count * self.sampler_steps * per_image_step + EVALUATION_ESTIMATE_S
+
+    def due(self, step: int, elapsed_s: float, step_seconds: float | None, batch_size: int) -> bool:
+        if self.every_steps:
+            return step % self.every_steps == 0
+        if self.time_share <= 0 or step_seconds is None:
+            return False
+        cost = self._last_cost_s if self._last_cost_s is not None else self.estimate_cost(step_seconds, batch_size)
+        return elapsed_s - self._last_end_s >= cost * (1.0 - self.time_share) / self.time_share
+
+    def record(self, seconds: float, elapsed_s: float) -> None:
+        self._last_cost_s, self._last_end_s = seconds, elapsed_s
+
+    def restart(self, elapsed_s: float) -> None:
+        self._last_end_s = elapsed_s
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """What a run folder holds of its quality curve (for a reopened run's plot)."""
+
+    points: tuple[MetricsEvent, ...]
+    floor: dict[str, float] | None
+    best_step: int | None
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    records = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line (a kill mid-append)
+            if isinstance(record, dict) and isinstance(record.get("metrics"), dict):
+                records.append(record)
+    return records
+
+
+def read_best(run_path: Path) -> dict[str, Any] | None:
+    """best.json of a run ({"step", "metric", "value", "checkpoint"}), or None."""
+    try:
+        best = json.loads((Path(run_path) / BEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return best if isinstance(best, dict) and isinstance(best.get("step"), int) else None
+
+
+def read_metrics(run_path: Path) -> RunMetrics:
+    """The stored curve of a run: its points in step order, its floor and its best step (all may be empty)."""
+    records = _read_lines(Path(run_path) / METRICS_FILE)
+    floor = next((dict(r["metrics"]) for r in records if r.get("kind") == "floor"), None)
+    best = read_best(run_path)
+    best_step = best["step"] if best else None
+    points = tuple(MetricsEvent(step=int(r["step"]), elapsed_s=float(r.get("time", 0.0)),
+                                metrics={k: float(v) for k, v in r["metrics"].items()},
+                                seconds=float(r.get("seconds", 0.0)), floor=floor, best_step=best_step)
+                   for r in records if r.get("kind") == "ema" and isinstance(r.get("step"), int))
+    return RunMetrics(tuple(sorted(points, key=lambda p: p.step)), floor, best_step)
+
+
+class QualityMonitor:
+    """Evaluates a run's EMA model on the cadence, appends metrics.jsonl and keeps track of the best step."""
+
+    def __init__(self, config: RunConfig, dataset: Any, run_path: Path, *, enabled: bool = True) -> None:
+        tc = config.training
+        self.config, self.dataset, self.run_path = config, dataset, Path(run_path)
+        self.cadence = MetricsCadence(tc)
+        self.evaluation = EvaluationConfig(sample_count=tc.metrics_count, reference_count=tc.metrics_reference_count,
+                                           seed=0)
+        self.enabled = enabled and self.cadence.enabled and isinstance(dataset, ImageDataset)
+        self._data: QualityData | None = None
+        self._last_step: int | None = None
+        self._scored_this_session = False
+        best = read_best(self.run_path)
+        self.best_step: int | None = best["step"] if best else None
+        self.best_value: float = float(best["value"]) if best and "value" in best else math.inf
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_path / METRICS_FILE
+
+    def protected_steps(self) -> set[int]:
+        """Checkpoint steps pruning must keep: the best one."""
+        return {self.best_step} if self.best_step is not None else set()
+
+    def due(self, step: int, elapsed_s: float, step_seconds: float | None, batch_size: int) -> bool:
+        return self.enabled and self._last_step != step and self.cadence.due(step, elapsed_s, step_seconds,
+                                                                               batch_size)
+
+    def final_due(self, step: int) -> bool:
+        """Score the end of training too, when this session has begun a curve (short runs stay unscored)."""
+        return self.enabled and self._scored_this_session and self._last_step != step
+
+    def evaluate(self, model: torch.nn.Module, diffusion: Any, device: torch.device, step: int, elapsed_s: float,
+                 should_stop: Callable[[], bool] | None = None) -> MetricsEvent | None:
+        """Sample, score and append one point; None when stopped mid-sampling. The event's `best_step` is `step`
+        when this point is the best so far (the caller then writes a checkpoint and calls `mark_best`)."""
+        started = time.perf_counter()
+        self._last_step, self._scored_this_session = step, True
+        if self._data is None:
+            self._data = prepare_quality_data(self.config, self.dataset, self.evaluation)
+            if self._data.floor is not None and not self._has_floor_line():
+                atomic_append(self.metrics_path, [json.dumps({"kind": "floor", "metrics": self._data.floor,
+                                                              "sample_count": self.evaluation.sample_count,
+                                                              "reference_count": self.evaluation.reference_count,
+                                                              "held_out": self._data.held_out}) + "\n"],
+                              what="the metrics")
+        data, tc = self.config.data, self.config.training
+        images = sample_preview(model, diffusion, count=tc.metrics_count,
+                                shape=(data.channels, data.image_size, data.image_size), seed=METRICS_NOISE_SEED,
+                                steps=tc.metrics_sampler_steps, device=device, should_stop=should_stop)
+        if images is None:
+            return None
+        samples = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2))  # (N, C, H, W)
+        metrics = evaluate(samples, self._data.reference, self._data.training, self.evaluation).scalars()
+        seconds = time.perf_counter() - started
+        value = metrics[BEST_METRIC]
+        best = step if value < self.best_value else self.best_step
+        if best == step:
+            self.best_step, self.best_value = step, value
+        atomic_append(self.metrics_path, [json.dumps({"kind": "ema", "step": step, "time": round(elapsed_s, 3),
+                                                      "wall": round(time.time(), 3), "seconds": round(seconds, 3),
+                                                      "metrics": metrics}) + "\n"], what="the metrics")
+        return MetricsEvent(step=step, elapsed_s=elapsed_s, metrics=metrics, seconds=seconds,
+                            floor=self._data.floor, best_step=best)
+
+    def record_cost(self, seconds: float, elapsed_s: float) -> None:
+        """An evaluation (and its checkpoint, if it was the best) took `seconds`, ending at `elapsed_s`."""
+        self.cadence.record(seconds, elapsed_s)
+
+    def mark_best(self, step: int, checkpoint: Path | None) -> None:
+        """Write best.json once the best step's checkpoint exists."""
+        atomic_write_text(self.run_path / BEST_FILE, json.dumps(
+            {"step": step, "metric": BEST_METRIC, "value": self.best_value,
+             "checkpoint": checkpoint.name if checkpoint is not None else None}, indent=1) + "\n", what="best.json")
+
+    def restart(self, step: int, elapsed_s: float) -> None:
+        """A resume from `step`: drop later points (and a later best), count the cadence from `elapsed_s`."""
+        self.cadence.restart(elapsed_s)
+        self._last_step = step
+        if not self.enabled:
+            return
+        if self.metrics_path.is_file():
+            kept = [r for r in _read_lines(self.metrics_path) if r.get("kind") != "ema" or r.get("step", 0) <= step]
+            atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+        if self.best_step is not None and self.best_step > step:
+            (self.run_path / BEST_FILE).unlink(missing_ok=True)
+            log.info("best step %d forgotten: it is after the resumed step %d", self.best_step, step)
+            self.best_step, self.best_value = None, math.inf
+
+    def _has_floor_line(self) -> bool:
+        return any(r.get("kind") == "floor" for r in _read_lines(self.metrics_path))

@@ -1,0 +1,77 @@
+"""The live quality monitor: the Trainer scores its EMA model on a held-out set, stores metrics.jsonl and
+best.json, keeps the best checkpoint through pruning, and a resume drops the points after its checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+from ddpm_studio.training import Trainer, create_run
+from ddpm_studio.training.events import MetricsEvent
+from ddpm_studio.training.quality_monitor import BEST_FILE, METRICS_FILE, MetricsCadence, held_out_spec, read_metrics
+from ddpm_studio.training.runs import open_run
+
+METRICS = dict(metrics_every_steps=2, metrics_count=8, metrics_sampler_steps=2, metrics_reference_count=8)
+
+
+def test_held_out_rule():
+    assert held_out_spec("builtin:shapes", 40) == "builtin:shapes?n=40&size=64&seed=1000"
+    assert held_out_spec("builtin:glyphs?n=100&seed=2", 8) == "builtin:glyphs?n=8&size=64&seed=1002"
+    assert held_out_spec("/some/folder", 8) is None
+
+
+def test_time_share_cadence(tiny_config):
+    cadence = MetricsCadence(tiny_config(metrics_time_share=0.05).training)
+    assert not cadence.due(1, 1.0, None, 4)  # no step time yet
+    first = cadence.estimate_cost(0.1, 4)
+    assert not cadence.due(1, 0.9 * first * 19, 0.1, 4) and cadence.due(1, first * 19, 0.1, 4)
+    cadence.record(2.0, 100.0)  # a measured cost of 2 s: the next one after 2 * 19 = 38 s more
+    assert not cadence.due(5, 137.0, 0.1, 4) and cadence.due(5, 138.0, 0.1, 4)
+    assert not MetricsCadence(tiny_config(metrics_time_share=0.0).training).enabled
+
+
+def test_trainer_scores_stores_and_keeps_the_best(tmp_path, tiny_config, tiny_dataset):
+    config = tiny_config(max_steps=8, keep_last=1, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    events = []
+    Trainer(config, tiny_dataset, run, device="cpu").run(events.append)
+    points = [e for e in events if isinstance(e, MetricsEvent)]
+    assert [p.step for p in points] == [2, 4, 6, 8]
+    for p in points:
+        assert {"swd", "precision", "recall", "memorised", "nn_distance"} <= set(p.metrics)
+        assert p.floor is not None and p.floor["swd"] > 0 and p.seconds > 0
+    stored = read_metrics(run.path)
+    assert [p.step for p in stored.points] == [2, 4, 6, 8]
+    assert stored.points[-1].metrics == points[-1].metrics and stored.floor == points[0].floor
+    best = json.loads((run.path / BEST_FILE).read_text())
+    swd = {p.step: p.metrics["swd"] for p in points}
+    assert best["step"] == min(swd, key=swd.get) == stored.best_step == points[-1].best_step
+    kept = {step for step, _ in run.checkpoints()}
+    assert kept == {best["step"], 8}  # keep_last=1, and the best checkpoint besides
+    assert best["checkpoint"] == f"step_{best['step']:08d}.safetensors"
+
+
+def test_resume_drops_later_points_and_continues(tmp_path, tiny_config, tiny_dataset):
+    config = tiny_config(max_steps=4, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
+    with open(run.path / METRICS_FILE, "a") as f:  # a point past the checkpoint (a crash lost its steps)
+        f.write(json.dumps({"kind": "ema", "step": 5, "time": 1.0, "metrics": {"swd": 1.0}}) + "\n")
+    run = open_run(run.path)
+    run.save_config(config.__class__.from_dict({**config.to_dict(), "training": {**config.training.to_dict(),
+                                                                                 "max_steps": 6}}))
+    trainer = Trainer.resume(run, tiny_dataset, device="cpu")
+    events = []
+    trainer.run(events.append)
+    assert [e.step for e in events if isinstance(e, MetricsEvent)] == [6]
+    assert [p.step for p in read_metrics(run.path).points] == [2, 4, 6]
+    lines = (run.path / METRICS_FILE).read_text().splitlines()
+    assert sum('"floor"' in line for line in lines) == 1  # the floor is stored once
+
+
+def test_off_by_config(tmp_path, tiny_config, tiny_dataset):
+    config = tiny_config(max_steps=3, metrics_time_share=0.0)
+    run = create_run(config, root=tmp_path)
+    events = []
+    Trainer(config, tiny_dataset, run, device="cpu").run(events.append)
+    assert not any(isinstance(e, MetricsEvent) for e in events)
+    assert not (run.path / METRICS_FILE).exists() and read_metrics(run.path).points == ()
