@@ -3,14 +3,14 @@
 Qt's default item delegate paints a selected item's icon in `QIcon.Selected` mode (blended with the highlight
 colour) on a highlight background, so a selected image's colours are wrong. This delegate paints the item as
 if it were not selected and then draws a highlight-coloured frame around the cell (and a thinner one for the
-current item with the keyboard focus).
+current item with the keyboard focus) around the image, clear of the file name.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
 from PySide6.QtGui import QPainter, QPalette, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 BORDER = 3  # px, the selection frame
 
@@ -34,5 +34,13 @@ class BorderSelectionDelegate(QStyledItemDelegate):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         half = (width + 1) // 2
-        painter.drawRoundedRect(option.rect.adjusted(half, half, -half, -half), 4, 4)
+        painter.drawRoundedRect(self._image_rect(option, index).adjusted(-half, -half, half, half), 3, 3)
         painter.restore()
+
+    def _image_rect(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QRect:
+        """Where the style draws the item's image (the frame goes around it, not across the file name)."""
+        full = QStyleOptionViewItem(option)
+        self.initStyleOption(full, index)
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        return style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, full, widget)
