@@ -68,7 +68,7 @@ class Filmstrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._previews: list[Preview] = []
-        self.view = ImagePane("No previews yet", min_side=140)
+        self.view = ImagePane("No previews yet", min_side=100)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)

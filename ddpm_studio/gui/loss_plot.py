@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
@@ -29,7 +29,7 @@ RAW_PEN = pg.mkPen((120, 160, 220, 110), width=1)
 SMOOTH_PEN = pg.mkPen((20, 80, 200), width=2)
 DEFAULT_SMOOTHING = 0.9  # the EMA weight: an effective window of ~1 / (1 - 0.9) = 10 steps
 SMOOTHING_STEPS = 100  # the slider's resolution: weights 0.00 .. 0.99
-MIN_PLOT_HEIGHT = 200  # px: below this the log axis has room for two labels at most
+MIN_PLOT_HEIGHT = 170  # px: the loss plot never shrinks below this (at 1024x700 it had ~110)
 LABEL_SPACING_PX = 40  # at most one tick label per this many pixels of axis
 
 
@@ -141,17 +141,18 @@ class LossPlot(QWidget):
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
         self.smoothing_slider.setRange(0, SMOOTHING_STEPS - 1)
         self.smoothing_slider.setValue(round(smoothing * SMOOTHING_STEPS))
-        self.smoothing_slider.setFixedWidth(110)
+        self.smoothing_slider.setFixedWidth(90)
         self.smoothing_slider.setToolTip("Smoothing of the bold curve: the weight w of a bias-corrected "
                                          "exponential moving average (as TensorBoard's), 0 = none.")
         self.smoothing_slider.valueChanged.connect(lambda v: self.set_smoothing(v / SMOOTHING_STEPS))
         self.smoothing_label = QLabel()
         self.smoothing_label.setMinimumWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 4)
         self.last_label = QLabel("")
+        self.last_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        self.last_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("<b>Loss</b>"))
-        controls.addStretch(1)
-        controls.addWidget(self.last_label)
+        controls.addWidget(self.last_label, 1)
         controls.addWidget(self.smooth_box)
         controls.addWidget(self.smoothing_slider)
         controls.addWidget(self.smoothing_label)
@@ -254,6 +255,7 @@ class LossPlot(QWidget):
             self._raw.setData(steps, values)
             self._smooth.setData(steps, smooth)
         self.last_label.setText(f"last {values[-1]:.4g} · smoothed {smooth[-1]:.4g}" if n else "")
+        self.last_label.setToolTip(self.last_label.text())
 
 
 class TimestepLossPlot(QWidget):

@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from ddpm_studio.training.events import StepEvent
 
@@ -57,11 +57,15 @@ class TrainingStats(QWidget):
             grid.addWidget(self.labels[key], 1, i)
         for row, key in enumerate(("run", "checkpoint"), start=2):
             self.labels[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a long path must never widen the window: the label takes the width it gets (full text: tooltip)
+            self.labels[key].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             grid.addWidget(QLabel(f"<b>{NAMES[key]}</b>"), row, 0)
             grid.addWidget(self.labels[key], row, 1, 1, len(ROW) - 1)
 
     def set(self, key: str, text: str) -> None:
         self.labels[key].setText(text)
+        if key in ("run", "checkpoint"):
+            self.labels[key].setToolTip(text)
 
     def text(self, key: str) -> str:
         return self.labels[key].text()
