@@ -9,6 +9,7 @@ checkpoint first). A run is trained by one process at a time: the Trainer holds 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any
 
 from ddpm_studio.data import ImageDataset, load_dataset
 from ddpm_studio.data.problems import Problem
+from ddpm_studio.data.synthetic import BUILTIN_PREFIX
 from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.events import TrainingEvent
 from ddpm_studio.training.run_lock import RunLock
-from ddpm_studio.training.runs import Run, create_run, open_run
+from ddpm_studio.training.runs import Run, create_run, open_run, remove_unused_run
 from ddpm_studio.training.trainer import Trainer
 
 
@@ -93,22 +96,46 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
     if job.resume is not None:
         run = open_run(job.resume, root=job.runs_dir)
         config = resumed_config(run.config, job)
+        resolve_device(config.training.device)  # an unusable device is refused before anything is written
         if is_main and config != run.config:
             with RunLock(run.path):  # never rewrite the config of a run another process is training
                 run.save_config(config)
         run.config = config
+        dataset = _load(config, status, cancel, on_progress)
     else:
         if job.config is None:
             raise ValueError("no configuration to train")
-        config = job.config
+        config = with_absolute_source(job.config)
         config.validate()
+        resolve_device(config.training.device)
+        dataset = _load(config, status, cancel, on_progress)  # before the run exists: bad data takes no name
         run = create_run(config, root=job.runs_dir, name=job.name) if is_main else None
     path = share_path(str(run.path) if run is not None else None)
     run = run if run is not None else Run(path=Path(path), config=config)
+    status("building the model …")
+    try:
+        trainer = Trainer.resume(run, dataset) if job.resume is not None else Trainer(config, dataset, run)
+    except BaseException:
+        if job.resume is None and is_main:
+            remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
+        raise
+    return TrainingSession(run, dataset, trainer)
+
+
+def with_absolute_source(config: RunConfig) -> RunConfig:
+    """The config with a relative data folder or .zip made absolute, so the run resumes from any directory
+    (builtin: sources are left as they are)."""
+    source = config.data.source
+    if not source.strip() or source.strip().lower().startswith(BUILTIN_PREFIX):
+        return config
+    absolute = os.path.abspath(os.path.expanduser(source))
+    return config if absolute == source else replace(config, data=replace(config.data, source=absolute))
+
+
+def _load(config: RunConfig, status: Callable[[str], None], cancel: Callable[[], bool] | None,
+          on_progress: Callable[[int, int], None] | None) -> ImageDataset:
     status(f"loading {config.data.source} …")
     dataset = load_dataset(config.data, cancel=cancel, on_progress=on_progress)
     if len(dataset) == 0:
         raise ValueError(f"no usable images in {config.data.source}")
-    status("building the model …")
-    trainer = Trainer.resume(run, dataset) if job.resume is not None else Trainer(config, dataset, run)
-    return TrainingSession(run, dataset, trainer)
+    return dataset

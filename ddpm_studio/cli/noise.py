@@ -41,6 +41,11 @@ def _noise_inputs(spec: str, rows: int, transform: ImageTransform) -> torch.Tens
 
 def cmd_noise(args: argparse.Namespace) -> int:
     """x_t ~ q(x_t | x_0) (Ho et al. eq. 4) for each t, one row per image and schedule, with fixed noise."""
+    if args.rows < 1:
+        raise ValueError(f"--rows must be at least 1, got {args.rows}")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give the grid's file name, for instance noise.png")
+    DiffusionConfig(timesteps=args.timesteps).validate()  # T >= 1 before any t is checked against it
     ts = args.t if args.t is not None else spread_of_t(args.timesteps)
     check_ts(ts, args.timesteps)
     x0 = _noise_inputs(args.image, args.rows, ImageTransform(args.size, args.channels))  # (R, C, H, W)

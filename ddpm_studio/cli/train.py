@@ -11,10 +11,13 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from ddpm_studio.app.logs import current_log_file
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
-from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, PROG, add_common
+from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
 from ddpm_studio.data.config import CHANNELS
@@ -26,6 +29,10 @@ from ddpm_studio.training import distributed
 from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
 from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.runs import Run
+
+log = logging.getLogger("ddpm_studio.cli")
+PROBLEMS_FILE = "problems.txt"  # every skipped data file of the run's last data load, one "name: reason" a line
+PROBLEM_LINES = 10  # of them shown on stderr
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -93,13 +100,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         session = prepare(_job(args), is_main=dist.is_main, share_path=distributed.broadcast_from_main,
                           on_progress=lambda done, total: (setattr(bar, "total", total), bar.update(done)))
         bar.close()
-        if session.problems and not quiet:
-            print(f"{PROG}: skipped {len(session.problems)} unreadable file(s) (see the log)", file=sys.stderr)
+        if dist.is_main:
+            _report_problems(session)
         reporter = _TrainReporter(quiet)
         interrupted = _run_with_stop_on_signal(session, reporter)
     finally:
         distributed.cleanup()
-    return _train_outcome(reporter.outcome, session.run, interrupted, dist.is_main)
+    return _train_outcome(reporter.outcome, session.run, interrupted, dist.is_main, current_log_file())
+
+
+def _report_problems(session: TrainingSession) -> None:
+    """Every skipped data file with its reason: in problems.txt in the run folder and the log file, and on
+    stderr (the first PROBLEM_LINES of them, then where the rest are; --quiet only silences progress bars)."""
+    problems, listing = session.problems, session.run.path / PROBLEMS_FILE
+    if not problems:
+        listing.unlink(missing_ok=True)  # a resumed run's list from an earlier load is no longer true
+        return
+    atomic_write_text(listing, "".join(f"{problem}\n" for problem in problems), what="the list of skipped files")
+    for problem in problems:
+        log.info("skipped %s", problem)
+    log_file = current_log_file()
+    also = f" and the log file {log_file}" if log_file is not None else ""
+    print(f"{PROG}: skipped {len(problems)} unusable file(s) of {session.run.config.data.source} "
+          f"(all listed in {listing}{also}):", file=sys.stderr)
+    for problem in problems[:PROBLEM_LINES]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(problems) > PROBLEM_LINES:
+        print(f"  ... and {len(problems) - PROBLEM_LINES} more in {listing}", file=sys.stderr)
 
 
 def _run_with_stop_on_signal(session: TrainingSession, reporter: _TrainReporter) -> bool:
@@ -127,10 +154,15 @@ def _run_with_stop_on_signal(session: TrainingSession, reporter: _TrainReporter)
     return bool(hits)
 
 
-def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interrupted: bool, main: bool) -> int:
+def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interrupted: bool, main: bool,
+                   log_path: Path | None) -> int:
     if not main:
         return 0
     if isinstance(outcome, FailedEvent):
+        if outcome.kind == "error":  # a bug: the Trainer logged its traceback
+            where = f"details in {log_path}" if log_path is not None else "no log file could be written"
+            print(f"{PROG}: internal error: training failed: {outcome.message}; {where}", file=sys.stderr)
+            return EXIT_INTERNAL
         print(f"{PROG}: error: training failed ({outcome.kind}): {outcome.message}", file=sys.stderr)
         return EXIT_ERROR
     print(run.path)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,10 +177,17 @@ def load_training_state(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"training state {path.name} is missing; this checkpoint can sample but not resume")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - UnpicklingError for refused globals, RuntimeError/EOFError for damage
-        raise CheckpointError(f"{path.name} was refused: it is damaged or holds Python objects other than "
-                              f"tensors and numbers ({_one_line(exc)})") from None
+        with warnings.catch_warnings():  # torch's UserWarning about a raw pickle's protocol: ours to explain
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # a refused global: torch's advice (weights_only=False) would run it
+        log.info("refused %s: %s", path, exc)
+        raise CheckpointError(f"{path.name} was refused: it holds Python objects other than tensors and numbers, "
+                              f"which are never loaded (a damaged or foreign file)") from None
+    except Exception as exc:  # noqa: BLE001 - RuntimeError/EOFError/... for a damaged file
+        log.info("could not read %s: %s", path, exc)
+        reason = "" if "weights_only" in str(exc) else f" ({_one_line(exc)})"
+        raise CheckpointError(f"{path.name} is damaged and was not loaded{reason}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name} is not a DDPM Studio training state")
     return state
@@ -280,10 +289,13 @@ def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def prune_checkpoints(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` checkpoints and the debris of a crash (temp files, orphan states)."""
+def prune_checkpoints(directory: Path, keep: int, protect: set[int] | frozenset[int] = frozenset()) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints (and those of the `protect` steps: the best one) and the
+    debris of a crash (temp files, orphan states)."""
     deleted = []
-    for _, weights in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+    for step, weights in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        if step in protect:
+            continue
         for file in (weights, state_path_for(weights)):
             if file.exists():
                 file.unlink()

@@ -52,10 +52,14 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     return device
 
 
+CPU_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "not enough memory")  # CUDA/MPS, CPU allocator
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """torch.cuda.OutOfMemoryError, or a RuntimeError saying 'out of memory' (older torch, MPS)."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+    """MemoryError, torch.cuda.OutOfMemoryError, or a RuntimeError of an allocator that ran out (CUDA, MPS and
+    the CPU's "DefaultCPUAllocator: can't allocate memory")."""
+    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or (
+        isinstance(exc, RuntimeError) and any(text in str(exc).lower() for text in CPU_OUT_OF_MEMORY))
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
