@@ -33,6 +33,8 @@ AUTO_TARGET_PX = 512  # `auto_scale` brings the longest side near this many pixe
 MAX_SCALE = 16
 CAPTION_FONT_PX = 13
 CAPTION_MARGIN = 4  # px around each caption line
+# Pillow's bundled font has no Greek letters nor combining marks: the captions spell them out.
+CAPTION_WORDS = {"x̂₀": "x0", "ε̂": "eps", "η": "eta", "ε": "eps", "₀": "0", "×": "x", "…": "..."}
 
 Progress = Callable[[int, int], None]  # (done, total), called from the exporting thread
 StopCheck = Callable[[], bool]
@@ -60,24 +62,46 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled font: no file or download needed
 
 
+def caption_text(text: str) -> str:
+    """`text` in the characters the caption font has (`CAPTION_WORDS`)."""
+    for symbol, word in CAPTION_WORDS.items():
+        text = text.replace(symbol, word)
+    return text
+
+
 def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     """`text`, cut with an ellipsis until it fits `width` px."""
     if draw.textlength(text, font=font) <= width:
         return text
-    while text and draw.textlength(text + "…", font=font) > width:
+    while text and draw.textlength(text + "...", font=font) > width:
         text = text[:-1]
-    return text + "…"
+    return text + "..."
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """`text` broken at its " · " separators into lines that fit `width` px (a part too long is cut)."""
+    lines: list[str] = []
+    for part in text.split(" · "):
+        joined = f"{lines[-1]} · {part}" if lines else part
+        if lines and draw.textlength(joined, font=font) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return [_fit(draw, line, font, width) for line in lines]
 
 
 def caption_band(width: int, lines: Sequence[str], *, font_px: int = CAPTION_FONT_PX) -> np.ndarray:
-    """A white (h, width, 3) uint8 band with `lines` of black text, one under the other, left-aligned."""
+    """A white (h, width, 3) uint8 band with `lines` of black text, one under the other, left-aligned (a line
+    too wide for the band wraps at its " · " separators)."""
     font = _font(font_px)
+    room = max(1, width - 2 * CAPTION_MARGIN)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [row for text in lines for row in _wrap(measure, caption_text(text), font, room)]
     line_h = font_px + CAPTION_MARGIN
-    band = Image.new("RGB", (max(1, width), line_h * len(lines) + CAPTION_MARGIN), "white")
+    band = Image.new("RGB", (max(1, width), line_h * len(wrapped) + CAPTION_MARGIN), "white")
     draw = ImageDraw.Draw(band)
-    for i, text in enumerate(lines):
-        draw.text((CAPTION_MARGIN, CAPTION_MARGIN + i * line_h), _fit(draw, text, font, width - 2 * CAPTION_MARGIN),
-                  fill="black", font=font)
+    for i, text in enumerate(wrapped):
+        draw.text((CAPTION_MARGIN, CAPTION_MARGIN + i * line_h), text, fill="black", font=font)
     return np.asarray(band)
 
 
@@ -91,8 +115,14 @@ def captioned(image: np.ndarray, lines: Sequence[str] | str | None, *, font_px: 
 
 
 def labelled_panels(panels: Sequence[tuple[np.ndarray, str]], *, scale: int = 1, gap: int = 8) -> np.ndarray:
-    """Pictures side by side, each upscaled and captioned with its own label (which half is which)."""
-    return hstack([captioned(upscale(image, scale), label) for image, label in panels], gap=gap)
+    """Pictures side by side, each upscaled and captioned with its own label (which half is which); the bands
+    are padded to one height so the pictures stay aligned."""
+    scaled = [upscale(image, scale) for image, _ in panels]
+    bands = [caption_band(image.shape[1], [label]) for image, (_, label) in zip(scaled, panels)]
+    height = max(band.shape[0] for band in bands)
+    bands = [np.pad(band, ((0, height - band.shape[0]), (0, 0), (0, 0)), constant_values=255) for band in bands]
+    rgb = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in scaled]
+    return hstack([np.concatenate([band, image], axis=0) for band, image in zip(bands, rgb)], gap=gap)
 
 
 def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
