@@ -15,6 +15,13 @@ that the budget cuts short). `--order interleaved` (default) runs all config × 
 and switches between them every `--slice` seconds (paused trainers wait between steps), so machine load
 hits every config alike; `sequential` runs them one after another.
 
+`--clock cpu` measures the budget in CPU seconds of each trainer's thread (time.thread_time, evaluation
+excluded) instead of wall seconds: on a machine shared with other jobs, wall time is not comparable between
+runs, CPU time nearly is (use it with --threads 1, where torch computes on the calling thread). With
+`--plan` (the default) each run trains for the budget the way `ddpm-studio train --minutes N` does: the
+Trainer measures its step rate and plans its step total, so the warm-up and the learning-rate decay fit the
+budget (training/budget.py); `--no-plan` keeps a fixed `max_steps` and cuts the run at the budget.
+
     nice -n 10 python bench/quality.py --minutes 2 --threads 1
     nice -n 10 python bench/quality.py --minutes 10 --threads 2 --seeds 0 1 \\
         --config base: --config v:objective=v --config lr1e-3:lr=1e-3,batch_size=16 --json quality.json
@@ -62,7 +69,9 @@ def base_config(args: argparse.Namespace) -> RunConfig:
         config = RunConfig(model=UNET_PRESETS["tiny"], diffusion=DiffusionConfig(), training=TrainingConfig())
     data = replace(config.data, source=args.data, image_size=args.size)
     training = replace(config.training, device="cpu", num_threads=args.threads, preview_every_epochs=0,
-                       checkpoint_every_steps=10**9, keep_last=1, max_minutes=None)
+                       preview_every_steps=0, preview_time_share=0.0, checkpoint_every_steps=10**9, keep_last=1,
+                       max_minutes=args.minutes if args.plan else None, planned_steps=None,
+                       max_steps=None if args.plan else config.training.max_steps)
     return replace(config, data=data, training=training)
 
 
@@ -112,8 +121,18 @@ class Job:
     last_step: StepEvent | None = None
     outcome: str = ""
 
+    eval_cpu: float = 0.0  # CPU seconds of this trainer's thread spent evaluating
+
     def train_seconds(self, event: StepEvent) -> float:
+        if self.cpu_clock:
+            return event.elapsed_s  # the Trainer's own clock already leaves the evaluations out
         return event.elapsed_s - self.eval_seconds  # evaluations ran inside timed steps: take them out
+
+    cpu_clock: bool = False
+
+    def clock(self) -> float:
+        """CPU seconds of the calling (trainer) thread, evaluations excluded."""
+        return time.thread_time() - self.eval_cpu
 
 
 class QualityBench:
@@ -141,7 +160,7 @@ class QualityBench:
         return f"builtin:{kind}?n={count}&size={params['size']}&seed={params['seed'] + 1000}"
 
     def evaluate_job(self, job: Job, event: StepEvent) -> None:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         trainer, data = job.trainer, job.config.data
         assert trainer is not None
         images = sample_preview(trainer.ema.module, trainer.diffusion, count=self.args.samples,
@@ -156,6 +175,7 @@ class QualityBench:
                  "sample_s": round(sample_s, 2), "eval_s": round(report.seconds, 2)}
         job.curve.append(point)
         job.eval_seconds += time.perf_counter() - started
+        job.eval_cpu += time.thread_time() - started_cpu
         if not self.args.quiet:
             print(f"  {job.name} seed {job.seed}: " + _row_text(point), file=sys.stderr, flush=True)
 
@@ -164,10 +184,11 @@ class QualityBench:
             job.last_step = event
             job.losses.append(event.loss)
             spent = job.train_seconds(event)
-            if spent >= job.next_mark or spent >= self.budget:
+            end = spent >= self.budget and not self.args.plan  # a planned run ends at its planned step
+            if (spent >= job.next_mark and spent < self.budget) or end:
                 self.evaluate_job(job, event)
                 job.next_mark = (math.floor(spent / self.args.eval_every) + 1) * self.args.eval_every
-            if spent >= self.budget:
+            if end:
                 assert job.trainer is not None
                 job.trainer.request_stop()
         elif isinstance(event, (FinishedEvent, FailedEvent)):
@@ -179,7 +200,8 @@ class QualityBench:
 
     def make_trainer(self, job: Job, root: Path) -> None:
         run = create_run(job.config, root=root, name=f"{job.name}-s{job.seed}")
-        job.trainer = Trainer(job.config, self.train_data, run)
+        job.cpu_clock = self.args.clock == "cpu"
+        job.trainer = Trainer(job.config, self.train_data, run, clock=job.clock if job.cpu_clock else time.perf_counter)
         job.next_mark = self.args.eval_every
 
     def run_sequential(self, jobs: list[Job], root: Path) -> None:
@@ -248,7 +270,8 @@ def print_table(bench: QualityBench, jobs: list[Job]) -> None:
                   f"P {mean['precision']:.2f}  R {mean['recall']:.2f}  ({len(points)} seed(s))")
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line (bench/learning_speed.py reuses it)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="builtin:shapes")
     p.add_argument("--size", type=int, default=32)
@@ -262,11 +285,19 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=128, help="images sampled per evaluation")
     p.add_argument("--reference", type=int, default=512, help="held-out real images")
     p.add_argument("--sampler-steps", type=int, default=25, help="DDIM steps of the evaluation samples")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="budget in wall seconds, or in CPU seconds of each trainer's thread (use with --threads 1)")
+    p.add_argument("--plan", action=argparse.BooleanOptionalAction, default=True,
+                   help="plan each run's step total from the budget (like train --minutes); --no-plan: max_steps")
     p.add_argument("--order", choices=("interleaved", "sequential"), default="interleaved")
     p.add_argument("--slice", type=float, default=20.0, help="interleaved: seconds before switching trainer")
     p.add_argument("--json", type=Path, default=None, help="write the curves and the floor here")
     p.add_argument("--quiet", action="store_true", help="no per-evaluation lines on stderr")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     bench = QualityBench(args)
     base = base_config(args)

@@ -153,8 +153,10 @@ def _variants(args: argparse.Namespace) -> list[tuple[str, list[str], str, str]]
     if args.compile:
         rows.append((f"ours {args.preset} (cl, compiled)",
                      here + ["--peer", "ours", "--layout", "cl", "--compile"] + common, "ours", sys.executable))
+    peer_widths = ["--widths", args.widths, "--groups", str(args.groups)]
     for layout in ("nchw", "cl"):
-        rows.append((f"diffusers UNet2DModel ({layout})", here + ["--peer", "diffusers", "--layout", layout] + common,
+        rows.append((f"diffusers UNet2DModel {args.widths} ({layout})",
+                     here + ["--peer", "diffusers", "--layout", layout] + peer_widths + common,
                      "diffusers", sys.executable))
     if args.designs:
         widths, groups = DIFFUSERS_MATCHED
@@ -172,8 +174,37 @@ def _variants(args: argparse.Namespace) -> list[tuple[str, list[str], str, str]]
     return rows
 
 
+def matched_widths(args: argparse.Namespace) -> tuple[str, int]:
+    """diffusers' (w, 2w, 2w) widths and GroupNorm groups whose parameter count is closest to our preset's."""
+    sys.path.insert(0, str(REPO))
+    from diffusers import UNet2DModel
+
+    from ddpm_studio.engine.unet import build_unet, count_parameters
+    from ddpm_studio.engine.unet_config import UNET_PRESETS
+
+    config = UNET_PRESETS[args.preset]
+    if args.base is not None:
+        config = config.replace(base_channels=args.base)
+    ours = count_parameters(build_unet(config.replace(**DESIGNS[args.design])))
+    best: tuple[int, str, int] | None = None
+    for w in range(8, 129, 4):
+        groups = 8 if w % 8 == 0 else 4
+        net = UNet2DModel(sample_size=args.size, in_channels=3, out_channels=3, block_out_channels=(w, 2 * w, 2 * w),
+                          layers_per_block=1, norm_num_groups=groups,
+                          down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                          up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"))
+        gap = abs(sum(p.numel() for p in net.parameters()) - ours)
+        if best is None or gap < best[0]:
+            best = (gap, f"{w},{2 * w},{2 * w}", groups)
+    assert best is not None
+    print(f"diffusers matched to {ours:,} parameters: widths {best[1]}, groups {best[2]}", file=sys.stderr)
+    return best[1], best[2]
+
+
 def run_table(args: argparse.Namespace) -> int:
     """Run every variant in interleaved rounds and print the comparison table."""
+    if args.match_params:
+        args.widths, args.groups = matched_widths(args)
     rows = _variants(args)
     results: dict[str, dict] = {}
     for r in range(args.rounds):
@@ -234,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also run our design points and diffusers at the ConvNeXt design's parameter count")
     p.add_argument("--widths", default="32,64,64", help="diffusers' block_out_channels (worker mode)")
     p.add_argument("--groups", type=int, default=8, help="diffusers' norm_num_groups (worker mode)")
+    p.add_argument("--match-params", action="store_true",
+                   help="diffusers' widths chosen to match our preset's parameter count (instead of --widths)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--size", type=int, default=32)
