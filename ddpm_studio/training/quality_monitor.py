@@ -35,11 +35,12 @@ from typing import Any
 import torch
 
 from ddpm_studio.atomic import atomic_append, atomic_write_text
+from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX, parse_builtin_spec
 from ddpm_studio.data.transforms import uint8_to_float
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
-from ddpm_studio.evaluation.evaluate import PreparedReference
+from ddpm_studio.evaluation.evaluate import EvaluationReport, PreparedReference
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.previews import FORWARD_SHARE_OF_STEP, sample_preview
@@ -82,25 +83,26 @@ class QualityData:
 
     reference: PreparedReference
     training: torch.Tensor | None  # (T, C, H, W) in [-1, 1]: the memorisation check's training images
-    floor: dict[str, float] | None  # real vs real at the same sizes (None: too few images)
+    floor: EvaluationReport | None  # real vs real at the same sizes (None: too few images)
     held_out: str | None  # the held-out spec, None when the reference is a subset of the training images
 
 
-def prepare_quality_data(config: RunConfig, dataset: ImageDataset, evaluation: EvaluationConfig) -> QualityData:
-    """The reference (held out when the source is a built-in set), the training images and the floor."""
+def prepare_quality_data(data: DataConfig, dataset: ImageDataset, evaluation: EvaluationConfig) -> QualityData:
+    """The reference (held out when the source is a built-in set), the training images (those of `dataset`, the
+    set `data` describes) and the floor: `evaluation.sample_count` fresh real images scored like samples."""
     training = dataset_images(dataset)
-    held = held_out_spec(config.data.source, evaluation.reference_count + evaluation.sample_count)
+    held = held_out_spec(data.source, evaluation.reference_count + evaluation.sample_count)
     if held is not None:
-        held_set = load_dataset(replace(config.data, source=held, hflip=False, random_crop=False))
+        held_set = load_dataset(replace(data, source=held, hflip=False, random_crop=False))
         images = dataset_images(held_set)
         reference = prepare_reference(images[:evaluation.reference_count], evaluation)
-        floor = evaluate(images[evaluation.reference_count:], reference, training, evaluation).scalars()
+        floor = evaluate(images[evaluation.reference_count:], reference, training, evaluation)
         return QualityData(reference, training, floor, held)
     order = subset_order(training.shape[0], evaluation.seed)
     reference = prepare_reference(training[order[:evaluation.reference_count]], evaluation)
     floor = None
     if training.shape[0] >= 2 * (evaluation.k + 1):
-        floor = real_vs_real_reference(training, evaluation).scalars()
+        floor = real_vs_real_reference(training, evaluation)
     return QualityData(reference, training, floor, None)
 
 
@@ -193,6 +195,7 @@ class QualityMonitor:
                                            seed=0)
         self.enabled = enabled and self.cadence.enabled and isinstance(dataset, ImageDataset)
         self._data: QualityData | None = None
+        self._floor: dict[str, float] | None = None
         self._last_step: int | None = None
         self._scored_this_session = False
         best = read_best(self.run_path)
@@ -222,9 +225,10 @@ class QualityMonitor:
         started = time.perf_counter()
         self._last_step, self._scored_this_session = step, True
         if self._data is None:
-            self._data = prepare_quality_data(self.config, self.dataset, self.evaluation)
-            if self._data.floor is not None and not self._has_floor_line():
-                atomic_append(self.metrics_path, [json.dumps({"kind": "floor", "metrics": self._data.floor,
+            self._data = prepare_quality_data(self.config.data, self.dataset, self.evaluation)
+            self._floor = self._data.floor.scalars() if self._data.floor is not None else None
+            if self._floor is not None and not self._has_floor_line():
+                atomic_append(self.metrics_path, [json.dumps({"kind": "floor", "metrics": self._floor,
                                                               "sample_count": self.evaluation.sample_count,
                                                               "reference_count": self.evaluation.reference_count,
                                                               "held_out": self._data.held_out}) + "\n"],
@@ -246,7 +250,7 @@ class QualityMonitor:
                                                       "wall": round(time.time(), 3), "seconds": round(seconds, 3),
                                                       "metrics": metrics}) + "\n"], what="the metrics")
         return MetricsEvent(step=step, elapsed_s=elapsed_s, metrics=metrics, seconds=seconds,
-                            floor=self._data.floor, best_step=best)
+                            floor=self._floor, best_step=best)
 
     def record_cost(self, seconds: float, elapsed_s: float) -> None:
         """An evaluation (and its checkpoint, if it was the best) took `seconds`, ending at `elapsed_s`."""

@@ -1,0 +1,242 @@
+"""Evaluate a model (or a folder of its images) against a data set, beside the real-vs-real floor.
+
+One use case for every face: `ddpm-studio eval`, the sampler view's Evaluate action and its nearest-neighbour
+view. `evaluate_model` resolves MODEL through the catalogue (a run, a checkpoint file or "demo"), samples
+`count` images through the engine's `sample()` (its EMA weights, one seeded x_T, in batches) or takes images
+given to it, and scores them with `ddpm_studio.evaluation` (SWD, precision/recall, memorisation against the
+training images) against `reference_count` real images. The reference follows the run's held-out rule
+(`training.quality_monitor.held_out_spec`): a built-in set is drawn again with seed + 1000, so no reference
+image is a training image; a folder or archive is its own reference (a fixed random subset). The floor is the
+same evaluation of real images at the same sizes (`count` fresh images vs the same reference, memorisation
+against the same training images), so every metric is read beside what real data scores.
+
+The prepared reference, the training images and the floor are cached in this process per (source, image size,
+channels, sizes, seed): the Evaluate action and the nearest-neighbour view reuse them. Progress goes to a
+callback (stage, done, total); `should_stop` cancels between sampler steps (EvaluationCancelled).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ddpm_studio.app.catalogue import model_name, resolve_model
+from ddpm_studio.data.config import DataConfig
+from ddpm_studio.data.dataset import load_dataset
+from ddpm_studio.data.transforms import uint8_to_float
+from ddpm_studio.engine import SamplingConfig, sample
+from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.evaluation import EvaluationConfig, EvaluationReport, evaluate, memorisation
+from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
+from ddpm_studio.training.devices import resolve_device
+from ddpm_studio.training.quality_monitor import QualityData, dataset_images, prepare_quality_data
+
+__all__ = ["EvaluationSettings", "EvaluationProgress", "ModelEvaluation", "EvaluationCancelled", "Neighbours",
+           "evaluate_model", "evaluate_images", "reference_data", "nearest_neighbours", "load_sample_folder",
+           "HELD_OUT_RULE"]
+
+HELD_OUT_RULE = ("built-in sets: the same set drawn with seed + 1000 (no training image); folders and archives: "
+                 "a fixed random subset of their own images")
+_CACHE_SIZE = 4  # prepared references kept in this process
+_CACHE: OrderedDict[tuple, QualityData] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What one evaluation samples and measures. The defaults keep the demo model's evaluation under a minute
+    on 2 CPU cores (sampling is most of it: 128 images × 20 DDIM steps)."""
+
+    count: int = 128  # samples scored (and real images in the floor's sample part)
+    steps: int = 20  # sampler steps
+    method: str = "ddim"  # a SAMPLERS name
+    reference_count: int = 512  # real images the samples are measured against
+    seed: int = 0  # x_T of the samples and every random choice of the metrics
+    batch_size: int = 64  # images per model call
+    clip_x0: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError with a one-line reason if a field is out of range."""
+        if self.method not in SAMPLERS:
+            raise ValueError(f"method must be one of {', '.join(SAMPLERS)}, got {self.method!r}")
+        for name in ("count", "steps", "reference_count", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.evaluation().validate()
+
+    def evaluation(self) -> EvaluationConfig:
+        return EvaluationConfig(sample_count=self.count, reference_count=self.reference_count, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class EvaluationProgress:
+    stage: str  # "loading data", "sampling", "scoring"
+    done: int
+    total: int
+
+
+class EvaluationCancelled(Exception):
+    """The caller asked to stop (between sampler steps)."""
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """The samples' report and the floor's, side by side."""
+
+    model: str  # a caption: 'demo model (step 5000)', a run, or the samples folder
+    source: str  # the data set measured against
+    held_out: str | None  # the reference's built-in spec, None when it is a subset of the data itself
+    settings: EvaluationSettings
+    report: EvaluationReport
+    floor: EvaluationReport | None  # None when the data set is too small for one
+    sampling_seconds: float
+    seconds: float
+
+    def rows(self) -> list[tuple[str, float, float | None]]:
+        """(metric, value, real-vs-real value) for every scalar, in report order."""
+        floor = self.floor.scalars() if self.floor is not None else {}
+        return [(name, value, floor.get(name)) for name, value in self.report.scalars().items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "source": self.source, "held_out": self.held_out, "held_out_rule": HELD_OUT_RULE,
+                "settings": asdict(self.settings), "report": self.report.to_dict(),
+                "floor": self.floor.to_dict() if self.floor is not None else None,
+                "sampling_seconds": self.sampling_seconds, "seconds": self.seconds}
+
+
+ProgressFn = Callable[[EvaluationProgress], None]
+
+
+def reference_data(source: str, image_size: int, channels: int, settings: EvaluationSettings,
+                   on_progress: ProgressFn | None = None) -> QualityData:
+    """The prepared reference, training images and floor of a data set at one size (cached in this process)."""
+    key = (source, image_size, channels, settings.count, settings.reference_count, settings.seed)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    if on_progress is not None:
+        on_progress(EvaluationProgress("loading data", 0, 1))
+    data = DataConfig(source=source, image_size=image_size, channels=channels, hflip=False)
+    found = prepare_quality_data(data, load_dataset(data), settings.evaluation())
+    _CACHE[key] = found
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    if on_progress is not None:
+        on_progress(EvaluationProgress("loading data", 1, 1))
+    return found
+
+
+def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device, on_progress: ProgressFn | None,
+            should_stop: Callable[[], bool]) -> torch.Tensor:
+    """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights, from one x_T drawn from `seed`."""
+    model, diffusion, config = load_model(checkpoint, device=device, ema=True)
+    model.eval()
+    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
+    x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))
+    out, done = [], 0
+    with torch.inference_mode():
+        for first in range(0, settings.count, settings.batch_size):
+            noise = x_T[first:first + settings.batch_size]
+            cfg = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
+                                 seed=settings.seed + first, count=noise.shape[0])
+            last = None
+            for last in sample(model, diffusion, tuple(noise.shape), cfg, noise=noise.to(device), device=device):
+                if should_stop():
+                    raise EvaluationCancelled("evaluation cancelled")
+                done += noise.shape[0]
+                if on_progress is not None:
+                    on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
+            assert last is not None
+            out.append(last.xt.detach().float().cpu().clamp(-1.0, 1.0))
+    return torch.cat(out)
+
+
+def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> torch.Tensor:
+    """The images of a folder (or .zip) as (N, C, H, W) in [-1, 1] at the model's size (centre crop, no flip)."""
+    data = DataConfig(source=str(folder), image_size=image_size, channels=channels, hflip=False)
+    return dataset_images(load_dataset(data))
+
+
+def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: EvaluationSettings | None = None, *,
+                    label: str = "samples", on_progress: ProgressFn | None = None,
+                    sampling_seconds: float = 0.0) -> ModelEvaluation:
+    """Score given images, float (N, C, H, W) in [-1, 1] or uint8 (N, H, W, C), against `source` and beside the
+    floor at the same sizes (`settings.count` is taken as N)."""
+    started = time.perf_counter()
+    if isinstance(samples, np.ndarray):
+        samples = uint8_to_float(torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous())
+    settings = EvaluationSettings(**{**asdict(settings or EvaluationSettings()), "count": int(samples.shape[0])})
+    settings.validate()
+    _, channels, size, _ = samples.shape
+    data = reference_data(source, size, channels, settings, on_progress)
+    if on_progress is not None:
+        on_progress(EvaluationProgress("scoring", 0, 1))
+    report = evaluate(samples, data.reference, data.training, settings.evaluation())
+    if on_progress is not None:
+        on_progress(EvaluationProgress("scoring", 1, 1))
+    return ModelEvaluation(label, source, data.held_out, settings, report, data.floor, sampling_seconds,
+                           time.perf_counter() - started + sampling_seconds)
+
+
+def evaluate_model(model: str | Path, data: str | None = None, settings: EvaluationSettings | None = None, *,
+                   samples_dir: str | Path | None = None, runs_dir: Path | None = None,
+                   device: str | torch.device = "auto", on_progress: ProgressFn | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> ModelEvaluation:
+    """Sample MODEL (a run, checkpoint file or "demo"; or take the images of `samples_dir` at its size) and score
+    the samples against `data` (default: the model's training data)."""
+    settings = settings or EvaluationSettings()
+    settings.validate()
+    checkpoint = resolve_checkpoint(resolve_model(model, runs_dir))
+    config = load_checkpoint(checkpoint, with_state=False).config
+    source = data or config.data.source
+    size, channels = config.data.image_size, config.data.channels
+    started = time.perf_counter()
+    if samples_dir is not None:
+        samples = load_sample_folder(samples_dir, size, channels)
+        label = str(samples_dir)
+    else:
+        reference_data(source, size, channels, settings, on_progress)  # fail on bad data before sampling
+        samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False))
+        label = model_name(resolve_model(model, runs_dir))
+    return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
+                           sampling_seconds=time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """One sample's nearest training images (uint8 (k, H, W, C)), distances, mirror flags and the ratio test."""
+
+    images: np.ndarray
+    distances: tuple[float, ...]  # RMS pixel distance in [-1, 1] units, closest first
+    mirrored: tuple[bool, ...]
+    indices: tuple[int, ...]
+    ratio: float  # d(NN_1) / mean of the n nearest (Carlini et al. 2023)
+    memorised: bool  # ratio <= threshold
+    threshold: float
+
+
+def nearest_neighbours(image: np.ndarray, source: str, count: int = 3,
+                       settings: EvaluationSettings | None = None) -> Neighbours:
+    """The `count` nearest training images of one sample, uint8 (H, W, C), with the memorisation ratio test."""
+    settings = settings or EvaluationSettings()
+    sample_ = uint8_to_float(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].contiguous())
+    data = reference_data(source, sample_.shape[-1], sample_.shape[1], settings)
+    assert data.training is not None
+    config = settings.evaluation()
+    result = memorisation(sample_, data.training, threshold=config.memorisation_threshold,
+                          neighbours=config.memorisation_neighbours, show=count, include_flips=config.include_flips)
+    indices = result.indices[0]
+    images = data.training[indices]
+    flip = result.mirrored[0]
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)  # show the match as it matched
+    uint8 = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return Neighbours(uint8, tuple(float(d) for d in result.distances[0]), tuple(bool(m) for m in flip),
+                      tuple(int(i) for i in indices), float(result.ratio[0]), bool(result.memorised[0]),
+                      config.memorisation_threshold)

@@ -1,0 +1,105 @@
+"""`ddpm-studio eval`: a model's sample-quality metrics, each beside its real-vs-real reference on the same data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ddpm_studio.app.catalogue import DEMO
+from ddpm_studio.app.evaluation import (
+    HELD_OUT_RULE,
+    EvaluationProgress,
+    EvaluationSettings,
+    ModelEvaluation,
+    evaluate_model,
+)
+from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.common import add_common
+from ddpm_studio.cli.progress import ProgressBar
+from ddpm_studio.engine.nfe import SAMPLERS
+
+# what each scalar means, and which way is better (EvaluationReport.scalars' keys; swd_<side>px by pattern)
+METRIC_WORDS: dict[str, str] = {
+    "swd": "SWD ×10³, mean of levels (lower is better)",
+    "precision": "precision, k = 3 (higher is better)",
+    "recall": "recall, k = 3 (higher is better)",
+    "memorised": "memorised share, ratio test (lower is better)",
+    "nn_distance": "median distance to the nearest training image (RMS)",
+    "fid": "FID (lower is better)",
+    "kid": "KID ×10³ (lower is better)",
+}
+
+
+def describe(metric: str) -> str:
+    if metric.startswith("swd_"):
+        return f"  SWD ×10³, {metric[4:]} level"
+    return METRIC_WORDS.get(metric, metric)
+
+
+def format_report(result: ModelEvaluation) -> str:
+    """One line per metric: the samples' value beside the real-vs-real value."""
+    s = result.settings
+    lines = [f"{result.model}: {result.report.sample_count} samples ({s.method}, {s.steps} steps) vs "
+             f"{result.report.reference_count} real images of {result.source}",
+             f"reference: {result.held_out or 'a fixed subset of the data itself'}; memorisation against "
+             f"{result.report.training_count} training images",
+             f"{'METRIC':52} {'SAMPLES':>9} {'REAL VS REAL':>12}"]
+    for name, value, floor in result.rows():
+        lines.append(f"{describe(name):52} {value:>9.3f} {'' if floor is None else f'{floor:.3f}':>12}")
+    if result.floor is None:
+        lines.append("(no real-vs-real reference: the data set has too few images)")
+    lines.append(f"took {result.seconds:.1f} s ({result.sampling_seconds:.1f} s sampling)")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = EvaluationSettings(count=args.count, steps=args.steps, method=args.method,
+                                  reference_count=args.reference_count, seed=args.seed)
+    bars: dict[str, ProgressBar] = {}
+
+    def on_progress(p: EvaluationProgress) -> None:
+        bar = bars.get(p.stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[p.stage] = ProgressBar(p.total, p.stage, enabled=not args.quiet)
+        bar.update(p.done)
+
+    try:
+        result = evaluate_model(args.model, args.data, settings, samples_dir=args.samples, runs_dir=args.runs_dir,
+                                device=args.device, on_progress=on_progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(format_report(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
+    return 0
+
+
+def add_eval(sub: Any) -> None:
+    s = sub.add_parser("eval", help="sample-quality metrics of a model, beside real vs real on the same data",
+                       description="Sample a model and score the samples (SWD, precision/recall, memorisation) "
+                                   f"against real images; reference images: {HELD_OUT_RULE}.")
+    d = EvaluationSettings()
+    s.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    s.add_argument("--data", default=None, help="images to measure against (default: the model's training data)")
+    s.add_argument("--count", type=int, default=d.count, help=f"samples to score (default {d.count})")
+    s.add_argument("--steps", type=int, default=d.steps, help=f"sampler steps (default {d.steps})")
+    s.add_argument("--method", choices=SAMPLERS, default=d.method, help=f"sampler (default {d.method})")
+    s.add_argument("--samples", default=None, metavar="DIR", help="score the images of this folder instead")
+    s.add_argument("--reference-count", type=int, default=d.reference_count,
+                   help=f"real images measured against (default {d.reference_count})")
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--json", default=None, metavar="OUT", help="write every metric and its reference as JSON here")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    add_common(s)
+    s.set_defaults(func=cmd_eval)
