@@ -1,0 +1,136 @@
+"""The quality curve beside the loss: the EMA model's sample-quality metric over training steps.
+
+Fed by the Trainer's MetricsEvents (training/quality_monitor.py) while a run trains, and from the run's
+metrics.jsonl when it is reopened (`load_run`). One metric at a time (a combo box: SWD, precision, recall,
+memorised share); its real-vs-real floor at the same sizes is a dashed line, so a person reads how far the
+model is from real data, and the best step (whose checkpoint the run keeps) is a star.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ddpm_studio.training.events import MetricsEvent
+from ddpm_studio.training.quality_monitor import read_metrics
+
+# scalar key -> what the combo box says (lower/higher is better)
+METRIC_LABELS: dict[str, str] = {
+    "swd": "SWD ×10³ (lower is better)",
+    "precision": "precision (higher is better)",
+    "recall": "recall (higher is better)",
+    "memorised": "memorised share (lower is better)",
+}
+EMPTY_MESSAGE = ("no quality points yet: the run scores its EMA model's samples\n"
+                 "every few minutes (about 5 % of the training time)")
+CURVE_PEN = pg.mkPen((200, 90, 20), width=2)
+FLOOR_PEN = pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine)
+MIN_PLOT_HEIGHT = 170
+
+
+class MetricPlot(QWidget):
+    """Metric vs step of one run, with its real-vs-real floor and the best step marked."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._points: dict[int, dict[str, float]] = {}  # step -> metrics
+        self._floor: dict[str, float] | None = None
+        self._best_step: int | None = None
+        self.metric_box = QComboBox()
+        for key, label in METRIC_LABELS.items():
+            self.metric_box.addItem(label, key)
+        self.metric_box.setToolTip("Sample quality of the EMA model, scored on held-out images; the dashed line is "
+                                   "real images scored the same way")
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.setMinimumHeight(MIN_PLOT_HEIGHT)
+        self.plot.setLabel("bottom", "step")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.curve = self.plot.plot([], [], pen=CURVE_PEN, symbol="o", symbolSize=6, symbolBrush=(200, 90, 20))
+        self.best_marker = self.plot.plot([], [], pen=None, symbol="star", symbolSize=16,
+                                          symbolBrush=(240, 190, 0), symbolPen=(120, 90, 0))
+        self.floor_line = pg.InfiniteLine(angle=0, pen=FLOOR_PEN, movable=False,
+                                          label="real vs real", labelOpts={"position": 0.1, "color": (90, 90, 90)})
+        self.plot.addItem(self.floor_line)
+        self.empty_label = QLabel(EMPTY_MESSAGE)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setStyleSheet("color: #666;")
+        self.best_label = QLabel()
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Sample quality</b>"))
+        head.addWidget(self.metric_box, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.best_label)
+        self.metric_box.currentIndexChanged.connect(self._redraw)
+        self._redraw()
+
+    # -- feeding -------------------------------------------------------------------------------------
+    def add_point(self, event: MetricsEvent) -> None:
+        """One live point (a MetricsEvent from the training worker)."""
+        self._points[event.step] = dict(event.metrics)
+        if event.floor is not None:
+            self._floor = dict(event.floor)
+        self._best_step = event.best_step
+        self._redraw()
+
+    def set_points(self, points: list[MetricsEvent] | tuple[MetricsEvent, ...], floor: dict[str, float] | None,
+                   best_step: int | None) -> None:
+        self._points = {p.step: dict(p.metrics) for p in points}
+        self._floor, self._best_step = (dict(floor) if floor else None), best_step
+        self._redraw()
+
+    def load_run(self, run_path: str | Path) -> None:
+        """The stored curve of a reopened run (empty for a run without metrics.jsonl)."""
+        stored = read_metrics(Path(run_path))
+        self.set_points(stored.points, stored.floor, stored.best_step)
+
+    def clear(self) -> None:
+        self.set_points((), None, None)
+
+    # -- reading (tests, screenshots) ---------------------------------------------------------------
+    @property
+    def metric(self) -> str:
+        return str(self.metric_box.currentData())
+
+    def set_metric(self, key: str) -> None:
+        self.metric_box.setCurrentIndex(list(METRIC_LABELS).index(key))
+
+    def series(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of the shown metric, by step."""
+        steps = sorted(s for s, m in self._points.items() if self.metric in m)
+        return np.array(steps, np.float64), np.array([self._points[s][self.metric] for s in steps], np.float64)
+
+    def floor_value(self) -> float | None:
+        return self._floor.get(self.metric) if self._floor else None
+
+    @property
+    def best_step(self) -> int | None:
+        return self._best_step
+
+    # -- drawing --------------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        steps, values = self.series()
+        self.curve.setData(steps, values)
+        self.plot.setLabel("left", METRIC_LABELS[self.metric].split(" (")[0])
+        floor = self.floor_value()
+        self.floor_line.setVisible(floor is not None)
+        if floor is not None:
+            self.floor_line.setValue(floor)
+        best = self._best_step
+        if best is not None and best in self._points and self.metric in self._points[best]:
+            self.best_marker.setData([best], [self._points[best][self.metric]])
+            swd = self._points[best].get("swd")
+            self.best_label.setText(f"best: step {best}" + (f" (SWD {swd:.1f})" if swd is not None else "")
+                                    + "; its checkpoint is kept")
+        else:
+            self.best_marker.setData([], [])
+            self.best_label.setText("")
+        self.empty_label.setVisible(len(steps) == 0)

@@ -1,0 +1,228 @@
+"""The sampler view's quality pane: Evaluate the current samples, and each sample's nearest training images.
+
+`SampleQualityPanel` holds the final images of the last sampling run and the data set they are measured
+against (the model's training data). "Evaluate" scores them with `app.evaluation.evaluate_images` on a
+TaskRunner thread (SWD, precision/recall, memorised share, each beside its real-vs-real floor at the same
+sizes). Clicking a sample asks `app.evaluation.nearest_neighbours` for its 3 nearest training images (RMS pixel
+distance in [-1, 1], a mirrored match shown mirrored) and `NeighboursView` shows them with their distances and
+a warning when the ratio test of Carlini et al. 2023 flags the sample as a copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ddpm_studio.app.evaluation import EvaluationProgress, ModelEvaluation, Neighbours, evaluate_images
+from ddpm_studio.app.evaluation import nearest_neighbours as find_neighbours
+from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
+from ddpm_studio.gui.task_worker import TaskRunner
+
+NEIGHBOURS_SHOWN = 3
+TILE_PX = 96  # side of a shown image (nearest-neighbour upscaling of small samples)
+THUMB_PX = 48
+WARNING_STYLE = "background: #fde7e9; color: #8a0015; padding: 4px;"
+SHOWN_METRICS = {"swd": "SWD ×10³ ↓", "precision": "precision ↑", "recall": "recall ↑", "memorised": "memorised ↓"}
+
+
+def _tile(image: np.ndarray, side: int = TILE_PX) -> QLabel:
+    label = QLabel()
+    label.setPixmap(scaled_nearest(to_qpixmap(image), QSize(side, side)))
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+class NeighboursView(QWidget):
+    """One sample beside its nearest training images, their distances, and the memorisation warning."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.hint = QLabel("Click a sample to see its nearest training images.")
+        self.hint.setStyleSheet("color: #666;")
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet(WARNING_STYLE)
+        self.warning_label.hide()
+        self.grid.addWidget(self.hint, 0, 0, 1, NEIGHBOURS_SHOWN + 1)
+        self.grid.addWidget(self.warning_label, 3, 0, 1, NEIGHBOURS_SHOWN + 1)
+        self.image_labels: list[QLabel] = []
+        self.caption_labels: list[QLabel] = []
+        self.result: Neighbours | None = None
+
+    def show_neighbours(self, sample: np.ndarray, result: Neighbours) -> None:
+        """The sample (H, W, C) uint8, then each neighbour with 'd = 0.123' (and 'mirrored')."""
+        for widget in self.image_labels + self.caption_labels:
+            self.grid.removeWidget(widget)
+            widget.deleteLater()
+        self.image_labels, self.caption_labels, self.result = [], [], result
+        self.hint.setText(f"Sample and its {len(result.distances)} nearest training images "
+                          "(RMS pixel distance, images in [-1, 1])")
+        captions = ["sample"] + [f"#{i}  d = {d:.3f}" + ("  (mirrored)" if m else "")
+                                 for i, d, m in zip(result.indices, result.distances, result.mirrored)]
+        for column, (image, caption) in enumerate(zip([sample, *result.images], captions)):
+            tile, text = _tile(image), QLabel(caption)
+            text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.grid.addWidget(tile, 1, column)
+            self.grid.addWidget(text, 2, column)
+            self.image_labels.append(tile)
+            self.caption_labels.append(text)
+        if result.memorised:
+            self.warning_label.setText(
+                f"Possible memorisation: the nearest training image is much closer than the rest (ratio "
+                f"{result.ratio:.2f} ≤ {result.threshold:.2f}, Carlini et al. 2023): this sample looks like a copy.")
+        self.warning_label.setVisible(result.memorised)
+
+    def neighbour_count(self) -> int:
+        return max(0, len(self.image_labels) - 1)
+
+
+class SampleQualityPanel(QWidget):
+    """Evaluate the current samples against the data set; click one for its nearest training images."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.samples: np.ndarray | None = None  # (N, H, W, C) uint8
+        self.source: str | None = None
+        self.checkpoint: str | Path | None = None
+        self.evaluation: ModelEvaluation | None = None
+        self.error: str | None = None
+        self._clicked: int | None = None
+        self._evaluator = TaskRunner("evaluate", self)
+        self._finder = TaskRunner("neighbours", self)
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("Score these samples against the model's training data (held out where it "
+                                        "can be), beside real images scored the same way")
+        self.evaluate_button.setEnabled(False)
+        self.status = QLabel("Sample first, then Evaluate.")
+        self.status.setWordWrap(True)
+        self.table = QLabel()
+        self.table.setTextFormat(Qt.TextFormat.RichText)
+        self.thumbs = QListWidget()
+        self.thumbs.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs.setFlow(QListView.Flow.LeftToRight)
+        self.thumbs.setWrapping(False)
+        self.thumbs.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbs.setFixedHeight(THUMB_PX + 28)
+        self.neighbours = NeighboursView()
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Quality of these samples</b>"))
+        head.addWidget(self.evaluate_button)
+        head.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+        layout.addWidget(self.thumbs)
+        layout.addWidget(self.neighbours)
+        self.evaluate_button.clicked.connect(self.evaluate)
+        self.thumbs.currentRowChanged.connect(self.show_neighbours_of)
+        self._evaluator.progress.connect(self._on_progress)
+        self._evaluator.result.connect(self._on_evaluated)
+        self._evaluator.failed.connect(self._on_failed)
+        self._finder.result.connect(self._on_neighbours)
+        self._finder.failed.connect(self._on_failed)
+
+    def set_samples(self, images: np.ndarray, source: str | None = None, checkpoint: str | Path | None = None) -> None:
+        """The final images of a sampling run, (N, H, W, C) uint8, and the data set to measure them against
+        (`source`, or the training data of `checkpoint`, read on the worker thread)."""
+        self.samples, self.evaluation = np.ascontiguousarray(images), None
+        self.source, self.checkpoint = source, checkpoint
+        self.table.clear()
+        self.thumbs.clear()
+        for i, image in enumerate(self.samples):
+            item = QListWidgetItem(QIcon(scaled_nearest(to_qpixmap(image), QSize(THUMB_PX, THUMB_PX))), str(i))
+            self.thumbs.addItem(item)
+        self.evaluate_button.setEnabled(len(self.samples) > 3)
+        against = source or "the model's training data"
+        self.status.setText(f"{len(self.samples)} samples vs {against}: Evaluate, or click one"
+                            + ("" if len(self.samples) > 3 else " (Evaluate needs more than 3 samples)"))
+
+    def is_busy(self) -> bool:
+        return self._evaluator.is_running() or self._finder.is_running()
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        self._evaluator.shutdown(timeout_s)
+        self._finder.shutdown(timeout_s)
+
+    @Slot()
+    def evaluate(self) -> None:
+        if self.samples is None:
+            return
+        samples, source = self.samples, self._source
+        self.error = None
+        self.evaluate_button.setEnabled(False)
+        self.status.setText("evaluating …")
+        self._evaluator.start(lambda should_stop, report: evaluate_images(samples, source(), on_progress=report))
+
+    @Slot(int)
+    def show_neighbours_of(self, index: int) -> None:
+        if self.samples is None or not 0 <= index < len(self.samples):
+            return
+        image, source = self.samples[index], self._source
+        self._clicked = index
+        self.status.setText(f"finding the nearest training images of sample {index} …")
+        self._finder.start(lambda should_stop, report: find_neighbours(image, source(), NEIGHBOURS_SHOWN))
+
+    def _source(self) -> str:
+        """The data set to measure against (on the worker thread: reading a checkpoint's config is file work)."""
+        if self.source is not None:
+            return self.source
+        if self.checkpoint is None:
+            raise ValueError("no data set to measure against")
+        return model_source(self.checkpoint)
+
+    @Slot(object)
+    def _on_progress(self, p: EvaluationProgress) -> None:
+        self.status.setText(f"evaluating: {p.stage} {p.done}/{p.total}")
+
+    @Slot(object)
+    def _on_evaluated(self, result: ModelEvaluation) -> None:
+        self.evaluation = result
+        self.evaluate_button.setEnabled(True)
+        rows = {name: (value, floor) for name, value, floor in result.rows()}
+        cells = "".join(f"<tr><td>{label}</td><td align='right'>{rows[key][0]:.3f}</td><td align='right'>"
+                        f"{'' if rows[key][1] is None else f'{rows[key][1]:.3f}'}</td></tr>"
+                        for key, label in SHOWN_METRICS.items() if key in rows)
+        self.table.setText(f"<table cellspacing='6'><tr><th></th><th>samples</th><th>real vs real</th></tr>{cells}"
+                           "</table>")
+        reference = result.held_out or "a fixed subset of the data"
+        self.status.setText(f"{result.report.sample_count} samples vs {result.report.reference_count} real images "
+                            f"({reference}); {result.seconds:.1f} s")
+
+    @Slot(object)
+    def _on_neighbours(self, result: Neighbours) -> None:
+        if self.samples is None or self._clicked is None:
+            return
+        self.neighbours.show_neighbours(self.samples[self._clicked], result)
+        self.status.setText(f"sample {self._clicked}: ratio test {result.ratio:.2f} "
+                            f"(a copy when ≤ {result.threshold:.2f})")
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.evaluate_button.setEnabled(self.samples is not None and len(self.samples) > 3)
+        self.status.setText(f"<span style='color:#8a0015'>{message}</span>")
+
+
+def model_source(checkpoint: str | Path) -> str:
+    """The data source a checkpoint was trained on (what its samples are measured against)."""
+    from ddpm_studio.app.sweep import model_data_source
+
+    return model_data_source(checkpoint)
