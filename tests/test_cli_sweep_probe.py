@@ -42,7 +42,7 @@ def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys
     data = json.loads((tmp_path / "out.json").read_text())
     assert data["num_timesteps"] == 20 and len(data["cells"]) == 7 and data["floor"]["recall"] >= 0
     plot = np.asarray(Image.open(tmp_path / "nfe.png"))
-    assert plot.shape == (460, 760, 3) and (plot != 255).any(axis=2).mean() > 0.02
+    assert plot.shape == (420, 3 * 640, 3) and (plot != 255).any(axis=2).mean() > 0.02  # swd | precision | recall
     assert main(args + ["--data", DATA]) == 0  # the same data set spelled out: every cell from the cache
     again = capsys.readouterr().out.splitlines()
     assert sum(r.split()[-1] == "cached" for r in again[1:8]) == 7
@@ -81,3 +81,15 @@ def test_probe_bad_arguments(tmp_path, capsys):
     assert "t=20 is out of range 0..19" in capsys.readouterr().err
     assert main(["probe", str(checkpoint), "--index", "0", "--interpolate", str(tmp_path / "i.gif")]) == 1
     assert "interpolation needs two images" in capsys.readouterr().err
+
+
+def test_sample_takes_an_nfe_budget_and_counts_progress_in_nfe(tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+    out = tmp_path / "heun"
+    assert main(["sample", str(checkpoint), "--method", "heun", "--nfe", "6", "--count", "2", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("heun (NFE) [") and err[-1].endswith(" 5/5")  # 3 Heun steps spend 5 NFE
+    assert (out / "sample_001.png").is_file()
+    assert main(["sample", str(checkpoint), "--method", "ddpm", "--nfe", "10", "--out", str(out), "--quiet"]) == 1
+    assert "DDPM always costs T = 20 NFE" in capsys.readouterr().err

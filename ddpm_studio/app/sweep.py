@@ -245,14 +245,16 @@ def _sample_cell(model, diffusion, x_T: torch.Tensor, method: str, steps: int, s
 
 def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepSettings | None = None, *,
               device: str | torch.device = "cpu", cache_dir: Path | None = None, use_cache: bool = True,
+              cached_only: bool = False,
               should_stop: Callable[[], bool] | None = None,
               on_progress: Callable[[SweepProgress], None] | None = None,
               on_cell: Callable[[SweepCell], None] | None = None) -> SweepResult:
     """Sample and evaluate every (sampler, budget) cell of `settings` for the model at `checkpoint` (a file or a
     run folder) against images of `data` (a source spec or a loaded data set of the model's image shape).
 
-    Cached cells are read, not recomputed (`use_cache=False` recomputes and overwrites). When `should_stop()`
-    answers True the sweep returns at once with the finished cells and `cancelled=True`."""
+    Cached cells are read, not recomputed (`use_cache=False` recomputes and overwrites; `cached_only=True`
+    computes nothing and returns the cached cells and floor). When `should_stop()` answers True the sweep
+    returns at once with the finished cells and `cancelled=True`."""
     settings = settings or SweepSettings()
     settings.validate()
     stop = should_stop or (lambda: False)
@@ -286,6 +288,8 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         ordered = tuple(cells[(m, b)] for m, b, _, _ in plan if (m, b) in cells)
         return SweepResult(str(path), dataset.spec, T, settings, ordered, floor, cancelled, tuple(skipped))
 
+    if cached_only:
+        return result(False, cache.get(cache.key(kind="floor", **common)) if settings.with_floor else None)
     reference_images = _reference_images(dataset, settings.reference_count, settings.seed)
     reference = prepare_reference(reference_images, evaluation) if todo else None
     x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))

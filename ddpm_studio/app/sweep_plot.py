@@ -17,8 +17,8 @@ SAMPLER_COLOURS: dict[str, tuple[int, int, int]] = {
     "ddim": (0, 114, 178), "dpmpp_2m": (213, 94, 0), "euler": (0, 158, 115), "heun": (204, 121, 167),
     "euler_ancestral": (230, 159, 0), "ddpm": (0, 0, 0),
 }
-METRIC_TITLES = {"swd": "SWD ×10³ (lower is better)", "precision": "precision (higher is better)",
-                 "recall": "recall (higher is better)"}
+METRIC_TITLES = {"swd": "SWD x 1000 (lower is better)", "precision": "precision (higher is better)",
+                 "recall": "recall (higher is better)"}  # ASCII: Pillow's default font lacks superscripts
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -49,13 +49,14 @@ def plot_curves(result: SweepResult, metric: str = "swd", *, size: tuple[int, in
     floor = (result.floor or {}).get(metric)
     values = [v for pts in curves.values() for _, v in pts] + ([floor] if floor is not None else [])
     nfes = [n for pts in curves.values() for n, _ in pts]
+    budgets = sorted({c.budget for c in result.cells if c.method in curves})  # ticks at the asked budgets
     draw.text((left, 10), f"{METRIC_TITLES.get(metric, metric)} vs NFE", fill="black", font=font)
     if not values:
         draw.text((left, height // 2), "no cells yet", fill="gray", font=font)
         return np.asarray(image)
     ticks = _nice_ticks(min(values), max(values))
     y0, y1 = ticks[0], ticks[-1] if ticks[-1] > ticks[0] else ticks[0] + 1
-    x0, x1 = math.log10(min(nfes)), math.log10(max(nfes))
+    x0, x1 = math.log10(min(nfes + budgets)), math.log10(max(nfes + budgets))
     x1 = x1 if x1 > x0 else x0 + 1
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -67,7 +68,7 @@ def plot_curves(result: SweepResult, metric: str = "swd", *, size: tuple[int, in
         y = px(10 ** x0, v)[1]
         draw.line((left, y, left + plot_w, y), fill=(232, 232, 232))
         draw.text((left - 6, y), f"{v:g}", fill="black", font=small, anchor="rm")
-    for n in sorted(set(nfes)):
+    for n in budgets:
         x = px(n, y0)[0]
         draw.line((x, top, x, top + plot_h), fill=(232, 232, 232))
         draw.text((x, top + plot_h + 6), str(n), fill="black", font=small, anchor="mt")
@@ -92,3 +93,10 @@ def plot_curves(result: SweepResult, metric: str = "swd", *, size: tuple[int, in
         draw.line((width - right + 14, legend_y + 7, width - right + 36, legend_y + 7), fill=(90, 90, 90), width=2)
         draw.text((width - right + 42, legend_y), "real vs real (floor)", fill="black", font=small)
     return np.asarray(image)
+
+
+def plot_panels(result: SweepResult, metrics: tuple[str, ...] = ("swd", "precision", "recall"), *,
+                size: tuple[int, int] = (640, 420)) -> np.ndarray:
+    """One `plot_curves` panel per metric, side by side: (H, W, 3) uint8."""
+    panels = [plot_curves(result, metric, size=size) for metric in metrics]
+    return np.concatenate(panels, axis=1)

@@ -12,7 +12,7 @@ import torch
 from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.sweep import SWEEP_METRICS, SweepResult, SweepSettings, model_data_source, run_sweep
-from ddpm_studio.app.sweep_plot import plot_curves
+from ddpm_studio.app.sweep_plot import plot_panels
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
@@ -34,6 +34,13 @@ def _methods(text: str) -> tuple[str, ...]:
     bad = [v for v in values if v not in SAMPLERS]
     if bad or not values:
         raise argparse.ArgumentTypeError(f"methods are among {', '.join(SAMPLERS)}; got {text!r}")
+    return values
+
+
+def _metric_list(text: str) -> tuple[str, ...]:
+    values = tuple(v for v in text.replace(" ", "").split(",") if v)
+    if not values or any(v not in SWEEP_METRICS for v in values):
+        raise argparse.ArgumentTypeError(f"metrics are among {', '.join(SWEEP_METRICS)}; got {text!r}")
     return values
 
 
@@ -71,7 +78,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         bar.update(int(p.done_nfe), f"{p.method}@{p.budget}")
 
     result = run_sweep(checkpoint, args.data or model_data_source(checkpoint), settings, device=args.device,
-                       use_cache=not args.no_cache, on_progress=on_progress)
+                       use_cache=not args.no_cache, cached_only=args.cached_only, on_progress=on_progress)
     if bar is not None:
         bar.close()
     print(format_table(result))
@@ -79,7 +86,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
     if args.plot:
-        exports.save_png(args.plot, plot_curves(result, args.metric))
+        exports.save_png(args.plot, plot_panels(result, args.metrics))
     return 0
 
 
@@ -95,10 +102,12 @@ def add_sweep(sub: Any) -> None:
     s.add_argument("--reference-count", type=int, default=d.reference_count, help="real images measured against")
     s.add_argument("--seed", type=int, default=d.seed)
     s.add_argument("--batch-size", type=int, default=d.batch_size)
-    s.add_argument("--metric", choices=SWEEP_METRICS, default=SWEEP_METRICS[0], help="the plotted metric")
+    s.add_argument("--metrics", type=_metric_list, default=SWEEP_METRICS,
+                   help=f"the plotted metrics, one panel each (of {', '.join(SWEEP_METRICS)})")
     s.add_argument("--json", default=None, help="write every cell as JSON here")
     s.add_argument("--plot", default=None, help="write the plot (PNG) here")
     s.add_argument("--no-cache", action="store_true", help="recompute every cell (and refresh the cache)")
+    s.add_argument("--cached-only", action="store_true", help="compute nothing: show the cells already cached")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(s)

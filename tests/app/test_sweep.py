@@ -84,6 +84,9 @@ def test_cache_hit_skips_sampling_and_a_changed_checkpoint_misses(checkpoint, tm
     third = run_sweep(checkpoint, DATA, SweepSettings(methods=("ddim",), budgets=(2, 3, 4), **SMALL),
                       cache_dir=tmp_path, on_progress=progress.append)
     assert [c.cached for c in third.cells] == [True, True, False] and progress[-1].total_nfe == 4
+    only = run_sweep(checkpoint, DATA, SweepSettings(methods=("ddim",), budgets=(2, 5), **SMALL), cache_dir=tmp_path,
+                     cached_only=True)
+    assert [c.budget for c in only.cells] == [2] and only.floor == first.floor
     # other weights at the same path: a new hash, so nothing is reused
     tiny_checkpoint(checkpoint, seed=1)
     fourth = run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path)
