@@ -169,7 +169,7 @@ class CompareSamplersView(QWidget):
         budgets = tuple(b for b, box in self.budget_boxes.items() if box.isChecked())
         return SweepSettings(methods=methods, budgets=budgets, count=self.count.value())
 
-    def metric(self) -> str:
+    def current_metric(self) -> str:
         return str(self.metric_combo.currentData())
 
     # -- running --------------------------------------------------------------------------------
@@ -232,15 +232,17 @@ class CompareSamplersView(QWidget):
         self.running = False
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
+        if self.progress.maximum() == 0 or (self.result is not None and not self.result.cancelled):
+            self.progress.setRange(0, max(1, self.progress.maximum()))
+            self.progress.setValue(self.progress.maximum() if self.result is not None else 0)
 
     # -- display --------------------------------------------------------------------------------
     def _redraw(self) -> None:
-        metric = self.metric()
+        metric = self.current_metric()
         methods = sorted({m for m, _ in self.cells}, key=SAMPLERS.index)
         budgets = sorted({b for _, b in self.cells})
         self.table.clear()
+        self.table.clearSpans()
         floor = self.result.floor.get(metric) if self.result and self.result.floor else None
         rows = [SAMPLER_LABELS[m] for m in methods] + (["real vs real"] if floor is not None and budgets else [])
         self.table.setRowCount(len(rows))
@@ -258,7 +260,10 @@ class CompareSamplersView(QWidget):
                                     + ", ".join(f"{k} {v:.3g}" for k, v in cell.metrics.items()))
                     self.table.setItem(r, c, item)
         if floor is not None and budgets:
-            self.table.setItem(len(methods), 0, QTableWidgetItem(f"{floor:.3g}"))
+            item = QTableWidgetItem(f"{floor:.3g}")
+            item.setToolTip("real images measured against other real images: the best a model can reach here")
+            self.table.setItem(len(methods), 0, item)
+            self.table.setSpan(len(methods), 0, 1, len(budgets))
         self.table.resizeColumnsToContents()
         self.plot.clear()
         self.legend.clear()
