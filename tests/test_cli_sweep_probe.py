@@ -79,7 +79,9 @@ def test_probe_bad_arguments(tmp_path, capsys):
     checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
     assert main(["probe", str(checkpoint), "--t", "20", "--out", str(tmp_path / "g.png")]) == 1
     assert "t=20 is out of range 0..19" in capsys.readouterr().err
-    assert main(["probe", str(checkpoint), "--index", "0", "--interpolate", str(tmp_path / "i.gif")]) == 1
+    assert main(["probe", str(checkpoint), "--index", "0", "--interpolate", str(tmp_path / "i.gif"),
+                 "--out", str(tmp_path / "g.png")]) == 1
+    assert not (tmp_path / "g.png").exists()  # refused before any work
     assert "interpolation needs two images" in capsys.readouterr().err
 
 
