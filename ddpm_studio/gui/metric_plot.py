@@ -54,7 +54,7 @@ class MetricPlot(QWidget):
         self.best_marker = self.plot.plot([], [], pen=None, symbol="star", symbolSize=16,
                                           symbolBrush=(240, 190, 0), symbolPen=(120, 90, 0))
         self.floor_line = pg.InfiniteLine(angle=0, pen=FLOOR_PEN, movable=False,
-                                          label="real vs real", labelOpts={"position": 0.1, "color": (90, 90, 90)})
+                                          label="real vs real", labelOpts={"position": 0.5, "color": (90, 90, 90)})
         self.plot.addItem(self.floor_line)
         self.empty_label = QLabel(EMPTY_MESSAGE)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
