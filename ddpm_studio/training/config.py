@@ -74,6 +74,11 @@ class TrainingConfig:
     preview_count: int = 16  # images in the preview grid
     preview_seed: int = 0  # fixed noise seed of the preview grid
     preview_sampler_steps: int = 25  # DDIM steps of the preview
+    metrics_every_steps: int = 0  # score the EMA model's samples every N steps (0: see metrics_time_share)
+    metrics_time_share: float = 0.05  # else as often as keeps scoring within this share of training time (0 = never)
+    metrics_count: int = 64  # samples per score, from a fixed noise seed (quality_monitor.py)
+    metrics_sampler_steps: int = 10  # DDIM steps of those samples
+    metrics_reference_count: int = 256  # held-out real images they are measured against
     checkpoint_every_steps: int = 500  # write a checkpoint every N steps (and at the end / on stop)
     keep_last: int = 3  # checkpoints kept on disk
     seed: int = 0  # seeds weights, data order, t and noise
@@ -109,6 +114,11 @@ class TrainingConfig:
         _positive_int("preview_count", self.preview_count)
         _positive_int("preview_seed", self.preview_seed, low=0)
         _positive_int("preview_sampler_steps", self.preview_sampler_steps)
+        _positive_int("metrics_every_steps", self.metrics_every_steps, low=0)
+        _finite("metrics_time_share", self.metrics_time_share, low=0.0, high=0.5)
+        _positive_int("metrics_count", self.metrics_count, low=4)  # more than k = 3 of the k-NN manifolds
+        _positive_int("metrics_sampler_steps", self.metrics_sampler_steps)
+        _positive_int("metrics_reference_count", self.metrics_reference_count, low=4)
         _positive_int("checkpoint_every_steps", self.checkpoint_every_steps)
         _positive_int("keep_last", self.keep_last)
         _positive_int("seed", self.seed, low=0)

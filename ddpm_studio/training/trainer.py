@@ -56,6 +56,7 @@ from ddpm_studio.training.events import (
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
 from ddpm_studio.training.previews import PreviewCadence, sample_preview, save_preview_png
+from ddpm_studio.training.quality_monitor import QualityMonitor
 from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
 from ddpm_studio.training.run_lock import RunLock, RunLocked
@@ -90,11 +91,13 @@ class Trainer:
                                    generator=self.rng.data)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed_s = 0, 0, 0, 0.0
         self.clock = clock
-        self.overhead_s = {"preview": 0.0, "checkpoint": 0.0}  # training time spent outside steps, this session
+        self.overhead_s = {"preview": 0.0, "checkpoint": 0.0, "metrics": 0.0}  # time outside steps, this session
         self.budget_plan: BudgetPlan | None = None
         self.last_saved_step: int | None = None
         self._last_preview_step: int | None = None
         self.previews = PreviewCadence(tc)
+        # sample quality of the EMA model now and then (quality_monitor.py); one process only (its save is rank 0's)
+        self.quality = QualityMonitor(config, dataset, run.path, enabled=self.dist.is_main and not self.dist.enabled)
         self.recorder = RunRecorder(run, config.diffusion.timesteps)
         self._images_per_s = 0.0
         self._step_seconds: float | None = None  # smoothed seconds per optimiser step
@@ -249,7 +252,8 @@ class Trainer:
         tc = self.config.training
         if tc.max_minutes is None or tc.planned_steps is not None:
             return None
-        return BudgetPlanner(60.0 * tc.max_minutes, self.previews.time_share)
+        metrics_share = self.quality.cadence.time_share if self.quality.enabled else 0.0
+        return BudgetPlanner(60.0 * tc.max_minutes, self.previews.time_share + metrics_share)
 
     def _wait_if_paused(self) -> None:
         if not self._running.is_set():
@@ -280,10 +284,14 @@ class Trainer:
             if self.previews.due(self.step, epoch_number if epoch_ended else None, self.elapsed_s,
                                  self._step_seconds, tc.batch_size):
                 self._timed("preview", self._preview, emit, epoch_number)
+            if self.quality.due(self.step, self.elapsed_s, self._step_seconds, tc.batch_size):
+                self._timed("metrics", self._measure_quality, emit)
             if self.step % tc.checkpoint_every_steps == 0:
                 self._timed("checkpoint", self._save, emit)
         if self.previews.enabled and self._last_preview_step != self.step:
             self._timed("preview", self._preview, emit, self.epoch + (1 if self.batch_in_epoch else 0) or 1)
+        if self.quality.final_due(self.step):  # the end point of a curve that has begun
+            self._timed("metrics", self._measure_quality, emit)
         self._timed("checkpoint", self._save, emit)
         self._log_overhead()
         return "completed"
@@ -299,12 +307,26 @@ class Trainer:
             self.overhead_s[kind] += seconds
             if kind == "preview":
                 self.previews.record(seconds, self.elapsed_s)
+            elif kind == "metrics":
+                self.quality.record_cost(seconds, self.elapsed_s)
 
     def _log_overhead(self) -> None:
         session = self.elapsed_s - self._session_start_s
         if session > 0:
-            log.info("training time %.1f s this session: previews %.1f %%, checkpoints %.1f %%", session,
-                     100 * self.overhead_s["preview"] / session, 100 * self.overhead_s["checkpoint"] / session)
+            log.info("training time %.1f s this session: previews %.1f %%, checkpoints %.1f %%, metrics %.1f %%",
+                     session, 100 * self.overhead_s["preview"] / session,
+                     100 * self.overhead_s["checkpoint"] / session, 100 * self.overhead_s["metrics"] / session)
+
+    def _measure_quality(self, emit: EventCallback) -> None:
+        """Score the EMA model's samples (quality_monitor.py); a new best gets a checkpoint that is never pruned."""
+        event = self.quality.evaluate(self.ema.module, self.diffusion, self.device, self.step, self.elapsed_s,
+                                      should_stop=self._stop.is_set)
+        if event is None:  # stopped mid-sampling
+            return
+        if event.best_step == self.step:
+            self._save(emit)
+            self.quality.mark_best(self.step, self.run_dir.checkpoints_dir / checkpoint_name(self.step))
+        emit(event)
 
     # ---- one step ---------------------------------------------------------------------------------------
 
@@ -386,7 +408,7 @@ class Trainer:
         except NonFiniteWeights:  # never kept as "the last good checkpoint"
             raise NonFiniteLoss(f"the weights became NaN or inf at step {self.step}") from None
         self.last_saved_step = self.step
-        prune_checkpoints(self.run_dir.checkpoints_dir, self.config.training.keep_last)
+        prune_checkpoints(self.run_dir.checkpoints_dir, self.config.training.keep_last, self.quality.protected_steps())
         log.info("checkpoint written: %s", path)
         emit(CheckpointEvent(step=self.step, path=path))
 
@@ -417,6 +439,7 @@ class Trainer:
             raise CheckpointError(f"{checkpoint.path.name} cannot be resumed: {exc}") from None
         self.last_saved_step = self._last_preview_step = self.step
         self.previews.restart(self.elapsed_s)
+        self.quality.restart(self.step, self.elapsed_s)
 
     @classmethod
     def resume(cls, run: Run, dataset: Dataset | None = None, device: str | torch.device | None = None, *,

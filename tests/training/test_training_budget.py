@@ -30,7 +30,7 @@ class TickClock:
 
 def budget_config(tiny_config, **training):
     # 1 minute at 2 s per step; no previews, no step limit: the budget alone sets the length
-    return tiny_config(max_steps=None, max_minutes=1.0, preview_time_share=0.0, warmup_steps=2,
+    return tiny_config(max_steps=None, max_minutes=1.0, preview_time_share=0.0, metrics_time_share=0.0, warmup_steps=2,
                        checkpoint_every_steps=1000, **training)
 
 
