@@ -32,6 +32,7 @@ from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
 from ddpm_studio.gui.animation import FramePlayer
 from ddpm_studio.gui.export_worker import ExportJob, ExportRunner
+from ddpm_studio.gui.neighbours_view import SampleQualityPanel
 from ddpm_studio.gui.sampler_controls import SamplerControls
 from ddpm_studio.gui.sampler_lanes import SamplerLanes
 from ddpm_studio.gui.sampler_worker import SamplerRequest, SamplerRunner
@@ -86,6 +87,8 @@ class SamplerView(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.lanes, 1)
         right.addWidget(self.player)
+        self.quality = SampleQualityPanel()  # Evaluate + nearest training images (issue 11)
+        right.addWidget(self.quality)
         layout = QHBoxLayout(self)
         layout.addWidget(column_widget)
         layout.addLayout(right, 1)
@@ -210,6 +213,9 @@ class SamplerView(QWidget):
     def _on_finished(self, reason: str) -> None:
         self.finished_reason = reason
         n = self.player.frame_count()
+        last = self.lane_frame(0, n - 1) if reason == "completed" and n else None
+        if last is not None:  # the final images of the first lane, for Evaluate and the nearest neighbours
+            self.quality.set_samples(last.xt, checkpoint=self._lanes_asked[0].checkpoint)
         took = format_duration(time.monotonic() - self._sampling_started) if self._sampling_started else ""
         self.controls.set_status(f"done: {n} frames in {took}" if reason == "completed"
                                  else f"cancelled after {n} frames")

@@ -38,6 +38,7 @@ from ddpm_studio.app.training import TrainingJob
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
+from ddpm_studio.gui.metric_plot import MetricPlot
 from ddpm_studio.gui.training_form import TrainingForm
 from ddpm_studio.gui.training_stats import TrainingStats
 from ddpm_studio.gui.training_worker import TrainingRunner
@@ -155,7 +156,12 @@ class TrainingPanel(QWidget):
         lower.addWidget(self.filmstrip)
         lower.setSizes([300, 500])
         plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(self.loss_plot)
+        self.metric_plot = MetricPlot()  # sample quality beside the loss (issue 11)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.loss_plot)
+        top.addWidget(self.metric_plot)
+        top.setSizes([500, 300])
+        plots.addWidget(top)
         plots.addWidget(lower)
         plots.setSizes([320, 420])
         right = QVBoxLayout()
@@ -266,6 +272,7 @@ class TrainingPanel(QWidget):
         history = [r for r in run.history() if "step" in r and "loss" in r]
         self.loss_plot.set_history([float(r["step"]) for r in history], [float(r["loss"]) for r in history])
         self._show_timestep_loss(run)
+        self.metric_plot.load_run(run.path)
         problems = self.filmstrip.load_files(run.previews())
         if problems:
             self._show_notice("Some previews could not be read: " + "; ".join(problems[:3]))
@@ -303,6 +310,7 @@ class TrainingPanel(QWidget):
             self.checkpoint_path = None
             self.stats.clear_run()
             self.loss_plot.clear()
+            self.metric_plot.clear()
             self.bucket_plot.clear()
             self.filmstrip.clear()
         self._paused = False
@@ -349,6 +357,8 @@ class TrainingPanel(QWidget):
             self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
         elif isinstance(event, ev.EpochEndEvent):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
+        elif isinstance(event, ev.MetricsEvent):
+            self.metric_plot.add_point(event)
         elif isinstance(event, ev.CheckpointEvent):
             self.checkpoint_path = Path(event.path)
             self.stats.set("checkpoint", f"{event.path}  (step {event.step})")
