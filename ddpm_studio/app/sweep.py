@@ -30,7 +30,7 @@ import torch
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
-from ddpm_studio.engine import SamplingConfig, sample
+from ddpm_studio.engine import SamplingConfig, dpm_solver, sample
 from ddpm_studio.engine.nfe import SAMPLERS, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
@@ -225,6 +225,13 @@ def _reference_images(dataset: ImageDataset, count: int, seed: int) -> torch.Ten
     return dataset.batch(order.sort().values, generator=torch.Generator().manual_seed(seed))
 
 
+def _grid_key(method: str) -> dict[str, str]:
+    """The DPM-Solver++ grid in the cache key when it is not the "linspace" grid the first cached cells used
+    (so those cells keep their keys and a changed default grid is a miss, not a stale hit)."""
+    spacing = dpm_solver.DEFAULT_SPACING
+    return {"grid": spacing} if method == "dpmpp_2m" and spacing != "linspace" else {}
+
+
 def _sample_cell(model, diffusion, x_T: torch.Tensor, method: str, steps: int, settings: SweepSettings,
                  device: torch.device, tick: Callable[[float], None], should_stop: Callable[[], bool]) -> torch.Tensor:
     """The samples of one cell (count, C, H, W) in [-1, 1], in batches of `batch_size` from the shared x_T."""
@@ -274,7 +281,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     todo = []
     for method, budget, steps, cost in plan:
         key = cache.key(kind="cell", method=method, steps=steps, clip_x0=settings.clip_x0,
-                        batch_size=settings.batch_size, **common)
+                        batch_size=settings.batch_size, **_grid_key(method), **common)
         hit = cache.get(key) if use_cache else None
         if hit is not None:
             cells[(method, budget)] = SweepCell(method, budget, steps, cost, dict(hit["metrics"]),

@@ -6,6 +6,7 @@ generator's device and are then moved, so a CPU generator gives the same numbers
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,8 +15,8 @@ from torch import Tensor, nn
 
 from ddpm_studio.engine.diffusion import Model
 
-__all__ = ["SamplerStep", "ddim_timesteps", "dpm_timesteps", "check_timesteps", "initial_noise", "randn",
-           "resolve_device"]
+__all__ = ["SamplerStep", "ddim_timesteps", "dpm_timesteps", "logsnr_timesteps", "check_timesteps", "initial_noise",
+           "randn", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,32 @@ def dpm_timesteps(num_timesteps: int, steps: int) -> list[int]:
         return list(range(num_timesteps - 1, -1, -1))
     grid = torch.linspace(0, num_timesteps - 1, steps + 1, dtype=torch.float64).round().long()
     return grid.flip(0)[:-1].tolist()
+
+
+def logsnr_timesteps(alphas_cumprod: Tensor, steps: int, *, sigma_max: float | None = None) -> list[int]:
+    """Lu et al. 2022 ("DPM-Solver", Sec. 3.3, the "logSNR" spacing they recommend for pixel-space models):
+    ``steps`` points evenly spaced in the half log-SNR λ_t = log(α_t/σ_t) = ½ log(ᾱ_t/(1-ᾱ_t)), from λ(T-1)
+    (or λ = -log σ_max when that is later, σ_max in the VE scale √((1-ᾱ)/ᾱ) as in Karras et al.) to λ(0),
+    each mapped to the timestep nearest in λ and kept strictly decreasing (so ``steps`` timesteps always
+    come back). A solver that ends at σ = 0 (DPM-Solver++) takes its final step from t = 0."""
+    num_timesteps = alphas_cumprod.shape[0]
+    _check_steps(num_timesteps, steps)
+    ab = alphas_cumprod.to(torch.float64)
+    lambdas = 0.5 * (torch.log(ab) - torch.log1p(-ab))  # decreasing in t
+    lo = float(lambdas[-1]) if sigma_max is None else max(float(lambdas[-1]), -math.log(sigma_max))
+    targets = torch.linspace(lo, float(lambdas[0]), steps, dtype=torch.float64)
+    return _nearest_decreasing(targets, lambdas, steps)
+
+
+def _nearest_decreasing(targets: Tensor, values: Tensor, steps: int) -> list[int]:
+    """For each target (in the order the sampler visits them), the timestep whose value is nearest, then made
+    strictly decreasing while leaving room for the steps still to come (as ``karras_timesteps`` does)."""
+    nearest = (targets.unsqueeze(1) - values.unsqueeze(0)).abs().argmin(1).tolist()
+    grid: list[int] = []
+    for i, t in enumerate(nearest):
+        t = min(t, grid[-1] - 1) if grid else t
+        grid.append(max(t, steps - 1 - i))
+    return grid
 
 
 def check_timesteps(num_timesteps: int, timesteps: Sequence[int]) -> list[int]:

@@ -126,9 +126,10 @@ def test_dpm_solver_2m_matches_dpm_solver_multistep_scheduler(objective: str, st
     diffusion, model, noise, kwargs = _setup(objective)
     scheduler = schedulers.DPMSolverMultistepScheduler(**kwargs)  # defaults: dpmsolver++, order 2, midpoint
     scheduler.set_timesteps(steps)
-    assert scheduler.timesteps.tolist() == dpm_timesteps(diffusion.num_timesteps, steps)  # same default grid
+    grid = dpm_timesteps(diffusion.num_timesteps, steps)
+    assert scheduler.timesteps.tolist() == grid  # diffusers' default grid is our "linspace" spacing
     expected = _diffusers_loop(scheduler, model, noise)
-    ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, steps=steps, noise=noise))
+    ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -141,7 +142,8 @@ def test_learned_variance_models_use_the_mean_part(sampler: str) -> None:
         scheduler = schedulers.DPMSolverMultistepScheduler(**kwargs, variance_type="learned_range")
         scheduler.set_timesteps(steps)
         expected = _diffusers_loop(scheduler, model, noise)
-        ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, steps=steps, noise=noise))
+        ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, timesteps=dpm_timesteps(diffusion.num_timesteps,
+                                                                                          steps), noise=noise))
     else:
         cls = schedulers.EulerDiscreteScheduler if sampler == "euler" else schedulers.HeunDiscreteScheduler
         scheduler = cls(**kwargs)

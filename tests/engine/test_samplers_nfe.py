@@ -88,7 +88,8 @@ def test_first_order_samplers_agree_at_their_first_step_and_ancestral_eta0_is_eu
     dpm = next(iter(dpm_solver_2m_sample(model, diffusion, noise.shape, timesteps=ddim_timesteps(50, 5),
                                          noise=noise)))
     torch.testing.assert_close(dpm.xt, ddim.xt, rtol=1e-4, atol=1e-4)  # DPM-Solver++ 1st order = DDIM
-    assert [s.t for s in dpm_solver_2m_sample(model, diffusion, noise.shape, steps=5, noise=noise)] == grid
+    assert [s.t for s in dpm_solver_2m_sample(model, diffusion, noise.shape, steps=5, noise=noise,
+                                              spacing="linspace")] == grid
     euler = list(euler_sample(model, diffusion, noise.shape, steps=5, noise=noise))
     ancestral = list(euler_ancestral_sample(model, diffusion, noise.shape, steps=5, noise=noise, eta=0.0))
     torch.testing.assert_close(ancestral[-1].xt, euler[-1].xt)
