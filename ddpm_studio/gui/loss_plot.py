@@ -17,7 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from ddpm_studio.gui.elided_label import ElidedLabel
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
@@ -147,8 +149,7 @@ class LossPlot(QWidget):
         self.smoothing_slider.valueChanged.connect(lambda v: self.set_smoothing(v / SMOOTHING_STEPS))
         self.smoothing_label = QLabel()
         self.smoothing_label.setMinimumWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 4)
-        self.last_label = QLabel("")
-        self.last_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        self.last_label = ElidedLabel("", mode=Qt.TextElideMode.ElideRight, min_chars=4)  # never widens the window
         self.last_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("<b>Loss</b>"))
@@ -255,7 +256,6 @@ class LossPlot(QWidget):
             self._raw.setData(steps, values)
             self._smooth.setData(steps, smooth)
         self.last_label.setText(f"last {values[-1]:.4g} · smoothed {smooth[-1]:.4g}" if n else "")
-        self.last_label.setToolTip(self.last_label.text())
 
 
 class TimestepLossPlot(QWidget):

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.training.events import StepEvent
 
 SHOWN_DIFFERENCE = 0.1  # show the wall rate beside the step rate when it is more than 10 % lower
@@ -46,7 +46,7 @@ class TrainingStats(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.labels = {key: QLabel("—") for key in NAMES}
+        self.labels = {key: ElidedLabel("—") if key in ("run", "checkpoint") else QLabel("—") for key in NAMES}
         self._rate_origin: tuple[int, float] | None = None  # (step, elapsed) at the first event of this session
         self._batch_size: int | None = None
         self._last: StepEvent | None = None
@@ -56,16 +56,12 @@ class TrainingStats(QWidget):
             grid.addWidget(QLabel(f"<b>{NAMES[key]}</b>"), 0, i)
             grid.addWidget(self.labels[key], 1, i)
         for row, key in enumerate(("run", "checkpoint"), start=2):
-            self.labels[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            # a long path must never widen the window: the label takes the width it gets (full text: tooltip)
-            self.labels[key].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            # a long path never widens the window: elided in the middle (its file name stays), full text in the tooltip
             grid.addWidget(QLabel(f"<b>{NAMES[key]}</b>"), row, 0)
             grid.addWidget(self.labels[key], row, 1, 1, len(ROW) - 1)
 
     def set(self, key: str, text: str) -> None:
         self.labels[key].setText(text)
-        if key in ("run", "checkpoint"):
-            self.labels[key].setToolTip(text)
 
     def text(self, key: str) -> str:
         return self.labels[key].text()
