@@ -28,7 +28,6 @@ import torch
 from torch.utils.data import Dataset
 
 from ddpm_studio.atomic import StorageError
-from ddpm_studio.engine.samplers import ddim_sample
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
 from ddpm_studio.training.budget import BudgetPlan, BudgetPlanner, time_is_up
@@ -368,15 +367,15 @@ class Trainer:
             self.recorder.flush()
 
     def _preview(self, emit: EventCallback, epoch_number: int) -> None:
-        """EMA samples from a fixed seed (DDIM): an event and previews/epoch_XXXX.png of the epoch in progress
-        (a later preview within the same epoch replaces the file)."""
+        """EMA samples from a fixed seed (preview_sampler): an event and previews/epoch_XXXX.png of the epoch in
+        progress (a later preview within the same epoch replaces the file)."""
         self._last_preview_step = self.step
         if not self.dist.is_main:
             return
         tc, data = self.config.training, self.config.data
         images = sample_preview(self.ema.module, self.diffusion, count=tc.preview_count,
                                 shape=(data.channels, data.image_size, data.image_size), seed=tc.preview_seed,
-                                steps=tc.preview_sampler_steps, device=self.device, sampler=ddim_sample,
+                                steps=tc.preview_sampler_steps, device=self.device, method=tc.preview_sampler,
                                 should_stop=self._stop.is_set)
         if images is None:  # stopped mid-preview: the caller's stop check writes the checkpoint next
             log.info("preview of epoch %d abandoned: stop requested", epoch_number)

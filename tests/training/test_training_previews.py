@@ -62,4 +62,24 @@ def test_the_first_preview_comes_from_the_estimated_cost():
 def test_old_runs_keep_previewing_per_epoch():
     old = TrainingConfig.from_dict({"preview_every_epochs": 1, "max_steps": 10})
     assert old.preview_time_share == 0.0 and PreviewCadence(old).every_epochs == 1
-    assert TrainingConfig().preview_time_share == 0.05
+    assert old.preview_sampler == "ddim"  # and their previews keep being DDIM's
+    assert TrainingConfig().preview_time_share == 0.05 and TrainingConfig().preview_sampler == "euler"
+
+
+def test_preview_sampler_is_any_sampling_method(tiny_config, tiny_dataset, tmp_path):
+    import numpy as np
+    import torch
+
+    from ddpm_studio.training.previews import sample_preview
+
+    trainer = Trainer(tiny_config(max_steps=1), tiny_dataset, create_run(tiny_config(), root=tmp_path), device="cpu")
+    kwargs = dict(count=2, shape=(3, 8, 8), seed=1, steps=3, device=torch.device("cpu"))
+    euler = sample_preview(trainer.ema.module, trainer.diffusion, method="euler", **kwargs)
+    assert euler.shape == (2, 8, 8, 3) and np.array_equal(
+        euler, sample_preview(trainer.ema.module, trainer.diffusion, method="euler", **kwargs))
+    assert not np.array_equal(euler, sample_preview(trainer.ema.module, trainer.diffusion, **kwargs))  # DDIM
+    trainer.release_lock()
+    import pytest
+
+    with pytest.raises(ValueError, match="preview_sampler"):
+        TrainingConfig(preview_sampler="nope").validate()
