@@ -20,13 +20,13 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DDPM_STUDIO_HOME", tempfile.mkdtemp(prefix="ddpm-bench-"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402,F401  (torch before PySide6, as the app does)
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+import torch  # noqa: F401  (torch before PySide6, as the app does)
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
-from ddpm_studio.gui.state import AppState  # noqa: E402
-from ddpm_studio.gui.training_panel import TrainingPanel  # noqa: E402
+from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.training_panel import TrainingPanel
 
 INTERVAL_MS = 10
 

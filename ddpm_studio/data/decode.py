@@ -83,7 +83,7 @@ def decode_image(
         raise ImageDecodeError(f"decompression bomb refused ({exc})", label) from None
     except MemoryError:
         raise ImageDecodeError("out of memory while decoding", label) from None
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
         raise ImageDecodeError(_describe(exc), label) from None
 
 
@@ -175,7 +175,7 @@ def _exif_upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag; a damaged EXIF block leaves the pixels as stored."""
     try:
         return ImageOps.exif_transpose(image) or image
-    except Exception:  # malformed EXIF is not a reason to drop an otherwise good image
+    except Exception:  # noqa: BLE001 - malformed EXIF is not a reason to drop an otherwise good image
         return image
 
 

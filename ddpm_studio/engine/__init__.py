@@ -13,12 +13,7 @@ from ddpm_studio.engine.forward import (
     q_sample,
     velocity,
 )
-from ddpm_studio.engine.losses import (
-    discretized_gaussian_log_likelihood,
-    mean_flat,
-    normal_kl,
-    regression_loss,
-)
+from ddpm_studio.engine.losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl, regression_loss
 from ddpm_studio.engine.samplers import SamplerStep, ddim_invert, ddim_sample, ddim_timesteps, ddpm_sample, sample
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from ddpm_studio.engine.unet import UNet, build_unet

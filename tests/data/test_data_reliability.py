@@ -11,8 +11,8 @@ import textwrap
 import pytest
 from PIL import Image
 
-from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.config import DataConfig
+from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.sources import FolderSource
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -83,7 +83,8 @@ def test_a_crafted_optimizer_state_is_refused_with_the_file_and_the_tensor(tiny_
     result = _run_python(_RESUME, *paths)
     assert result.returncode == 0, result.stderr[-2000:]  # a segfault (rc -11 / 139) without the check
     lines = result.stdout.splitlines()
-    assert len(lines) == 3 and all(line.startswith("refused step_00000002.state.pt cannot be resumed") for line in lines)
+    assert len(lines) == 3
+    assert all(line.startswith("refused step_00000002.state.pt cannot be resumed") for line in lines)
     assert "exp_avg of parameter" in lines[0] and "shape (3,)" in lines[0]
     assert "exp_avg_sq of parameter" in lines[1] and "torch.float64" in lines[1]
     assert "exp_avg_sq of parameter" in lines[2] and "NaN" in lines[2]
@@ -158,7 +159,8 @@ def test_save_checkpoint_refuses_non_finite_weights_and_writes_nothing(tiny_conf
     ema = {k: v.clone() for k, v in trainer.ema.state_dict().items()}
     next(v for v in ema.values() if v.is_floating_point()).view(-1)[0] = float("inf")
     target = run.checkpoints_dir / ckpt.checkpoint_name(3)
-    with pytest.raises(getattr(ckpt, "NonFiniteWeights", CheckpointError), match="not writing step_00000003.safetensors: its EMA weight"):
+    refused = getattr(ckpt, "NonFiniteWeights", CheckpointError)
+    with pytest.raises(refused, match="not writing step_00000003.safetensors: its EMA weight"):
         save_checkpoint(target, config=trainer.config, step=3, model_state=trainer.model.state_dict(),
                         ema_state=ema, training_state=trainer.training_state())
     assert not target.exists() and not ckpt.state_path_for(target).exists()
@@ -194,7 +196,8 @@ def test_a_damaged_latest_checkpoint_falls_back_to_an_older_valid_one(tiny_confi
         checkpoint = load_checkpoint(run.path)
         model, _, _ = load_model(run.path)
         trainer = Trainer.resume(open_run(run.path), tiny_dataset, device="cpu")
-    assert checkpoint.step == 2 and len(checkpoint.skipped) == 1 and "step_00000004.safetensors" in checkpoint.skipped[0]
+    assert checkpoint.step == 2 and len(checkpoint.skipped) == 1
+    assert "step_00000004.safetensors" in checkpoint.skipped[0]
     assert trainer.step == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings and all("passing over a damaged checkpoint for step_00000002.safetensors" in w for w in warnings)

@@ -91,7 +91,8 @@ def test_a_full_or_read_only_tmpfs_mid_run_is_one_line(tiny_config, tmp_path, ho
     shell = (f"mount -t tmpfs -o size=64m tmpfs {mount} && "
              f"{sys.executable} -c 'from pathlib import Path; from ddpm_studio.training.runs import create_run; "
              f"from ddpm_studio.training.config import RunConfig; "
-             f"create_run(RunConfig.from_json(Path(\"{tmp_path}/config.json\").read_text()), root=\"{mount}\", name=\"r\")'"
+             f"create_run(RunConfig.from_json(Path(\"{tmp_path}/config.json\").read_text()), "
+             f"root=\"{mount}\", name=\"r\")'"
              f" && {sys.executable} {script} {mount}/r {hostile} 20000 && cp -a {mount}/r {tmp_path}/copy")
     (tmp_path / "config.json").write_text(config.to_json())
     result = subprocess.run(["unshare", "-rm", "sh", "-c", shell], capture_output=True, text=True, timeout=300)
