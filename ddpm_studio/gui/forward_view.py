@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSlider,
     QSpinBox,
@@ -41,6 +40,7 @@ from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_sch
 from ddpm_studio.gui.forward_figure import render_figure
 from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
+from ddpm_studio.gui.play_button import PlayPauseButton
 from ddpm_studio.gui.range_spin_box import RangeSpinBox
 from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.state import AppState
@@ -120,8 +120,7 @@ class ForwardView(QWidget):
                                     "RGB, or grey (one channel: grey images get grey noise); follows the data")
         for channels, words in CHANNEL_CHOICES:
             self.channels_combo.addItem(words, channels)
-        self.play_button = named(QPushButton("▶ Play"), "Play or pause", "Play or pause the timeline (Space)")
-        self.play_button.setCheckable(True)
+        self.play_button = named(PlayPauseButton(), "Play or pause", "Play or pause the timeline (Space)")
         self.slider = named(QSlider(Qt.Orientation.Horizontal), "Timestep t", "t from 0 (the image) to T (noise)")
         self.slider.setPageStep(50)
         self.t_label = QLabel()
@@ -223,7 +222,6 @@ class ForwardView(QWidget):
         if self.play_button.isChecked() != playing:
             self.play_button.setChecked(playing)  # re-enters through toggled
             return
-        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
         if playing:
             self._timer.start()
         else:

@@ -51,6 +51,7 @@ from ddpm_studio.app.probe import (
 from ddpm_studio.engine.nfe import SAMPLER_LABELS
 from ddpm_studio.engine.probes import SDEDIT_METHODS
 from ddpm_studio.gui.image_utils import to_qpixmap
+from ddpm_studio.gui.play_button import PlayPauseButton
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.task_worker import TaskRunner
 
@@ -173,8 +174,7 @@ class ProbeView(QWidget):
         self.interp_slider.setAccessibleName("Interpolation position")
         self.interp_slider.setEnabled(False)
         self.interp_slider.valueChanged.connect(self._show_frame)
-        self.play_button = QPushButton("Play")
-        self.play_button.setCheckable(True)
+        self.play_button = PlayPauseButton()
         self.play_button.setEnabled(False)
         self.play_button.toggled.connect(self.set_playing)
         self._timer = QTimer(self)
@@ -336,7 +336,6 @@ class ProbeView(QWidget):
         self.play_button.blockSignals(True)
         self.play_button.setChecked(playing)
         self.play_button.blockSignals(False)
-        self.play_button.setText("Pause" if playing else "Play")
 
     def _advance(self) -> None:
         slider = self.interp_slider

@@ -181,3 +181,21 @@ def test_a_failed_load_never_leaves_the_previous_images_beside_the_error(qtbot, 
     qtbot.waitUntil(lambda: "Could not load" in view.message.text(), timeout=5000)
     assert view.live_labels == [] and view.noiser.x0 is None
     assert view.grid_label.pixmap() is None or view.grid_label.pixmap().isNull()
+
+
+def test_play_buttons_use_standard_icons_and_no_font_glyphs(qtbot):
+    """Issue 13 item 14: no "▶"/"⏸" text that a default font draws as a box; the icon and the word follow the
+    state however it is set (a click, or setChecked with the signals blocked)."""
+    from ddpm_studio.gui.play_button import PlayPauseButton
+
+    button = PlayPauseButton()
+    qtbot.addWidget(button)
+    assert button.text() == "Play" and not button.icon().isNull()
+    play_key = button.icon().cacheKey()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert button.isChecked() and button.text() == "Pause" and button.icon().cacheKey() != play_key
+    button.blockSignals(True)
+    button.setChecked(False)
+    button.blockSignals(False)
+    assert button.text() == "Play" and button.icon().cacheKey() == play_key
+    assert not any(glyph in button.text() for glyph in "▶⏸")
