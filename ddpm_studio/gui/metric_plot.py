@@ -25,11 +25,11 @@ METRIC_LABELS: dict[str, str] = {
     "recall": "recall (higher is better)",
     "memorised": "memorised share (lower is better)",
 }
-EMPTY_MESSAGE = ("no quality points yet: the run scores its EMA model's samples\n"
-                 "every few minutes (about 5 % of the training time)")
+EMPTY_MESSAGE = "no quality points yet"
+EMPTY_TOOLTIP = "The run scores its EMA model's samples every few minutes (about 5 % of the training time)"
 CURVE_PEN = pg.mkPen((200, 90, 20), width=2)
 FLOOR_PEN = pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine)
-MIN_PLOT_HEIGHT = 170
+MIN_PLOT_HEIGHT = 140  # px: with its chooser and caption it matches the loss plot's row height
 
 
 class MetricPlot(QWidget):
@@ -43,6 +43,9 @@ class MetricPlot(QWidget):
         self.metric_box = QComboBox()
         for key, label in METRIC_LABELS.items():
             self.metric_box.addItem(label, key)
+        self.metric_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.metric_box.setMinimumContentsLength(12)  # long labels elide: the plot shares the row with the loss
+        self.metric_box.setAccessibleName("Sample quality metric")
         self.metric_box.setToolTip("Sample quality of the EMA model, scored on held-out images; the dashed line is "
                                    "real images scored the same way")
         self.plot = pg.PlotWidget()
@@ -59,9 +62,11 @@ class MetricPlot(QWidget):
         self.empty_label = QLabel(EMPTY_MESSAGE)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color: #666;")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setToolTip(EMPTY_TOOLTIP)
         self.best_label = QLabel()
-        head = QHBoxLayout()
-        head.addWidget(QLabel("<b>Sample quality</b>"))
+        self.best_label.setWordWrap(True)  # labels never widen the tab (issue 13 item 12)
+        head = QHBoxLayout()  # the metric chooser is the title: the plot shares its row with the loss plot
         head.addWidget(self.metric_box, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -268,3 +268,16 @@ def test_a_16px_grayscale_folder_sets_the_forward_view_and_the_training_form(qtb
     assert (config.data.image_size, config.data.channels) == (16, 1)
     assert form.hflip.isVisible() or form.hflip.isVisibleTo(form)  # flipping stays the person's visible choice
     assert window.dataset_view.training_size() == 16 and window.dataset_view.training_channels() == 1
+
+
+def test_every_tab_fits_a_1024x700_window(make_window):
+    """Issue 13 items 2/23: at 1024×700 no tab needs more room than the window has (a larger one gives the whole
+    window scroll bars, which pushes the training tab's run controls and the sampler's bottom rows out of view).
+    The offscreen screen is smaller than 1024×700, so the window's parts are measured rather than shown."""
+    window = make_window()
+    chrome = window.menuBar().sizeHint().height() + window.statusBar().sizeHint().height()
+    needs = {window.tabs.tabText(i): window.tabs.widget(i).minimumSizeHint().toTuple()
+             for i in range(window.tabs.count())}
+    tab_bar = window.tabs.tabBar().sizeHint().height()
+    too_big = {name: size for name, size in needs.items() if size[0] > 1000 or size[1] + tab_bar + chrome > 680}
+    assert too_big == {}
