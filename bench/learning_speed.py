@@ -5,7 +5,8 @@ Three contestants on the same data, for the same time, each planning its run for
 `ddpm-studio train --minutes N` does (training/budget.py):
 
 - defaults   the config dataclasses' defaults (what `ddpm-studio train` and the GUI's form start from);
-- previous   the defaults before issue 10: ε objective, lr 2e-4, batch 32, EMA 0.999 (warm-up EMA);
+- previous   the defaults before issue 10: ε objective, lr 2e-4, batch 32, EMA 0.999 (warm-up EMA), and the
+             tiny preset's per-level linear attention of then;
 - diffusers  the defaults' recipe and training loop, with the network swapped for diffusers' UNet2DModel at
              the parameter count of our default preset (attention at the lowest resolution, as bench/
              train_step.py's matched row), to separate the network from the recipe.
@@ -44,7 +45,7 @@ from ddpm_studio.training import learner as learner_module  # noqa: E402
 from ddpm_studio.training.runs import create_run  # noqa: E402
 from ddpm_studio.training.trainer import Trainer  # noqa: E402
 
-PREVIOUS = "objective=eps,lr=2e-4,batch_size=32,ema_decay=0.999,ema_sigma_rel=0.0,snr_gamma=0.0"
+PREVIOUS = "objective=eps,lr=2e-4,batch_size=32,ema_decay=0.999,ema_sigma_rel=0.0,snr_gamma=0.0,linear_attention=true"
 CONTESTANTS = {"defaults": "", "previous": PREVIOUS, "diffusers": ""}
 
 

@@ -69,7 +69,8 @@ def base_config(args: argparse.Namespace) -> RunConfig:
         config = RunConfig(model=UNET_PRESETS["tiny"], diffusion=DiffusionConfig(), training=TrainingConfig())
     data = replace(config.data, source=args.data, image_size=args.size)
     training = replace(config.training, device="cpu", num_threads=args.threads, preview_every_epochs=0,
-                       preview_every_steps=0, preview_time_share=0.0, checkpoint_every_steps=10**9, keep_last=1,
+                       preview_every_steps=0, preview_time_share=0.0, metrics_every_steps=0, metrics_time_share=0.0,
+                       checkpoint_every_steps=10**9, keep_last=1,
                        max_minutes=args.minutes if args.plan else None, planned_steps=None,
                        max_steps=None if args.plan else config.training.max_steps)
     return replace(config, data=data, training=training)

@@ -30,7 +30,7 @@ PEERS = ("ours", "diffusers", "lucidrains")
 # Design points of our UNet beside the preset itself (`--designs`): where the step time goes.
 DESIGNS: dict[str, dict] = {
     "preset": {},
-    "no-linear-attention": {"linear_attention": False},   # the preset minus its per-level linear attention
+    "linear-attention": {"linear_attention": True},       # plus per-level linear attention (the preset until issue 10)
     "convnext": {"block": "convnext"},                    # ConvNeXt blocks (wider 3×3 convs, 2× hidden)
 }
 # diffusers' UNet2DModel at the width whose parameter count is closest to the ConvNeXt design's (1.48 M).

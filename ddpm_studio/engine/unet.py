@@ -8,7 +8,7 @@ Layout, for levels i = 0..L-1 with widths w_i = base · mult_i:
 
 Time t enters every block through a sinusoidal embedding + MLP (scale-shift for ResNet blocks, added
 for ConvNeXt). With `learned_variance` the output has 2C channels: ε and the interpolation v of
-Improved DDPM eq. (15). Parameter counts (`count_parameters`, RGB): "tiny" 935,331; "small" 8,026,627;
+Improved DDPM eq. (15). Parameter counts (`count_parameters`, RGB): "tiny" 852,451; "small" 8,026,627;
 "ddpm128" 33,236,355 — the DDPM write-up's model with that shape had 32,009,619 (+3.8 %; its exact block
 layout is not known to us; with two blocks per level ours has 51,259,395).
 

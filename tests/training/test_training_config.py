@@ -114,6 +114,10 @@ def test_defaults_are_the_measured_demo_recipe():
     assert config.diffusion.objective == "v"
     t = config.training
     assert (t.batch_size, t.lr, t.lr_schedule, t.warmup_steps, t.ema_decay) == (16, 1.5e-3, "cosine", 100, 0.995)
+    # issue 10's grid at equal CPU time: no per-level linear attention, no loss weighting, the warm-up EMA
+    assert (config.model.linear_attention, config.model.mid_attention, config.model.base_channels) == (False, True, 32)
+    assert (config.diffusion.snr_gamma, t.ema_sigma_rel, t.preview_sampler, t.preview_sampler_steps) == (
+        0.0, 0.0, "euler", 12)
 
 
 def test_the_demo_model_config_still_loads():
