@@ -14,17 +14,7 @@ import torch
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShowEvent
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QFrame,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QScrollArea,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
 import ddpm_studio
 from ddpm_studio.data.problems import DataSourceError
@@ -32,6 +22,7 @@ from ddpm_studio.data.sources import open_source
 from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.dataset_view import DatasetView
 from ddpm_studio.gui.elided_label import ElidedLabel
+from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
 from ddpm_studio.gui.forward_view import ForwardView
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
@@ -173,17 +164,7 @@ class MainWindow(QMainWindow):
     def _scrolling(*widgets: QWidget) -> QScrollArea:
         """The window's content in a frameless scroll area: on a screen smaller than the views' minimum sizes
         (QT_SCALE_FACTOR=2 on a laptop) the window still fits and scrolls; nothing is crushed or vanishes."""
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        for widget in widgets:
-            layout.addWidget(widget, 1 if isinstance(widget, QTabWidget) else 0)
-        area = QScrollArea()
-        area.setFrameShape(QFrame.Shape.NoFrame)
-        area.setWidgetResizable(True)
-        area.setWidget(content)
-        return area
+        return FittingScrollArea(*widgets)
 
     def _build_status_bar(self) -> None:
         self.device_label = ElidedLabel(f"Device: {device_description(self.state.device)}")
