@@ -45,12 +45,18 @@ class TrainingJob:
 
 
 def resumed_config(config: RunConfig, job: TrainingJob) -> RunConfig:
-    """The run's own config with the job's length, time limit and device (validated)."""
+    """The run's own config with the job's length, time limit and device (validated).
+
+    A time budget's planned step total (`planned_steps`, training/budget.py) is kept when the length does not
+    change, so the resumed run follows its schedule exactly; a new budget is planned again from the step
+    reached, and a new length in steps or epochs (without minutes) replaces the budget."""
     training = config.training
     if job.max_steps is not None or job.epochs is not None:
         training = replace(training, max_steps=job.max_steps, epochs=job.epochs)
-    if job.max_minutes is not None:
-        training = replace(training, max_minutes=job.max_minutes)
+        if job.max_minutes is None:
+            training = replace(training, max_minutes=None, planned_steps=None)
+    if job.max_minutes is not None and job.max_minutes != training.max_minutes:
+        training = replace(training, max_minutes=job.max_minutes, planned_steps=None)
     if job.device is not None:
         training = replace(training, device=job.device)
     resumed = replace(config, training=training)

@@ -49,13 +49,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
                       random_crop=args.random_crop)
     default_steps = TrainingConfig().max_steps
-    max_steps = args.steps if args.steps is not None else (None if args.epochs is not None else default_steps)
+    max_steps = args.steps if args.steps is not None else (
+        None if args.epochs is not None or args.minutes is not None else default_steps)
     training = TrainingConfig(
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, lr_schedule=args.lr_schedule,
         lr_min_ratio=args.lr_min_ratio, grad_clip=args.grad_clip,
         ema_decay=args.ema_decay, max_steps=max_steps, epochs=args.epochs, max_minutes=args.minutes,
         device=args.device,
-        mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every,
+        mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every or 0,
+        preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
         seed=args.seed, num_threads=args.threads)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
@@ -75,6 +77,7 @@ class _TrainReporter:
         if isinstance(event, StepEvent):
             if self.bar is None:
                 self.bar = ProgressBar(event.total_steps, "train", enabled=not self.quiet)
+            self.bar.total = event.total_steps  # a --minutes run knows its total once the budget is planned
             self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f} {event.images_per_s:.0f} img/s")
         elif isinstance(event, EpochEndEvent):
             logging.getLogger(PROG).info("epoch %d ended at step %d", event.epoch, event.step)
@@ -195,19 +198,25 @@ def add_train(sub: Any) -> None:
     p.add_argument("--warmup", type=int, default=t.warmup_steps, help="warm-up steps")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=t.lr_schedule,
                    help="after warm-up: constant, or cosine decay to lr x --lr-min-ratio at the last step "
-                        "(over --steps/--epochs; --minutes does not shorten it)")
+                        "(over --steps/--epochs, or the steps --minutes plans)")
     p.add_argument("--lr-min-ratio", type=float, default=t.lr_min_ratio, help="floor of the cosine decay")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
     p.add_argument("--ema-decay", type=float, default=t.ema_decay)
-    p.add_argument("--steps", type=int, default=None, help=f"optimiser steps (default {t.max_steps})")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"optimiser steps (default {t.max_steps}; none with --epochs or --minutes)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--minutes", type=float, default=None,
-                   help="also stop after this many minutes of training (the run's total)")
+                   help="train for this many minutes (the run's total): the step total, and so the warm-up and "
+                        "the learning-rate decay, is planned from the step rate measured in the first seconds and "
+                        "kept in config.json (with --steps/--epochs: whichever ends first)")
     p.add_argument("--device", default=t.device, help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES, default=t.mixed_precision)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=t.seed)
-    p.add_argument("--preview-every", type=int, default=t.preview_every_epochs, help="epochs (0 = never)")
+    p.add_argument("--preview-every", type=int, default=None,
+                   help="preview every N epochs (0 = never; default: as often as --preview-share allows)")
+    p.add_argument("--preview-share", type=float, default=t.preview_time_share,
+                   help="share of the training time previews may take when --preview-every is not given")
     p.add_argument("--preview-count", type=int, default=t.preview_count)
     p.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every_steps, help="steps")
     p.add_argument("--keep-last", type=int, default=t.keep_last, help="checkpoints kept")
