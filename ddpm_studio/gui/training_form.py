@@ -100,6 +100,7 @@ class TrainingForm(QWidget):
         self.lr_schedule = _combo(LR_SCHEDULES, tr.lr_schedule)
         self.by_steps = QRadioButton("steps")
         self.by_epochs = QRadioButton("epochs")
+        self.by_minutes = QRadioButton("minutes")  # a time budget: the Trainer plans the steps (training/budget.py)
         self.by_steps.setChecked(True)
         self.length = QSpinBox()
         self.length.setRange(1, 10_000_000)
@@ -114,7 +115,7 @@ class TrainingForm(QWidget):
         self.preview_every = QSpinBox()
         self.preview_every.setRange(0, 1000)
         self.preview_every.setValue(tr.preview_every_epochs)
-        self.preview_every.setSpecialValueText("never")
+        self.preview_every.setSpecialValueText("auto (≤ 5 % of the time)")
         self.preview_count = QSpinBox()
         self.preview_count.setRange(1, 64)
         self.preview_count.setValue(tr.preview_count)
@@ -127,7 +128,7 @@ class TrainingForm(QWidget):
             box.currentIndexChanged.connect(self._on_edit)
         for spin in self.findChildren(QSpinBox) + self.findChildren(QDoubleSpinBox):
             spin.valueChanged.connect(self._on_edit)
-        for check in self.findChildren(QCheckBox) + [self.by_steps]:
+        for check in self.findChildren(QCheckBox) + [self.by_steps, self.by_minutes]:
             check.toggled.connect(self._on_edit)
         self.source.textChanged.connect(self._on_edit)
         self.preset.currentIndexChanged.connect(self._on_preset)
@@ -157,7 +158,7 @@ class TrainingForm(QWidget):
         rate.addWidget(self.lr_schedule)
         f.addRow("learning rate", rate)
         length = QHBoxLayout()
-        for w in (self.length, self.by_steps, self.by_epochs):
+        for w in (self.length, self.by_steps, self.by_epochs, self.by_minutes):
             length.addWidget(w)
         f.addRow("train for", length)
         f.addRow("EMA decay", self.ema)
@@ -203,18 +204,26 @@ class TrainingForm(QWidget):
         diffusion = replace(self._base_diffusion, schedule=self.schedule.currentData(),
                             timesteps=self.timesteps.value(), objective=self.objective.currentData(),
                             loss=self.loss.currentData(), learned_variance=self.learned_variance.isChecked())
-        by_steps = self.by_steps.isChecked()
+        max_steps, epochs, max_minutes = self.length_choice()
         device = self.device.currentData()
         training = replace(self._base_training, batch_size=self.batch.value(), lr=self.lr.value(),
                            lr_schedule=self.lr_schedule.currentData(),
                            ema_decay=self.ema.value(), device=device,
                            mixed_precision=self.precision.currentData(),
-                           max_steps=self.length.value() if by_steps else None,
-                           epochs=None if by_steps else self.length.value(),
+                           max_steps=max_steps, epochs=epochs, max_minutes=max_minutes, planned_steps=None,
                            preview_every_epochs=self.preview_every.value(),
                            preview_count=self.preview_count.value(),
                            checkpoint_every_steps=self.checkpoint_every.value())
         return RunConfig(model=self._model_config(), diffusion=diffusion, data=data, training=training)
+
+    def length_choice(self) -> tuple[int | None, int | None, float | None]:
+        """(max_steps, epochs, max_minutes) of "train for": exactly one is set."""
+        value = self.length.value()
+        if self.by_minutes.isChecked():
+            return None, None, float(value)
+        if self.by_epochs.isChecked():
+            return None, value, None
+        return value, None, None
 
     def problem(self) -> str | None:
         """One line saying why this configuration cannot start, or None."""
@@ -298,9 +307,13 @@ class TrainingForm(QWidget):
             self.batch.setValue(tc.batch_size)
             self.lr.setValue(tc.lr)
             _set_combo(self.lr_schedule, tc.lr_schedule)
-            self.by_steps.setChecked(tc.max_steps is not None)
-            self.by_epochs.setChecked(tc.max_steps is None)
-            self.length.setValue(tc.max_steps if tc.max_steps is not None else (tc.epochs or 1))
+            if tc.max_minutes is not None:
+                self.by_minutes.setChecked(True)
+                self.length.setValue(max(1, round(tc.max_minutes)))
+            else:
+                self.by_steps.setChecked(tc.max_steps is not None)
+                self.by_epochs.setChecked(tc.max_steps is None)
+                self.length.setValue(tc.max_steps if tc.max_steps is not None else (tc.epochs or 1))
             self.ema.setValue(tc.ema_decay)
             _set_combo(self.device, "cuda" if tc.device.startswith("cuda") else tc.device)
             _set_combo(self.precision, tc.mixed_precision)

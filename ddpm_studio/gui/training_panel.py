@@ -220,9 +220,8 @@ class TrainingPanel(QWidget):
         """Continue the opened run from its latest checkpoint."""
         if self._reopened is None or self.is_busy():
             return
-        length, by_steps = self.form.length.value(), self.form.by_steps.isChecked()
-        job = TrainingJob(resume=self._reopened, max_steps=length if by_steps else None,
-                          epochs=None if by_steps else length)
+        max_steps, epochs, max_minutes = self.form.length_choice()
+        job = TrainingJob(resume=self._reopened, max_steps=max_steps, epochs=epochs, max_minutes=max_minutes)
         self._begin(job, clear=False)
 
     @Slot()

@@ -72,3 +72,22 @@ def test_combo_boxes_offer_exactly_the_configs_choice_lists(qtbot):
     for combo, choices in ((form.schedule, SCHEDULE_NAMES), (form.objective, OBJECTIVES), (form.loss, LOSS_NAMES),
                            (form.lr_schedule, LR_SCHEDULES), (form.precision, MIXED_PRECISION_MODES)):
         assert [combo.itemData(i) for i in range(combo.count())] == list(choices)
+
+
+def test_a_time_budget_gives_the_same_config_json_in_both_faces(qtbot):
+    """Issue 10 item 1: "train for N minutes" is a choice of the form, as `--minutes N` is of the CLI; the
+    form's preview field at 0 is the automatic time share, not "never"."""
+    form = TrainingForm()
+    qtbot.addWidget(form)
+    form.by_minutes.setChecked(True)
+    form.length.setValue(30)
+    assert form.problem() is None
+    config = form.run_config()
+    assert (config.training.max_minutes, config.training.max_steps, config.training.epochs) == (30.0, None, None)
+    assert config.to_json() == _cli_json("--minutes", "30")
+    assert form.preview_every.value() == 0 and "auto" in form.preview_every.specialValueText()
+    reopened = TrainingForm()
+    qtbot.addWidget(reopened)
+    reopened.set_run_config(config)  # a reopened budget run shows its budget
+    assert reopened.by_minutes.isChecked() and reopened.length.value() == 30
+    assert reopened.run_config().to_json() == config.to_json()
