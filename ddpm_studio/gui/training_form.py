@@ -115,7 +115,7 @@ class TrainingForm(QWidget):
         self.preview_every = QSpinBox()
         self.preview_every.setRange(0, 1000)
         self.preview_every.setValue(tr.preview_every_epochs)
-        self.preview_every.setSpecialValueText("auto (≤ 5 % of the time)")
+        self.preview_every.setSpecialValueText("auto (5 %)")  # 0: as often as keeps previews ≤ 5 % of the time
         self.preview_count = QSpinBox()
         self.preview_count.setRange(1, 64)
         self.preview_count.setValue(tr.preview_count)
@@ -157,9 +157,12 @@ class TrainingForm(QWidget):
         rate.addWidget(self.lr, 1)
         rate.addWidget(self.lr_schedule)
         f.addRow("learning rate", rate)
-        length = QHBoxLayout()
-        for w in (self.length, self.by_steps, self.by_epochs, self.by_minutes):
-            length.addWidget(w)
+        units = QHBoxLayout()  # below the number: one row of both would widen the tab past 1024 px
+        for w in (self.by_steps, self.by_epochs, self.by_minutes):
+            units.addWidget(w)
+        length = QVBoxLayout()
+        length.addWidget(self.length)
+        length.addLayout(units)
         f.addRow("train for", length)
         f.addRow("EMA decay", self.ema)
         f.addRow("device", self.device)
@@ -174,6 +177,10 @@ class TrainingForm(QWidget):
         layout.addStretch(1)
 
     def _tooltips(self) -> None:
+        self.preview_every.setToolTip("Sample a preview grid every N epochs; auto (0) previews as often as keeps "
+                                      "previews within 5 % of the training time, however small the dataset.")
+        self.by_minutes.setToolTip("A time budget: the run measures its step rate over the first seconds and "
+                                   "plans its steps (warm-up, learning-rate decay) to end in N minutes.")
         self.width.setToolTip("Channels of the first UNet level; deeper levels multiply it (the preset's mults).")
         self.block.setToolTip("ResNet blocks (GroupNorm, SiLU, scale-shift time conditioning) or ConvNeXt blocks "
                               "(7×7 depthwise conv, time embedding added): ConvNeXt has ~1.6× the parameters and "
