@@ -74,6 +74,7 @@ class TrainingPanel(QWidget):
         self._state = state
         self._runner = TrainingRunner(self)
         self._paused = False
+        self._session_over = False  # the last session ended: late step batches show no ETA
         self._reopened: Path | None = None  # a run from disk, shown and resumable
         self._last_step: ev.StepEvent | None = None
         self._preview_warned = False
@@ -303,6 +304,7 @@ class TrainingPanel(QWidget):
         self._hide_error()
         self.notice_label.hide()
         self._preview_warned = False
+        self._session_over = False
         config = job.config if job.config is not None else self.form.run_config()
         self.stats.set_batch_size(config.training.batch_size)
         if clear:  # nothing of an earlier run applies to a new one (a failed start must not show it)
@@ -337,7 +339,9 @@ class TrainingPanel(QWidget):
         last = batch[-1]
         self._last_step = last
         self.stats.show_step(last)
-        if not self._paused:
+        if self._session_over:  # a throttled batch delivered after the session ended: no ETA, no "training"
+            self.stats.set("eta", "—")
+        elif not self._paused:
             self.stats.set("status", "training")
         self._warn_if_previews_dominate()
 
@@ -373,6 +377,7 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_stopped(self) -> None:
         self._paused = False
+        self._session_over = True
         self._runner.shutdown(1.0)  # already ended: releases the thread objects
         self.stats.end_session()  # no ETA once nothing trains
         reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")
