@@ -15,3 +15,27 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("ddpm_home")
     monkeypatch.setenv("DDPM_STUDIO_HOME", str(home))
     yield home
+
+
+def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int = 0):
+    """A random tiny UNet (8×8 images, T = 20, linear schedule) saved as a step-1 checkpoint whose config names
+    `data`: the model of the sampler, sweep, probe and eval tests (untrained weights give finite, varied images)."""
+    import torch
+
+    from ddpm_studio.data.config import DataConfig
+    from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
+    from ddpm_studio.training.checkpoint import save_checkpoint
+    from ddpm_studio.training.config import RunConfig, TrainingConfig
+
+    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
+                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
+    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
+                       data=DataConfig(source=data, image_size=8), training=TrainingConfig())
+    torch.manual_seed(seed)
+    return save_checkpoint(path, config=config, step=1, model_state=UNet(model_config).state_dict())
+
+
+@pytest.fixture(scope="session")
+def save_random_checkpoint():
+    """`save_random_checkpoint(path, data=..., seed=0) -> path` (see `_save_random_checkpoint`)."""
+    return _save_random_checkpoint

@@ -6,29 +6,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ddpm_studio.cli import main
-from ddpm_studio.data.config import DataConfig
-from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
-from ddpm_studio.training.checkpoint import save_checkpoint
-from ddpm_studio.training.config import RunConfig, TrainingConfig
 
 DATA = "builtin:shapes?n=48"
 
 
-def tiny_checkpoint(path):
-    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
-    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
-    torch.manual_seed(0)
-    return save_checkpoint(path, config=config, step=1, model_state=UNet(model_config).state_dict())
-
-
-def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     args = ["sweep", str(checkpoint), "--nfe", "2,4,20", "--methods", "ddim,heun,ddpm", "--count", "8",
             "--reference-count", "12", "--json", str(tmp_path / "out.json"), "--plot", str(tmp_path / "nfe.png"),
             "--device", "cpu", "--quiet"]
@@ -48,16 +34,16 @@ def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys
     assert sum(r.split()[-1] == "cached" for r in again[1:8]) == 7
 
 
-def test_sweep_bad_arguments(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_sweep_bad_arguments(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     assert main(["sweep", str(checkpoint), "--methods", "ddim,nope"]) == 2
     assert "methods are among" in capsys.readouterr().err
     assert main(["sweep", str(checkpoint), "--count", "2", "--quiet"]) == 1
     assert "count and reference_count must exceed" in capsys.readouterr().err
 
 
-def test_probe_writes_the_grid_the_errors_the_inversion_and_the_interpolation(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_probe_writes_the_grid_the_errors_the_inversion_and_the_interpolation(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     out = tmp_path / "probe"
     args = ["probe", str(checkpoint), "--data", DATA, "--index", "0,5", "--steps", "3", "--out", str(out / "grid.png"),
             "--inversion", str(out / "inv.png"), "--inversion-steps", "5", "--interpolate", str(out / "interp.gif"),
@@ -75,8 +61,8 @@ def test_probe_writes_the_grid_the_errors_the_inversion_and_the_interpolation(tm
     assert report["t"] == [2, 5, 10, 14, 19] and len(report["mse"]) == 5 and len(report["inversion"]["mse"]) == 2
 
 
-def test_probe_bad_arguments(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_probe_bad_arguments(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     assert main(["probe", str(checkpoint), "--t", "20", "--out", str(tmp_path / "g.png")]) == 1
     assert "t=20 is out of range 0..19" in capsys.readouterr().err
     assert main(["probe", str(checkpoint), "--index", "0", "--interpolate", str(tmp_path / "i.gif"),
@@ -85,8 +71,8 @@ def test_probe_bad_arguments(tmp_path, capsys):
     assert "interpolation needs two images" in capsys.readouterr().err
 
 
-def test_sample_takes_an_nfe_budget_and_counts_progress_in_nfe(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_sample_takes_an_nfe_budget_and_counts_progress_in_nfe(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     out = tmp_path / "heun"
     assert main(["sample", str(checkpoint), "--method", "heun", "--nfe", "6", "--count", "2", "--out", str(out),
                  "--device", "cpu"]) == 0

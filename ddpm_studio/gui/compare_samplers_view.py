@@ -5,7 +5,6 @@ sampler, the real-vs-real floor dashed. Cells stream in as they finish; cached c
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,8 +16,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -26,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app.catalogue import model_choices
 from ddpm_studio.app.sweep import (
     SWEEP_METRICS,
     SWEEP_NFE,
@@ -38,8 +34,8 @@ from ddpm_studio.app.sweep import (
 )
 from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
 from ddpm_studio.engine.nfe import SAMPLER_LABELS, SAMPLERS
+from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.task_worker import TaskRunner
 
 METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
                  "recall": "Recall (higher is better)"}
@@ -47,23 +43,16 @@ DEFAULT_CHECKED = ("ddim", "dpmpp_2m", "euler", "heun")  # the ODE samplers the 
 DEFAULT_BUDGETS = (5, 10, 20, 50, 100)  # NFE = 1000 is offered but costly on a CPU, so unchecked at first
 
 
-class CompareSamplersView(QWidget):
+class CompareSamplersView(ModelTaskView):
     """Pick a model, samplers and NFE budgets; Run measures every cell against the current data set."""
 
+    CANCELLING = "Cancelling after the current step…"
+
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
-        self._runner = TaskRunner("sweep", self)
+        super().__init__(state, "sweep", "Run", "Choose samplers and budgets, then Run.", parent)
         self.cells: dict[tuple[str, int], SweepCell] = {}
         self.result: SweepResult | None = None
-        self.error: str | None = None
-        self.running = False
         self._build()
-        self._runner.progress.connect(self._on_progress)
-        self._runner.result.connect(self._on_result)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.finished.connect(self._on_finished)
-        state.run_changed.connect(lambda _p: self.refresh_models())
         state.source_changed.connect(lambda _s: self._show_source())
         self.refresh_models()
         self._show_source()
@@ -71,8 +60,6 @@ class CompareSamplersView(QWidget):
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
         defaults = SweepSettings()
-        self.model_combo = QComboBox()
-        self.model_combo.setAccessibleName("Model")
         self.source_label = QLabel()
         self.method_boxes: dict[str, QCheckBox] = {}
         methods = QGroupBox("Samplers")
@@ -96,14 +83,7 @@ class CompareSamplersView(QWidget):
         for metric in SWEEP_METRICS:
             self.metric_combo.addItem(METRIC_LABELS[metric], metric)
         self.metric_combo.currentIndexChanged.connect(self._redraw)
-        self.run_button, self.cancel_button = QPushButton("Run"), QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.run_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
         self.progress.setFormat("%v / %m NFE")
-        self.status = QLabel("Choose samplers and budgets, then Run.")
-        self.status.setWordWrap(True)
 
         form = QGridLayout()
         form.addWidget(QLabel("Model"), 0, 0)
@@ -147,20 +127,6 @@ class CompareSamplersView(QWidget):
         self._redraw()
 
     # -- inputs ---------------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        current = self.model_combo.currentData()
-        self.model_combo.clear()
-        for choice in model_choices(self._state.run_path):
-            self.model_combo.addItem(choice.label, str(choice.path))
-        index = self.model_combo.findData(current)
-        if index >= 0:
-            self.model_combo.setCurrentIndex(index)
-
-    def add_model(self, path: Path, label: str) -> None:
-        """Offer `path` (a checkpoint or run folder) and select it."""
-        self.model_combo.addItem(label, str(path))
-        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
-
     def _show_source(self) -> None:
         self.source_label.setText(self._state.source_spec or "(open a data set in the Dataset tab)")
 
@@ -185,25 +151,14 @@ class CompareSamplersView(QWidget):
             self.status.setText(str(exc))
             return
         device = self._state.device
-        self.cells, self.result, self.error, self.running = {}, None, None, True
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.status.setText("Loading the model and the data set…")
+        self.cells, self.result = {}, None
         self._redraw()
 
         def task(should_stop, report):
             return run_sweep(checkpoint, source, settings, device=device, should_stop=should_stop,
                              on_progress=report, on_cell=lambda cell: report(cell, True))
 
-        self._runner.start(task)
-
-    def cancel(self) -> None:
-        self._runner.cancel()
-        self.status.setText("Cancelling after the current step…")
-
-    def shutdown(self, timeout_s: float = 10.0) -> bool:
-        return self._runner.shutdown(timeout_s)
+        self._begin(task, "Loading the model and the data set…")
 
     def _on_progress(self, snapshot) -> None:
         if isinstance(snapshot, SweepCell):
@@ -224,14 +179,7 @@ class CompareSamplersView(QWidget):
                             + (f"; skipped {len(result.skipped)} impossible" if result.skipped else "") + ".")
         self._redraw()
 
-    def _on_failed(self, message: str) -> None:
-        self.error = message
-        self.status.setText(f"Failed: {message}")
-
-    def _on_finished(self) -> None:
-        self.running = False
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+    def _end_progress(self) -> None:
         if self.progress.maximum() == 0 or (self.result is not None and not self.result.cancelled):
             self.progress.setRange(0, max(1, self.progress.maximum()))
             self.progress.setValue(self.progress.maximum() if self.result is not None else 0)

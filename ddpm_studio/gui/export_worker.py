@@ -1,137 +1,59 @@
-"""Exports off the GUI thread: one `app.exports` job at a time on a QThread, with progress and cancel.
+"""Exports off the GUI thread: one `app.exports` job at a time on a `TaskRunner` thread, with progress and cancel.
 
 An export job is a plain callable `job(progress, should_stop) -> Path` built by the view from a snapshot of
-what it shows (`SamplerRecording.snapshot()`), so nothing the GUI thread changes is read meanwhile. The
-worker reports progress as (done, total) at most every `PROGRESS_INTERVAL_S` seconds, then `finished(path)`,
-`cancelled()` or `failed(message)`; `done` comes last. Each job has an id: answers of a replaced job are dropped.
+what it shows (`SamplerRecording.snapshot()`), so nothing the GUI thread changes is read meanwhile. Progress
+comes as (done, total) at most every `task_worker.REPORT_INTERVAL_S` seconds (the last one always), then
+`finished(path)`, `cancelled()` or `failed(message)`. Answers of a replaced job are dropped (TaskRunner's ids).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from ddpm_studio.app.exports import ExportCancelled, Progress, StopCheck
+from ddpm_studio.gui.task_worker import TaskFace
 
-log = logging.getLogger(__name__)
-
-PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second
 ExportJob = Callable[[Progress, StopCheck], Path]
 
 
-class ExportWorker(QObject):
-    """Runs one export job on its thread; `cancel` is thread-safe."""
+def _export_task(job: ExportJob) -> Callable[[StopCheck, Callable[..., None]], Path | None]:
+    """The job as a TaskRunner task: progress as (done, total) snapshots, None when it was cancelled."""
 
-    progress = Signal(int, int, int)  # job id, done, total
-    finished = Signal(int, object)  # job id, Path written
-    cancelled = Signal(int)
-    failed = Signal(int, str)  # job id, one-line message
-    done = Signal()  # always last
-
-    def __init__(self, job: ExportJob, job_id: int) -> None:
-        super().__init__()
-        self.job, self.job_id = job, job_id
-        self._cancel = threading.Event()
-        self._last_report = 0.0
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def _progress(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done >= total or now - self._last_report >= PROGRESS_INTERVAL_S:
-            self._last_report = now
-            self.progress.emit(self.job_id, done, total)
-
-    @Slot()
-    def run(self) -> None:
+    def task(should_stop: StopCheck, report: Callable[..., None]) -> Path | None:
         try:
-            path = self.job(self._progress, self._cancel.is_set)
-            self.finished.emit(self.job_id, Path(path))
+            return Path(job(lambda done, total: report((done, total), done >= total), should_stop))
         except ExportCancelled:
-            self.cancelled.emit(self.job_id)
-        except (ValueError, OSError) as exc:
-            self.failed.emit(self.job_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        except Exception as exc:
-            log.exception("export failed")
-            self.failed.emit(self.job_id, f"{type(exc).__name__}: {exc}")
-        finally:
-            self.done.emit()
+            return None
+
+    return task
 
 
-class ExportRunner(QObject):
-    """Owns the export worker and its QThread on the GUI side: start, cancel, a bounded join."""
+class ExportRunner(TaskFace):
+    """Runs one export job at a time: start (a running one is cancelled and joined first), cancel, a bounded join;
+    `failed(message)` as TaskFace's."""
 
     progress = Signal(int, int)  # done, total
     finished = Signal(object)  # Path
     cancelled = Signal()
-    failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: ExportWorker | None = None
-        self._job_id = 0
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        super().__init__("export", parent)
 
     def start(self, job: ExportJob) -> None:
-        """Run `job` on a fresh thread (a running export is cancelled and joined first)."""
-        self.shutdown()
-        self._job_id += 1
-        worker, thread = ExportWorker(job, self._job_id), QThread()
-        thread.setObjectName("export")
-        worker.moveToThread(thread)
-        worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.cancelled.connect(self._on_cancelled)
-        worker.failed.connect(self._on_failed)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.started.connect(worker.run)
-        self._worker, self._thread = worker, thread
-        thread.start()
+        self._runner.start(_export_task(job), threads=0)  # not torch work: leave torch's threads as they are
 
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+    @Slot(object)
+    def _on_progress(self, snapshot: Any) -> None:
+        done, total = snapshot
+        self.progress.emit(done, total)
 
-    def shutdown(self, timeout_s: float = 10.0) -> bool:
-        """Cancel and join; True when no export thread is left running."""
-        thread, worker = self._thread, self._worker
-        if thread is None or worker is None:
-            return True
-        worker.cancel()
-        thread.quit()
-        if not thread.wait(int(timeout_s * 1000)):
-            log.warning("export thread did not stop within %.1f s", timeout_s)
-            return False
-        self._thread = self._worker = None
-        worker.deleteLater()
-        thread.deleteLater()
-        return True
-
-    @Slot(int, int, int)
-    def _on_progress(self, job_id: int, done: int, total: int) -> None:
-        if job_id == self._job_id:
-            self.progress.emit(done, total)
-
-    @Slot(int, object)
-    def _on_finished(self, job_id: int, path: Path) -> None:
-        if job_id == self._job_id:
-            self.finished.emit(path)
-
-    @Slot(int)
-    def _on_cancelled(self, job_id: int) -> None:
-        if job_id == self._job_id:
+    @Slot(object)
+    def _on_result(self, path: Path | None) -> None:
+        if path is None:
             self.cancelled.emit()
-
-    @Slot(int, str)
-    def _on_failed(self, job_id: int, message: str) -> None:
-        if job_id == self._job_id:
-            self.failed.emit(message)
+        else:
+            self.finished.emit(path)

@@ -2,7 +2,7 @@
 
 Because every preview starts from the same noise, sliding back through the epochs shows the same
 samples sharpening as the model learns. A large view shows the selected epoch; a row of thumbnails and
-a slider select it. Previews arrive as (N, H, W, C) uint8 batches (from `EpochEndEvent.preview`) or as
+a slider select it. Previews arrive as (N, H, W, C) uint8 batches (from `PreviewEvent.preview`) or as
 image files of a reopened run.
 
 The selected thumbnail is marked by a border, never by tinting it with the selection colour: a preview's

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.quality_monitor import read_metrics
 
@@ -26,7 +27,8 @@ METRIC_LABELS: dict[str, str] = {
     "memorised": "memorised share (lower is better)",
 }
 EMPTY_MESSAGE = "no quality points yet"
-EMPTY_TOOLTIP = "The run scores its EMA model's samples every few minutes (about 5 % of the training time)"
+EMPTY_TOOLTIP = (f"The run scores its EMA model's samples now and then (within "
+                 f"{TrainingConfig().metrics_time_share:.0%} of the training time)")
 CURVE_PEN = pg.mkPen((200, 90, 20), width=2)
 FLOOR_PEN = pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine)
 MIN_PLOT_HEIGHT = 140  # px: with its chooser and caption it matches the loss plot's row height

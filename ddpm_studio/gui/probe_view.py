@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -33,7 +32,6 @@ from PySide6.QtWidgets import (
 )
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.catalogue import model_choices
 from ddpm_studio.app.probe import (
     InversionProbe,
     ProbeSettings,
@@ -51,9 +49,9 @@ from ddpm_studio.app.probe import (
 from ddpm_studio.engine.nfe import SAMPLER_LABELS
 from ddpm_studio.engine.probes import SDEDIT_METHODS
 from ddpm_studio.gui.image_utils import to_qpixmap
+from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.play_button import PlayPauseButton
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.task_worker import TaskRunner
 
 MAX_IMAGES = 8  # selected images probed at most
 SCREEN_SCALE = 3  # nearest upscaling of the small images on screen
@@ -78,22 +76,13 @@ def parse_t_list(text: str) -> tuple[int, ...]:
         raise ValueError(f"t must be whole numbers separated by commas, got {text!r}") from None
 
 
-class ProbeView(QWidget):
+class ProbeView(ModelTaskView):
     """Pick a model; Run probes the images selected in the Dataset tab."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
-        self._runner = TaskRunner("probe", self)
+        super().__init__(state, "probe", "Run probe", "Select images in the Dataset tab, then Run probe.", parent)
         self.outcome: ProbeOutcome | None = None
-        self.error: str | None = None
-        self.running = False
         self._build()
-        self._runner.progress.connect(self._on_progress)
-        self._runner.result.connect(self._on_result)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.finished.connect(self._on_finished)
-        state.run_changed.connect(lambda _p: self.refresh_models())
         state.selection_changed.connect(lambda _s: self._show_selection())
         self.refresh_models()
         self._show_selection()
@@ -101,8 +90,6 @@ class ProbeView(QWidget):
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
         defaults = ProbeSettings()
-        self.model_combo = QComboBox()
-        self.model_combo.setAccessibleName("Model")
         self.method_combo = QComboBox()
         for method in SDEDIT_METHODS:
             self.method_combo.addItem(SAMPLER_LABELS[method], method)
@@ -114,13 +101,6 @@ class ProbeView(QWidget):
         self.t_edit.setToolTip("0-based timesteps to noise the images to, e.g. 100, 250, 500, 750, 999")
         self.selection_label = QLabel()
         self.selection_label.setWordWrap(True)
-        self.run_button, self.cancel_button = QPushButton("Run probe"), QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.run_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.status = QLabel("Select images in the Dataset tab, then Run probe.")
-        self.status.setWordWrap(True)
         form = QGridLayout()
         for row, (label, widget) in enumerate((("Model", self.model_combo), ("Reverse sampler", self.method_combo),
                                                 ("Steps from t", self.steps), ("t values", self.t_edit))):
@@ -201,19 +181,6 @@ class ProbeView(QWidget):
         layout.addLayout(right, 1)
 
     # -- inputs ---------------------------------------------------------------------------------
-    def refresh_models(self) -> None:
-        current = self.model_combo.currentData()
-        self.model_combo.clear()
-        for choice in model_choices(self._state.run_path):
-            self.model_combo.addItem(choice.label, str(choice.path))
-        index = self.model_combo.findData(current)
-        if index >= 0:
-            self.model_combo.setCurrentIndex(index)
-
-    def add_model(self, path: Path, label: str) -> None:
-        self.model_combo.addItem(label, str(path))
-        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
-
     def indices(self) -> list[int]:
         return list(self._state.selected_indices[:MAX_IMAGES])
 
@@ -236,11 +203,7 @@ class ProbeView(QWidget):
             return
         method, steps, device = str(self.method_combo.currentData()), self.steps.value(), self._state.device
         self.set_playing(False)
-        self.outcome, self.error, self.running = None, None, True
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.status.setText("Loading the model and the images…")
+        self.outcome = None
 
         def task(should_stop, report):
             probe = load_probe_model(checkpoint, device)
@@ -261,15 +224,11 @@ class ProbeView(QWidget):
                                            steps=settings.inversion_steps) if len(indices) >= 2 else None)
             return ProbeOutcome(sdedit, inversion, frames, tuple(indices))
 
-        self._runner.start(task)
-
-    def cancel(self) -> None:
-        self._runner.cancel()
-        self.status.setText("Cancelling…")
+        self._begin(task, "Loading the model and the images…")
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         self.set_playing(False)
-        return self._runner.shutdown(timeout_s)
+        return super().shutdown(timeout_s)
 
     def _on_progress(self, snapshot) -> None:
         stage, done, total = snapshot
@@ -286,14 +245,7 @@ class ProbeView(QWidget):
         errors = ", ".join(f"t={t}: {mse:.3f}" for t, mse, _, _ in outcome.sdedit.mean_errors())
         self.status.setText(f"Done. Mean SDEdit MSE {errors}.")
 
-    def _on_failed(self, message: str) -> None:
-        self.error = message
-        self.status.setText(f"Failed: {message}")
-
-    def _on_finished(self) -> None:
-        self.running = False
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+    def _end_progress(self) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if self.outcome is not None else 0)
 

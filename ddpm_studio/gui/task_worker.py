@@ -1,4 +1,7 @@
-"""One long app-layer call on a QThread, for views whose work is a single function (the sampler sweep, the probes).
+"""One long app-layer call on a QThread: the one worker/thread plumbing of every GUI background job.
+
+Views whose work is a single function use `TaskRunner` directly (the sampler sweep, the probes, evaluation);
+`sampler_worker.SamplerRunner` and `export_worker.ExportRunner` are thin typed faces over it.
 
 The task is `fn(should_stop, report) -> result`: it polls `should_stop()` (a threading.Event, set by `cancel`)
 and calls `report(snapshot)` with progress snapshots (throttled; `report(snapshot, True)` always goes).
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Task = Callable[[Callable[[], bool], Callable[..., None]], Any]  # fn(should_stop, report(snapshot, force=False))
 REPORT_INTERVAL_S = 0.05  # progress snapshots at most 20 per second (the last one always goes)
+OOM_MESSAGE = "Out of GPU memory: use fewer images."
 
 
 class TaskWorker(QObject):
@@ -33,9 +37,10 @@ class TaskWorker(QObject):
     failed = Signal(int, str)  # run_id, one-line message
     done = Signal()  # always last
 
-    def __init__(self, task: Task, run_id: int, threads: int | None = None) -> None:
+    def __init__(self, task: Task, run_id: int, threads: int | None = None,
+                 oom_message: str = OOM_MESSAGE) -> None:
         super().__init__()
-        self.task, self.run_id, self.threads = task, run_id, threads
+        self.task, self.run_id, self.threads, self.oom_message = task, run_id, threads, oom_message
         self._cancel = threading.Event()
         self._last_report = 0.0
 
@@ -51,10 +56,11 @@ class TaskWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) - 1))  # a core for the interface
+            if self.threads != 0:  # None: all cores but one, which is left to the interface; 0: torch's as it is
+                torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) - 1))
             self.result.emit(self.run_id, self.task(self._cancel.is_set, self._report))
         except torch.cuda.OutOfMemoryError:
-            self.failed.emit(self.run_id, "Out of GPU memory: use fewer images.")
+            self.failed.emit(self.run_id, self.oom_message)
         except Exception as exc:
             log.exception("background task failed")
             self.failed.emit(self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -70,9 +76,9 @@ class TaskRunner(QObject):
     failed = Signal(str)
     finished = Signal()  # after result or failed
 
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
+    def __init__(self, name: str, parent: QObject | None = None, oom_message: str = OOM_MESSAGE) -> None:
         super().__init__(parent)
-        self.name = name
+        self.name, self.oom_message = name, oom_message
         self._thread: QThread | None = None
         self._worker: TaskWorker | None = None
         self._run_id = 0
@@ -86,7 +92,7 @@ class TaskRunner(QObject):
     def start(self, task: Task, threads: int | None = None) -> None:
         self.shutdown()
         self._run_id += 1
-        worker, thread = TaskWorker(task, self._run_id, threads), QThread()
+        worker, thread = TaskWorker(task, self._run_id, threads, self.oom_message), QThread()
         thread.setObjectName(self.name)
         worker.moveToThread(thread)
         worker.progress.connect(self._on_progress)
@@ -136,3 +142,33 @@ class TaskRunner(QObject):
     def _on_thread_finished(self) -> None:
         if self.sender() is self._thread:
             self.finished.emit()
+
+
+class TaskFace(QObject):
+    """A typed face over one TaskRunner (the sampler's frames, an export's progress): subclasses declare their
+    signals and turn the runner's snapshots and result into them in `_on_progress` / `_on_result`."""
+
+    failed = Signal(str)  # one-line message
+
+    def __init__(self, name: str, parent: QObject | None = None, oom_message: str = OOM_MESSAGE) -> None:
+        super().__init__(parent)
+        self._runner = TaskRunner(name, self, oom_message=oom_message)
+        self._runner.progress.connect(self._on_progress)
+        self._runner.result.connect(self._on_result)
+        self._runner.failed.connect(self.failed)
+
+    def is_running(self) -> bool:
+        return self._runner.is_running()
+
+    def cancel(self) -> None:
+        self._runner.cancel()
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Cancel and join; True when no thread is left running."""
+        return self._runner.shutdown(timeout_s)
+
+    def _on_progress(self, snapshot: Any) -> None:
+        raise NotImplementedError
+
+    def _on_result(self, value: Any) -> None:
+        raise NotImplementedError

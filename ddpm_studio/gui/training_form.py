@@ -115,7 +115,7 @@ class TrainingForm(QWidget):
         self.preview_every = QSpinBox()
         self.preview_every.setRange(0, 1000)
         self.preview_every.setValue(tr.preview_every_epochs)
-        self.preview_every.setSpecialValueText("auto (5 %)")  # 0: as often as keeps previews ≤ 5 % of the time
+        self.preview_every.setSpecialValueText(f"auto ({tr.preview_time_share:.0%})")  # 0: ≤ that share of the time
         self.preview_count = QSpinBox()
         self.preview_count.setRange(1, 64)
         self.preview_count.setValue(tr.preview_count)
@@ -177,8 +177,9 @@ class TrainingForm(QWidget):
         layout.addStretch(1)
 
     def _tooltips(self) -> None:
-        self.preview_every.setToolTip("Sample a preview grid every N epochs; auto (0) previews as often as keeps "
-                                      "previews within 5 % of the training time, however small the dataset.")
+        share = TrainingConfig().preview_time_share
+        self.preview_every.setToolTip(f"Sample a preview grid every N epochs; auto (0) previews as often as keeps "
+                                      f"previews within {share:.0%} of the training time, however small the dataset.")
         self.by_minutes.setToolTip("A time budget: the run measures its step rate over the first seconds and "
                                    "plans its steps (warm-up, learning-rate decay) to end in N minutes.")
         self.width.setToolTip("Channels of the first UNet level; deeper levels multiply it (the preset's mults).")

@@ -75,6 +75,9 @@ class TrainingPanel(QWidget):
         self._runner = TrainingRunner(self)
         self._paused = False
         self._session_over = False  # the last session ended: late step batches show no ETA
+        # A session is active from Start until its end is handled here (`_on_stopped`), not merely until the
+        # worker thread ends: the worker's last signals (steps, checkpoint, finished) are still queued then.
+        self._session_active = False
         self._reopened: Path | None = None  # a run from disk, shown and resumable
         self._last_step: ev.StepEvent | None = None
         self._preview_warned = False
@@ -194,12 +197,13 @@ class TrainingPanel(QWidget):
 
     # -- public ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        """True while a training run is in progress (running or paused)."""
-        return self._runner.is_running()
+        """True while a training run is in progress (running or paused), until its end has been shown."""
+        return self._session_active or self._runner.is_running()
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop any training cleanly (the Trainer writes a checkpoint) and join the worker thread."""
         if self._runner.shutdown(timeout_s):
+            self._session_active = False  # joined: what is still queued is of an ended session
             self._update_buttons()
 
     def step_count(self) -> int:
@@ -319,6 +323,7 @@ class TrainingPanel(QWidget):
         self.stats.reset_rate()
         self.last_failure = self.last_finish = None
         self.stats.set("status", "starting …")
+        self._session_active = True
         self._runner.start(job)
         self.training_started.emit()
         self._update_buttons()
@@ -358,7 +363,7 @@ class TrainingPanel(QWidget):
     def _on_event(self, event) -> None:
         if isinstance(event, ev.TimestepLossEvent):
             self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
-        elif isinstance(event, ev.EpochEndEvent):
+        elif isinstance(event, ev.PreviewEvent):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
         elif isinstance(event, ev.MetricsEvent):
             self.metric_plot.add_point(event)
@@ -377,7 +382,7 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_stopped(self) -> None:
         self._paused = False
-        self._session_over = True
+        self._session_over, self._session_active = True, False
         self._runner.shutdown(1.0)  # already ended: releases the thread objects
         self.stats.end_session()  # no ETA once nothing trains
         reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")

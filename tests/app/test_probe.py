@@ -20,25 +20,15 @@ from ddpm_studio.app.probe import (
     sdedit_grid,
     sdedit_probe,
 )
-from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.transforms import to_uint8
-from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
 from ddpm_studio.engine.probes import invert_and_reconstruct, sdedit_sweep
-from ddpm_studio.training.checkpoint import save_checkpoint
-from ddpm_studio.training.config import RunConfig, TrainingConfig
 
 DATA = "builtin:shapes?n=16"
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory):
-    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
-    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
-    torch.manual_seed(0)
-    path = save_checkpoint(tmp_path_factory.mktemp("m") / "m.safetensors", config=config, step=1,
-                           model_state=UNet(model_config).state_dict())
+def probe(tmp_path_factory, save_random_checkpoint):
+    path = save_random_checkpoint(tmp_path_factory.mktemp("m") / "m.safetensors", DATA)
     return load_probe_model(path)
 
 

@@ -10,27 +10,16 @@ import torch
 
 from ddpm_studio.app import sweep as sweep_module
 from ddpm_studio.app.sweep import SweepSettings, plan_cells, run_sweep
-from ddpm_studio.data.config import DataConfig
-from ddpm_studio.engine import DiffusionConfig, SamplingConfig, UNet, UNetConfig, sample
-from ddpm_studio.training.checkpoint import load_model, save_checkpoint
-from ddpm_studio.training.config import RunConfig, TrainingConfig
+from ddpm_studio.engine import SamplingConfig, sample
+from ddpm_studio.training.checkpoint import load_model
 
 DATA = "builtin:shapes?n=48"
 SMALL = dict(count=8, reference_count=12, batch_size=8)
 
 
-def tiny_checkpoint(path, seed: int = 0):
-    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
-    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
-    torch.manual_seed(seed)
-    return save_checkpoint(path, config=config, step=1, model_state=UNet(model_config).state_dict())
-
-
 @pytest.fixture
-def checkpoint(tmp_path):
-    return tiny_checkpoint(tmp_path / "model.safetensors")
+def checkpoint(tmp_path, save_random_checkpoint):
+    return save_random_checkpoint(tmp_path / "model.safetensors", DATA)
 
 
 def test_plan_spends_budgets_honestly():
@@ -70,7 +59,7 @@ def test_sweep_cells_use_the_same_noise_and_match_the_sampler(checkpoint, tmp_pa
     assert again.cell("ddim", 4).metrics == result.cell("ddim", 4).metrics  # deterministic end to end
 
 
-def test_cache_hit_skips_sampling_and_a_changed_checkpoint_misses(checkpoint, tmp_path):
+def test_cache_hit_skips_sampling_and_a_changed_checkpoint_misses(checkpoint, tmp_path, save_random_checkpoint):
     settings = SweepSettings(methods=("ddim",), budgets=(2, 3), **SMALL)
     first = run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path)
     assert first.floor is not None and "swd" in first.floor
@@ -88,7 +77,7 @@ def test_cache_hit_skips_sampling_and_a_changed_checkpoint_misses(checkpoint, tm
                      cached_only=True)
     assert [c.budget for c in only.cells] == [2] and only.floor == first.floor
     # other weights at the same path: a new hash, so nothing is reused
-    tiny_checkpoint(checkpoint, seed=1)
+    save_random_checkpoint(checkpoint, DATA, seed=1)
     fourth = run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path)
     assert not any(c.cached for c in fourth.cells)
 

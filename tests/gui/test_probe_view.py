@@ -9,31 +9,20 @@ import pytest
 pytest.importorskip("pytestqt")
 
 import pyqtgraph as pg
-import torch
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
-from ddpm_studio.data.config import DataConfig
-from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
 from ddpm_studio.gui.image_utils import qimage_to_array
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.training.checkpoint import save_checkpoint
-from ddpm_studio.training.config import RunConfig, TrainingConfig
 
 DATA = "builtin:shapes?n=16"
 WAIT_MS = 120_000
 
 
 @pytest.fixture
-def view(qtbot, tmp_path):
-    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
-    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
-    torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp_path / "m.safetensors", config=config, step=1,
-                                 model_state=UNet(model_config).state_dict())
+def view(qtbot, tmp_path, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     state = AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu")
     state.set_source(DATA)
     widget = ProbeView(state)
