@@ -13,7 +13,7 @@ train` (app.training.prepare, then Trainer.run) for --minutes of training time, 
 
 Rows: the built-in shapes (4096 images) and a 25-image set (one step per epoch at batch 16), each with the
 preview policy of runs before issue 10 (DDIM-25 grids at every epoch end) and with the defaults (Euler-12
-grids within 5 % of the training time). Live quality metrics (their own 5 % share) are off in every row.
+grids within 2 % of the training time). Live quality metrics (their own 3 % share) are off in every row.
 
     nice -n 10 python bench/train_overhead.py --minutes 0.5 --size 16 --threads 1
 """
@@ -33,9 +33,9 @@ OLD_PREVIEWS = {"preview_every_epochs": 1, "preview_time_share": 0.0, "preview_s
                 "preview_sampler_steps": 25}  # what runs before issue 10 did
 ROWS = {  # label: (data source, training overrides)
     "shapes 4096, per-epoch DDIM-25 previews (old)": ("builtin:shapes", OLD_PREVIEWS),
-    "shapes 4096, previews <= 5 % (new)": ("builtin:shapes", {}),
+    "shapes 4096, previews <= 2 % (new)": ("builtin:shapes", {}),
     "25 images, per-epoch DDIM-25 previews (old)": ("builtin:shapes?n=25", OLD_PREVIEWS),
-    "25 images, previews <= 5 % (new)": ("builtin:shapes?n=25", {}),
+    "25 images, previews <= 2 % (new)": ("builtin:shapes?n=25", {}),
 }
 
 

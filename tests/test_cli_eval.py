@@ -14,29 +14,17 @@ from ddpm_studio.app.evaluation import EvaluationCancelled, EvaluationSettings, 
 from ddpm_studio.cli import main
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
-from ddpm_studio.engine import DiffusionConfig, UNet, UNetConfig
-from ddpm_studio.training.checkpoint import save_checkpoint
-from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.quality_monitor import dataset_images
 
 DATA = "builtin:shapes?n=48"
 SMALL = ["--count", "8", "--steps", "3", "--reference-count", "12", "--device", "cpu", "--quiet"]
 
 
-def tiny_checkpoint(path):
-    model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
-    config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=DATA, image_size=8), training=TrainingConfig())
-    torch.manual_seed(0)
-    return save_checkpoint(path, config=config, step=1, model_state=UNet(model_config).state_dict())
-
-
-def test_eval_prints_every_metric_beside_real_vs_real(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_eval_prints_every_metric_beside_real_vs_real(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     assert main(["eval", str(checkpoint), *SMALL]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "8 samples (ddim, 3 steps) vs 12 real images of builtin:shapes?n=48" in lines[0]
+    assert "8 samples (dpmpp_2m, 3 steps) vs 12 real images of builtin:shapes?n=48" in lines[0]
     assert "seed=1000" in lines[1] and "48 training images" in lines[1]
     table = {line[:52].strip(): line[52:].split() for line in lines[3:] if len(line) > 52}
     for name in ("SWD ×10³, mean of levels (lower is better)", "precision, k = 3 (higher is better)",
@@ -47,8 +35,8 @@ def test_eval_prints_every_metric_beside_real_vs_real(tmp_path, capsys):
     assert float(table["recall, k = 3 (higher is better)"][1]) > float(table["recall, k = 3 (higher is better)"][0])
 
 
-def test_eval_json_and_samples_folder(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_eval_json_and_samples_folder(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     out = tmp_path / "out" / "eval.json"
     assert main(["eval", str(checkpoint), "--data", DATA, "--json", str(out), *SMALL]) == 0
     data = json.loads(out.read_text())
@@ -68,16 +56,16 @@ def test_eval_json_and_samples_folder(tmp_path, capsys):
     assert "memorised share" in capsys.readouterr().out
 
 
-def test_eval_bad_arguments(tmp_path, capsys):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_eval_bad_arguments(tmp_path, capsys, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     assert main(["eval", str(checkpoint), "--method", "nope"]) == 2
     assert main(["eval", str(checkpoint), "--count", "2", "--quiet"]) == 1
     assert "must exceed k=3" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing"), "--quiet"]) == 1
 
 
-def test_use_case_progress_cancel_and_images(tmp_path):
-    checkpoint = tiny_checkpoint(tmp_path / "m.safetensors")
+def test_use_case_progress_cancel_and_images(tmp_path, save_random_checkpoint):
+    checkpoint = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
     settings = EvaluationSettings(count=8, steps=3, reference_count=12)
     stages = []
     result = evaluate_model(checkpoint, settings=settings, device="cpu", on_progress=stages.append)

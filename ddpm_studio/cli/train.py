@@ -27,7 +27,7 @@ from ddpm_studio.engine.losses import LOSS_NAMES
 from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training import distributed
 from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
-from ddpm_studio.training.events import EpochEndEvent, FailedEvent, FinishedEvent, StepEvent, TrainingEvent
+from ddpm_studio.training.events import FailedEvent, FinishedEvent, PreviewEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.runs import Run
 
 log = logging.getLogger("ddpm_studio.cli")
@@ -79,8 +79,8 @@ class _TrainReporter:
                 self.bar = ProgressBar(event.total_steps, "train", enabled=not self.quiet)
             self.bar.total = event.total_steps  # a --minutes run knows its total once the budget is planned
             self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f} {event.images_per_s:.0f} img/s")
-        elif isinstance(event, EpochEndEvent):
-            logging.getLogger(PROG).info("epoch %d ended at step %d", event.epoch, event.step)
+        elif isinstance(event, PreviewEvent):
+            logging.getLogger(PROG).info("preview at step %d (epoch %d)", event.step, event.epoch)
         elif isinstance(event, (FinishedEvent, FailedEvent)):
             self.outcome = event
             if self.bar is not None:

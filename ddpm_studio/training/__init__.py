@@ -14,9 +14,9 @@ from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.ema import EMA
 from ddpm_studio.training.events import (
     CheckpointEvent,
-    EpochEndEvent,
     FailedEvent,
     FinishedEvent,
+    PreviewEvent,
     StepEvent,
     TimestepLossEvent,
     TrainingEvent,
@@ -39,7 +39,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointEvent",
-    "EpochEndEvent",
+    "PreviewEvent",
     "FailedEvent",
     "FinishedEvent",
     "Run",

@@ -6,12 +6,12 @@ the step total S in advance. The Trainer therefore measures its own speed over t
 
     S = s_m + ⌊(B − e_m) · (1 − o) / τ⌋
 
-where B is the budget in seconds of training time, s_m and e_m the step and training time when the
-measurement ended, τ the mean seconds per step measured after the first SKIP_STEPS steps (their one-off
-costs: oneDNN kernel selection, allocator growth, lazy imports), and o the share of training time the
-previews are allowed (TrainingConfig.preview_time_share). S is written into config.json
-(`training.planned_steps`) and never re-measured, so a resumed run follows the same schedule exactly; a
-resume with a different budget plans again from where it is (app.training.resumed_config).
+where B is the budget in seconds of training time, s_m and e_m the step and training time when the measurement
+ended, τ the mean seconds per step measured after the first SKIP_STEPS steps (their one-off costs: oneDNN kernel
+selection, allocator growth, lazy imports), and o the share of training time the previews and the live metrics
+are allowed (TrainingConfig.preview_time_share + metrics_time_share). S is written into config.json
+(`training.planned_steps`) and never re-measured, so a resumed run follows the same schedule exactly; a resume
+with a different budget plans again from where it is (app.training.resumed_config).
 
 The budget stays a limit too: if the machine slows down after the plan (other jobs start), the run stops
 at GRACE × B of training time even before step S.

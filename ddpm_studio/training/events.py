@@ -38,10 +38,11 @@ class TimestepLossEvent:
 
 
 @dataclass(frozen=True)
-class EpochEndEvent:
-    """An epoch ended; `preview` was sampled by DDIM with the EMA weights from a fixed noise seed."""
+class PreviewEvent:
+    """A preview: `preview` was sampled with the EMA weights from a fixed noise seed (TrainingConfig's
+    preview_sampler), at an epoch's end or, by time share, within one (training/previews.py)."""
 
-    epoch: int  # 1-based number of the epoch that ended
+    epoch: int  # 1-based number of the epoch in progress (its previews/epoch_XXXX.png holds the latest)
     step: int
     preview: np.ndarray  # (N, H, W, C) uint8
 
@@ -83,5 +84,5 @@ class FailedEvent:
     kind: str
 
 
-TrainingEvent = (StepEvent | TimestepLossEvent | EpochEndEvent | MetricsEvent | CheckpointEvent | FinishedEvent
+TrainingEvent = (StepEvent | TimestepLossEvent | PreviewEvent | MetricsEvent | CheckpointEvent | FinishedEvent
                  | FailedEvent)

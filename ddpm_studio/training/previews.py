@@ -4,11 +4,9 @@ A fixed x_T (seeded noise) makes the grids of successive epochs directly compara
 noise, denoised by DDIM (Song et al. 2021, eq. 12 with η = 0, so deterministic) by better and better weights.
 
 When to preview (`PreviewCadence`): every N steps, else every N epochs, else as often as keeps the previews
-within a share s of the training time. For the share, a preview that took p seconds is followed by the next
-one after p·(1 − s)/s more seconds of training, so previews take p / (p + p(1 − s)/s) = s of the time however
-small the dataset (a 25-image folder is one step per epoch: per-epoch previews would take ~90 % of it).
-Before the first preview, p is estimated from the step time: a DDIM step is one forward pass of the preview
-batch, about a third of a training step (forward + backward) on a batch of the same size.
+within a share s of the training time (time_share.py). Before the first preview its cost is estimated from the
+step time: a sampler step is one forward pass of the preview batch, about a third of a training step (forward +
+backward) on a batch of the same size.
 """
 
 from __future__ import annotations
@@ -27,19 +25,16 @@ from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.samplers import ddim_sample, sample
 from ddpm_studio.training.checkpoint import atomic_write
 from ddpm_studio.training.config import TrainingConfig
+from ddpm_studio.training.time_share import FORWARD_SHARE_OF_STEP, TimeShareCadence
 
-FORWARD_SHARE_OF_STEP = 1.0 / 3.0  # a forward pass ≈ a third of forward + backward (+ the optimiser)
 
-
-class PreviewCadence:
+class PreviewCadence(TimeShareCadence):
     """Decides after each step whether to sample a preview grid (see the module docstring)."""
 
     def __init__(self, config: TrainingConfig) -> None:
         self.every_steps, self.every_epochs = config.preview_every_steps, config.preview_every_epochs
-        self.time_share = config.preview_time_share if not (self.every_steps or self.every_epochs) else 0.0
+        super().__init__(config.preview_time_share if not (self.every_steps or self.every_epochs) else 0.0)
         self.sampler_steps, self.count = config.preview_sampler_steps, config.preview_count
-        self._last_end_s = 0.0  # training time when the last preview ended (or this session began)
-        self._last_cost_s: float | None = None  # seconds the last preview took
 
     @property
     def enabled(self) -> bool:
@@ -57,18 +52,8 @@ class PreviewCadence:
             return step % self.every_steps == 0
         if self.every_epochs:
             return epoch_ended is not None and epoch_ended % self.every_epochs == 0
-        if self.time_share <= 0 or step_seconds is None:
-            return False
-        cost = self._last_cost_s if self._last_cost_s is not None else self.estimate_cost(step_seconds, batch_size)
-        return elapsed_s - self._last_end_s >= cost * (1.0 - self.time_share) / self.time_share
-
-    def record(self, seconds: float, elapsed_s: float) -> None:
-        """A preview took `seconds` and ended at `elapsed_s` of training time."""
-        self._last_cost_s, self._last_end_s = seconds, elapsed_s
-
-    def restart(self, elapsed_s: float) -> None:
-        """A resumed session starts counting at `elapsed_s` (its first preview comes after a full interval)."""
-        self._last_end_s = elapsed_s
+        return step_seconds is not None and self.due_by_time(
+            elapsed_s, lambda: self.estimate_cost(step_seconds, batch_size))
 
 
 @torch.no_grad()

@@ -1,18 +1,19 @@
 """Sample quality over training, live: the run evaluates its EMA model now and then, on a fixed held-out set.
 
-What is measured: `metrics_count` DDIM samples (`metrics_sampler_steps` steps, η = 0) of the EMA weights from
-one fixed noise seed, so successive points differ only by the weights, scored by `ddpm_studio.evaluation`
-(multi-scale SWD, precision/recall in the download-free embedding, the memorisation ratio test against the
-training images) against `metrics_reference_count` real images. The held-out rule (`held_out_spec`): for a
-built-in set the reference is the same set drawn with seed + HELD_OUT_SEED_OFFSET, so no image is one the model
-trained on; a folder or archive has no images to spare (the Trainer trains on all of them), so the reference is
-a fixed random subset of the training images (then the memorisation check is what sees copying). The floor is
-the same evaluation of real images at the same sizes (fresh held-out images, or `real_vs_real_reference`).
+What is measured: `metrics_count` samples (`metrics_sampler`, DPM-Solver++(2M) by default, at
+`metrics_sampler_steps` steps; deterministic) of the EMA weights from one fixed noise seed, so successive points
+differ only by the weights, scored by `ddpm_studio.evaluation` (multi-scale SWD, precision/recall in the
+download-free embedding, the memorisation ratio test against the training images) against
+`metrics_reference_count` real images. The held-out rule (`held_out_spec`): for a built-in set the reference is
+the same set drawn with seed + HELD_OUT_SEED_OFFSET, so no image is one the model trained on; a folder or
+archive has no images to spare (the Trainer trains on all of them), so the reference is a fixed random subset of
+the training images (then the memorisation check is what sees copying). The floor is the same evaluation of real
+images at the same sizes (fresh held-out images, or `real_vs_real_reference`).
 
 When (`MetricsCadence`, like the previews): every `metrics_every_steps` steps, else as often as keeps the
-evaluations within `metrics_time_share` of the training time: one that took c seconds is followed by the next
-after c·(1 − s)/s seconds of training. Before the first, c is estimated from the step time (a DDIM step is one
-forward pass, about a third of a training step on the same batch size) plus EVALUATION_ESTIMATE_S.
+evaluations within `metrics_time_share` of the training time (time_share.py). Before the first, its cost is
+estimated from the step time (a sampler step is one forward pass, about a third of a training step on the same
+batch size) plus EVALUATION_ESTIMATE_S.
 
 Stored with the run: `metrics.jsonl` (atomic appends, one JSON object per line: the floor once, with
 "kind": "floor", then "kind": "ema" points with step, time, wall, seconds and metrics) and `best.json` naming
@@ -43,7 +44,8 @@ from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference
 from ddpm_studio.evaluation.evaluate import EvaluationReport, PreparedReference
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
-from ddpm_studio.training.previews import FORWARD_SHARE_OF_STEP, sample_preview
+from ddpm_studio.training.previews import sample_preview
+from ddpm_studio.training.time_share import FORWARD_SHARE_OF_STEP, TimeShareCadence
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +108,13 @@ def prepare_quality_data(data: DataConfig, dataset: ImageDataset, evaluation: Ev
     return QualityData(reference, training, floor, None)
 
 
-class MetricsCadence:
+class MetricsCadence(TimeShareCadence):
     """Decides after each step whether to evaluate (see the module docstring)."""
 
     def __init__(self, config: TrainingConfig) -> None:
         self.every_steps = config.metrics_every_steps
-        self.time_share = config.metrics_time_share if not self.every_steps else 0.0
+        super().__init__(config.metrics_time_share if not self.every_steps else 0.0)
         self.count, self.sampler_steps = config.metrics_count, config.metrics_sampler_steps
-        self._last_end_s = 0.0
-        self._last_cost_s: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -128,16 +128,8 @@ class MetricsCadence:
     def due(self, step: int, elapsed_s: float, step_seconds: float | None, batch_size: int) -> bool:
         if self.every_steps:
             return step % self.every_steps == 0
-        if self.time_share <= 0 or step_seconds is None:
-            return False
-        cost = self._last_cost_s if self._last_cost_s is not None else self.estimate_cost(step_seconds, batch_size)
-        return elapsed_s - self._last_end_s >= cost * (1.0 - self.time_share) / self.time_share
-
-    def record(self, seconds: float, elapsed_s: float) -> None:
-        self._last_cost_s, self._last_end_s = seconds, elapsed_s
-
-    def restart(self, elapsed_s: float) -> None:
-        self._last_end_s = elapsed_s
+        return step_seconds is not None and self.due_by_time(
+            elapsed_s, lambda: self.estimate_cost(step_seconds, batch_size))
 
 
 @dataclass(frozen=True)
@@ -236,7 +228,8 @@ class QualityMonitor:
         data, tc = self.config.data, self.config.training
         images = sample_preview(model, diffusion, count=tc.metrics_count,
                                 shape=(data.channels, data.image_size, data.image_size), seed=METRICS_NOISE_SEED,
-                                steps=tc.metrics_sampler_steps, device=device, should_stop=should_stop)
+                                steps=tc.metrics_sampler_steps, device=device, method=tc.metrics_sampler,
+                                should_stop=should_stop)
         if images is None:
             return None
         samples = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2))  # (N, C, H, W)

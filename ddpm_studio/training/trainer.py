@@ -45,9 +45,9 @@ from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
     CheckpointEvent,
-    EpochEndEvent,
     FailedEvent,
     FinishedEvent,
+    PreviewEvent,
     StepEvent,
     TimestepLossEvent,
     TrainingEvent,
@@ -381,7 +381,7 @@ class Trainer:
             log.info("preview of epoch %d abandoned: stop requested", epoch_number)
             return
         save_preview_png(images, self.run_dir.preview_path(epoch_number))
-        emit(EpochEndEvent(epoch=epoch_number, step=self.step, preview=images))
+        emit(PreviewEvent(epoch=epoch_number, step=self.step, preview=images))
 
     def training_state(self) -> dict[str, Any]:
         """Everything besides the weights needed to continue exactly where we are (plain tensors/numbers)."""

@@ -75,3 +75,24 @@ def test_off_by_config(tmp_path, tiny_config, tiny_dataset):
     Trainer(config, tiny_dataset, run, device="cpu").run(events.append)
     assert not any(isinstance(e, MetricsEvent) for e in events)
     assert not (run.path / METRICS_FILE).exists() and read_metrics(run.path).points == ()
+
+
+def test_scores_the_configured_sampler_and_old_runs_keep_ddim(tmp_path, tiny_config, tiny_dataset, monkeypatch):
+    """Issue 10: DDIM at 10 steps measured its own error (recall 0.12 vs DPM-Solver++(2M)'s 0.92 on the same
+    demo weights) and ranked an early checkpoint best; new runs score DPM-Solver++(2M) samples."""
+    from ddpm_studio.training import quality_monitor
+    from ddpm_studio.training.config import TrainingConfig
+
+    assert TrainingConfig().metrics_sampler == "dpmpp_2m"
+    assert TrainingConfig.from_dict({"max_steps": 10}).metrics_sampler == "ddim"  # what older runs measured
+    methods = []
+    real = quality_monitor.sample_preview
+
+    def spy(*args, **kwargs):  # the real sampler, noting the method asked for
+        methods.append(kwargs.get("method"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quality_monitor, "sample_preview", spy)
+    config = tiny_config(max_steps=2, checkpoint_every_steps=100, metrics_sampler="euler", **METRICS)
+    Trainer(config, tiny_dataset, create_run(config, root=tmp_path), device="cpu").run(lambda e: None)
+    assert methods == ["euler"]

@@ -121,8 +121,12 @@ def test_defaults_are_the_measured_demo_recipe():
 
 
 def test_the_demo_model_config_still_loads():
+    from ddpm_studio.engine import UNET_PRESETS
     from ddpm_studio.training.checkpoint import load_model
     from ddpm_studio.training.runs import DEMO_CHECKPOINT
 
     model, diffusion, config = load_model(DEMO_CHECKPOINT)
-    assert config.diffusion.objective == "v" and config.training.max_steps == 5000
+    # the README's command: the defaults + --minutes 30 (a planned budget, not a step count)
+    t = config.training
+    assert config.diffusion.objective == "v" and (t.max_steps, t.max_minutes) == (None, 30.0)
+    assert t.planned_steps == 19_517 and config.model == UNET_PRESETS["tiny"]

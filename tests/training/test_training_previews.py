@@ -4,7 +4,7 @@ item 7: on a small dataset, one preview per epoch took ~90 % of the time)."""
 from __future__ import annotations
 
 from ddpm_studio.training.config import TrainingConfig
-from ddpm_studio.training.events import EpochEndEvent
+from ddpm_studio.training.events import PreviewEvent
 from ddpm_studio.training.previews import PreviewCadence
 from ddpm_studio.training.runs import create_run
 from ddpm_studio.training.trainer import Trainer
@@ -25,7 +25,7 @@ def _previews(config, dataset, root):
     trainer = Trainer(config, dataset, create_run(config, root=root), device="cpu", clock=TickClock())
     events: list = []
     trainer.run(events.append)
-    return trainer, [e.step for e in events if isinstance(e, EpochEndEvent)]
+    return trainer, [e.step for e in events if isinstance(e, PreviewEvent)]
 
 
 def test_time_share_keeps_previews_to_their_share_on_a_one_step_epoch_dataset(tiny_config, tiny_dataset, tmp_path):
@@ -63,7 +63,7 @@ def test_old_runs_keep_previewing_per_epoch():
     old = TrainingConfig.from_dict({"preview_every_epochs": 1, "max_steps": 10})
     assert old.preview_time_share == 0.0 and PreviewCadence(old).every_epochs == 1
     assert old.preview_sampler == "ddim"  # and their previews keep being DDIM's
-    assert TrainingConfig().preview_time_share == 0.05 and TrainingConfig().preview_sampler == "euler"
+    assert TrainingConfig().preview_time_share == 0.02 and TrainingConfig().preview_sampler == "euler"
 
 
 def test_preview_sampler_is_any_sampling_method(tiny_config, tiny_dataset, tmp_path):

@@ -13,9 +13,9 @@ import torch
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model
 from ddpm_studio.training.events import (
     CheckpointEvent,
-    EpochEndEvent,
     FailedEvent,
     FinishedEvent,
+    PreviewEvent,
     StepEvent,
     TimestepLossEvent,
 )
@@ -52,7 +52,7 @@ def test_events_files_and_preview(tiny_config, tiny_dataset, tmp_path):
     assert steps[0].lr == pytest.approx(1e-3 / 2) and steps[1].lr == pytest.approx(1e-3)  # warm-up
     assert steps[-1].lr == pytest.approx(1e-3 * config.training.lr_min_ratio)  # cosine decay (the default)
     assert [e.epoch for e in steps][:5] == [1, 1, 1, 1, 2]  # 16 images / batch 4 = 4 steps per epoch
-    previews = [e for e in events if isinstance(e, EpochEndEvent)]
+    previews = [e for e in events if isinstance(e, PreviewEvent)]
     assert [e.epoch for e in previews] == [1, 2, 3]  # epochs 1, 2 ended; final preview of epoch 3
     assert previews[0].preview.shape == (2, 8, 8, 3) and previews[0].preview.dtype == np.uint8
     assert [p.name for p in run.previews()] == ["epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
@@ -226,7 +226,7 @@ def test_stop_during_a_preview_lands_within_one_sampler_step_and_still_checkpoin
 
     trainer, run, events = _train(config, tiny_dataset, tmp_path, on_event=stop_at_end_of_epoch)
     assert len(calls_after_stop) == 1  # one DDIM step of 20, then the stop was seen
-    assert not [e for e in events if isinstance(e, EpochEndEvent)] and run.previews() == []
+    assert not [e for e in events if isinstance(e, PreviewEvent)] and run.previews() == []
     assert [e.step for e in events if isinstance(e, CheckpointEvent)] == [4]
     assert events[-1] == FinishedEvent(step=4, reason="stopped")
     assert load_checkpoint(run.latest_checkpoint()).step == 4
