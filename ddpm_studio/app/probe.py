@@ -16,7 +16,7 @@ timestep (0 … T-1), the index `sdedit` takes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +191,51 @@ def interpolation_frames(probe: ProbeModel, latent_a: np.ndarray, latent_b: np.n
                                 clip_x0=False, device=probe.device))[-1]
         out.append(to_uint8(last.xt))
     return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """One probe run, as both faces show it (uint8 arrays and numbers: it may cross from a worker thread)."""
+
+    settings: ProbeSettings  # with the model's own t row and inversion steps filled in
+    sdedit: SDEditProbe
+    inversion: InversionProbe | None  # None unless asked for (or needed by the interpolation)
+    frames: np.ndarray | None  # (F, H, W, C) uint8 interpolation of the first two images, None unless asked
+    indices: tuple[int, ...]
+
+
+def run_probe(checkpoint: str | Path, source: str | ImageSource | None, indices: Sequence[int],
+              settings: ProbeSettings, *, device: str | torch.device = "cpu", inversion: bool = True,
+              interpolation: int | None = INTERPOLATION_FRAMES, should_stop: Callable[[], bool] | None = None,
+              on_progress: Callable[[str, int, int], None] | None = None) -> ProbeOutcome | None:
+    """The whole probe of `indices` of `source` (None: the model's training data): SDEdit, then DDIM inversion
+    when `inversion` (or an interpolation) is asked, then `interpolation` frames between the first two images
+    (None: none). Empty `settings.t_values` mean the model's default row (`default_t_values`), and the
+    inversion steps are at most T. `on_progress(stage, done, total)` counts t values, then the inversion;
+    None when `should_stop` answered True (between t values, and before the interpolation)."""
+    probe = load_probe_model(checkpoint, device)
+    channels, size, _ = probe.image_shape
+    T = probe.diffusion.num_timesteps
+    settings = replace(settings, t_values=tuple(settings.t_values) or default_t_values(T),
+                       inversion_steps=min(settings.inversion_steps, T))
+    images = probe_images(source if source is not None else probe.config.data.source, indices, size, channels)
+    invert = inversion or interpolation is not None
+    total = len(settings.t_values) + int(invert)
+    report = on_progress or (lambda _stage, _done, _total: None)
+    sdedit = sdedit_probe(probe, images, settings, should_stop=should_stop,
+                          on_progress=lambda done, _n: report("SDEdit", done, total))
+    if sdedit is None:
+        return None
+    inverted = frames = None
+    if invert:
+        inverted = inversion_probe(probe, images, settings.inversion_steps)
+        report("Inversion", total, total)
+        if interpolation is not None and len(indices) >= 2:
+            if should_stop is not None and should_stop():
+                return None
+            frames = interpolation_frames(probe, inverted.latents[0], inverted.latents[1], frames=interpolation,
+                                          steps=settings.inversion_steps)
+    return ProbeOutcome(settings, sdedit, inverted, frames, tuple(indices))
 
 
 # ---- pictures -----------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,10 @@ from ddpm_studio.app.probe import (
     PICTURE_SCALE,
     PROBE_IMAGES,
     ProbeSettings,
-    default_t_values,
-    interpolation_frames,
-    inversion_probe,
     inversion_strip,
-    load_probe_model,
-    probe_images,
+    run_probe,
     save_interpolation,
     sdedit_grid,
-    sdedit_probe,
 )
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.common import add_common
@@ -39,14 +33,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise ValueError("interpolation needs two images: give --index A,B")
     if args.threads:
         torch.set_num_threads(args.threads)
-    probe = load_probe_model(resolve_model(args.model, args.runs_dir), args.device)
-    T = probe.diffusion.num_timesteps
-    settings = replace(ProbeSettings(), t_values=tuple(args.t) if args.t else default_t_values(T),
-                       method=args.method, steps=args.steps, inversion_steps=args.inversion_steps, seed=args.seed)
-    c, size, _ = probe.image_shape
-    images = probe_images(args.data or probe.config.data.source, list(args.index), size, c)
-    result = sdedit_probe(probe, images, settings)
-    assert result is not None
+    settings = ProbeSettings(t_values=tuple(args.t or ()), method=args.method, steps=args.steps,
+                             inversion_steps=args.inversion_steps, seed=args.seed)  # () -> the model's default row
+    outcome = run_probe(resolve_model(args.model, args.runs_dir), args.data, list(args.index), settings,
+                        device=args.device, inversion=bool(args.inversion),
+                        interpolation=args.frames if args.interpolate else None)
+    assert outcome is not None  # nothing stops it
+    settings, result = outcome.settings, outcome.sdedit
     exports.save_png(args.out, sdedit_grid(result, scale=args.scale))
     print(f"{'T':>5} {'MSE':>8} {'LAYOUT':>8} {'DETAIL':>8}   (SDEdit, {settings.method}, {settings.steps} steps)")
     for t, mse, layout, detail in result.mean_errors():
@@ -54,17 +47,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"t": list(result.t_values), "method": settings.method, "steps": settings.steps,
                               "images": list(args.index), "mse": result.mse.tolist(),
                               "mse_layout": result.mse_layout.tolist(), "mse_detail": result.mse_detail.tolist()}
-    if args.inversion or args.interpolate:
-        inv = inversion_probe(probe, images, settings.inversion_steps)
+    inv = outcome.inversion
+    if inv is not None:
         print(f"DDIM inversion ({inv.steps} steps) reconstruction MSE: "
               + ", ".join(f"{v:.5f}" for v in inv.mse.tolist()))
         report["inversion"] = {"steps": inv.steps, "mse": inv.mse.tolist()}
         if args.inversion:
             exports.save_png(args.inversion, inversion_strip(inv, scale=args.scale))
-        if args.interpolate:
-            frames = interpolation_frames(probe, inv.latents[0], inv.latents[1], frames=args.frames,
-                                          steps=inv.steps)
-            save_interpolation(frames, args.interpolate, scale=args.scale * 2)
+        if outcome.frames is not None:
+            save_interpolation(outcome.frames, args.interpolate, scale=args.scale * 2)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(report, indent=2) + "\n")
     return 0

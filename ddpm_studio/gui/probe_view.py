@@ -9,7 +9,6 @@ only uint8 arrays and numbers come back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,12 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.probe import (
-    InversionProbe,
+    ProbeOutcome,
     ProbeSettings,
-    SDEditProbe,
-    default_t_values,
-    interpolation_frames,
-    inversion_probe,
     inversion_strip,
-    load_probe_model,
-    probe_images,
+    run_probe,
     save_interpolation,
     sdedit_grid,
-    sdedit_probe,
 )
 from ddpm_studio.engine.nfe import SAMPLER_LABELS
 from ddpm_studio.engine.probes import SDEDIT_METHODS
@@ -56,16 +49,6 @@ from ddpm_studio.gui.state import AppState
 MAX_IMAGES = 8  # selected images probed at most
 SCREEN_SCALE = 3  # nearest upscaling of the small images on screen
 PLAY_FPS = 12
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    """Everything one probe run shows (uint8 arrays and numbers: it crosses from the worker thread)."""
-
-    sdedit: SDEditProbe
-    inversion: InversionProbe
-    frames: np.ndarray | None  # (F, H, W, C) uint8 interpolation, None with fewer than two images
-    indices: tuple[int, ...]
 
 
 def parse_t_list(text: str) -> tuple[int, ...]:
@@ -205,24 +188,11 @@ class ProbeView(ModelTaskView):
         self.set_playing(False)
         self.outcome = None
 
+        settings = ProbeSettings(t_values=t_values, method=method, steps=steps)  # () -> the model's default row
+
         def task(should_stop, report):
-            probe = load_probe_model(checkpoint, device)
-            channels, size, _ = probe.image_shape
-            images = probe_images(source, indices, size, channels)
-            T = probe.diffusion.num_timesteps
-            settings = ProbeSettings(t_values=t_values or default_t_values(T), method=method, steps=steps,
-                                     inversion_steps=min(ProbeSettings().inversion_steps, T))
-            sdedit = sdedit_probe(probe, images, settings, should_stop=should_stop,
-                                  on_progress=lambda d, n: report(("SDEdit", d, n + 2), True))
-            if sdedit is None:
-                return None
-            inversion = inversion_probe(probe, images, settings.inversion_steps)
-            report(("Inversion", len(settings.t_values) + 1, len(settings.t_values) + 2), True)
-            if should_stop():
-                return None
-            frames = (interpolation_frames(probe, inversion.latents[0], inversion.latents[1],
-                                           steps=settings.inversion_steps) if len(indices) >= 2 else None)
-            return ProbeOutcome(sdedit, inversion, frames, tuple(indices))
+            return run_probe(checkpoint, source, indices, settings, device=device, should_stop=should_stop,
+                             on_progress=lambda stage, done, total: report((stage, done, total), True))
 
         self._begin(task, "Loading the model and the images…")
 

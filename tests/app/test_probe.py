@@ -96,3 +96,19 @@ def test_bad_settings(probe):
         sdedit_probe(probe, images, ProbeSettings(method="ddpm"))
     with pytest.raises(ValueError, match="outside 0..15"):
         probe_images(DATA, [16], 8, 3)
+
+
+def test_run_probe_is_the_one_pipeline_of_both_faces(tmp_path, save_random_checkpoint):
+    """Empty t → the model's default row; inversion steps at most T; the interpolation between the first two."""
+    from ddpm_studio.app.probe import default_t_values, run_probe
+
+    path = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
+    stages = []
+    outcome = run_probe(path, None, [1, 2], ProbeSettings(t_values=(), steps=2, inversion_steps=500),
+                        interpolation=3, on_progress=lambda *s: stages.append(s))
+    assert outcome.settings.t_values == default_t_values(20) and outcome.settings.inversion_steps == 20
+    assert outcome.frames.shape == (3, 8, 8, 3) and outcome.inversion.steps == 20 and outcome.indices == (1, 2)
+    assert stages[-1] == ("Inversion", 6, 6) and stages[0] == ("SDEdit", 1, 6)
+    only = run_probe(path, DATA, [0], ProbeSettings(t_values=(5,), steps=2), inversion=False, interpolation=None)
+    assert only.inversion is None and only.frames is None and only.sdedit.t_values == (5,)
+    assert run_probe(path, DATA, [0], ProbeSettings(steps=2, t_values=(5,)), should_stop=lambda: True) is None
