@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from ddpm_studio.app.catalogue import model_name, resolve_model
+from ddpm_studio.app.chunked_sampling import final_images
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.transforms import uint8_to_float
-from ddpm_studio.engine import SamplingConfig, sample
-from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.engine import SAMPLERS, SamplingConfig
 from ddpm_studio.evaluation import EvaluationConfig, EvaluationReport, evaluate, memorisation
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
@@ -65,8 +65,7 @@ class EvaluationSettings:
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
-        if self.method not in SAMPLERS:
-            raise ValueError(f"method must be one of {', '.join(SAMPLERS)}, got {self.method!r}")
+        SAMPLERS.lookup(self.method)
         for name in ("count", "steps", "reference_count", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -141,23 +140,22 @@ def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device
     model, diffusion, config = load_model(checkpoint, device=device, ema=True)
     model.eval()
     shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))
-    out, done = [], 0
+    sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
+                              seed=settings.seed, count=settings.count)
+    done = 0
+
+    def step(batch_count: int, last) -> None:
+        nonlocal done
+        done += batch_count
+        if on_progress is not None:
+            on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
+
     with torch.inference_mode():
-        for first in range(0, settings.count, settings.batch_size):
-            noise = x_T[first:first + settings.batch_size]
-            cfg = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
-                                 seed=settings.seed + first, count=noise.shape[0])
-            last = None
-            for last in sample(model, diffusion, tuple(noise.shape), cfg, noise=noise.to(device), device=device):
-                if should_stop():
-                    raise EvaluationCancelled("evaluation cancelled")
-                done += noise.shape[0]
-                if on_progress is not None:
-                    on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
-            assert last is not None
-            out.append(last.xt.detach().float().cpu().clamp(-1.0, 1.0))
-    return torch.cat(out)
+        images = final_images(model, diffusion, shape, sampling, batch_size=settings.batch_size, device=device,
+                              should_stop=should_stop, on_step=step)
+    if images is None:
+        raise EvaluationCancelled("evaluation cancelled")
+    return images
 
 
 def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import model_name
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
-from ddpm_studio.engine.nfe import SAMPLER_LABELS
+from ddpm_studio.engine import SAMPLERS
 
 COLUMN_NAMES = ("x_t", "predicted x̂₀", "predicted ε̂")
 
@@ -43,7 +43,7 @@ class ExportStyle:
 def describe_lane(spec: LaneSpec, num_steps: int) -> str:
     """'DDIM · 50 steps · η = 0 · demo model (step 5000)': what made a lane's images, for captions."""
     cfg = spec.sampling
-    parts = [SAMPLER_LABELS.get(cfg.method, cfg.method).split(" (")[0], f"{num_steps} steps"]
+    parts = [SAMPLERS.label(cfg.method).split(" (")[0], f"{num_steps} steps"]
     if cfg.method == "ddim":
         parts.append(f"η = {cfg.eta:g}")
     if cfg.noise_scale != 1.0:

@@ -16,7 +16,7 @@ from ddpm_studio.app.sweep_plot import plot_panels
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
-from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.engine import SAMPLERS
 
 
 def int_list(text: str) -> tuple[int, ...]:
