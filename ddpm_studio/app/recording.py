@@ -93,9 +93,6 @@ class SamplerRecording:
         self.frames[frame.lane].append(frame)
         return True
 
-    def lane_count(self) -> int:
-        return len(self.frames)
-
     def lane_frame(self, lane: int, index: int) -> SampleFrame | None:
         """The frame of `lane` shown at player position `index` (lanes map by progress)."""
         if lane >= len(self.frames) or not self.frames[lane] or self.plan is None:
@@ -167,13 +164,6 @@ class SamplerRecording:
                    style: ExportStyle = ExportStyle()) -> Path:
         """`strips` as PNG: each column headed by its t, each lane by its caption."""
         return export.save_png(path, self.strips(indices, key, style))
-
-    def final_grids(self, last: int) -> np.ndarray:
-        """The image grid of each lane at player position `last`, side by side when comparing."""
-        grids = [export.tile(f.xt) for f in self.frames_at(last)]
-        if last < 0 or not grids:
-            raise ValueError("Nothing to export yet: sample first.")
-        return export.hstack(grids)
 
     def strips(self, indices: list[int], key: str, style: ExportStyle | None = None) -> np.ndarray:
         """Ho et al. Fig. 6 style: `key` ("xt" or "x0") at `indices` left to right, 4 samples down, per lane.
