@@ -6,8 +6,6 @@ choices: tests/gui/test_sampler_table_choices.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -16,8 +14,6 @@ from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.grids import GRIDS
 from ddpm_studio.engine.probes import sdedit
-from ddpm_studio.engine.samplers import ddim_sample
-from ddpm_studio.engine.sampling_common import SamplerStep
 
 
 class _Counting(torch.nn.Module):
@@ -28,23 +24,6 @@ class _Counting(torch.nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return 0.1 * x
-
-
-def _toy(model, diffusion, shape, *, timesteps, clip_x0, noise=None, generator=None, device=None,
-         eta: float = 0.0) -> Iterator[SamplerStep]:
-    """A toy row: DDIM (η = 0) on the given grid plus an offset of eta; costs two evaluations per step."""
-    for step in ddim_sample(model, diffusion, shape, timesteps=timesteps, clip_x0=clip_x0, noise=noise,
-                            generator=generator, device=device):
-        model(step.xt, torch.full((shape[0],), step.t))  # a second evaluation, as a corrector would
-        yield SamplerStep(step.index, step.num_steps, step.t, step.xt + eta, step.x0_pred, step.eps_pred)
-
-
-@pytest.fixture
-def toy_row():
-    row = SAMPLERS.register(SamplerSpec("toy", _toy, "Toy (test only)", "even", evals_per_step=2,
-                                        final_step_evals=2, options=("eta",)))
-    yield row
-    SAMPLERS.unregister("toy")
 
 
 def _diffusion(T: int = 40) -> GaussianDiffusion:
@@ -72,7 +51,7 @@ def test_a_registered_sampler_reaches_sample_sdedit_the_nfe_counter_and_the_conf
     x0 = torch.zeros(2, 1, 4, 4)
     edited = list(sdedit(model, diffusion, x0, 12, method="toy", steps=4, generator=torch.Generator().manual_seed(0)))
     assert [s.t for s in edited] == toy_row.grid_for(diffusion, 4, t_max=12) and model.calls == 8
-    assert SAMPLERS.label("toy") == "Toy (test only)"
+    assert SAMPLERS.label("toy") == toy_row.label == "Toy (test only)"
 
 
 def test_a_registered_sampler_is_a_cli_choice(toy_row) -> None:
@@ -95,9 +74,9 @@ def test_an_unknown_sampler_is_one_clear_error_everywhere() -> None:
     with pytest.raises(ValueError, match="method must be one of"):
         list(sdedit(_Counting(), diffusion, torch.zeros(1, 1, 4, 4), 5, method="lms"))
     with pytest.raises(ValueError, match="already in the table"):
-        SAMPLERS.register(SamplerSpec("ddim", _toy, "again", "even"))
+        SAMPLERS.register(SamplerSpec("ddim", SAMPLERS["ddim"].fn, "again", "even"))
     with pytest.raises(ValueError, match="grid must be one of"):
-        SamplerSpec("bad", _toy, "Bad", "trailing")
+        SamplerSpec("bad", SAMPLERS["ddim"].fn, "Bad", "trailing")
 
 
 @pytest.mark.parametrize("method", SAMPLERS.names())
