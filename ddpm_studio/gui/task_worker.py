@@ -1,13 +1,15 @@
 """One long app-layer call on a QThread: the one worker/thread plumbing of every GUI background job.
 
 Views whose work is a single function use `TaskRunner` directly (the sampler sweep, the probes, evaluation);
-`sampler_worker.SamplerRunner` and `export_worker.ExportRunner` are thin typed faces over it.
+`sampler_worker.SamplerRunner` and `export_worker.ExportRunner` are thin typed faces over it, and training is a
+task too (`training_worker.training_task`, paused and resumed through its control handle).
 
 The task is `fn(should_stop, report) -> result`: it polls `should_stop()` (a threading.Event, set by `cancel`)
 and calls `report(snapshot)` with progress snapshots (throttled; `report(snapshot, True)` always goes).
 Only snapshots cross threads (docs/architecture.md, "Threading"): `fn` must report and return numbers,
-strings, numpy arrays or frozen dataclasses of those. Every signal carries the run id; `TaskRunner` forwards
-only the current run's, so a replaced run's late answers are dropped. A failure is one line; `done` is last.
+strings, numpy arrays or frozen dataclasses of those. Every worker signal carries the run id and `TaskRunner`
+forwards only the current run's: a replaced run's late answers, and whatever a run joined by `shutdown` still
+had queued, are dropped. A failure is one line; `finished` is last, after every snapshot of its run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 Task = Callable[[Callable[[], bool], Callable[..., None]], Any]  # fn(should_stop, report(snapshot, force=False))
 REPORT_INTERVAL_S = 0.05  # progress snapshots at most 20 per second (the last one always goes)
 OOM_MESSAGE = "Out of GPU memory: use fewer images."
+DONE_JOIN_S = 5.0  # the bound on joining a thread whose task has returned
 
 
 class TaskWorker(QObject):
@@ -35,17 +38,20 @@ class TaskWorker(QObject):
     progress = Signal(int, object)  # run_id, snapshot
     result = Signal(int, object)  # run_id, the task's return value (also after a cancel: partial results)
     failed = Signal(int, str)  # run_id, one-line message
-    done = Signal()  # always last
+    done = Signal(int)  # run_id; always last
 
     def __init__(self, task: Task, run_id: int, threads: int | None = None,
-                 oom_message: str = OOM_MESSAGE) -> None:
+                 oom_message: str = OOM_MESSAGE, on_cancel: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.task, self.run_id, self.threads, self.oom_message = task, run_id, threads, oom_message
+        self._on_cancel = on_cancel
         self._cancel = threading.Event()
         self._last_report = 0.0
 
     def cancel(self) -> None:
         self._cancel.set()
+        if self._on_cancel is not None:  # e.g. a Trainer that only sees its own stop request
+            self._on_cancel()
 
     def _report(self, snapshot: Any, force: bool = False) -> None:
         now = time.monotonic()
@@ -65,7 +71,7 @@ class TaskWorker(QObject):
             log.exception("background task failed")
             self.failed.emit(self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         finally:
-            self.done.emit()
+            self.done.emit(self.run_id)
 
 
 class TaskRunner(QObject):
@@ -74,7 +80,7 @@ class TaskRunner(QObject):
     progress = Signal(object)
     result = Signal(object)
     failed = Signal(str)
-    finished = Signal()  # after result or failed
+    finished = Signal()  # after result or failed, once the thread has ended
 
     def __init__(self, name: str, parent: QObject | None = None, oom_message: str = OOM_MESSAGE) -> None:
         super().__init__(parent)
@@ -86,30 +92,40 @@ class TaskRunner(QObject):
         if app is not None:  # the app quits (main window closed): stop and join, never leave a thread running
             app.aboutToQuit.connect(self.shutdown)
 
+    @property
+    def run_id(self) -> int:
+        """The id of the current run; answers carrying another one are dropped."""
+        return self._run_id
+
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
 
-    def start(self, task: Task, threads: int | None = None) -> None:
+    def start(self, task: Task, threads: int | None = None, on_cancel: Callable[[], None] | None = None) -> int:
+        """Run `task` on a fresh thread and return its run id; `on_cancel` is called (on the cancelling thread)
+        by `cancel` and `shutdown`, for a task whose work only stops on its own request (a Trainer)."""
         self.shutdown()
         self._run_id += 1
-        worker, thread = TaskWorker(task, self._run_id, threads, self.oom_message), QThread()
+        worker = TaskWorker(task, self._run_id, threads, self.oom_message, on_cancel)
+        thread = QThread()
         thread.setObjectName(self.name)
         worker.moveToThread(thread)
         worker.progress.connect(self._on_progress)
         worker.result.connect(self._on_result)
         worker.failed.connect(self._on_failed)
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
+        worker.done.connect(self._on_done)  # queued after the run's every snapshot: `finished` comes last
         thread.started.connect(worker.run)
         self._worker, self._thread = worker, thread
         thread.start()
+        return self._run_id
 
     def cancel(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
-        """Cancel and join; True when no thread is left running."""
+        """Cancel and join; True when no thread is left running. What the joined run still had queued (its last
+        snapshots, its result, its `done`) is dropped: nobody waits for it any more, and no `finished` follows."""
         thread, worker = self._thread, self._worker
         if thread is None or worker is None:
             return True
@@ -118,9 +134,8 @@ class TaskRunner(QObject):
         if not thread.wait(int(timeout_s * 1000)):
             log.warning("%s thread did not stop within %.1f s", self.name, timeout_s)
             return False
-        self._thread = self._worker = None
-        worker.deleteLater()
-        thread.deleteLater()
+        self._release()
+        self._run_id += 1
         return True
 
     @Slot(int, object)
@@ -138,10 +153,20 @@ class TaskRunner(QObject):
         if run_id == self._run_id:
             self.failed.emit(message)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        if self.sender() is self._thread:
-            self.finished.emit()
+    @Slot(int)
+    def _on_done(self, run_id: int) -> None:
+        if run_id != self._run_id or self._thread is None:
+            return
+        # `done` is the worker's last act and quit() was called with it: the thread is only leaving its event
+        # loop, so this join is short, and `finished` can promise that no thread runs any more.
+        if self._thread.wait(int(DONE_JOIN_S * 1000)):
+            self._release()
+        self.finished.emit()
+
+    def _release(self) -> None:
+        self._worker.deleteLater()
+        self._thread.deleteLater()
+        self._thread = self._worker = None
 
 
 class TaskFace(QObject):
