@@ -1,5 +1,5 @@
 """Training as a TaskRunner task: pause / resume / stop through the control handle, the Trainer's events as
-snapshots in order (gui/training_worker.py). A stand-in Trainer with the real one's control surface keeps these
+snapshots in order (gui/training_worker.py), and the panel following the session's phases. A stand-in Trainer with the real one's control surface keeps these
 fast and exact; tests/gui/test_training_panel.py drives the real Trainer through the panel."""
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import QSettings
+
 from ddpm_studio.app.training import TrainingJob
 from ddpm_studio.gui import training_worker
+from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.task_worker import TaskRunner
+from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training_state import Phase
 from ddpm_studio.gui.training_worker import RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 
@@ -142,3 +147,33 @@ def test_the_handle_keeps_a_request_until_the_trainer_is_attached():
     assert first.calls == ["pause"] and second.calls == ["stop"]  # a stop outranks a pause
     paused.resume()
     assert first.calls == ["pause", "resume"] and not paused.is_paused()
+
+
+def test_the_panels_buttons_follow_the_session_and_its_end_is_shown_once(qtbot, trainer, tmp_path):
+    panel = TrainingPanel(AppState(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu"))
+    qtbot.addWidget(panel)
+    ended, phases = [], []
+    panel.training_ended.connect(ended.append)
+    panel.session.observe(phases.append)
+    panel.form.source.setText("builtin:shapes?n=16&size=16")
+
+    def buttons() -> tuple[bool, bool, bool]:
+        return panel.start_button.isEnabled(), panel.pause_button.isEnabled(), panel.stop_button.isEnabled()
+
+    panel.start()
+    assert panel.session.phase is Phase.PREPARING and buttons() == (False, False, True)  # no Trainer to pause yet
+    qtbot.waitUntil(lambda: panel.step_count() > 0, timeout=WAIT_MS)
+    assert panel.session.phase is Phase.TRAINING and buttons() == (False, True, True)
+    panel.pause_button.click()
+    assert panel.pause_button.text() == "Resume" and panel.stats.text("status") == "paused"
+    qtbot.waitUntil(panel.trainer_paused, timeout=WAIT_MS)
+    panel.pause_button.click()
+    assert panel.pause_button.text() == "Pause" and panel.session.phase is Phase.TRAINING
+    with qtbot.waitSignal(panel.training_ended, timeout=WAIT_MS):
+        panel.stop_button.click()
+        assert panel.session.phase is Phase.STOPPING and buttons() == (False, False, False)
+    assert phases == [Phase.PREPARING, Phase.TRAINING, Phase.PAUSED, Phase.TRAINING, Phase.STOPPING, Phase.ENDED]
+    assert ended == ["stopped"] and buttons()[0] and not panel.is_busy()
+    assert panel.last_finish.step == panel.step_count() == trainer.step and panel.stats.text("eta") == "—"
+    panel.shutdown(1.0)
+    assert ended == ["stopped"] and panel.session.phase is Phase.ENDED  # nothing left to end
