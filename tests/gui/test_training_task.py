@@ -1,6 +1,7 @@
 """Training as a TaskRunner task: pause / resume / stop through the control handle, the Trainer's events as
-snapshots in order (gui/training_worker.py), and the panel following the session's phases. A stand-in Trainer with the real one's control surface keeps these
-fast and exact; tests/gui/test_training_panel.py drives the real Trainer through the panel."""
+snapshots in order (gui/training_worker.py), and the panel following the session's phases. A stand-in Trainer
+with the real one's control surface keeps these fast and exact; tests/gui/test_training_panel.py drives the
+real Trainer through the panel."""
 
 from __future__ import annotations
 
