@@ -5,6 +5,8 @@ list, and a preview of exactly what training sees (`ImageTransform` at the chose
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal, Slot
@@ -32,7 +34,7 @@ from ddpm_studio.data.synthetic import BUILTIN_DATASETS
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.image_utils import to_qimage
-from ddpm_studio.gui.pool_jobs import PoolJob, PoolJobs
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.thumbnail_delegate import BorderSelectionDelegate
 from ddpm_studio.gui.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
@@ -44,28 +46,25 @@ PREVIEW_MAX = 8  # selected images shown in the training preview
 PREVIEW_PIXELS = 288  # on-screen size of the preview grid
 
 
-def _preview_job(source, indices: list[int], size: int, channels: int) -> PoolJob:
-    """Decode + transform the selected images exactly as the training data pipeline does: answers (grid, note),
-    the grid (H, W, C) uint8 or None."""
-
-    def job(_should_stop, report) -> None:
-        transform = ImageTransform(size, channels)
-        images, skipped = [], []
-        for index in indices:
-            try:
-                images.append(to_uint8(transform(source.load(index))))
-            except ImageDecodeError as exc:
-                skipped.append(f"{exc.name}: {exc.reason}")
-            except Exception as exc:
-                log.exception("preview of image %d failed", index)
-                skipped.append(f"{index}: {exc}")
-        grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
-        note = f"{channels}×{size}×{size} float32 in [-1, 1], resized shorter side + centre crop"
-        if skipped:
-            note += "\nSkipped: " + "; ".join(skipped)
-        report((grid, note))
-
-    return job
+def _training_preview(source, indices: list[int], size: int, channels: int, _should_stop: Callable[[], bool],
+                      report: Callable[[tuple], None]) -> None:
+    """A pool job: decode + transform the selected images exactly as the training data pipeline does; answers
+    (grid, note), the grid (H, W, C) uint8 or None."""
+    transform = ImageTransform(size, channels)
+    images, skipped = [], []
+    for index in indices:
+        try:
+            images.append(to_uint8(transform(source.load(index))))
+        except ImageDecodeError as exc:
+            skipped.append(f"{exc.name}: {exc.reason}")
+        except Exception as exc:
+            log.exception("preview of image %d failed", index)
+            skipped.append(f"{index}: {exc}")
+    grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
+    note = f"{channels}×{size}×{size} float32 in [-1, 1], resized shorter side + centre crop"
+    if skipped:
+        note += "\nSkipped: " + "; ".join(skipped)
+    report((grid, note))
 
 
 class DatasetView(QWidget):
@@ -310,7 +309,8 @@ class DatasetView(QWidget):
             self.preview_label.clear()
             self.preview_note.setText("Select images to see them as the network will.")
             return
-        self._previews.submit(_preview_job(source, indices, self.training_size(), self.training_channels()))
+        self._previews.submit(partial(_training_preview, source, indices, self.training_size(),
+                                      self.training_channels()))
 
     @Slot(object)
     def _on_preview(self, answer: tuple) -> None:

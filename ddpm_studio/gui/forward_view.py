@@ -6,12 +6,14 @@ schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a gri
 (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR (pyqtgraph) with a
 marker at the current t. A second schedule can be compared on the same x_0 and ε.
 
-The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `load_images_job`
+The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `load_images`
 (x_0 off the GUI thread), `render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the
 controls and live tiles.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from ddpm_studio.gui.forward_figure import render_figure
-from ddpm_studio.gui.forward_loader import load_images_job
+from ddpm_studio.gui.forward_loader import load_images
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
 from ddpm_studio.gui.play_button import PlayPauseButton
 from ddpm_studio.gui.pool_jobs import PoolJobs
@@ -249,7 +251,7 @@ class ForwardView(QWidget):
             self.grid_label.clear()
             return
         size = SIZES[self.size_combo.currentIndex()]
-        self._loader.submit(load_images_job(source, indices, size, self.channels_combo.currentData()))
+        self._loader.submit(partial(load_images, source, indices, size, self.channels_combo.currentData()))
 
     @Slot(object)
     def _on_loaded(self, answer: tuple) -> None:

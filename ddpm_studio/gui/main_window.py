@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -24,7 +26,7 @@ from ddpm_studio.gui.dataset_view import DatasetView
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
 from ddpm_studio.gui.forward_view import ForwardView
-from ddpm_studio.gui.pool_jobs import PoolJob, PoolJobs
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
@@ -40,21 +42,17 @@ DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
 TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe")
 
 
-def _open_job(spec: str) -> PoolJob:
-    """open_source(spec) as a pool job (a large folder is listed recursively): answers (spec, source | None, error)."""
-
-    def job(_should_stop, report) -> None:
-        source, error = None, ""
-        try:
-            source = open_source(spec)
-        except DataSourceError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("opening %s failed", spec)
-            error = f"{type(exc).__name__}: {exc}"
-        report((spec, source, error))
-
-    return job
+def _open(spec: str, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
+    """A pool job (a large folder is listed recursively): answers (spec, ImageSource | None, error)."""
+    source, error = None, ""
+    try:
+        source = open_source(spec)
+    except DataSourceError as exc:
+        error = str(exc)
+    except Exception as exc:
+        log.exception("opening %s failed", spec)
+        error = f"{type(exc).__name__}: {exc}"
+    report((spec, source, error))
 
 
 class MainWindow(QMainWindow):
@@ -170,7 +168,7 @@ class MainWindow(QMainWindow):
         self._opener.renew()
         self._fallback = fallback if fallback != spec else None
         self.statusBar().showMessage(f"Opening {spec}…")
-        self._opener.submit(_open_job(spec))
+        self._opener.submit(partial(_open, spec))
 
     @Slot(object)
     def _on_opened(self, answer: tuple) -> None:
@@ -331,12 +329,11 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_settings()
-        self._opener.renew()  # a source still opening is not shown any more
         self.training_panel.shutdown(timeout_s=10.0)
         self.sampler_view.shutdown(timeout_s=10.0)
         self.forward_view.shutdown()
         self.dataset_view.shutdown()
-        self._opener.shutdown(5.0)
+        self._opener.shutdown(5.0)  # a source still opening is not shown any more
         log.info("main window closed")
         event.accept()
 

@@ -1,15 +1,15 @@
 """One long app-layer call on a QThread: the one worker/thread plumbing of every GUI background job.
 
 Views whose work is a single function use `TaskRunner` directly (the sampler sweep, the probes, evaluation);
-`sampler_worker.SamplerRunner` and `export_worker.ExportRunner` are thin typed faces over it, and training is a
-task too (`training_worker.training_task`, paused and resumed through its control handle).
+`sampler_worker.SamplerRunner` and `export_worker.ExportRunner` are thin typed faces over it; training is a
+task too (`training_worker`).
 
 The task is `fn(should_stop, report) -> result`: it polls `should_stop()` (a threading.Event, set by `cancel`)
 and calls `report(snapshot)` with progress snapshots (throttled; `report(snapshot, True)` always goes).
 Only snapshots cross threads (docs/architecture.md, "Threading"): `fn` must report and return numbers,
-strings, numpy arrays or frozen dataclasses of those. Every worker signal carries the run id and `TaskRunner`
-forwards only the current run's: a replaced run's late answers, and whatever a run joined by `shutdown` still
-had queued, are dropped. A failure is one line; `finished` is last, after every snapshot of its run.
+strings, numpy arrays or frozen dataclasses of those. Every worker signal carries the run id; `TaskRunner`
+forwards only the current run's, so a replaced (or joined) run's late answers are dropped. A failure is one
+line; `finished` is last, after every snapshot of its run.
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ log = logging.getLogger(__name__)
 Task = Callable[[Callable[[], bool], Callable[..., None]], Any]  # fn(should_stop, report(snapshot, force=False))
 REPORT_INTERVAL_S = 0.05  # progress snapshots at most 20 per second (the last one always goes)
 OOM_MESSAGE = "Out of GPU memory: use fewer images."
-DONE_JOIN_S = 5.0  # the bound on joining a thread whose task has returned
 
 
 class TaskWorker(QObject):
     """Lives on a QThread; `run` calls the task and emits its snapshots and result. `cancel` is thread-safe."""
 
-    progress = Signal(int, object)  # run_id, snapshot
-    result = Signal(int, object)  # run_id, the task's return value (also after a cancel: partial results)
-    failed = Signal(int, str)  # run_id, one-line message
+    # run_id, the TaskRunner signal it becomes, and its value: "progress" (a snapshot), "result" (the task's
+    # return value, also after a cancel: partial results) or "failed" (a one-line message)
+    answer = Signal(int, str, object)
     done = Signal(int)  # run_id; always last
 
     def __init__(self, task: Task, run_id: int, threads: int | None = None,
@@ -57,19 +56,19 @@ class TaskWorker(QObject):
         now = time.monotonic()
         if force or now - self._last_report >= REPORT_INTERVAL_S:
             self._last_report = now
-            self.progress.emit(self.run_id, snapshot)
+            self.answer.emit(self.run_id, "progress", snapshot)
 
     @Slot()
     def run(self) -> None:
         try:
             if self.threads != 0:  # None: all cores but one, which is left to the interface; 0: torch's as it is
                 torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) - 1))
-            self.result.emit(self.run_id, self.task(self._cancel.is_set, self._report))
+            self.answer.emit(self.run_id, "result", self.task(self._cancel.is_set, self._report))
         except torch.cuda.OutOfMemoryError:
-            self.failed.emit(self.run_id, self.oom_message)
+            self.answer.emit(self.run_id, "failed", self.oom_message)
         except Exception as exc:
             log.exception("background task failed")
-            self.failed.emit(self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.answer.emit(self.run_id, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         finally:
             self.done.emit(self.run_id)
 
@@ -92,11 +91,6 @@ class TaskRunner(QObject):
         if app is not None:  # the app quits (main window closed): stop and join, never leave a thread running
             app.aboutToQuit.connect(self.shutdown)
 
-    @property
-    def run_id(self) -> int:
-        """The id of the current run; answers carrying another one are dropped."""
-        return self._run_id
-
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
 
@@ -105,13 +99,10 @@ class TaskRunner(QObject):
         by `cancel` and `shutdown`, for a task whose work only stops on its own request (a Trainer)."""
         self.shutdown()
         self._run_id += 1
-        worker = TaskWorker(task, self._run_id, threads, self.oom_message, on_cancel)
-        thread = QThread()
+        worker, thread = TaskWorker(task, self._run_id, threads, self.oom_message, on_cancel), QThread()
         thread.setObjectName(self.name)
         worker.moveToThread(thread)
-        worker.progress.connect(self._on_progress)
-        worker.result.connect(self._on_result)
-        worker.failed.connect(self._on_failed)
+        worker.answer.connect(self._on_answer)
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.done.connect(self._on_done)  # queued after the run's every snapshot: `finished` comes last
         thread.started.connect(worker.run)
@@ -124,8 +115,8 @@ class TaskRunner(QObject):
             self._worker.cancel()
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
-        """Cancel and join; True when no thread is left running. What the joined run still had queued (its last
-        snapshots, its result, its `done`) is dropped: nobody waits for it any more, and no `finished` follows."""
+        """Cancel and join; True when no thread is left running. What the joined run still had queued is dropped
+        (nobody waits for it any more), and no `finished` follows."""
         thread, worker = self._thread, self._worker
         if thread is None or worker is None:
             return True
@@ -138,20 +129,10 @@ class TaskRunner(QObject):
         self._run_id += 1
         return True
 
-    @Slot(int, object)
-    def _on_progress(self, run_id: int, snapshot: Any) -> None:
-        if run_id == self._run_id:
-            self.progress.emit(snapshot)
-
-    @Slot(int, object)
-    def _on_result(self, run_id: int, value: Any) -> None:
-        if run_id == self._run_id:
-            self.result.emit(value)
-
-    @Slot(int, str)
-    def _on_failed(self, run_id: int, message: str) -> None:
-        if run_id == self._run_id:
-            self.failed.emit(message)
+    @Slot(int, str, object)
+    def _on_answer(self, run_id: int, signal: str, value: Any) -> None:
+        if run_id == self._run_id:  # else the late answer of a replaced or joined run: dropped
+            getattr(self, signal).emit(value)
 
     @Slot(int)
     def _on_done(self, run_id: int) -> None:
@@ -159,7 +140,7 @@ class TaskRunner(QObject):
             return
         # `done` is the worker's last act and quit() was called with it: the thread is only leaving its event
         # loop, so this join is short, and `finished` can promise that no thread runs any more.
-        if self._thread.wait(int(DONE_JOIN_S * 1000)):
+        if self._thread.wait(5000):
             self._release()
         self.finished.emit()
 

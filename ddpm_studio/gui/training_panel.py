@@ -1,11 +1,9 @@
 """The training panel: a config form, Start/Pause/Resume/Stop, live loss curves and the preview filmstrip.
 
-Training runs as a task on a `TaskRunner` (`training_worker.training_task`, paused and resumed through its
-`TrainingControl` handle); this view only receives the task's snapshots and paints them. The session's phase
-is a `TrainingState` (idle / preparing / training / paused / stopping / ended) that the buttons follow; late
-answers of a replaced or joined run never reach the view (the runner's run ids). A run on disk can be
-reopened (its configuration, history, previews: `open_run`, the one way every "open a run" action of the
-window goes) and resumed. `shutdown()` stops the task (the Trainer writes a checkpoint) and joins.
+Training is a `TaskRunner` task (`training_worker`, paused and resumed through its `TrainingControl`); this
+view only receives its snapshots and paints them, and its buttons follow the session's `TrainingState`.
+A run on disk can be reopened (its configuration, history, previews: `open_run`, the one way every "open a
+run" action of the window goes) and resumed. `shutdown()` stops the task (the Trainer writes a checkpoint).
 
 The form scrolls; the run controls (Start/Pause/Stop, with Qt's standard media icons, and the reason Start
 is disabled) sit below it outside the scroll area, so they are visible at every window size. The form's
@@ -73,7 +71,6 @@ PHASE_STATUS = {Phase.PREPARING: "starting …", Phase.TRAINING: "training", Pha
 class TrainingPanel(QWidget):
     """Train a model on the chosen data source and watch it learn."""
 
-    training_started = Signal()
     training_ended = Signal(str)  # "completed" | "stopped" | "failed"
 
     def __init__(self, state: "AppState", parent: QWidget | None = None) -> None:
@@ -190,7 +187,7 @@ class TrainingPanel(QWidget):
         self.open_button.clicked.connect(self._open_selected)
         self.browse_button.clicked.connect(self._browse_run)
         self.resume_button.clicked.connect(self.resume_run)
-        self._runner.progress.connect(self._on_progress)
+        self._runner.progress.connect(self._on_snapshot)
         self._runner.finished.connect(self._on_finished)
         self.session.observe(self._on_phase)
         self._state.source_changed.connect(lambda _src: self.form.set_source(self._state.source_spec))
@@ -198,13 +195,12 @@ class TrainingPanel(QWidget):
 
     # -- public ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        """True while a training run is in progress (preparing, running, paused or stopping), until its end
-        has been shown."""
+        """True from Start until the run's end has been shown (preparing, training, paused or stopping)."""
         return self.session.is_busy()
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Stop any training cleanly (the Trainer writes a checkpoint) and join the worker thread. The runner
-        drops what the joined run still had queued, so its end is handled here."""
+        """Stop any training (the Trainer writes a checkpoint) and join; the runner drops what the joined run
+        still had queued, so its end is handled here."""
         if self._runner.shutdown(timeout_s) and self.session.is_busy():
             self._on_finished()
 
@@ -324,7 +320,6 @@ class TrainingPanel(QWidget):
         self._control = TrainingControl()
         self.session.move(Phase.PREPARING)
         self._runner.start(training_task(job, self._control), on_cancel=self._control.stop)
-        self.training_started.emit()
 
     def _toggle_pause(self) -> None:
         self.resume() if self.session.phase is Phase.PAUSED else self.pause()
@@ -333,28 +328,6 @@ class TrainingPanel(QWidget):
         if phase in PHASE_STATUS:
             self.stats.set("status", PHASE_STATUS[phase])
         self._update_buttons()
-
-    @Slot(object)
-    def _on_progress(self, snapshot) -> None:
-        """One snapshot of the current run's task (training_worker's module docstring lists them)."""
-        if isinstance(snapshot, list):
-            self._on_steps(snapshot)
-        elif isinstance(snapshot, Stage):
-            if self.session.phase is Phase.PREPARING:  # a stop's "stopping …" stays
-                self.stats.set("status", snapshot.text)
-        elif isinstance(snapshot, Notice):
-            self._show_notice(snapshot.text)
-        elif isinstance(snapshot, RunReady):
-            self._on_run_ready(snapshot.path)
-        else:
-            self._on_event(snapshot)
-
-    def _on_run_ready(self, path: Path) -> None:
-        self.stats.set("run", str(path))
-        self._reopened = Path(path)
-        self._state.set_run(path)
-        if self.session.phase is Phase.PREPARING:  # a stop during preparation keeps the session stopping
-            self.session.move(Phase.TRAINING)
 
     def _on_steps(self, batch: list[ev.StepEvent]) -> None:
         for event in batch:
@@ -373,8 +346,23 @@ class TrainingPanel(QWidget):
         self._show_notice(f"Previews take {share:.0%} of the training time: sample them less often "
                           "(the preview setting in the form) or make fewer preview images.")
 
-    def _on_event(self, event) -> None:
-        if isinstance(event, ev.TimestepLossEvent):
+    @Slot(object)
+    def _on_snapshot(self, event) -> None:
+        """One snapshot of the current run's task (training_worker's module docstring lists them)."""
+        if isinstance(event, list):
+            self._on_steps(event)
+        elif isinstance(event, Stage):
+            if self.session.phase is Phase.PREPARING:  # a stop's "stopping …" stays
+                self.stats.set("status", event.text)
+        elif isinstance(event, Notice):
+            self._show_notice(event.text)
+        elif isinstance(event, RunReady):
+            self.stats.set("run", str(event.path))
+            self._reopened = event.path
+            self._state.set_run(event.path)
+            if self.session.phase is Phase.PREPARING:  # a stop during preparation keeps the session stopping
+                self.session.move(Phase.TRAINING)
+        elif isinstance(event, ev.TimestepLossEvent):
             self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
         elif isinstance(event, ev.PreviewEvent):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)

@@ -1,10 +1,8 @@
 """The training session as an explicit state: idle, preparing, training, paused, stopping, ended.
 
-Qt-free and widget-free, so its rules are tested on their own: `TrainingPanel` moves it on its buttons and on
-the training task's snapshots, and redraws its controls from it (`observe`). An illegal move (resume while
-stopping, pause before the Trainer exists, a second end) raises `IllegalTransition` instead of being
-silently absorbed: the panel asks `can()` where a move may legitimately not apply (a stop during preparation
-keeps the session stopping when the Trainer becomes ready).
+Qt-free, so its rules are tested without widgets: `TrainingPanel` moves it on its buttons and the training
+task's snapshots and redraws its controls from it (`observe`). An illegal move (resume while stopping, a second
+end) raises instead of being absorbed; the panel asks `can()` where a move may rightly not apply.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ class Phase(Enum):
 
 
 BUSY = frozenset({Phase.PREPARING, Phase.TRAINING, Phase.PAUSED, Phase.STOPPING})
-
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.IDLE: frozenset({Phase.PREPARING}),
     Phase.PREPARING: frozenset({Phase.TRAINING, Phase.STOPPING, Phase.ENDED}),  # ended: failed or cancelled
@@ -35,7 +32,7 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
 
 
 class IllegalTransition(ValueError):
-    """A move the session's rules do not allow (a bug in the caller, never a user error)."""
+    """A move the session's rules do not allow: a bug in the caller, never a user error."""
 
 
 class TrainingState:
@@ -50,7 +47,7 @@ class TrainingState:
         return self._phase
 
     def is_busy(self) -> bool:
-        """True from Start until the task's end has been handled (running, paused or stopping)."""
+        """True from Start until the task's end has been handled (preparing, training, paused or stopping)."""
         return self._phase in BUSY
 
     def can(self, to: Phase) -> bool:
@@ -60,7 +57,7 @@ class TrainingState:
         if not self.can(to):
             raise IllegalTransition(f"training cannot go from {self._phase.value} to {to.value}")
         self._phase = to
-        for observer in list(self._observers):
+        for observer in self._observers:
             observer(to)
 
     def observe(self, callback: Callable[[Phase], None]) -> None:

@@ -1,13 +1,10 @@
-"""Training as a `TaskRunner` task: the job prepared and trained on the runner's thread, the Trainer's events
-as the task's snapshots, and pause / resume / stop through a `TrainingControl` handle.
+"""Training as a `TaskRunner` task: `app.training.prepare` + `Trainer.run` on the runner's thread, the
+Trainer's events as the task's snapshots, pause / resume / stop through a `TrainingControl` handle.
 
-The Trainer knows nothing of Qt (docs/architecture.md, "Threading"). `training_task(job, control)` prepares
-the job (`app.training.prepare`: the run, the data, the Trainer), attaches the Trainer to the control handle
-and runs it. Its snapshots, in order: `Stage(text)` while the job is prepared, `Notice(text)` for skipped
-files, `RunReady(path)` once the Trainer exists, then lists of `StepEvent` and every other TrainingEvent as it
-is. Step events are coalesced into lists (at most ~20 per second) so a fast GPU cannot flood the GUI thread's
-queue; every other event flushes the pending steps first, so order is kept. A failure is reported as a
-`FailedEvent` with the Trainer's kinds (the panel shows a hint per kind), never raised.
+Snapshots, in order: `Stage`s while the job is prepared, a `Notice` of skipped files, `RunReady` once the
+Trainer exists, then lists of `StepEvent` and every other TrainingEvent as it is. Steps are coalesced (at most
+~20 lists per second) so a fast GPU cannot flood the GUI thread's queue; any other event flushes the pending
+steps first, so order is kept. A failure is reported as a `FailedEvent` with the Trainer's kinds, never raised.
 """
 
 from __future__ import annotations
@@ -19,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ddpm_studio.app.training import TrainingJob, prepare
 from ddpm_studio.data import DataLoadCancelled
 from ddpm_studio.gui.task_worker import Task
+from ddpm_studio.training.devices import is_out_of_memory
 from ddpm_studio.training.events import FailedEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.trainer import Trainer
 
@@ -34,31 +30,22 @@ STEP_BATCH_S = 0.05  # report coalesced step events at most every 50 ms
 
 @dataclass(frozen=True)
 class Stage:
-    """A setup stage, for the status line ("loading data", ...)."""
-
-    text: str
+    text: str  # a setup stage, for the status line ("loading data", ...)
 
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user should know that is not an error (skipped files)."""
-
-    text: str
+    text: str  # something the user should know that is not an error (skipped files)
 
 
 @dataclass(frozen=True)
 class RunReady:
-    """The run folder (created or reopened); the Trainer exists and obeys the control handle from now on."""
-
-    path: Path
+    path: Path  # the run folder (created or reopened); the Trainer exists and obeys the control handle
 
 
 class TrainingControl:
-    """Pause / resume / stop of one training task, from any thread.
-
-    The Trainer only exists once the job is prepared, so the handle remembers the request and applies it when
-    the task attaches the Trainer. One handle per run: a new run gets a new handle, so nothing of an old one
-    can reach it."""
+    """Pause / resume / stop of one training task, from any thread. The Trainer only exists once the job is
+    prepared: the handle keeps the request and applies it when the task attaches the Trainer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # attach (worker thread) vs pause/resume/stop (GUI thread)
@@ -94,8 +81,7 @@ class TrainingControl:
 
     def is_paused(self) -> bool:
         """True once the Trainer is actually blocked in a pause (no step is in flight)."""
-        trainer = self._trainer
-        return bool(trainer is not None and trainer.is_paused)
+        return self._trainer is not None and self._trainer.is_paused  # attached once, never detached
 
 
 class _StepBatcher:
@@ -158,7 +144,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _kind(exc: BaseException) -> str:
     """Classify a setup/unexpected failure like the Trainer's FailedEvent.kind."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    if is_out_of_memory(exc):  # the Trainer's own test
         return "oom"
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"DataSourceError", "ImageDecodeError"}:
