@@ -68,7 +68,7 @@ def test_a_late_answer_of_a_replaced_run_is_dropped(qtbot, runner):
     assert reported.wait(WAIT_S)  # its first answer is queued, not delivered: the event loop has not run
     with qtbot.waitSignal(runner.finished, timeout=WAIT_S * 1000):
         new_id = runner.start(quick("new"), threads=0)  # cancels and joins the old run first
-    assert new_id == old_id + 1 and cancelled == [True]
+    assert new_id > old_id and cancelled == [True]
     assert runner.answers == [("progress", "new progress"), ("result", "new"), ("finished", False)]
 
 
