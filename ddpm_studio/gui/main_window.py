@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot, qVersion
+from PySide6.QtCore import Qt, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
@@ -24,6 +26,7 @@ from ddpm_studio.gui.dataset_view import DatasetView
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
 from ddpm_studio.gui.forward_view import ForwardView
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
@@ -39,30 +42,17 @@ DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
 TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe")
 
 
-class _OpenSignals(QObject):
-    opened = Signal(int, str, object, str)  # generation, spec, ImageSource | None, error
-
-
-class _OpenSource(QRunnable):
-    """open_source(spec) off the GUI thread (a large folder is listed recursively)."""
-
-    def __init__(self, signals: _OpenSignals, generation: int, spec: str) -> None:
-        super().__init__()
-        self.signals, self.generation, self.spec = signals, generation, spec
-
-    def run(self) -> None:
-        source, error = None, ""
-        try:
-            source = open_source(self.spec)
-        except DataSourceError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("opening %s failed", self.spec)
-            error = f"{type(exc).__name__}: {exc}"
-        try:
-            self.signals.opened.emit(self.generation, self.spec, source, error)
-        except RuntimeError:
-            pass
+def _open(spec: str, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
+    """A pool job (a large folder is listed recursively): answers (spec, ImageSource | None, error)."""
+    source, error = None, ""
+    try:
+        source = open_source(spec)
+    except DataSourceError as exc:
+        error = str(exc)
+    except Exception as exc:
+        log.exception("opening %s failed", spec)
+        error = f"{type(exc).__name__}: {exc}"
+    report((spec, source, error))
 
 
 class MainWindow(QMainWindow):
@@ -76,12 +66,9 @@ class MainWindow(QMainWindow):
         install_wheel_guard()  # once per application (also when the window is built without create_application)
         self.state = state
         self.log_path = log_path
-        self._open_generation = 0
         self._shown_once = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._open_signals = _OpenSignals(self)
-        self._open_signals.opened.connect(self._on_opened)
+        self._opener = PoolJobs(self)  # the newest request wins: an older one's answer is dropped
+        self._opener.answered.connect(self._on_opened)
         self.setWindowTitle("DDPM Studio")
         self.setAcceptDrops(True)
 
@@ -178,15 +165,14 @@ class MainWindow(QMainWindow):
     # -- opening things ------------------------------------------------------------------------
     def open_source(self, spec: str, fallback: str | None = None) -> None:
         """Open a folder, .zip or builtin spec in the background; it becomes current when ready."""
-        self._open_generation += 1
+        self._opener.renew()
         self._fallback = fallback if fallback != spec else None
         self.statusBar().showMessage(f"Opening {spec}…")
-        self._pool.start(_OpenSource(self._open_signals, self._open_generation, spec))
+        self._opener.submit(partial(_open, spec))
 
-    @Slot(int, str, object, str)
-    def _on_opened(self, generation: int, spec: str, source, error: str) -> None:
-        if generation != self._open_generation:
-            return  # a newer request superseded this one
+    @Slot(object)
+    def _on_opened(self, answer: tuple) -> None:
+        spec, source, error = answer
         if source is None:
             if self._fallback:
                 log.info("could not reopen %s (%s); opening %s", spec, error, self._fallback)
@@ -343,12 +329,11 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_settings()
-        self._open_generation += 1
         self.training_panel.shutdown(timeout_s=10.0)
         self.sampler_view.shutdown(timeout_s=10.0)
         self.forward_view.shutdown()
         self.dataset_view.shutdown()
-        self._pool.waitForDone(5000)
+        self._opener.shutdown(5.0)  # a source still opening is not shown any more
         log.info("main window closed")
         event.accept()
 
