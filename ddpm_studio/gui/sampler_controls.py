@@ -264,7 +264,8 @@ class SamplerControls(QWidget):
 
     def _on_method(self, *_args) -> None:
         method, mode = self.method.currentData(), self.compare.currentData()
-        ddpm_only = method == "ddpm" and mode in ("none", "checkpoints")
+        row = SAMPLERS.get(method)
+        ddpm_only = row is not None and row.fixed_length and mode in ("none", "checkpoints")  # DDPM: all T
         self.steps.setEnabled(not ddpm_only)
         self.steps.blockSignals(True)
         if ddpm_only and self._timesteps is not None:
@@ -272,7 +273,7 @@ class SamplerControls(QWidget):
         elif not ddpm_only:
             self.steps.setValue(self._steps_choice)
         self.steps.blockSignals(False)
-        self.eta.setEnabled(method == "ddim" or mode in ("ddpm_ddim", "eta"))
+        self.eta.setEnabled((row is not None and "eta" in row.options) or mode in ("ddpm_ddim", "eta"))
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
         self._show_cost()
