@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_model
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine import SamplerStep, SamplingConfig, draw_x_T, sample
 from ddpm_studio.training.checkpoint import load_model
@@ -121,7 +122,11 @@ class LoadedModel:
 
 
 def load_for_sampling(checkpoint: Path, device: torch.device) -> LoadedModel:
-    """The one model load of sampling (EMA weights, eval mode)."""
+    """The one model load of sampling: a checkpoint's EMA weights, or a diffusers model folder
+    (`app.diffusers_model`), in eval mode."""
+    if is_diffusers_folder(checkpoint):
+        found = load_diffusers_model(checkpoint, device=device)
+        return LoadedModel(found.model, found.diffusion, found.shape)
     model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
     model.eval()
     return LoadedModel(model, diffusion, (config.model.in_channels, config.data.image_size, config.data.image_size))

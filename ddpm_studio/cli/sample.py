@@ -9,6 +9,7 @@ from typing import Any
 from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import DDPM_VARIANCES, SAMPLERS, SamplingConfig
@@ -26,9 +27,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--count must be in 1..{MAX_COUNT}, got {args.count}")
     device = resolve_device(args.device)  # a bad --device is the first thing said
     model = choose_checkpoint(resolve_model(args.model, args.runs_dir), args.checkpoint)
-    if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
-        model = load_checkpoint(model, with_state=False).path
-    timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
+    if is_diffusers_folder(model):  # a published diffusers pipeline or UNet2DModel folder
+        timesteps = read_timesteps(model)
+    else:
+        if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
+            model = load_checkpoint(model, with_state=False).path
+        timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
     steps = SamplingConfig(method=args.method).with_nfe(args.nfe, timesteps).steps if args.nfe else args.steps
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -70,7 +74,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_sample(sub: Any) -> None:
     s = sub.add_parser("sample", help=f"sample images from a checkpoint, a run or '{DEMO}'")
     d = SamplingConfig()
-    s.add_argument("model", metavar="MODEL", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    s.add_argument("model", metavar="MODEL",
+                   help=f"checkpoint file, run folder or name, '{DEMO}', or a diffusers pipeline folder")
     s.add_argument("--checkpoint", default=None, metavar="step_N",
                    help="which checkpoint of the run (default: the latest usable one)")
     s.add_argument("--method", choices=SAMPLERS, default=d.method)

@@ -43,3 +43,26 @@ def test_chunk_zero_is_exactly_an_unchunked_run(tmp_path, tiny_run):
     alone = SamplingSession((LaneSpec("a", checkpoint, SamplingConfig(method="ddim", steps=2, seed=4, count=4)),),
                             device="cpu", max_frames=1)
     assert np.array_equal(list(alone.frames())[-1].xt, chunks[0].frames[-1].xt)
+
+
+def test_sample_opens_a_diffusers_pipeline_folder(cli_here, tmp_path):
+    diffusers = __import__("pytest").importorskip("diffusers")
+    import torch
+
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
+                                 block_out_channels=(16, 32), norm_num_groups=8,
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+    folder = tmp_path / "published"
+    diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=30)).save_pretrained(folder)
+    out = tmp_path / "out"
+    result = cli_here("sample", str(folder), "--method", "dpmpp_2m", "--nfe", "5", "--count", "3", "--out", str(out),
+                      "--quiet")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.glob("sample_*.png")) == ["sample_000.png", "sample_001.png", "sample_002.png"]
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    broken = cli_here("sample", str(folder), "--steps", "5", "--count", "1", "--out", str(out), "--quiet")
+    assert broken.code == 1 and broken.err_lines == [f"ddpm-studio: error: {folder / 'unet'} has no weights "
+                                                     "(diffusion_pytorch_model.safetensors or "
+                                                     "diffusion_pytorch_model.bin)"]
