@@ -25,12 +25,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.app import exports
+from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.data.sources import ImageSource, open_source
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
 from ddpm_studio.engine import SAMPLERS, GaussianDiffusion, ddim_sample, ddim_timesteps, fit_steps
 from ddpm_studio.engine.probes import invert_and_reconstruct, sdedit_sweep, slerp
-from ddpm_studio.training.checkpoint import load_model
-from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
 
 PROBE_T: tuple[int, ...] = (100, 250, 500, 750, 999)  # the row of t (0-based), for T = 1000
@@ -76,18 +75,15 @@ class ProbeModel:
 
     model: torch.nn.Module
     diffusion: GaussianDiffusion
-    config: RunConfig
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    data_source: str | None  # what it was trained on; None for a published (diffusers) model
     device: torch.device
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.config.model.in_channels, self.config.data.image_size, self.config.data.image_size)
 
 
 def load_probe_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> ProbeModel:
     device = resolve_device(device)
-    model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
-    return ProbeModel(model.eval(), diffusion, config, device)
+    loaded = load_for_sampling(checkpoint, device)  # a checkpoint or run, or a diffusers model folder
+    return ProbeModel(loaded.model, loaded.diffusion, loaded.shape, loaded.data_source, device)
 
 
 def probe_images(source: str | ImageSource, indices: Sequence[int], image_size: int, channels: int) -> torch.Tensor:
@@ -218,7 +214,9 @@ def run_probe(checkpoint: str | Path, source: str | ImageSource | None, indices:
     T = probe.diffusion.num_timesteps
     settings = replace(settings, t_values=tuple(settings.t_values) or default_t_values(T),
                        inversion_steps=fit_steps(settings.inversion_steps, T))
-    images = probe_images(source if source is not None else probe.config.data.source, indices, size, channels)
+    if source is None and probe.data_source is None:
+        raise ValueError("a published model has no training data: give the images to probe")
+    images = probe_images(source if source is not None else probe.data_source, indices, size, channels)
     invert = inversion or interpolation is not None
     total = len(settings.t_values) + int(invert)
     report = on_progress or (lambda _stage, _done, _total: None)

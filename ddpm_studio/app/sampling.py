@@ -28,8 +28,8 @@ import torch
 
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_model
 from ddpm_studio.data.transforms import to_uint8
-from ddpm_studio.engine import SamplerStep, SamplingConfig, draw_x_T, sample
-from ddpm_studio.training.checkpoint import load_model
+from ddpm_studio.engine import GaussianDiffusion, SamplerStep, SamplingConfig, draw_x_T, sample
+from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 EPS_DISPLAY_RANGE = 3.0  # ε ~ N(0, I): show ±3σ across black..white
@@ -114,22 +114,27 @@ class _Lane:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A checkpoint's EMA network in eval mode, its diffusion and the (C, H, W) it makes."""
+    """A network in eval mode (a checkpoint's EMA weights, or a diffusers model), its diffusion, the (C, H, W) it
+    makes, the data it was trained on (None when unknown: a published model) and the file whose hash keys caches."""
 
     model: torch.nn.Module
-    diffusion: object  # engine.GaussianDiffusion
+    diffusion: GaussianDiffusion
     shape: tuple[int, int, int]
+    data_source: str | None = None
+    weights: Path | None = None
 
 
-def load_for_sampling(checkpoint: Path, device: torch.device) -> LoadedModel:
-    """The one model load of sampling: a checkpoint's EMA weights, or a diffusers model folder
-    (`app.diffusers_model`), in eval mode."""
+def load_for_sampling(checkpoint: str | Path, device: str | torch.device) -> LoadedModel:
+    """The one model load of every inference use case (sampling, sweep, probe): a checkpoint file or run
+    folder (its latest usable checkpoint, EMA weights), or a diffusers model folder (`app.diffusers_model`)."""
+    device = resolve_device(device)
     if is_diffusers_folder(checkpoint):
         found = load_diffusers_model(checkpoint, device=device)
-        return LoadedModel(found.model, found.diffusion, found.shape)
+        return LoadedModel(found.model, found.diffusion, found.shape, None, found.weights)
     model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
     model.eval()
-    return LoadedModel(model, diffusion, (config.model.in_channels, config.data.image_size, config.data.image_size))
+    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
+    return LoadedModel(model, diffusion, shape, config.data.source, resolve_checkpoint(Path(checkpoint)))
 
 
 class SamplingSession:

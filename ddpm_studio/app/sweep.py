@@ -28,13 +28,15 @@ import platformdirs
 import torch
 
 from ddpm_studio.app.chunked_sampling import final_images
+from ddpm_studio.app.diffusers_model import is_diffusers_folder
+from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
-from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 SWEEP_NFE: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)  # the budgets of the issue
@@ -206,7 +208,11 @@ class SweepCache:
 # ---- the sweep ----------------------------------------------------------------------------------------
 
 def model_data_source(checkpoint: str | Path) -> str:
-    """The data source the model at `checkpoint` was trained on (the sweep's default reference)."""
+    """The data source the model at `checkpoint` was trained on (the sweep's default reference); a published
+    (diffusers) model has none: give the data to compare against."""
+    if is_diffusers_folder(checkpoint):
+        raise ValueError(f"{Path(checkpoint).name} is a published model: give the images to compare against "
+                         "(--data FOLDER)")
     return load_checkpoint(Path(checkpoint), with_state=False).config.data.source
 
 
@@ -259,11 +265,10 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     settings.validate()
     stop = should_stop or (lambda: False)
     device = resolve_device(device)
-    path = resolve_checkpoint(Path(checkpoint))
-    model, diffusion, config = load_model(path, device=device, ema=True)
+    loaded = load_for_sampling(checkpoint, device)  # a checkpoint or run, or a diffusers model folder
+    model, diffusion, shape, path = loaded.model, loaded.diffusion, loaded.shape, loaded.weights
     T = diffusion.num_timesteps
-    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    dataset = _dataset(data, config.data.image_size, config.data.channels)
+    dataset = _dataset(data, shape[1], shape[0])
     cache = SweepCache(cache_dir or sweep_cache_dir(), path)
     evaluation = settings.evaluation()
     common = dict(source=dataset.spec, images=len(dataset), shape=shape, count=settings.count,

@@ -136,3 +136,25 @@ def test_pickled_code_in_a_legacy_bin_is_refused(tmp_path):
         load_diffusers_model(folder)
     torch.save(state, folder / "unet" / "diffusion_pytorch_model.bin")  # plain tensors: the legacy format opens
     assert load_diffusers_model(folder).shape == (3, 8, 8)
+
+
+def test_the_sweep_and_the_probe_run_on_a_published_model(tmp_path):
+    from ddpm_studio.app.probe import ProbeSettings, run_probe
+    from ddpm_studio.app.sweep import SweepSettings, model_data_source, run_sweep
+
+    folder = _pipeline(tmp_path / "pub")
+    data = "builtin:shapes?n=24"
+    result = run_sweep(folder, data, SweepSettings(methods=("ddim", "dpmpp_2m"), budgets=(2,), count=8,
+                                                   reference_count=8, with_floor=False),
+                       device="cpu", cache_dir=tmp_path / "cache")
+    assert [(c.method, c.nfe) for c in result.cells] == [("ddim", 2), ("dpmpp_2m", 2)]
+    assert all(0.0 <= c.metrics["precision"] <= 1.0 for c in result.cells)
+    with pytest.raises(ValueError, match="published model"):
+        model_data_source(folder)
+    outcome = run_probe(folder, data, [0, 1], ProbeSettings(t_values=(5, 30), steps=3, inversion_steps=4),
+                        device="cpu", interpolation=3)
+    assert outcome is not None and outcome.sdedit.reconstructions.shape == (2, 2, 8, 8, 3)
+    assert outcome.frames is not None and outcome.frames.shape[0] == 3
+    with pytest.raises(ValueError, match="give the images to probe"):
+        run_probe(folder, None, [0], ProbeSettings(t_values=(5,), steps=2), device="cpu", inversion=False,
+                  interpolation=None)
