@@ -120,6 +120,8 @@ class MainWindow(QMainWindow):
                                                QKeySequence.StandardKey.Open, "Open a folder of images")
         self._action(file_menu, "Open &Archive…", self.choose_archive, "Ctrl+Shift+O", "Open a .zip of images")
         self._action(file_menu, "Open &Run…", self.choose_run, "Ctrl+R", "Open a training run folder")
+        self._action(file_menu, "Open &Model…", self.choose_model, "Ctrl+M",
+                     "Open a model to sample from: a diffusers pipeline folder, a run folder or a checkpoint")
         file_menu.addSeparator()
         self.recent_sources_menu = file_menu.addMenu("Recent &Data Sources")
         self.recent_runs_menu = file_menu.addMenu("Recent R&uns")
@@ -207,6 +209,27 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a training run", str(start))
         if folder:
             self.open_run(folder)
+
+    def choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a model folder (a diffusers pipeline or a run)",
+                                                  self._last_folder())
+        if folder:
+            self.open_model(folder)
+
+    def open_model(self, path: str | Path) -> bool:
+        """Offer a model opened by hand in the Sampler, Compare samplers and Probe tabs, and show the Sampler
+        with it selected; a folder that is no model is said in the status bar, and nothing changes."""
+        from ddpm_studio.app.catalogue import opened_choice
+
+        try:
+            choice = opened_choice(path)
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10_000)
+            return False
+        self.state.open_model(choice.path)
+        self.tabs.setCurrentWidget(self.sampler_view)
+        self.statusBar().showMessage(f"Opened {choice.label}", 5_000)
+        return True
 
     def open_run(self, folder: str | Path) -> bool:
         """Open a run in the Training tab: its configuration, curve and previews, resumable (one way for
