@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from ddpm_studio.engine import GaussianDiffusion
 from ddpm_studio.engine.config import DiffusionConfig
 
-__all__ = ["DiffusersModelError", "DiffusersModel", "is_diffusers_folder", "load_diffusers_model", "read_timesteps",
-           "EXTRA_HINT"]
+__all__ = ["DiffusersModelError", "DiffusersModel", "is_diffusers_folder", "load_diffusers_model", "read_shape",
+           "read_timesteps", "EXTRA_HINT"]
 
 EXTRA_HINT = 'pip install "ddpm-studio[diffusers]"'
 PIPELINES = ("DDPMPipeline", "DDIMPipeline")
@@ -193,6 +193,18 @@ def _diffusion(scheduler_file: Path | None, timesteps_hint: int) -> tuple[Gaussi
                                                   objective=objective,
                                                   learned_variance=variance == "learned_range"), betas=betas)
     return diffusion, bool(config.get("clip_sample", True)), FIXED_VARIANCES.get(variance, "learned")
+
+
+def read_shape(path: str | Path) -> tuple[int, int, int]:
+    """(C, H, W) of a diffusers model folder's samples, from its UNet config alone."""
+    unet_folder, _ = _parts(Path(path))
+    config = _read_json(unet_folder / "config.json")
+    size, channels = config.get("sample_size"), config.get("in_channels", 3)
+    size = size[0] if isinstance(size, (list, tuple)) and size else size
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in (size, channels)):
+        raise DiffusersModelError(f"{unet_folder.name}/config.json: sample_size and in_channels must be positive "
+                                  f"integers, got {config.get('sample_size')!r} and {config.get('in_channels')!r}")
+    return int(channels), int(size), int(size)
 
 
 def read_timesteps(path: str | Path) -> int:

@@ -158,3 +158,14 @@ def test_the_sweep_and_the_probe_run_on_a_published_model(tmp_path):
     with pytest.raises(ValueError, match="give the images to probe"):
         run_probe(folder, None, [0], ProbeSettings(t_values=(5,), steps=2), device="cpu", inversion=False,
                   interpolation=None)
+
+
+def test_eval_scores_a_published_model_against_given_images(tmp_path):
+    from ddpm_studio.app.evaluation import EvaluationSettings, evaluate_model
+
+    folder = _pipeline(tmp_path / "pub")
+    settings = EvaluationSettings(count=8, steps=2, reference_count=8, batch_size=4)
+    result = evaluate_model(folder, "builtin:shapes?n=40", settings, device="cpu")
+    assert result.report.scalars()["swd"] > 0 and result.settings.count == 8
+    with pytest.raises(ValueError, match="published model: give the images"):
+        evaluate_model(folder, None, settings, device="cpu")
