@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
 from ddpm_studio.engine.grids import check_timesteps
-from ddpm_studio.engine.sampling_common import SamplerStep, initial_noise, resolve_device
+from ddpm_studio.engine.sampling_common import Constraint, SamplerStep, initial_noise, next_timestep, resolve_device
 
 __all__ = ["dpm_solver_2m_sample"]
 
@@ -37,6 +37,7 @@ def _alpha_sigma_lambda(alphas_cumprod: list[float], t: int | None) -> tuple[flo
 def dpm_solver_2m_sample(
     model: Model, diffusion: GaussianDiffusion, shape: Sequence[int], *, timesteps: Sequence[int], clip_x0: bool,
     noise: Tensor | None = None, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """DPM-Solver++(2M), Lu et al. 2022 Algorithm 2, first order at the first and the last step (1 NFE/step).
 
@@ -62,4 +63,6 @@ def dpm_solver_2m_sample(
                 d = (1.0 + half_over_r) * prediction.x0 - half_over_r * x0_prev
             x = (sigma_t / sigma_s) * x - (alpha_t * math.expm1(-h)) * d
             x0_prev, h_prev = prediction.x0, h
+        if constrain is not None:
+            x = constrain(x, next_timestep(grid, i))
         yield SamplerStep(i, len(grid), step, x, prediction.x0, prediction.eps)

@@ -18,7 +18,14 @@ from torch import Tensor
 
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model, ModelPrediction
 from ddpm_studio.engine.grids import check_timesteps
-from ddpm_studio.engine.sampling_common import SamplerStep, initial_noise, randn, resolve_device
+from ddpm_studio.engine.sampling_common import (
+    Constraint,
+    SamplerStep,
+    initial_noise,
+    next_timestep,
+    randn,
+    resolve_device,
+)
 
 __all__ = ["karras_sigmas", "euler_sample", "heun_sample", "euler_ancestral_sample"]
 
@@ -52,16 +59,23 @@ def _vp(x: Tensor, sigma: float) -> Tensor:
     return x / math.sqrt(sigma**2 + 1.0)
 
 
+def _constrained(x: Tensor, sigma: float, t: int, constrain: Constraint | None) -> Tensor:
+    """The VE state after the hook: converted to the VP x_t it sees and back (x_VE = x_VP √(σ² + 1))."""
+    return x if constrain is None else constrain(_vp(x, sigma), t) * math.sqrt(sigma**2 + 1.0)
+
+
 @torch.no_grad()
 def euler_sample(
     model: Model, diffusion: GaussianDiffusion, shape: Sequence[int], *, timesteps: Sequence[int], clip_x0: bool,
     noise: Tensor | None = None, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """Euler's method on the probability-flow ODE, Karras et al. 2022 Algorithm 1 without the correction."""
     grid, sigmas, x = _setup(model, diffusion, shape, timesteps, noise, generator, device)
     for i, step in enumerate(grid):
         prediction = _denoise(model, diffusion, x, sigmas[i], step, clip_x0)
         x = x + (sigmas[i + 1] - sigmas[i]) * prediction.eps  # line 5-6: x_{i+1} = x_i + (σ_{i+1} - σ_i) d_i
+        x = _constrained(x, sigmas[i + 1], next_timestep(grid, i), constrain)
         yield SamplerStep(i, len(grid), step, _vp(x, sigmas[i + 1]), prediction.x0, prediction.eps)
 
 
@@ -69,6 +83,7 @@ def euler_sample(
 def heun_sample(
     model: Model, diffusion: GaussianDiffusion, shape: Sequence[int], *, timesteps: Sequence[int], clip_x0: bool,
     noise: Tensor | None = None, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """Heun's 2nd-order method, Karras et al. 2022 Algorithm 1 (2 NFE per step, 1 for the step to σ = 0).
 
@@ -83,6 +98,7 @@ def heun_sample(
         else:  # lines 8-9: average d_i with the slope d'_i at the Euler point
             slope = _denoise(model, diffusion, x_euler, sigmas[i + 1], grid[i + 1], clip_x0).eps
             x = x + (0.5 * dt) * (prediction.eps + slope)
+        x = _constrained(x, sigmas[i + 1], next_timestep(grid, i), constrain)
         yield SamplerStep(i, len(grid), step, _vp(x, sigmas[i + 1]), prediction.x0, prediction.eps)
 
 
@@ -90,7 +106,7 @@ def heun_sample(
 def euler_ancestral_sample(
     model: Model, diffusion: GaussianDiffusion, shape: Sequence[int], *, timesteps: Sequence[int], clip_x0: bool,
     eta: float = 1.0, noise: Tensor | None = None, generator: torch.Generator | None = None,
-    noise_scale: float = 1.0, device: torch.device | str | None = None,
+    noise_scale: float = 1.0, device: torch.device | str | None = None, constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """Ancestral Euler (k-diffusion ``sample_euler_ancestral``; Karras et al. 2022 Sec. 4, Song et al. 2021):
     an Euler step down to σ_down, then fresh noise of σ_up, with σ_up² = η² σ²_{i+1}(σ²_i - σ²_{i+1})/σ²_i."""
@@ -105,4 +121,5 @@ def euler_ancestral_sample(
         x = x + (sigma_down - s) * prediction.eps
         if sigma_up > 0.0:
             x = x + (sigma_up * noise_scale) * randn(x.shape, generator, x.device)
+        x = _constrained(x, s_next, next_timestep(grid, i), constrain)
         yield SamplerStep(i, len(grid), step, _vp(x, s_next), prediction.x0, prediction.eps)

@@ -18,7 +18,14 @@ from torch import Tensor
 
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
 from ddpm_studio.engine.grids import check_timesteps, ddim_timesteps
-from ddpm_studio.engine.sampling_common import SamplerStep, initial_noise, randn, resolve_device
+from ddpm_studio.engine.sampling_common import (
+    Constraint,
+    SamplerStep,
+    initial_noise,
+    next_timestep,
+    randn,
+    resolve_device,
+)
 
 __all__ = ["ddpm_sample", "ddim_sample", "ddim_invert"]
 
@@ -36,6 +43,7 @@ def ddpm_sample(
     variance: str = "fixed_small",
     noise_scale: float = 1.0,
     device: torch.device | str | None = None,
+    constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """Ancestral sampling, Ho et al. Algorithm 2 / eq. (11): x_{t-1} = μ_θ(x_t, t) + σ_t z, one step per timestep.
 
@@ -44,8 +52,8 @@ def ddpm_sample(
     if variance not in ("fixed_small", "fixed_large"):
         raise ValueError(f"unknown variance {variance!r}; choose fixed_small or fixed_large")
     grid = check_timesteps(diffusion.num_timesteps, timesteps)
-    if grid != list(range(grid[0], -1, -1)):
-        raise ValueError("DDPM walks every timestep from its start down to 0; got a grid that skips "
+    if grid != list(range(grid[0], grid[0] - len(grid), -1)):
+        raise ValueError("DDPM walks consecutive timesteps (t, t-1, ...); got a grid that skips "
                          f"({grid[:4]}...); DDIM with eta = 1 samples on a sub-grid")
     device = resolve_device(model, noise, device)
     x = initial_noise(shape, noise, generator, device)
@@ -60,6 +68,8 @@ def ddpm_sample(
             x = mean + torch.exp(0.5 * log_variance) * (noise_scale * z)
         else:
             x = mean
+        if constrain is not None:
+            x = constrain(x, step - 1)
         yield SamplerStep(index, num_steps, step, x, prediction.x0, prediction.eps)
 
 
@@ -76,6 +86,7 @@ def ddim_sample(
     generator: torch.Generator | None = None,
     noise_scale: float = 1.0,
     device: torch.device | str | None = None,
+    constrain: Constraint | None = None,
 ) -> Iterator[SamplerStep]:
     """DDIM, Song et al. 2021 eq. (12) with σ from eq. (16) scaled by η; η = 0 is deterministic.
 
@@ -97,6 +108,8 @@ def ddim_sample(
         x = math.sqrt(ab_prev) * prediction.x0 + direction * prediction.eps
         if sigma > 0:
             x = x + (sigma * noise_scale) * randn(x.shape, generator, device)
+        if constrain is not None:
+            x = constrain(x, next_timestep(timesteps, index))
         yield SamplerStep(index, len(timesteps), step, x, prediction.x0, prediction.eps)
 
 

@@ -11,7 +11,7 @@ it between lanes, chunks or sweep cells) calls :func:`draw_x_T`, so ``sample(con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from ddpm_studio.engine.diffusion import Model
 
-__all__ = ["SamplerStep", "initial_noise", "randn", "resolve_device", "seeded_noise", "draw_x_T"]
+__all__ = ["SamplerStep", "Constraint", "initial_noise", "randn", "resolve_device", "seeded_noise", "draw_x_T",
+           "next_timestep"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class SamplerStep:
     xt: Tensor  # (B, C, H, W) the new state x_{t_prev}
     x0_pred: Tensor  # (B, C, H, W) predicted x_0 at this step
     eps_pred: Tensor  # (B, C, H, W) predicted noise at this step
+
+
+# The per-step hook every sampler accepts (``constrain=``): called with the state x_t a step has just reached and
+# the timestep t it stands at (-1 for x_0 after the last step), it returns the state to go on from. Inpainting's
+# known-pixel constraint (engine/inpainting.py) is one; the sampler converts to and from its own state (VE for
+# the Karras samplers) around the call, so the hook always sees the VP x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε.
+Constraint = Callable[[Tensor, int], Tensor]
+
+
+def next_timestep(grid: Sequence[int], index: int) -> int:
+    """The timestep the state stands at after step ``index`` of ``grid``: the next grid point, or -1 (x_0)."""
+    return grid[index + 1] if index + 1 < len(grid) else -1
 
 
 def resolve_device(model: Model, noise: Tensor | None, device: torch.device | str | None) -> torch.device:
