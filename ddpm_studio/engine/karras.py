@@ -61,7 +61,12 @@ def _vp(x: Tensor, sigma: float) -> Tensor:
 
 def _constrained(x: Tensor, sigma: float, t: int, constrain: Constraint | None) -> Tensor:
     """The VE state after the hook: converted to the VP x_t it sees and back (x_VE = x_VP √(σ² + 1))."""
-    return x if constrain is None else constrain(_vp(x, sigma), t) * math.sqrt(sigma**2 + 1.0)
+    if constrain is None:
+        return x
+    if sigma == 0.0:  # x_0: VE and VP states coincide; the hook's values are taken as they are
+        return constrain(x, t)
+    vp = _vp(x, sigma)
+    return x + (constrain(vp, t) - vp) * math.sqrt(sigma**2 + 1.0)  # the change only: untouched pixels stay exact
 
 
 @torch.no_grad()
