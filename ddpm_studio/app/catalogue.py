@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_shape, read_timesteps
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.runs import DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
@@ -75,6 +75,22 @@ def model_info(path: str | Path) -> ModelInfo | None:
         return ModelInfo(step=int(metadata.get("step", "0")), timesteps=config.diffusion.timesteps)
     except (OSError, ValueError, KeyError, RunError):
         return None  # unreadable: the sampler reports the real error when it loads the model
+
+
+def model_shape(path: str | Path) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images a model makes, from its config alone (no weights), or None if unreadable."""
+    path = Path(path)
+    try:
+        if is_diffusers_folder(path):
+            return read_shape(path)
+        if path.is_dir():
+            config = open_run(path).config
+        else:
+            metadata = _header_metadata(path)
+            config = RunConfig.from_json(metadata["config"], source=path.name)
+        return config.model.in_channels, config.data.image_size, config.data.image_size
+    except (OSError, ValueError, KeyError, RunError):
+        return None
 
 
 def model_name(path: str | Path) -> str:

@@ -1,0 +1,1 @@
+"""The Inpaint tab: paint a mask over an image and watch the model fill it (app.inpainting)."""
