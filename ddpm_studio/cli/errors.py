@@ -15,6 +15,7 @@ from pathlib import Path
 from ddpm_studio.atomic import StorageError
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG
 from ddpm_studio.data import DataLoadCancelled, DataSourceError, ImageDecodeError
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training.batches import DataError
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.devices import is_out_of_memory
@@ -35,10 +36,10 @@ MEMORY_ADVICE = {
 
 
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of the exception's text (or its type's name)."""
-    text = getattr(exc, "reason", None) if isinstance(exc, ImageDecodeError) and not str(exc) else str(exc)
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(exc).__name__
+    """The first non-empty line of the exception's text (or its type's name), shortened (`errors_text`)."""
+    if isinstance(exc, ImageDecodeError) and not str(exc).strip() and exc.reason:
+        return one_line(ValueError(exc.reason))
+    return one_line(exc)
 
 
 def describe_os_error(exc: OSError) -> str:

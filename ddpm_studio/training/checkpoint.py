@@ -42,6 +42,7 @@ from ddpm_studio.atomic import (  # noqa: F401 - atomic_write, atomic_write_text
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training.checkpoint_checks import (
     MAX_PARAMETERS,
     architecture_mismatch,
@@ -148,12 +149,7 @@ def _read_header(path: Path) -> tuple[dict[str, str], Shapes]:
             return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name} is not a readable checkpoint (damaged or not a safetensors "
-                              f"file: {_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+                              f"file: {one_line(exc, 200)})") from None
 
 
 def _config_for(path: Path, metadata: dict[str, str]) -> RunConfig:
@@ -186,7 +182,7 @@ def load_training_state(path: Path) -> dict[str, Any]:
                               f"which are never loaded (a damaged or foreign file)") from None
     except Exception as exc:  # noqa: BLE001 - RuntimeError/EOFError/... for a damaged file
         log.info("could not read %s: %s", path, exc)
-        reason = "" if "weights_only" in str(exc) else f" ({_one_line(exc)})"
+        reason = "" if "weights_only" in str(exc) else f" ({one_line(exc, 200)})"
         raise CheckpointError(f"{path.name} is damaged and was not loaded{reason}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name} is not a DDPM Studio training state")
@@ -220,7 +216,7 @@ def _load_one(path: Path, with_state: bool) -> Checkpoint:
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path.name} is damaged ({_one_line(exc)})") from None
+        raise CheckpointError(f"{path.name} is damaged ({one_line(exc, 200)})") from None
     bad = first_non_finite(tensors)
     if bad is not None:
         raise NonFiniteWeights(f"{path.name} holds NaN or inf weights ({bad}); it cannot be used")

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ddpm_studio.atomic import StorageError
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
 from ddpm_studio.training.budget import BudgetPlan, BudgetPlanner, time_is_up
@@ -192,8 +193,7 @@ class Trainer:
                            f"{self.config.training.batch_size}; try a smaller batch size or image size", "oom")
             else:
                 log.exception("training failed")
-                self._fail(emit, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
-                           "error")
+                self._fail(emit, one_line(exc, with_type=True), "error")
         else:
             emit(FinishedEvent(step=self.step, reason=reason))
         finally:
