@@ -203,4 +203,7 @@ class RunConfig:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}: the run configuration is not valid JSON "
                               f"({exc.msg} at line {exc.lineno})") from None
+        except (RecursionError, ValueError):  # nested too deep for the parser, or a number too long to convert
+            raise ConfigError(f"{source}: the run configuration is not valid JSON (nested too deeply or a "
+                              f"number too long)") from None
         return cls.from_dict(data, source=source)
