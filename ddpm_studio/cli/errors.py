@@ -15,7 +15,7 @@ from pathlib import Path
 from ddpm_studio.atomic import StorageError
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG
 from ddpm_studio.data import DataLoadCancelled, DataSourceError, ImageDecodeError
-from ddpm_studio.errors_text import one_line
+from ddpm_studio.errors_text import one_line, shorten
 from ddpm_studio.training.batches import DataError
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.devices import is_out_of_memory
@@ -51,7 +51,7 @@ def describe_os_error(exc: OSError) -> str:
         reason = "no space left on the device"
     reason = reason[0].lower() + reason[1:] if reason else type(exc).__name__
     path = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename's target is the user's path
-    return f"{reason}: {path}" if path is not None else reason
+    return f"{reason}: {shorten(str(path))}" if path is not None else reason
 
 
 def report(exc: BaseException, command: str | None, log_path: Path | None) -> tuple[str, int]:

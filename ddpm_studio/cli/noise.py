@@ -10,21 +10,13 @@ import torch
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.forward import check_ts, forward_grid, spread_of_t
+from ddpm_studio.cli.arguments import bounded_int, int_list
 from ddpm_studio.data import DataConfig, DataSourceError, ImageTransform, decode_image, open_source
 from ddpm_studio.data.config import CHANNELS
 from ddpm_studio.engine import SCHEDULE_NAMES, DiffusionConfig, make_schedule
+from ddpm_studio.training.config import MAX_TIMESTEPS
 
 ROWS = 5  # images taken from a folder / zip / builtin source: the write-up's 5 x 5 figure
-
-
-def _parse_int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one value")
-    return values
 
 
 def _noise_inputs(spec: str, rows: int, transform: ImageTransform) -> torch.Tensor:
@@ -60,11 +52,11 @@ def add_noise(sub: Any) -> None:
     n = sub.add_parser("noise", help="the forward process on an image: a grid of x_t for several t")
     d, m = DiffusionConfig(), DataConfig()
     n.add_argument("image", help="image file, folder, .zip or builtin:<name>")
-    n.add_argument("--t", type=_parse_int_list, default=None,
+    n.add_argument("--t", type=int_list, default=None,
                    help="comma-separated t in 0..T (0 is the image itself; default: an even spread)")
     n.add_argument("--schedule", default=d.schedule,
                    help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
-    n.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
+    n.add_argument("--timesteps", type=bounded_int(1, MAX_TIMESTEPS), default=d.timesteps, help="T")
     n.add_argument("--size", type=int, default=m.image_size)
     n.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
     n.add_argument("--rows", type=int, default=ROWS, help="images taken from a folder/zip/builtin source")

@@ -9,6 +9,7 @@ from typing import Any
 from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingSession
+from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import SamplingConfig
@@ -85,19 +86,20 @@ def add_sample(sub: Any) -> None:
     s.add_argument("--checkpoint", default=None, metavar="step_N",
                    help="which checkpoint of the run (default: the latest usable one)")
     s.add_argument("--method", choices=SAMPLING_METHODS, default=d.method)
-    s.add_argument("--steps", type=int, default=d.steps, help="sampler steps (DDPM uses all T)")
-    s.add_argument("--nfe", type=int, default=None, help="network evaluations to spend instead of --steps "
+    s.add_argument("--steps", type=positive_int, default=d.steps, help="sampler steps (DDPM uses all T)")
+    s.add_argument("--nfe", type=positive_int, default=None, help="network evaluations to spend instead of --steps "
                    "(Heun: 2 per step but the last, so an even budget spends one less; DDPM: only T)")
     s.add_argument("--eta", type=float, default=d.eta)
     s.add_argument("--variance", choices=DDPM_VARIANCES, default=d.variance)
     s.add_argument("--noise-scale", type=float, default=d.noise_scale)
     s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0 to [-1, 1]")
-    s.add_argument("--seed", type=int, default=d.seed)
-    s.add_argument("--count", type=int, default=d.count, help=f"images (at most {MAX_COUNT}, made {CHUNK} at a time)")
-    s.add_argument("--ncols", type=int, default=None)
+    s.add_argument("--seed", type=seed, default=d.seed)
+    s.add_argument("--count", type=int, default=d.count,
+                   help=f"images (at most {MAX_COUNT}, made {CHUNK} at a time)")
+    s.add_argument("--ncols", type=positive_int, default=None)
     s.add_argument("--out", default="samples", help="output folder")
     s.add_argument("--gif", action="store_true", help="also write reverse.gif of the reverse process")
-    s.add_argument("--gif-frames", type=int, default=exports.GIF_FRAMES)
+    s.add_argument("--gif-frames", type=bounded_int(2, 10_000), default=exports.GIF_FRAMES)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(s)
     s.set_defaults(func=cmd_sample)

@@ -17,6 +17,7 @@ from typing import Any
 from ddpm_studio.app.logs import current_log_file
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
 from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.arguments import threads
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
@@ -211,7 +212,7 @@ def add_train(sub: Any) -> None:
                         "kept in config.json (with --steps/--epochs: whichever ends first)")
     p.add_argument("--device", default=t.device, help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES, default=t.mixed_precision)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--preview-every", type=int, default=None,
                    help="preview every N epochs (0 = never; default: as often as --preview-share allows)")
