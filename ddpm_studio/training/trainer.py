@@ -42,6 +42,7 @@ from ddpm_studio.training.checkpoint import (
     save_checkpoint,
     state_path_for,
 )
+from ddpm_studio.training.checkpoint_checks import rng_state_problem
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
@@ -329,10 +330,6 @@ class Trainer:
 
     # ---- one step ---------------------------------------------------------------------------------------
 
-    def _next_batch(self) -> torch.Tensor:
-        """The next (B, C, H, W) batch in [-1, 1], augmented with the data generator (this rank alone)."""
-        return self.batches.batch(self.epoch, self.batch_in_epoch)
-
     def _train_step(self, x0: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
         """One optimiser step on x_0 with fresh t and ε from this rank's sampler stream."""
         x0 = self.learner.to_device(x0)
@@ -427,6 +424,9 @@ class Trainer:
             self.batch_in_epoch, self.elapsed_s = int(state["batch_in_epoch"]), float(state["elapsed_s"])
             self._session_start_s = self.elapsed_s
             rngs = state["rng"]
+            problem = rng_state_problem(rngs, self.dist.world_size)
+            if problem is not None:
+                raise CheckpointError(f"{state_path_for(checkpoint.path).name} cannot be resumed: {problem}")
             if len(rngs) == self.dist.world_size:
                 self.rng.load_state(rngs[self.dist.rank])
             else:
