@@ -35,6 +35,14 @@ def short_repr(value: Any, limit: int = VALUE_LIMIT) -> str:
     return shorten(text, limit)
 
 
+def _whole_sentences(text: str, limit: int) -> str:
+    """`text` cut after its last whole sentence within `limit` (never mid-sentence), else `shorten`ed."""
+    if len(text) <= limit:
+        return text
+    end = text.rfind(". ", 0, limit)
+    return text[:end + 1] if end >= limit // 3 else shorten(text, limit)
+
+
 def one_line(exc: BaseException, limit: int = MESSAGE_LIMIT, *, with_type: bool = False) -> str:
     """The first non-empty line of `exc`'s text (or its type's name), at most `limit` characters;
     `with_type` prefixes the type's name ("KeyError: 'x'"), for errors that are bugs."""
@@ -48,5 +56,5 @@ def one_line(exc: BaseException, limit: int = MESSAGE_LIMIT, *, with_type: bool 
     name = type(exc).__name__
     if not lines:
         return name
-    line = shorten(lines[0], limit)
+    line = _whole_sentences(lines[0], limit)
     return f"{name}: {line}" if with_type else line

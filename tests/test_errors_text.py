@@ -40,3 +40,27 @@ def test_a_batch_failing_with_a_blank_message_is_a_data_error():
     source = BatchSource(_Blank(), DistInfo(), seed=0, batch_size=2, generator=torch.Generator())
     with pytest.raises(DataError, match="^RuntimeError$"):
         source.batch(0, 0)
+
+
+def test_a_long_message_is_cut_after_a_whole_sentence():
+    """Issue 23 F17: the damaged-state warning was cut mid-sentence at 200 characters."""
+    torch_says = ("PytorchStreamReader failed reading zip archive: failed finding central directory. This is an "
+                  "internal miniz error. If you are seeing this error, there is a high likelihood that your checkpoint "
+                  "file is corrupted. This can happen if the checkpoint was not saved properly.")
+    assert one_line(RuntimeError(torch_says), 200) == ("PytorchStreamReader failed reading zip archive: failed "
+                                                       "finding central directory. This is an internal miniz error.")
+
+
+def test_a_truncated_state_file_is_named_in_whole_sentences(tmp_path):
+    import io
+
+    from ddpm_studio.training.checkpoint import CheckpointError, load_training_state
+
+    buffer = io.BytesIO()
+    torch.save({"a": torch.zeros(1000)}, buffer)
+    path = tmp_path / "step_00000002.state.pt"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(CheckpointError) as info:
+        load_training_state(path)
+    message = str(info.value)
+    assert message.startswith("step_00000002.state.pt is damaged and was not loaded (") and message.endswith(".)")

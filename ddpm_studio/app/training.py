@@ -77,6 +77,11 @@ class TrainingSession:
         """Files of the data source that were skipped (unreadable), for the faces to mention."""
         return list(getattr(self.dataset, "problems", []))
 
+    @property
+    def skipped_checkpoints(self) -> tuple[str, ...]:
+        """One line per damaged newer checkpoint a resume passed over for an older one (for the faces to say)."""
+        return self.trainer.skipped_checkpoints
+
     def run_training(self, on_event: Callable[[TrainingEvent], None]) -> None:
         """Train on this thread until done, stopped or failed; every event goes to `on_event`."""
         self.trainer.run(on_event)

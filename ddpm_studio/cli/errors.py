@@ -59,7 +59,7 @@ def report(exc: BaseException, command: str | None, log_path: Path | None) -> tu
     if isinstance(exc, KeyboardInterrupt):
         log.info("interrupted", exc_info=exc)
         return f"{PROG}: interrupted", EXIT_INTERRUPTED
-    if isinstance(exc, MemoryError) or is_out_of_memory(exc):
+    if is_out_of_memory(exc):  # MemoryError included: the one OOM classifier (training/devices.py)
         advice = MEMORY_ADVICE.get(command or "", "try smaller settings")
         log.info("out of memory in %s", command, exc_info=exc)
         return f"{PROG}: error: out of memory; {advice}", EXIT_ERROR

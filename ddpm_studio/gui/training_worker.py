@@ -17,6 +17,7 @@ import time
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from ddpm_studio.app.failures import describe_failure
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
 from ddpm_studio.data import DataLoadCancelled
 from ddpm_studio.training.events import FailedEvent, StepEvent
@@ -87,7 +88,8 @@ class TrainingWorker(QObject):
         except Exception as exc:
             log.exception("training failed")
             self._flush()
-            self.event.emit(FailedEvent(step=0, message=_one_line(exc), kind=_kind(exc)))
+            kind, message = describe_failure(exc)  # plain words for expected conditions (app/failures.py)
+            self.event.emit(FailedEvent(step=0, message=message, kind=kind))
         finally:
             self._flush()
             self.done.emit()
@@ -101,6 +103,8 @@ class TrainingWorker(QObject):
         problems = session.problems
         if problems:
             self.notice.emit(f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}")
+        for skipped in session.skipped_checkpoints:  # a damaged latest checkpoint is never passed over silently
+            self.notice.emit(f"Resuming from an older checkpoint: {skipped}")
         self.run_ready.emit(session.run.path)
         with self._lock:
             self._trainer = session.trainer
@@ -127,21 +131,6 @@ class TrainingWorker(QObject):
             batch, self._pending = self._pending, []
             self.steps.emit(batch)
         self._last_flush = now if now is not None else time.monotonic()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _kind(exc: BaseException) -> str:
-    """Classify a setup/unexpected failure like the Trainer's FailedEvent.kind."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
-        return "oom"
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"DataSourceError", "ImageDecodeError"}:
-        return "data"
-    return "error"
 
 
 class TrainingRunner(QObject):

@@ -107,6 +107,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._blocked = threading.Event()
+        self.skipped_checkpoints: tuple[str, ...] = ()  # damaged newer checkpoints a resume passed over
 
     @property
     def model(self) -> torch.nn.Module:
@@ -450,6 +451,7 @@ class Trainer:
             dataset = load_dataset(run.config.data)
         trainer = cls(run.config, dataset, run, device=device, clock=clock)
         trainer.load_state(checkpoint)
+        trainer.skipped_checkpoints = checkpoint.skipped
         if trainer.dist.is_main:
             run.truncate_history(checkpoint.step)
             trainer.recorder.resume()
