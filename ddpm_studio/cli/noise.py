@@ -10,11 +10,11 @@ import torch
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.forward import check_ts, forward_grid, spread_of_t
-from ddpm_studio.cli.arguments import bounded_int, int_list
+from ddpm_studio.cli.arguments import int_list
 from ddpm_studio.data import DataConfig, DataSourceError, ImageTransform, decode_image, open_source
 from ddpm_studio.data.config import CHANNELS
 from ddpm_studio.engine import SCHEDULE_NAMES, DiffusionConfig, make_schedule
-from ddpm_studio.training.config import MAX_TIMESTEPS
+from ddpm_studio.training.config import check_timesteps
 
 ROWS = 5  # images taken from a folder / zip / builtin source: the write-up's 5 x 5 figure
 
@@ -38,6 +38,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; give the grid's file name, for instance noise.png")
     DiffusionConfig(timesteps=args.timesteps).validate()  # T >= 1 before any t is checked against it
+    check_timesteps(args.timesteps)  # and bounded: the schedules are O(T)
     ts = args.t if args.t is not None else spread_of_t(args.timesteps)
     check_ts(ts, args.timesteps)
     x0 = _noise_inputs(args.image, args.rows, ImageTransform(args.size, args.channels))  # (R, C, H, W)
@@ -56,7 +57,7 @@ def add_noise(sub: Any) -> None:
                    help="comma-separated t in 0..T (0 is the image itself; default: an even spread)")
     n.add_argument("--schedule", default=d.schedule,
                    help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")
-    n.add_argument("--timesteps", type=bounded_int(1, MAX_TIMESTEPS), default=d.timesteps, help="T")
+    n.add_argument("--timesteps", type=int, default=d.timesteps, help="T")
     n.add_argument("--size", type=int, default=m.image_size)
     n.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
     n.add_argument("--rows", type=int, default=ROWS, help="images taken from a folder/zip/builtin source")
