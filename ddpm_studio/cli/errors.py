@@ -51,6 +51,12 @@ def describe_os_error(exc: OSError) -> str:
         reason = "no space left on the device"
     reason = reason[0].lower() + reason[1:] if reason else type(exc).__name__
     path = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename's target is the user's path
+    if exc.errno == errno.EEXIST and path is not None and not Path(path).is_dir():
+        return f"not a folder: {shorten(str(path))} (a file is where a folder is needed)"
+    if exc.errno == errno.ENOTDIR and path is not None:
+        blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"not a folder: {shorten(str(blocker))} (in {shorten(str(path))})"
     return f"{reason}: {shorten(str(path))}" if path is not None else reason
 
 
