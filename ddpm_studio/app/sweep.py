@@ -41,7 +41,7 @@ from ddpm_studio.engine import SamplingConfig, dpm_solver, sample
 from ddpm_studio.engine.nfe import SAMPLERS, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
-from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ class SweepCache:
 
 def model_data_source(checkpoint: str | Path) -> str:
     """The data source the model at `checkpoint` was trained on (the sweep's default reference)."""
-    return load_checkpoint(Path(checkpoint), with_state=False).config.data.source
+    return read_checkpoint_config(resolve_checkpoint(Path(checkpoint)))[0].data.source  # the header alone
 
 
 def _dataset(data: str | ImageDataset, image_size: int, channels: int) -> ImageDataset:
