@@ -18,9 +18,10 @@ from typing import Any
 from ddpm_studio.data import ImageDataset, load_dataset
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX
+from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
-from ddpm_studio.training.events import TrainingEvent
+from ddpm_studio.training.events import FailedEvent, TrainingEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import Run, create_run, open_run, remove_unused_run
 from ddpm_studio.training.trainer import Trainer
@@ -71,6 +72,7 @@ class TrainingSession:
     run: Run
     dataset: ImageDataset
     trainer: Trainer
+    is_new: bool = False  # a run this job created (removed again if it ends without any checkpoint)
 
     @property
     def problems(self) -> list[Problem]:
@@ -83,8 +85,18 @@ class TrainingSession:
         return self.trainer.skipped_checkpoints
 
     def run_training(self, on_event: Callable[[TrainingEvent], None]) -> None:
-        """Train on this thread until done, stopped or failed; every event goes to `on_event`."""
-        self.trainer.run(on_event)
+        """Train on this thread until done, stopped or failed; every event goes to `on_event`. A new run that
+        failed before completing a step (out of memory at step 1) leaves no run folder behind."""
+        failed = []
+
+        def watch(event: TrainingEvent) -> None:
+            if isinstance(event, FailedEvent):
+                failed.append(event)
+            on_event(event)
+
+        self.trainer.run(watch)
+        if failed and failed[-1].step == 0 and self.is_new and self.trainer.dist.is_main:
+            remove_unused_run(self.run)
 
     def request_stop(self) -> None:
         self.trainer.request_stop()
@@ -106,6 +118,8 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
     status = on_status or (lambda _text: None)
     if job.resume is not None:
         run = open_run(job.resume, root=job.runs_dir)
+        if run.latest_checkpoint() is None:  # said before the data set is decoded, not after
+            raise CheckpointError(f"run {run.name} has no checkpoint to resume from")
         config = resumed_config(run.config, job)
         resolve_device(config.training.device)  # an unusable device is refused before anything is written
         if is_main and config != run.config:
@@ -130,7 +144,7 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
         if job.resume is None and is_main:
             remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
         raise
-    return TrainingSession(run, dataset, trainer)
+    return TrainingSession(run, dataset, trainer, is_new=job.resume is None and is_main)
 
 
 def with_absolute_source(config: RunConfig) -> RunConfig:

@@ -81,6 +81,17 @@ class Run:
     def timestep_loss_path(self) -> Path:
         return self.path / TIMESTEP_LOSS_FILE
 
+    def own_folders(self) -> None:
+        """Make checkpoints/ and previews/ real folders of the run: a symbolic link there (to a user's folder) is
+        replaced, never written through (pruning would delete, previews overwrite, the files it points to)."""
+        for folder in (self.checkpoints_dir, self.previews_dir):
+            if folder.is_symlink():
+                target = os.readlink(folder)
+                folder.unlink()
+                log.warning("run %s: %s was a symbolic link to %s; replaced by a folder of the run (links are "
+                            "never written through)", self.name, folder.name, target)
+            folder.mkdir(exist_ok=True)
+
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, path) of the complete checkpoints, oldest first."""
         return list_checkpoints(self.checkpoints_dir)
@@ -223,13 +234,18 @@ def create_run(config: RunConfig, root: Path | None = None, name: str | None = N
     return run
 
 
+# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files)
+UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt"})
+
+
 def remove_unused_run(run: Run) -> bool:
-    """Delete a run folder that never trained (only its config.json, empty subfolders and its lock), e.g. when
-    its data or its model could not be loaded, so the name is free again. True if it was removed."""
-    allowed = {CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock"}
+    """Delete a run folder that never trained (config.json, empty subfolders, its lock, the list of skipped data
+    files), e.g. when its data or its model could not be loaded or its first step failed (out of memory), so no
+    empty run is left and the name is free again. True if it was removed."""
+    allowed = UNUSED_RUN_FILES
     try:
         entries = list(run.path.iterdir())
-        if any(e.name not in allowed or (e.is_dir() and any(e.iterdir())) for e in entries):
+        if any(e.name not in allowed or e.is_symlink() or (e.is_dir() and any(e.iterdir())) for e in entries):
             return False
         for entry in entries:
             entry.rmdir() if entry.is_dir() else entry.unlink()

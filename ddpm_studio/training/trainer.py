@@ -81,6 +81,8 @@ class Trainer:
         self.dist = distributed.current()
         # one writer per run folder, from here (a resume truncates the history) to the end of run()
         self.lock: RunLock | None = RunLock(run.path).acquire() if self.dist.is_main else None
+        if self.dist.is_main:
+            run.own_folders()  # checkpoints/ and previews/ symlinked elsewhere: replaced, never written through
         if tc.num_threads:
             torch.set_num_threads(tc.num_threads)
         self.device = distributed.device_for(self.dist, resolve_device(device if device is not None else tc.device))
