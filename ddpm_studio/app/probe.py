@@ -99,8 +99,9 @@ def probe_images(source: str | ImageSource, indices: Sequence[int], image_size: 
     """(B, C, H, W) in [-1, 1]: images `indices` of a source's usable images (files that cannot be decoded are
     skipped, as training, eval and the Dataset tab skip them), centre-cropped to the model's size, no flip."""
     source = open_source(source) if isinstance(source, str) else source
-    if not indices or min(indices) < 0:
-        raise ValueError(f"image index {min(indices) if indices else '(none)'} is outside 0..{len(source) - 1}")
+    if not indices or min(indices) < 0 or max(indices) >= len(source):
+        bad = "(none)" if not indices else min(indices) if min(indices) < 0 else max(indices)
+        raise ValueError(f"image index {bad} is outside 0..{len(source) - 1}")
     transform = ImageTransform(image_size, channels)
     usable: list[torch.Tensor] = []
     for i in range(len(source)):

@@ -77,7 +77,7 @@ def add_probe(sub: Any) -> None:
     p.add_argument("--inversion-steps", type=positive_int, default=d.inversion_steps)
     p.add_argument("--interpolate", default=None, help="write the slerp interpolation between the first two "
                    "images here (.gif animates it, .png is a strip)")
-    p.add_argument("--frames", type=positive_int, default=INTERPOLATION_FRAMES, help="interpolation frames")
+    p.add_argument("--frames", type=bounded_int(2, 1000), default=INTERPOLATION_FRAMES, help="interpolation frames")
     p.add_argument("--scale", type=bounded_int(1, 64), default=PICTURE_SCALE, help="pixel upscaling of the pictures")
     p.add_argument("--json", default=None, help="write the errors as JSON here")
     p.add_argument("--threads", type=threads, default=None, help="torch CPU threads")

@@ -103,6 +103,7 @@ def test_threads_must_be_positive(cli_here, command, value):
     (["sample", "demo", "--seed", "-1"], "--seed"),
     (["probe", "demo", "--scale", "-1"], "--scale"),
     (["probe", "demo", "--seed", "-1"], "--seed"),
+    (["probe", "demo", "--frames", "1000000000"], "--frames"),
     (["eval", "demo", "--seed", str(2**70)], "--seed"),
     (["sweep", "demo", "--count", "0"], "--count"),
 ])
