@@ -118,14 +118,14 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
     status = on_status or (lambda _text: None)
     if job.resume is not None:
         run = open_run(job.resume, root=job.runs_dir)
-        if run.latest_checkpoint() is None:  # said before the data set is decoded, not after
-            raise CheckpointError(f"run {run.name} has no checkpoint to resume from")
         config = resumed_config(run.config, job)
         resolve_device(config.training.device)  # an unusable device is refused before anything is written
         if is_main and config != run.config:
             with RunLock(run.path):  # never rewrite the config of a run another process is training
                 run.save_config(config)
         run.config = config
+        if run.latest_checkpoint() is None:  # said before the data set is decoded, not after
+            raise CheckpointError(f"run {run.name} has no checkpoint to resume from")
         dataset = _load(config, status, cancel, on_progress)
     else:
         if job.config is None:
