@@ -63,3 +63,12 @@ def test_wrongly_typed_records_do_not_block_a_resume(cli_here, tiny_run):
     result = cli_here("train", "--resume", str(tiny_run), "--steps", "5", "--quiet")
     assert result.code == 0, result.err
     assert "history.jsonl" in result.err  # the skipped record is mentioned, naming the file
+
+
+def test_runs_shortens_a_long_data_source(cli_here, tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    config["data"]["source"] = "/data/" + "s" * 900_000  # under the 1 MB cap of config.json
+    (tiny_run / "config.json").write_text(json.dumps(config))
+    result = cli_here("runs", "--runs-dir", str(tiny_run.parent))
+    assert result.code == 0, result.err
+    assert max(len(line) for line in result.out.splitlines()) < 300
