@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig, GaussianDiffusion, build_unet, ddim_sample, ddpm_sample  # noqa: E402
+from ddpm_studio.engine import SAMPLERS, UNET_PRESETS, DiffusionConfig, GaussianDiffusion, build_unet  # noqa: E402
 
 Check = Callable[[argparse.Namespace], dict[str, Any]]
 CHECKS: list[tuple[str, Check]] = []
@@ -155,14 +155,15 @@ def _sampling_figures(args: argparse.Namespace) -> dict[str, Any]:
     c, s = config.model.in_channels, config.data.image_size
     noise = torch.randn(8, c, s, s, generator=torch.Generator().manual_seed(0))
     steps = 10 if args.quick else 50
-    cpu = list(ddim_sample(model_cpu, diffusion, noise.shape, steps=steps, noise=noise))[-1].xt
+    cpu = list(SAMPLERS["ddim"].run(model_cpu, diffusion, noise.shape, steps=steps, noise=noise))[-1].xt
     t0 = time.perf_counter()
-    dev = list(ddim_sample(model_dev, diffusion, noise.shape, steps=steps, noise=noise.to(args.device)))[-1].xt
+    dev = list(SAMPLERS["ddim"].run(model_dev, diffusion, noise.shape, steps=steps, noise=noise.to(args.device)))[-1].xt
     ddim_s = time.perf_counter() - t0
     diff = (dev.cpu() - cpu).abs().max().item()
     t0 = time.perf_counter()
     count = 2 if args.quick else 16
-    frames = list(ddpm_sample(model_dev, diffusion, (count, c, s, s), generator=torch.Generator().manual_seed(1),
+    frames = list(SAMPLERS["ddpm"].run(model_dev, diffusion, (count, c, s, s),
+                                       generator=torch.Generator().manual_seed(1),
                               device=args.device))
     ddpm_s = time.perf_counter() - t0
     final = frames[-1].xt

@@ -35,9 +35,9 @@ def _ours(args: argparse.Namespace):
     import torch
 
     sys.path.insert(0, str(REPO))
+    from ddpm_studio.engine import SAMPLERS
     from ddpm_studio.engine.config import DiffusionConfig
     from ddpm_studio.engine.diffusion import GaussianDiffusion
-    from ddpm_studio.engine.samplers import ddim_sample
     from ddpm_studio.engine.unet import build_unet
     from ddpm_studio.engine.unet_config import UNET_PRESETS
 
@@ -47,7 +47,7 @@ def _ours(args: argparse.Namespace):
 
     def run(steps: int) -> torch.Tensor:
         with torch.inference_mode():
-            *_, last = ddim_sample(model, diffusion, noise.shape, steps=steps, noise=noise, clip_x0=True)
+            *_, last = SAMPLERS["ddim"].run(model, diffusion, noise.shape, steps=steps, noise=noise, clip_x0=True)
         return last.xt
 
     return run, sum(p.numel() for p in model.parameters())

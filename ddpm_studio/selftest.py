@@ -148,16 +148,14 @@ def check_checkpoint(ctx: Context) -> str:
 
 def check_sample(ctx: Context) -> str:
     """One DDIM sample from a fixed seed; the last step's x_t is the image."""
-    import torch
-
-    from ddpm_studio.engine import ddim_sample
+    from ddpm_studio.engine import SamplingConfig, sample
 
     data = ctx.run_config.data  # type: ignore[attr-defined]
     shape = (1, data.channels, data.image_size, data.image_size)  # (B, C, H, W)
-    generator = torch.Generator().manual_seed(ctx.seed)
+    config = SamplingConfig(method="ddim", steps=ctx.steps, eta=0.0, seed=ctx.seed, count=1)
     last = None
     count = 0
-    for step in ddim_sample(ctx.model, ctx.diffusion, shape, steps=ctx.steps, eta=0.0, generator=generator):
+    for step in sample(ctx.model, ctx.diffusion, shape, config):
         last = step
         count += 1
     if last is None:

@@ -39,3 +39,29 @@ def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int =
 def save_random_checkpoint():
     """`save_random_checkpoint(path, data=..., seed=0) -> path` (see `_save_random_checkpoint`)."""
     return _save_random_checkpoint
+
+
+def _toy_sampler(model, diffusion, shape, *, timesteps, clip_x0, noise=None, generator=None, device=None,
+                 eta: float = 0.0):
+    """A toy sampler-table row: DDIM (η = 0) on the given grid, offset by ``eta``, plus a second (corrector-like)
+    network evaluation per step; it costs 2 NFE per step."""
+    import torch
+
+    from ddpm_studio.engine.samplers import ddim_sample
+    from ddpm_studio.engine.sampling_common import SamplerStep
+
+    for step in ddim_sample(model, diffusion, shape, timesteps=timesteps, clip_x0=clip_x0, noise=noise,
+                            generator=generator, device=device):
+        model(step.xt, torch.full((shape[0],), step.t))
+        yield SamplerStep(step.index, step.num_steps, step.t, step.xt + eta, step.x0_pred, step.eps_pred)
+
+
+@pytest.fixture
+def toy_row():
+    """A sampler registered in the engine's table for one test ("toy", 2 NFE per step, reads `eta`)."""
+    from ddpm_studio.engine import SAMPLERS, SamplerSpec
+
+    row = SAMPLERS.register(SamplerSpec("toy", _toy_sampler, "Toy (test only)", "even", evals_per_step=2,
+                                        final_step_evals=2, options=("eta",)))
+    yield row
+    SAMPLERS.unregister("toy")

@@ -13,9 +13,11 @@ and T from its config/header alone (no weights), cheap enough for the GUI thread
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
 from ddpm_studio.training.checkpoint import CheckpointError, read_checkpoint_config
 from ddpm_studio.training.runs import DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
 
@@ -32,6 +34,7 @@ class ModelChoice:
     path: Path
     step: int = 0  # optimiser steps of its (latest) checkpoint; 0 when unknown
     is_demo: bool = False
+    origin: str = "run"  # where it came from: "run" (trained here), "demo" (shipped), "file", "diffusers"
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,12 @@ class ModelInfo:
 
 
 def model_info(path: str | Path) -> ModelInfo | None:
-    """The steps and T of a checkpoint file or a run folder (its latest checkpoint), or None if unreadable."""
+    """The steps and T of a checkpoint file, a run folder (its latest checkpoint) or a diffusers model folder,
+    or None if unreadable."""
     path = Path(path)
     try:
+        if is_diffusers_folder(path):
+            return ModelInfo(step=0, timesteps=read_timesteps(path))
         if path.is_dir():
             run = open_run(path)
             latest = run.checkpoints()
@@ -87,8 +93,22 @@ def resolve_model(spec: str | Path, runs_dir: Path | None = None) -> Path:
     raise CheckpointError(f"no checkpoint, run folder or run named {str(spec)!r}")
 
 
-def model_choices(current_run: Path | None = None, runs_dir: Path | None = None) -> list[ModelChoice]:
-    """The models to offer, best first: the current run, the runs on disk with a checkpoint, the demo model."""
+def opened_choice(path: str | Path) -> ModelChoice:
+    """A model a person opened by hand (File → Open Model…): a diffusers model folder, a run folder or a
+    checkpoint file, labelled with where it came from. ValueError (one line) when it is none of these."""
+    path = Path(path)
+    if is_diffusers_folder(path):
+        return ModelChoice(f"{path.name} (diffusers)", path, 0, origin="diffusers")
+    info = model_info(path)
+    if info is None:
+        raise ValueError(f"{path} is not a diffusers model folder, a run folder or a checkpoint file")
+    return ModelChoice(f"{model_name(path)} (opened)", path, info.step, origin="file")
+
+
+def model_choices(current_run: Path | None = None, runs_dir: Path | None = None,
+                  opened: Sequence[str | Path] = ()) -> list[ModelChoice]:
+    """The models to offer, best first: the current run, the runs on disk with a checkpoint, the demo model,
+    then the models opened by hand (`opened`, newest first; those gone from disk are left out)."""
     choices: list[ModelChoice] = []
     if current_run is not None:
         info = model_info(current_run)
@@ -99,7 +119,15 @@ def model_choices(current_run: Path | None = None, runs_dir: Path | None = None)
             choices.append(ModelChoice(f"{info.name} (step {info.step})", Path(info.path), info.step))
     if DEMO_CHECKPOINT.is_file():
         info = model_info(DEMO_CHECKPOINT)
-        choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT, info.step if info else 0, is_demo=True))
+        choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT, info.step if info else 0, is_demo=True,
+                                   origin="demo"))
+    offered = {c.path for c in choices}
+    for path in opened:
+        if Path(path) not in offered and Path(path).exists():
+            try:
+                choices.append(opened_choice(path))
+            except ValueError:
+                continue  # damaged since it was opened: the listing goes on
     return choices
 
 

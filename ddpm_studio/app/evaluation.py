@@ -28,13 +28,15 @@ import numpy as np
 import torch
 
 from ddpm_studio.app.catalogue import model_name, resolve_model
+from ddpm_studio.app.chunked_sampling import final_images
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_shape
+from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.transforms import uint8_to_float
-from ddpm_studio.engine import SamplingConfig, sample
-from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.engine import SAMPLERS, SamplingConfig
 from ddpm_studio.evaluation import EvaluationConfig, EvaluationReport, evaluate, memorisation
-from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_checkpoint, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import QualityData, dataset_images, prepare_quality_data
 
@@ -65,8 +67,7 @@ class EvaluationSettings:
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
-        if self.method not in SAMPLERS:
-            raise ValueError(f"method must be one of {', '.join(SAMPLERS)}, got {self.method!r}")
+        SAMPLERS.lookup(self.method)
         for name in ("count", "steps", "reference_count", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -137,27 +138,26 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
 
 def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device, on_progress: ProgressFn | None,
             should_stop: Callable[[], bool]) -> torch.Tensor:
-    """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights, from one x_T drawn from `seed`."""
-    model, diffusion, config = load_model(checkpoint, device=device, ema=True)
-    model.eval()
-    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))
-    out, done = [], 0
+    """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights (or a diffusers model), from one x_T drawn
+    from `seed`."""
+    loaded = load_for_sampling(checkpoint, device)
+    model, diffusion, shape = loaded.model, loaded.diffusion, loaded.shape
+    sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
+                              seed=settings.seed, count=settings.count)
+    done = 0
+
+    def step(batch_count: int, last) -> None:
+        nonlocal done
+        done += batch_count
+        if on_progress is not None:
+            on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
+
     with torch.inference_mode():
-        for first in range(0, settings.count, settings.batch_size):
-            noise = x_T[first:first + settings.batch_size]
-            cfg = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
-                                 seed=settings.seed + first, count=noise.shape[0])
-            last = None
-            for last in sample(model, diffusion, tuple(noise.shape), cfg, noise=noise.to(device), device=device):
-                if should_stop():
-                    raise EvaluationCancelled("evaluation cancelled")
-                done += noise.shape[0]
-                if on_progress is not None:
-                    on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
-            assert last is not None
-            out.append(last.xt.detach().float().cpu().clamp(-1.0, 1.0))
-    return torch.cat(out)
+        images = final_images(model, diffusion, shape, sampling, batch_size=settings.batch_size, device=device,
+                              should_stop=should_stop, on_step=step)
+    if images is None:
+        raise EvaluationCancelled("evaluation cancelled")
+    return images
 
 
 def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> torch.Tensor:
@@ -195,10 +195,18 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
     the samples against `data` (default: the model's training data)."""
     settings = settings or EvaluationSettings()
     settings.validate()
-    checkpoint = resolve_checkpoint(resolve_model(model, runs_dir))
-    config = load_checkpoint(checkpoint, with_state=False).config
-    source = data or config.data.source
-    size, channels = config.data.image_size, config.data.channels
+    resolved = resolve_model(model, runs_dir)
+    if is_diffusers_folder(resolved):  # a published model: no training data of its own to compare against
+        if data is None:
+            raise ValueError(f"{Path(resolved).name} is a published model: give the images to compare against "
+                             "(--data FOLDER)")
+        checkpoint, source = Path(resolved), data
+        channels, size, _ = read_shape(resolved)
+    else:
+        checkpoint = resolve_checkpoint(resolved)
+        config = load_checkpoint(checkpoint, with_state=False).config
+        source = data or config.data.source
+        size, channels = config.data.image_size, config.data.channels
     started = time.perf_counter()
     if samples_dir is not None:
         samples = load_sample_folder(samples_dir, size, channels)

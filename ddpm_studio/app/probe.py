@@ -26,13 +26,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.app import exports
+from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.sources import ImageSource, open_source
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
-from ddpm_studio.engine import GaussianDiffusion, ddim_sample
-from ddpm_studio.engine.probes import SDEDIT_METHODS, invert_and_reconstruct, sdedit_sweep, slerp
-from ddpm_studio.training.checkpoint import load_model
-from ddpm_studio.training.config import RunConfig
+from ddpm_studio.engine import SAMPLERS, GaussianDiffusion, ddim_sample, ddim_timesteps, fit_steps
+from ddpm_studio.engine.probes import invert_and_reconstruct, sdedit_sweep, slerp
 from ddpm_studio.training.devices import resolve_device
 
 log = logging.getLogger(__name__)
@@ -55,15 +54,14 @@ def default_t_values(num_timesteps: int) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class ProbeSettings:
     t_values: tuple[int, ...] = PROBE_T  # 0-based timesteps to noise to (each at most T - 1)
-    method: str = "ddim"  # the reverse sampler of SDEdit, one of engine.probes.SDEDIT_METHODS
+    method: str = "ddim"  # the reverse sampler of SDEdit, a row of the sampler table
     steps: int = 20  # reverse steps from each t (at most t + 1)
     inversion_steps: int = 50  # DDIM steps of the inversion, its reconstruction and the interpolation
     seed: int = 0  # the shared ε of SDEdit (and the ancestral sampler's fresh noise)
     clip_x0: bool = True  # clip the predicted x_0 in SDEdit's reverse process
 
     def validate(self, num_timesteps: int) -> None:
-        if self.method not in SDEDIT_METHODS:
-            raise ValueError(f"method must be one of {', '.join(SDEDIT_METHODS)}, got {self.method!r}")
+        SAMPLERS.lookup(self.method)
         if not self.t_values:
             raise ValueError("give at least one t")
         bad = [t for t in self.t_values if not 0 <= t < num_timesteps]
@@ -81,18 +79,15 @@ class ProbeModel:
 
     model: torch.nn.Module
     diffusion: GaussianDiffusion
-    config: RunConfig
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    data_source: str | None  # what it was trained on; None for a published (diffusers) model
     device: torch.device
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.config.model.in_channels, self.config.data.image_size, self.config.data.image_size)
 
 
 def load_probe_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> ProbeModel:
     device = resolve_device(device)
-    model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
-    return ProbeModel(model.eval(), diffusion, config, device)
+    loaded = load_for_sampling(checkpoint, device)  # a checkpoint or run, or a diffusers model folder
+    return ProbeModel(loaded.model, loaded.diffusion, loaded.shape, loaded.data_source, device)
 
 
 def probe_images(source: str | ImageSource, indices: Sequence[int], image_size: int, channels: int) -> torch.Tensor:
@@ -204,7 +199,8 @@ def interpolation_frames(probe: ProbeModel, latent_a: np.ndarray, latent_b: np.n
     out = []
     for first in range(0, frames, batch_size):
         z = latents[first:first + batch_size]
-        last = list(ddim_sample(probe.model, probe.diffusion, z.shape, steps=steps, eta=0.0, noise=z,
+        grid = ddim_timesteps(probe.diffusion.num_timesteps, steps)  # the inversion's grid, walked back
+        last = list(ddim_sample(probe.model, probe.diffusion, z.shape, timesteps=grid, eta=0.0, noise=z,
                                 clip_x0=False, device=probe.device))[-1]
         out.append(to_uint8(last.xt))
     return np.concatenate(out)
@@ -234,8 +230,10 @@ def run_probe(checkpoint: str | Path, source: str | ImageSource | None, indices:
     channels, size, _ = probe.image_shape
     T = probe.diffusion.num_timesteps
     settings = replace(settings, t_values=tuple(settings.t_values) or default_t_values(T),
-                       inversion_steps=min(settings.inversion_steps, T))
-    images = probe_images(source if source is not None else probe.config.data.source, indices, size, channels)
+                       inversion_steps=fit_steps(settings.inversion_steps, T))
+    if source is None and probe.data_source is None:
+        raise ValueError("a published model has no training data: give the images to probe")
+    images = probe_images(source if source is not None else probe.data_source, indices, size, channels)
     invert = inversion or interpolation is not None
     total = len(settings.t_values) + int(invert)
     report = on_progress or (lambda _stage, _done, _total: None)

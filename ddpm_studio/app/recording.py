@@ -23,7 +23,7 @@ import numpy as np
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import model_name
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
-from ddpm_studio.engine.nfe import SAMPLER_LABELS
+from ddpm_studio.engine import SAMPLERS
 
 COLUMN_NAMES = ("x_t", "predicted x̂₀", "predicted ε̂")
 
@@ -43,7 +43,7 @@ class ExportStyle:
 def describe_lane(spec: LaneSpec, num_steps: int) -> str:
     """'DDIM · 50 steps · η = 0 · demo model (step 5000)': what made a lane's images, for captions."""
     cfg = spec.sampling
-    parts = [SAMPLER_LABELS.get(cfg.method, cfg.method).split(" (")[0], f"{num_steps} steps"]
+    parts = [SAMPLERS.label(cfg.method).split(" (")[0], f"{num_steps} steps"]
     if cfg.method == "ddim":
         parts.append(f"η = {cfg.eta:g}")
     if cfg.noise_scale != 1.0:
@@ -92,9 +92,6 @@ class SamplerRecording:
             return False
         self.frames[frame.lane].append(frame)
         return True
-
-    def lane_count(self) -> int:
-        return len(self.frames)
 
     def lane_frame(self, lane: int, index: int) -> SampleFrame | None:
         """The frame of `lane` shown at player position `index` (lanes map by progress)."""
@@ -167,13 +164,6 @@ class SamplerRecording:
                    style: ExportStyle = ExportStyle()) -> Path:
         """`strips` as PNG: each column headed by its t, each lane by its caption."""
         return export.save_png(path, self.strips(indices, key, style))
-
-    def final_grids(self, last: int) -> np.ndarray:
-        """The image grid of each lane at player position `last`, side by side when comparing."""
-        grids = [export.tile(f.xt) for f in self.frames_at(last)]
-        if last < 0 or not grids:
-            raise ValueError("Nothing to export yet: sample first.")
-        return export.hstack(grids)
 
     def strips(self, indices: list[int], key: str, style: ExportStyle | None = None) -> np.ndarray:
         """Ho et al. Fig. 6 style: `key` ("xt" or "x0") at `indices` left to right, 4 samples down, per lane.

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_model
 from ddpm_studio.data.transforms import to_uint8
-from ddpm_studio.engine import SamplerStep, SamplingConfig, sample
-from ddpm_studio.training.checkpoint import load_model
+from ddpm_studio.engine import GaussianDiffusion, SamplerStep, SamplingConfig, draw_x_T, sample
+from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 EPS_DISPLAY_RANGE = 3.0  # ε ~ N(0, I): show ±3σ across black..white
@@ -111,15 +112,45 @@ class _Lane:
         return x[:: self.average]
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network in eval mode (a checkpoint's EMA weights, or a diffusers model), its diffusion, the (C, H, W) it
+    makes, the data it was trained on (None when unknown: a published model) and the file whose hash keys caches."""
+
+    model: torch.nn.Module
+    diffusion: GaussianDiffusion
+    shape: tuple[int, int, int]
+    data_source: str | None = None
+    weights: Path | None = None
+
+
+def load_for_sampling(checkpoint: str | Path, device: str | torch.device) -> LoadedModel:
+    """The one model load of every inference use case (sampling, sweep, probe): a checkpoint file or run
+    folder (its latest usable checkpoint, EMA weights), or a diffusers model folder (`app.diffusers_model`)."""
+    device = resolve_device(device)
+    if is_diffusers_folder(checkpoint):
+        found = load_diffusers_model(checkpoint, device=device)
+        return LoadedModel(found.model, found.diffusion, found.shape, None, found.weights)
+    model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
+    model.eval()
+    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
+    return LoadedModel(model, diffusion, shape, config.data.source, resolve_checkpoint(Path(checkpoint)))
+
+
 class SamplingSession:
-    """Load each lane's model, start its sampler through `engine.sample()`, and step the lanes in lockstep."""
+    """Load each lane's model, start its sampler through `engine.sample()`, and step the lanes in lockstep.
+
+    `models` (checkpoint path -> LoadedModel) is filled as models load; pass one session's `models` to the next
+    session to sample again without loading again (chunked sampling, `app.chunked_sampling`)."""
 
     def __init__(self, lanes: tuple[LaneSpec, ...], *, device: str | torch.device = "auto",
-                 max_frames: int = MAX_FRAMES, with_eps: bool = False) -> None:
+                 max_frames: int = MAX_FRAMES, with_eps: bool = False,
+                 models: dict[Path, LoadedModel] | None = None) -> None:
         if not lanes:
             raise ValueError("nothing to sample: no lanes")
         self.specs, self.max_frames, self.with_eps = tuple(lanes), max_frames, with_eps
         self.device = resolve_device(device)
+        self.models: dict[Path, LoadedModel] = {} if models is None else models
         self._lanes: list[_Lane] = []
 
     def start(self) -> SamplingPlan:
@@ -127,10 +158,11 @@ class SamplingSession:
         loaded = []
         for spec in self.specs:
             spec.sampling.validate()
-            model, diffusion, config = load_model(Path(spec.checkpoint), device=self.device, ema=True)
-            model.eval()
-            loaded.append((model, diffusion, (config.model.in_channels, config.data.image_size,
-                                              config.data.image_size)))
+            path = Path(spec.checkpoint)
+            if path not in self.models:
+                self.models[path] = load_for_sampling(path, self.device)
+            found = self.models[path]
+            loaded.append((found.model, found.diffusion, found.shape))
         shapes = {shape for _, _, shape in loaded}
         if len(shapes) > 1:
             raise ValueError("the models make different image shapes "
@@ -145,7 +177,7 @@ class SamplingSession:
         cfg, average = spec.sampling, max(1, spec.average)
         if average == 1:
             return sample(model, diffusion, (cfg.count, *shape), cfg, device=self.device)
-        x_T = torch.randn((cfg.count, *shape), generator=torch.Generator().manual_seed(cfg.seed))
+        x_T = draw_x_T(cfg.seed, (cfg.count, *shape))
         noise = x_T.repeat_interleave(average, dim=0)  # (B·N, C, H, W)
         return sample(model, diffusion, tuple(noise.shape), cfg, noise=noise, device=self.device)
 

@@ -28,6 +28,9 @@ from typing import Any
 import platformdirs
 import torch
 
+from ddpm_studio.app.chunked_sampling import final_images
+from ddpm_studio.app.diffusers_model import is_diffusers_folder
+from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.app.sweep_cache_io import (
     cell_problem,
     describe_write_failure,
@@ -37,11 +40,10 @@ from ddpm_studio.app.sweep_cache_io import (
 )
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
-from ddpm_studio.engine import SamplingConfig, dpm_solver, sample
-from ddpm_studio.engine.nfe import SAMPLERS, nfe, steps_for_nfe
+from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
-from ddpm_studio.training.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
+from ddpm_studio.training.checkpoint import read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ SWEEP_NFE: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)  # the budgets of the is
 SWEEP_METHODS: tuple[str, ...] = ("ddim", "dpmpp_2m", "euler", "heun", "euler_ancestral", "ddpm")
 SWEEP_METRICS: tuple[str, ...] = ("swd", "precision", "recall")  # lower, higher, higher is better
 CACHE_FORMAT = "ddpm-studio.sweep-cache/1"
-_ALGORITHM_VERSION = 1  # bump when a change alters what a cached cell would hold
+_ALGORITHM_VERSION = 2  # bump when a change alters what a cached cell would hold (2: x_T drawn before z)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class SweepSettings:
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
-        bad = [m for m in self.methods if m not in SAMPLERS]
+        bad = [m for m in self.methods if m not in SAMPLERS]  # the sampler table
         if bad or not self.methods:
             raise ValueError(f"methods must be among {', '.join(SAMPLERS)}, got {', '.join(bad) or 'none'}")
         if not self.budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
@@ -240,7 +242,11 @@ class SweepCache:
 # ---- the sweep ----------------------------------------------------------------------------------------
 
 def model_data_source(checkpoint: str | Path) -> str:
-    """The data source the model at `checkpoint` was trained on (the sweep's default reference)."""
+    """The data source the model at `checkpoint` was trained on (the sweep's default reference); a published
+    (diffusers) model has none: give the data to compare against."""
+    if is_diffusers_folder(checkpoint):
+        raise ValueError(f"{Path(checkpoint).name} is a published model: give the images to compare against "
+                         "(--data FOLDER)")
     return read_checkpoint_config(resolve_checkpoint(Path(checkpoint)))[0].data.source  # the header alone
 
 
@@ -260,28 +266,21 @@ def _reference_images(dataset: ImageDataset, count: int, seed: int) -> torch.Ten
 
 
 def _grid_key(method: str) -> dict[str, str]:
-    """The DPM-Solver++ grid in the cache key when it is not the "linspace" grid the first cached cells used
-    (so those cells keep their keys and a changed default grid is a miss, not a stale hit)."""
-    spacing = dpm_solver.DEFAULT_SPACING
-    return {"grid": spacing} if method == "dpmpp_2m" and spacing != "linspace" else {}
+    """The sampler's default grid (its sampler-table row) in the cache key: a changed grid is a miss."""
+    return {"grid": SAMPLERS.lookup(method).grid}
 
 
-def _sample_cell(model, diffusion, x_T: torch.Tensor, method: str, steps: int, settings: SweepSettings,
+def _sample_cell(model, diffusion, x_shape: tuple[int, ...], method: str, steps: int, settings: SweepSettings,
                  device: torch.device, tick: Callable[[float], None], should_stop: Callable[[], bool]) -> torch.Tensor:
     """The samples of one cell (count, C, H, W) in [-1, 1], in batches of `batch_size` from the shared x_T."""
-    out = []
-    for first in range(0, x_T.shape[0], settings.batch_size):
-        noise = x_T[first:first + settings.batch_size]
-        config = SamplingConfig(method=method, steps=steps, clip_x0=settings.clip_x0,
-                                seed=settings.seed + first, count=noise.shape[0])
-        last = None
-        for last in sample(model, diffusion, tuple(noise.shape), config, noise=noise.to(device), device=device):
-            if should_stop():
-                raise SweepCancelled
-            tick(noise.shape[0] / x_T.shape[0] / last.num_steps)
-        assert last is not None
-        out.append(last.xt.detach().float().cpu().clamp(-1.0, 1.0))
-    return torch.cat(out)
+    config = SamplingConfig(method=method, steps=steps, clip_x0=settings.clip_x0, seed=settings.seed,
+                            count=settings.count)
+    samples = final_images(model, diffusion, x_shape, config, batch_size=settings.batch_size, device=device,
+                           should_stop=should_stop,
+                           on_step=lambda n, last: tick(n / settings.count / last.num_steps))
+    if samples is None:
+        raise SweepCancelled
+    return samples
 
 
 def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepSettings | None = None, *,
@@ -300,11 +299,10 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     settings.validate()
     stop = should_stop or (lambda: False)
     device = resolve_device(device)
-    path = resolve_checkpoint(Path(checkpoint))
-    model, diffusion, config = load_model(path, device=device, ema=True)
+    loaded = load_for_sampling(checkpoint, device)  # a checkpoint or run, or a diffusers model folder
+    model, diffusion, shape, path = loaded.model, loaded.diffusion, loaded.shape, loaded.weights
     T = diffusion.num_timesteps
-    shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    dataset = _dataset(data, config.data.image_size, config.data.channels)
+    dataset = _dataset(data, shape[1], shape[0])
     cache = SweepCache(cache_dir or sweep_cache_dir(), path)
     evaluation = settings.evaluation()
     common = dict(source=dataset.spec, images=len(dataset), shape=shape, count=settings.count,
@@ -333,7 +331,6 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         return result(False, cache.get_floor(cache.key(kind="floor", **common)) if settings.with_floor else None)
     reference_images = _reference_images(dataset, settings.reference_count, settings.seed)
     reference = prepare_reference(reference_images, evaluation) if todo else None
-    x_T = torch.randn((settings.count, *shape), generator=torch.Generator().manual_seed(settings.seed))
     total, done = sum(cost for *_, cost, _ in todo), 0.0
     for index, (method, budget, steps, cost, key) in enumerate(todo):
         def tick(fraction: float, method=method, budget=budget, cost=cost, index=index) -> None:
@@ -345,7 +342,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         started = time.perf_counter()
         try:
             with torch.inference_mode():
-                samples = _sample_cell(model, diffusion, x_T, method, steps, settings, device, tick, stop)
+                samples = _sample_cell(model, diffusion, shape, method, steps, settings, device, tick, stop)
         except SweepCancelled:
             return result(True, None)
         seconds = time.perf_counter() - started

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.app.sweep import SweepResult
-from ddpm_studio.engine.nfe import SAMPLER_LABELS
+from ddpm_studio.engine import SAMPLERS
 
 # One colour per sampler (Okabe–Ito, readable by colour-blind people), fixed so plots compare across runs.
 SAMPLER_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -87,7 +87,7 @@ def plot_curves(result: SweepResult, metric: str = "swd", *, size: tuple[int, in
         for x, y in xy:
             draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
         draw.line((width - right + 14, legend_y + 7, width - right + 36, legend_y + 7), fill=colour, width=3)
-        draw.text((width - right + 42, legend_y), SAMPLER_LABELS.get(method, method), fill="black", font=small)
+        draw.text((width - right + 42, legend_y), SAMPLERS.label(method), fill="black", font=small)
         legend_y += 20
     if floor is not None:
         draw.line((width - right + 14, legend_y + 7, width - right + 36, legend_y + 7), fill=(90, 90, 90), width=2)

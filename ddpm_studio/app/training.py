@@ -72,7 +72,7 @@ class TrainingSession:
     run: Run
     dataset: ImageDataset
     trainer: Trainer
-    is_new: bool = False  # a run this job created (removed again if it ends without any checkpoint)
+    is_new: bool = False  # a run this job created (removed again if it fails before its first step)
 
     @property
     def problems(self) -> list[Problem]:

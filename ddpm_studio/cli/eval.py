@@ -21,7 +21,7 @@ from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
-from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.engine import SAMPLERS
 
 # what each scalar means, and which way is better (EvaluationReport.scalars' keys; swd_<side>px by pattern)
 METRIC_WORDS: dict[str, str] = {

@@ -25,7 +25,7 @@ from ddpm_studio.app.probe import (
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import bounded_int, int_list, positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
-from ddpm_studio.engine.probes import SDEDIT_METHODS
+from ddpm_studio.engine import SAMPLERS
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def add_probe(sub: Any) -> None:
     p.add_argument("--index", type=int_list, default=tuple(range(PROBE_IMAGES)), help="images of the data set to probe")
     p.add_argument("--t", type=int_list, default=None, help="0-based timesteps to noise to "
                    f"(default {','.join(map(str, d.t_values))} for T = 1000, the same fractions of T otherwise)")
-    p.add_argument("--method", choices=SDEDIT_METHODS, default=d.method, help="the reverse sampler from t")
+    p.add_argument("--method", choices=SAMPLERS, default=d.method, help="the reverse sampler from t")
     p.add_argument("--steps", type=positive_int, default=d.steps, help="reverse steps from each t (at most t + 1)")
     p.add_argument("--seed", type=seed, default=d.seed)
     p.add_argument("--out", default="probe.png", help="the SDEdit grid (PNG)")

@@ -8,66 +8,59 @@ from typing import Any
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
-from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingSession
+from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
+from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
 from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
-from ddpm_studio.engine import SamplingConfig
-from ddpm_studio.engine.config import DDPM_VARIANCES, SAMPLING_METHODS
+from ddpm_studio.engine import DDPM_VARIANCES, SAMPLERS, SamplingConfig
 from ddpm_studio.training.checkpoint import export_for_sampling, load_checkpoint
+from ddpm_studio.training.devices import resolve_device
 
 MAX_COUNT = 50_000  # images one `sample` writes at most (the customary FID sample size)
-CHUNK = 256  # images sampled at once: memory stays that of one chunk whatever --count is
-CHUNK_SEED_STRIDE = 1_000_003  # chunk k > 0 draws from seed + k · stride (chunk 0 from the seed itself)
-
-
-def _chunks(count: int, size: int = CHUNK) -> list[int]:
-    """The batch sizes of `count` images sampled `size` at a time."""
-    return [min(size, count - start) for start in range(0, count, size)]
-
-
-def _sample_frames(lane: LaneSpec, args: argparse.Namespace, label: str, max_frames: int,
-                   timesteps: int) -> list[SampleFrame]:
-    """One sampling session with a progress bar in network evaluations: its kept frames (the last holds the
-    images)."""
-    session = SamplingSession((lane,), device=args.device, max_frames=max_frames)
-    steps, total = session.start().num_steps[0], lane.sampling.nfe(timesteps)
-    bar = ProgressBar(total, f"{label} (NFE)", enabled=not args.quiet)
-    frames = list(session.frames(on_step=lambda _lane, step: bar.update(round((step.index + 1) * total / steps))))
-    bar.close()
-    return frames
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Sample --count images in chunks of CHUNK: each chunk's images are written before the next one starts.
-    grid.png (and reverse.gif) show the first chunk; --count <= CHUNK gives the images of one batch."""
+    """Sample --count images in chunks of CHUNK (`app.chunked_sampling`, one model load): each chunk's images are
+    written before the next one starts. grid.png (and reverse.gif) show the first chunk; --count <= CHUNK gives
+    the images of one batch."""
     if not 1 <= args.count <= MAX_COUNT:
         raise ValueError(f"--count must be in 1..{MAX_COUNT}, got {args.count}")
+    device = resolve_device(args.device)  # a bad --device is the first thing said
     model = choose_checkpoint(resolve_model(args.model, args.runs_dir), args.checkpoint)
-    if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
-        model = load_checkpoint(model, with_state=False).path
-    timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
+    if is_diffusers_folder(model):  # a published diffusers pipeline or UNet2DModel folder
+        timesteps = read_timesteps(model)
+    else:
+        if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
+            model = load_checkpoint(model, with_state=False).path
+        timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
     steps = SamplingConfig(method=args.method).with_nfe(args.nfe, timesteps).steps if args.nfe else args.steps
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the images")
-    written = 0
-    for k, count in enumerate(_chunks(args.count)):
-        sampling = SamplingConfig(method=args.method, steps=steps, eta=args.eta, variance=args.variance,
-                                  clip_x0=not args.no_clip, noise_scale=args.noise_scale,
-                                  seed=args.seed + k * CHUNK_SEED_STRIDE, count=count)
-        gif = args.gif and k == 0
-        label = args.method if args.count <= CHUNK else f"{args.method} {written + count}/{args.count}"
-        frames = _sample_frames(LaneSpec(args.method, model, sampling), args, label,
-                                args.gif_frames if gif else 1, timesteps)
-        images = frames[-1].xt  # (count, H, W, C) uint8
-        if k == 0:
+    sampling = SamplingConfig(method=args.method, steps=steps, eta=args.eta, variance=args.variance,
+                              clip_x0=not args.no_clip, noise_scale=args.noise_scale, seed=args.seed,
+                              count=args.count)
+    sizes, total = chunk_sizes(args.count), sampling.nfe(timesteps)
+    bars: dict[int, ProgressBar] = {}
+
+    def on_step(k: int, step) -> None:
+        if k not in bars:
+            label = args.method if len(sizes) == 1 else f"{args.method} {sum(sizes[:k + 1])}/{args.count}"
+            bars[k] = ProgressBar(total, f"{label} (NFE)", enabled=not args.quiet)
+        bars[k].update(round((step.index + 1) * total / step.num_steps))
+
+    chunks = sample_in_chunks(model, sampling, device=device,
+                              first_chunk_frames=args.gif_frames if args.gif else 1, on_step=on_step)
+    for chunk in chunks:
+        bars[chunk.index].close()
+        images = chunk.frames[-1].xt  # (count, H, W, C) uint8
+        if chunk.index == 0:
             exports.save_png(out / "grid.png", exports.tile(images, ncols=args.ncols))
-        if gif:
-            exports.save_gif(out / "reverse.gif", [exports.tile(f.xt, ncols=args.ncols) for f in frames])
-        for i, image in enumerate(images, start=written):
+            if args.gif:
+                exports.save_gif(out / "reverse.gif", [exports.tile(f.xt, ncols=args.ncols) for f in chunk.frames])
+        for i, image in enumerate(images, start=chunk.first):
             exports.save_png(out / f"sample_{i:03d}.png", image)
-        written += count
     print(out)
     return 0
 
@@ -82,10 +75,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_sample(sub: Any) -> None:
     s = sub.add_parser("sample", help=f"sample images from a checkpoint, a run or '{DEMO}'")
     d = SamplingConfig()
-    s.add_argument("model", metavar="MODEL", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    s.add_argument("model", metavar="MODEL",
+                   help=f"checkpoint file, run folder or name, '{DEMO}', or a diffusers pipeline folder")
     s.add_argument("--checkpoint", default=None, metavar="step_N",
                    help="which checkpoint of the run (default: the latest usable one)")
-    s.add_argument("--method", choices=SAMPLING_METHODS, default=d.method)
+    s.add_argument("--method", choices=SAMPLERS, default=d.method)
     s.add_argument("--steps", type=positive_int, default=d.steps, help="sampler steps (DDPM uses all T)")
     s.add_argument("--nfe", type=positive_int, default=None, help="network evaluations to spend instead of --steps "
                    "(Heun: 2 per step but the last, so an even budget spends one less; DDPM: only T)")

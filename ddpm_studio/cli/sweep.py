@@ -17,7 +17,7 @@ from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import int_list, positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
-from ddpm_studio.engine.nfe import SAMPLERS
+from ddpm_studio.engine import SAMPLERS
 
 
 def _methods(text: str) -> tuple[str, ...]:

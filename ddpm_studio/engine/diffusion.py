@@ -25,7 +25,7 @@ from ddpm_studio.engine.forward import (
     velocity,
 )
 from ddpm_studio.engine.losses import decoder_nll_bits_per_dim, kl_bits_per_dim, min_snr_weight, regression_loss
-from ddpm_studio.engine.schedules import NoiseSchedule, make_schedule
+from ddpm_studio.engine.schedules import NoiseSchedule, make_schedule, schedule_from_betas
 
 Model = Callable[[Tensor, Tensor], Tensor]
 
@@ -51,10 +51,18 @@ class LossTerms:
 class GaussianDiffusion:
     """Forward process, model parameterisation and training losses for one :class:`DiffusionConfig`."""
 
-    def __init__(self, config: DiffusionConfig) -> None:
+    def __init__(self, config: DiffusionConfig, *, betas: Tensor | None = None) -> None:
+        """``betas`` (T,), when given, replace the named schedule's: a model from elsewhere (a diffusers
+        scheduler's own β_t) keeps exactly the process it was trained with."""
         config.validate()
         self.config = config
-        self.schedule: NoiseSchedule = make_schedule(config.schedule, config.timesteps)  # float64, CPU
+        if betas is None:
+            self.schedule: NoiseSchedule = make_schedule(config.schedule, config.timesteps)  # float64, CPU
+        else:
+            if betas.ndim != 1 or betas.shape[0] != config.timesteps:
+                raise ValueError(f"betas must be a 1-D tensor of T = {config.timesteps} values, got shape "
+                                 f"{tuple(betas.shape)}")
+            self.schedule = schedule_from_betas(config.schedule, betas)
 
     @property
     def num_timesteps(self) -> int:

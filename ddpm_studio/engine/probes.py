@@ -17,16 +17,13 @@ import torch
 from torch import Tensor
 
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
-from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
 from ddpm_studio.engine.forward import q_sample
-from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
+from ddpm_studio.engine.grids import ddim_timesteps, fit_steps
+from ddpm_studio.engine.sampler_table import SAMPLERS
 from ddpm_studio.engine.samplers import ddim_invert, ddim_sample
-from ddpm_studio.engine.sampling_common import SamplerStep, ddim_timesteps, dpm_timesteps, randn
+from ddpm_studio.engine.sampling_common import SamplerStep, randn
 
-__all__ = ["SDEDIT_METHODS", "SDEditResult", "InversionResult", "sdedit", "sdedit_sweep", "invert_and_reconstruct",
-           "slerp"]
-
-SDEDIT_METHODS: tuple[str, ...] = ("ddim", "euler", "heun", "euler_ancestral", "dpmpp_2m")
+__all__ = ["SDEditResult", "InversionResult", "sdedit", "sdedit_sweep", "invert_and_reconstruct", "slerp"]
 
 
 @dataclass(frozen=True)
@@ -57,26 +54,19 @@ def sdedit(
     model: Model, diffusion: GaussianDiffusion, x0: Tensor, t_start: int, *, method: str = "ddim",
     steps: int = 20, noise: Tensor | None = None, generator: torch.Generator | None = None, clip_x0: bool = True,
 ) -> Iterator[SamplerStep]:
-    """SDEdit, Meng et al. 2022 Alg. 1: x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε, then ``steps`` reverse steps of ``method``
-    from t_start to 0 (at most t_start + 1). ε is ``noise`` or drawn from ``generator``; the ancestral
-    sampler also draws its fresh noise from ``generator``."""
-    if method not in SDEDIT_METHODS:
-        raise ValueError(f"method must be one of {', '.join(SDEDIT_METHODS)}, got {method!r}")
+    """SDEdit, Meng et al. 2022 Alg. 1: x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε, then the reverse process of ``method`` (any
+    row of the sampler table) from t_start to 0 on that sampler's own grid over 0..t_start, with ``steps`` points
+    or as many as fit (``grids.fit_steps``: t_start + 1; DDPM walks them all). ε is ``noise`` or drawn from
+    ``generator``; stochastic samplers also draw their fresh noise from ``generator``."""
+    spec = SAMPLERS.lookup(method)
     if isinstance(t_start, bool) or not isinstance(t_start, int) or not 0 <= t_start < diffusion.num_timesteps:
         raise ValueError(f"t_start must be an integer in 0..{diffusion.num_timesteps - 1}, got {t_start!r}")
     x0 = x0.to(torch.float32)
     eps = randn(x0.shape, generator, x0.device) if noise is None else noise.to(x0.device, torch.float32)
     t = torch.full((x0.shape[0],), t_start, dtype=torch.long, device=x0.device)
     xt = q_sample(diffusion.schedule_for(x0), x0, t, eps).to(torch.float32)
-    steps = min(steps, t_start + 1)
-    grid = (dpm_timesteps if method == "dpmpp_2m" else ddim_timesteps)(t_start + 1, steps)
-    common = dict(timesteps=grid, noise=xt, clip_x0=clip_x0, device=x0.device)
-    if method == "ddim":
-        return ddim_sample(model, diffusion, x0.shape, **common)
-    if method == "euler_ancestral":
-        return euler_ancestral_sample(model, diffusion, x0.shape, generator=generator, **common)
-    run = {"euler": euler_sample, "heun": heun_sample, "dpmpp_2m": dpm_solver_2m_sample}[method]
-    return run(model, diffusion, x0.shape, **common)
+    return spec.run(model, diffusion, x0.shape, steps=fit_steps(steps, t_start + 1), t_max=t_start, noise=xt,
+                    generator=generator, clip_x0=clip_x0, device=x0.device)
 
 
 def sdedit_sweep(
@@ -102,7 +92,8 @@ def invert_and_reconstruct(
 ) -> InversionResult:
     """DDIM inversion of x_0 to x_T (``ddim_invert``) and back with deterministic DDIM on the same grid."""
     latent = list(ddim_invert(model, diffusion, x0, steps=steps))[-1].xt
-    back = list(ddim_sample(model, diffusion, x0.shape, steps=steps, eta=0.0, noise=latent, clip_x0=False,
+    grid = ddim_timesteps(diffusion.num_timesteps, steps)
+    back = list(ddim_sample(model, diffusion, x0.shape, timesteps=grid, eta=0.0, noise=latent, clip_x0=False,
                             device=x0.device))[-1].xt
     return InversionResult(latent, back, _mse(back, x0))
 

@@ -7,23 +7,8 @@
 - `random_conv`: a fixed random-weight conv net (seed RANDOM_CONV_SEED, He-normal weights, never trained):
   three 3×3 conv + ReLU stages (32/64/128 channels) at 32, 16, 8 px, each pooled to 4×4, 2×2 and 1×1.
 
-The default was chosen by measurement (issue 11 note; 512 reference images of builtin:shapes at 32 px, 256
-per row, k = 3, precision / recall):
-
-    set                      pixels       random_conv   pyramid (band ×4)
-    real vs real             0.93 / 0.91  0.90 / 0.92   0.90 / 0.92
-    demo model (5000 steps)  0.87 / 0.62  0.88 / 0.63   0.88 / 0.62
-    model at 600 steps       0.74 / 0.48  0.75 / 0.42   0.68 / 0.19
-    model at 300 steps       0.48 / 0.28  0.52 / 0.17   0.27 / 0.04
-    model at 150 steps       0.24 / 0.31  0.35 / 0.12   0.06 / 0.01
-    blurred real images      0.96 / 0.82  0.90 / 0.87   0.89 / 0.55
-    builtin:glyphs           0.31 / 0.12  0.80 / 0.05   0.20 / 0.03
-    Gaussian noise           0.00 / 0.00  0.00 / 0.00   0.00 / 0.00
-
-All three put real-vs-real high and noise at 0; only the pyramid embedding also sees blur and puts the
-half-trained models' blobs far below the trained model, with a graded curve (weights ×2 and ×8 were measured
-too: ×2 barely sees blur, ×8 pins every early model near 0). The random conv net calls letters shapes (0.80).
-(Models: the demo recipe trained 150/300/600 steps; DDIM 25 steps.)
+The default, `pyramid`, was chosen by measurement: it alone sees blur and grades half-trained models below a
+trained one (the table: docs/decisions.md, "Embedding for precision / recall").
 """
 
 from __future__ import annotations

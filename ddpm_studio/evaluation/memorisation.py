@@ -63,10 +63,10 @@ def nearest_training_images(samples: Tensor, training: Tensor, count: int, *, in
     found_d, found_i, found_m = [], [], []
     for start in range(0, samples.shape[0], chunk):
         part = samples[start:start + chunk].float().flatten(1)
-        d = torch.cdist(part, flat_train)  # (n, T)
+        d = _exact_nearest(part, flat_train, count)  # (n, T), +inf outside each row's candidates
         mirrored = torch.zeros_like(d, dtype=torch.bool)
         if flipped is not None:
-            d_flip = torch.cdist(part, flipped)
+            d_flip = _exact_nearest(part, flipped, count)
             mirrored = d_flip < d
             d = torch.minimum(d, d_flip)
         values, index = d.topk(count, dim=1, largest=False)  # sorted, closest first
@@ -74,6 +74,20 @@ def nearest_training_images(samples: Tensor, training: Tensor, count: int, *, in
         found_i.append(index)
         found_m.append(mirrored.gather(1, index))
     return torch.cat(found_i), torch.cat(found_d), torch.cat(found_m)
+
+
+CANDIDATE_MARGIN = 16  # extra nearest candidates re-measured exactly (the fast distance's order may be off by ulps)
+
+
+def _exact_nearest(part: Tensor, train: Tensor, count: int) -> Tensor:
+    """(n, T) distances, exact for each row's `count` + CANDIDATE_MARGIN nearest candidates and +inf elsewhere.
+
+    torch.cdist's matrix-product form (|a|² + |b|² - 2ab) is fast but loses digits: a copy of a training image
+    measured 1e-3 away instead of 0. The candidates it finds are re-measured as ‖a - b‖ directly."""
+    k = min(train.shape[0], count + CANDIDATE_MARGIN)
+    candidates = torch.cdist(part, train).topk(k, dim=1, largest=False).indices  # (n, k)
+    exact = torch.stack([(part - train[candidates[:, j]]).norm(dim=1) for j in range(k)], dim=1)  # (n, k), n·D memory
+    return torch.full((part.shape[0], train.shape[0]), float("inf")).scatter(1, candidates, exact)
 
 
 def memorisation(samples: Tensor, training: Tensor, *, threshold: float = 0.25, neighbours: int = 50,

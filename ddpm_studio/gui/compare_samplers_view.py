@@ -33,12 +33,18 @@ from ddpm_studio.app.sweep import (
     run_sweep,
 )
 from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
-from ddpm_studio.engine.nfe import SAMPLER_LABELS, SAMPLERS
+from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.state import AppState
 
 METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
                  "recall": "Recall (higher is better)"}
+def _table_order(method: str) -> int:
+    """A method's place in the sampler table (a cached cell of a sampler no longer in it goes last)."""
+    names = SAMPLERS.names()
+    return names.index(method) if method in names else len(names)
+
+
 DEFAULT_CHECKED = ("ddim", "dpmpp_2m", "euler", "heun")  # the ODE samplers the curve is about
 DEFAULT_BUDGETS = (5, 10, 20, 50, 100)  # NFE = 1000 is offered but costly on a CPU, so unchecked at first
 
@@ -65,7 +71,7 @@ class CompareSamplersView(ModelTaskView):
         methods = QGroupBox("Samplers")
         grid = QGridLayout(methods)
         for i, method in enumerate(SAMPLERS):
-            box = self.method_boxes[method] = QCheckBox(SAMPLER_LABELS[method])
+            box = self.method_boxes[method] = QCheckBox(SAMPLERS.label(method))
             box.setChecked(method in DEFAULT_CHECKED)
             grid.addWidget(box, i // 2, i % 2)
         budgets = QGroupBox("NFE budgets (DDPM runs only at NFE = T)")
@@ -167,7 +173,7 @@ class CompareSamplersView(ModelTaskView):
         elif isinstance(snapshot, SweepProgress):
             self.progress.setRange(0, max(1, snapshot.total_nfe))
             self.progress.setValue(int(snapshot.done_nfe))
-            self.status.setText(f"Sampling {SAMPLER_LABELS[snapshot.method]} at NFE {snapshot.budget} "
+            self.status.setText(f"Sampling {SAMPLERS.label(snapshot.method)} at NFE {snapshot.budget} "
                                 f"(cell {snapshot.cell + 1} of {snapshot.cells} to compute)")
 
     def _on_result(self, result: SweepResult) -> None:
@@ -187,12 +193,12 @@ class CompareSamplersView(ModelTaskView):
     # -- display --------------------------------------------------------------------------------
     def _redraw(self) -> None:
         metric = self.current_metric()
-        methods = sorted({m for m, _ in self.cells}, key=SAMPLERS.index)
+        methods = sorted({m for m, _ in self.cells}, key=_table_order)
         budgets = sorted({b for _, b in self.cells})
         self.table.clear()
         self.table.clearSpans()
         floor = self.result.floor.get(metric) if self.result and self.result.floor else None
-        rows = [SAMPLER_LABELS[m] for m in methods] + (["real vs real"] if floor is not None and budgets else [])
+        rows = [SAMPLERS.label(m) for m in methods] + (["real vs real"] if floor is not None and budgets else [])
         self.table.setRowCount(len(rows))
         self.table.setColumnCount(len(budgets))
         self.table.setHorizontalHeaderLabels([f"NFE {b}" for b in budgets])
@@ -221,7 +227,7 @@ class CompareSamplersView(ModelTaskView):
             colour = SAMPLER_COLOURS.get(method, (90, 90, 90))
             xs, ys = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
             self.plot.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolSize=7,
-                           symbolPen=None, name=SAMPLER_LABELS[method])
+                           symbolPen=None, name=SAMPLERS.label(method))
         if floor is not None and math.isfinite(floor):
             line = pg.InfiniteLine(pos=floor, angle=0, pen=pg.mkPen((90, 90, 90), width=1.5,
                                                                     style=Qt.PenStyle.DashLine))
@@ -231,7 +237,7 @@ class CompareSamplersView(ModelTaskView):
 
     def table_text(self, method: str, budget: int) -> str | None:
         """What the table shows for one cell (for tests)."""
-        methods = sorted({m for m, _ in self.cells}, key=SAMPLERS.index)
+        methods = sorted({m for m, _ in self.cells}, key=_table_order)
         budgets = sorted({b for _, b in self.cells})
         if method not in methods or budget not in budgets:
             return None

@@ -5,9 +5,11 @@ list, and a preview of exactly what training sees (`ImageTransform` at the chose
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,6 +34,7 @@ from ddpm_studio.data.synthetic import BUILTIN_DATASETS
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.image_utils import to_qimage
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.thumbnail_delegate import BorderSelectionDelegate
 from ddpm_studio.gui.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
@@ -43,38 +46,25 @@ PREVIEW_MAX = 8  # selected images shown in the training preview
 PREVIEW_PIXELS = 288  # on-screen size of the preview grid
 
 
-class _PreviewSignals(QObject):
-    ready = Signal(int, object, str)  # generation, (H, W, C) uint8 grid | None, note
-
-
-class _PreviewTask(QRunnable):
-    """Decode + transform the selected images exactly as the training data pipeline does."""
-
-    def __init__(self, signals: _PreviewSignals, generation: int, source, indices: list[int],
-                 size: int, channels: int) -> None:
-        super().__init__()
-        self.signals, self.generation, self.source = signals, generation, source
-        self.indices, self.size, self.channels = indices, size, channels
-
-    def run(self) -> None:
-        transform = ImageTransform(self.size, self.channels)
-        images, skipped = [], []
-        for index in self.indices:
-            try:
-                images.append(to_uint8(transform(self.source.load(index))))
-            except ImageDecodeError as exc:
-                skipped.append(f"{exc.name}: {exc.reason}")
-            except Exception as exc:
-                log.exception("preview of image %d failed", index)
-                skipped.append(f"{index}: {exc}")
-        grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
-        note = f"{self.channels}×{self.size}×{self.size} float32 in [-1, 1], resized shorter side + centre crop"
-        if skipped:
-            note += "\nSkipped: " + "; ".join(skipped)
+def _training_preview(source, indices: list[int], size: int, channels: int, _should_stop: Callable[[], bool],
+                      report: Callable[[tuple], None]) -> None:
+    """A pool job: decode + transform the selected images exactly as the training data pipeline does; answers
+    (grid, note), the grid (H, W, C) uint8 or None."""
+    transform = ImageTransform(size, channels)
+    images, skipped = [], []
+    for index in indices:
         try:
-            self.signals.ready.emit(self.generation, grid, note)
-        except RuntimeError:
-            pass
+            images.append(to_uint8(transform(source.load(index))))
+        except ImageDecodeError as exc:
+            skipped.append(f"{exc.name}: {exc.reason}")
+        except Exception as exc:
+            log.exception("preview of image %d failed", index)
+            skipped.append(f"{index}: {exc}")
+    grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
+    note = f"{channels}×{size}×{size} float32 in [-1, 1], resized shorter side + centre crop"
+    if skipped:
+        note += "\nSkipped: " + "; ".join(skipped)
+    report((grid, note))
 
 
 class DatasetView(QWidget):
@@ -90,11 +80,8 @@ class DatasetView(QWidget):
         self.model = ThumbnailModel(self)
         self._syncing = False
         self._scroll_to_top = False  # a new source opens at its first row (also after its first selection)
-        self._preview_generation = 0
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._preview_signals = _PreviewSignals(self)
-        self._preview_signals.ready.connect(self._on_preview)
+        self._previews = PoolJobs(self)  # the newest selection wins: an older preview's answer is dropped
+        self._previews.answered.connect(self._on_preview)
         self._build()
         self.model.summary_changed.connect(self._on_summary)
         state.source_changed.connect(self._on_source)
@@ -235,10 +222,8 @@ class DatasetView(QWidget):
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel thumbnail, scan and preview work and wait for it."""
-        self._preview_generation += 1
-        self._pool.clear()
         self.model.shutdown(timeout_s)
-        self._pool.waitForDone(int(timeout_s * 1000))
+        self._previews.shutdown(timeout_s)
 
     # -- reactions -----------------------------------------------------------------------------
     @Slot(object)
@@ -318,19 +303,18 @@ class DatasetView(QWidget):
 
     @Slot()
     def _request_preview(self, *_args) -> None:
-        self._preview_generation += 1
+        self._previews.renew()
         source, indices = self.state.source, self.state.selected_indices[:PREVIEW_MAX]
         if source is None or not indices:
             self.preview_label.clear()
             self.preview_note.setText("Select images to see them as the network will.")
             return
-        self._pool.start(_PreviewTask(self._preview_signals, self._preview_generation, source, indices,
-                                      self.training_size(), self.training_channels()))
+        self._previews.submit(partial(_training_preview, source, indices, self.training_size(),
+                                      self.training_channels()))
 
-    @Slot(int, object, str)
-    def _on_preview(self, generation: int, grid, note: str) -> None:
-        if generation != self._preview_generation:
-            return
+    @Slot(object)
+    def _on_preview(self, answer: tuple) -> None:
+        grid, note = answer
         self.preview_note.setText(note)
         if grid is None:
             self.preview_label.clear()

@@ -35,9 +35,6 @@ class ElidedLabel(QLabel):
         """The text as painted at the current width."""
         return self.fontMetrics().elidedText(self.text(), self._mode, max(0, self.contentsRect().width()))
 
-    def is_elided(self) -> bool:
-        return self.elided_text() != self.text()
-
     def minimumSizeHint(self) -> QSize:
         metrics = self.fontMetrics()
         return QSize(metrics.averageCharWidth() * self._min_chars, metrics.height())

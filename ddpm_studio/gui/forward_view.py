@@ -6,16 +6,18 @@ schedule index t-1 (index 0 is the paper's t = 1). Beside the live images: a gri
 (the DDPM write-up's figure) and the schedule's curves ᾱ_t, √ᾱ_t, √(1-ᾱ_t) and log SNR (pyqtgraph) with a
 marker at the current t. A second schedule can be compared on the same x_0 and ε.
 
-The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `LoadImagesTask`
+The parts: `app.forward.ForwardNoiser` (x_0 and ε, Qt-free, shared with the CLI's `noise`), `load_images`
 (x_0 off the GUI thread), `render_figure` (the images × t figure) and `ScheduleCurves`; this view holds the
 controls and live tiles.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
-from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFont, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,9 +40,10 @@ from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 from ddpm_studio.gui.forward_figure import render_figure
-from ddpm_studio.gui.forward_loader import LoadImagesTask, LoadSignals
+from ddpm_studio.gui.forward_loader import load_images
 from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
 from ddpm_studio.gui.play_button import PlayPauseButton
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.range_spin_box import RangeSpinBox
 from ddpm_studio.gui.schedule_curves import ScheduleCurves
 from ddpm_studio.gui.state import AppState
@@ -64,12 +67,9 @@ class ForwardView(QWidget):
         self.state = state
         self.noiser = ForwardNoiser()
         self.indices: list[int] = []
-        self._generation = 0
         self._schedules: dict[tuple[str, int], NoiseSchedule] = {}
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._load_signals = LoadSignals(self)
-        self._load_signals.loaded.connect(self._on_loaded)
+        self._loader = PoolJobs(self)  # the newest selection wins: an older load's answer is dropped
+        self._loader.answered.connect(self._on_loaded)
         self._timer = QTimer(self)
         self._timer.setInterval(PLAY_INTERVAL_MS)
         self._timer.timeout.connect(self._advance)
@@ -234,15 +234,13 @@ class ForwardView(QWidget):
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Stop playing and wait for the loader."""
         self.set_playing(False)
-        self._generation += 1
-        self._pool.clear()
-        self._pool.waitForDone(int(timeout_s * 1000))
+        self._loader.shutdown(timeout_s)
 
     # -- reactions -----------------------------------------------------------------------------
     @Slot()
     def _reload(self, *_args) -> None:
         """(Re)load x_0 for the selected images in the background."""
-        self._generation += 1
+        self._loader.renew()
         source, indices = self.state.source, list(self.state.selected_indices)[:MAX_IMAGES]
         if source is None or not indices:
             self.indices = []
@@ -253,13 +251,11 @@ class ForwardView(QWidget):
             self.grid_label.clear()
             return
         size = SIZES[self.size_combo.currentIndex()]
-        self._pool.start(LoadImagesTask(self._load_signals, self._generation, source, indices, size,
-                                        self.channels_combo.currentData()))
+        self._loader.submit(partial(load_images, source, indices, size, self.channels_combo.currentData()))
 
-    @Slot(int, object, object, str)
-    def _on_loaded(self, generation: int, indices: list[int], x0, error: str) -> None:
-        if generation != self._generation:
-            return
+    @Slot(object)
+    def _on_loaded(self, answer: tuple) -> None:
+        indices, x0, error = answer  # kept indices, (B, C, H, W) x_0 | None, skipped files
         if x0 is None:  # nothing of an earlier selection or dataset stays on screen beside the error
             self.indices = []
             self.noiser = ForwardNoiser()

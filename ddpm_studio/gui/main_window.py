@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot, qVersion
+from PySide6.QtCore import Qt, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
@@ -24,6 +26,7 @@ from ddpm_studio.gui.dataset_view import DatasetView
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
 from ddpm_studio.gui.forward_view import ForwardView
+from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
 from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
@@ -39,30 +42,17 @@ DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
 TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe")
 
 
-class _OpenSignals(QObject):
-    opened = Signal(int, str, object, str)  # generation, spec, ImageSource | None, error
-
-
-class _OpenSource(QRunnable):
-    """open_source(spec) off the GUI thread (a large folder is listed recursively)."""
-
-    def __init__(self, signals: _OpenSignals, generation: int, spec: str) -> None:
-        super().__init__()
-        self.signals, self.generation, self.spec = signals, generation, spec
-
-    def run(self) -> None:
-        source, error = None, ""
-        try:
-            source = open_source(self.spec)
-        except DataSourceError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("opening %s failed", self.spec)
-            error = f"{type(exc).__name__}: {exc}"
-        try:
-            self.signals.opened.emit(self.generation, self.spec, source, error)
-        except RuntimeError:
-            pass
+def _open(spec: str, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
+    """A pool job (a large folder is listed recursively): answers (spec, ImageSource | None, error)."""
+    source, error = None, ""
+    try:
+        source = open_source(spec)
+    except DataSourceError as exc:
+        error = str(exc)
+    except Exception as exc:
+        log.exception("opening %s failed", spec)
+        error = f"{type(exc).__name__}: {exc}"
+    report((spec, source, error))
 
 
 class MainWindow(QMainWindow):
@@ -76,12 +66,9 @@ class MainWindow(QMainWindow):
         install_wheel_guard()  # once per application (also when the window is built without create_application)
         self.state = state
         self.log_path = log_path
-        self._open_generation = 0
         self._shown_once = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._open_signals = _OpenSignals(self)
-        self._open_signals.opened.connect(self._on_opened)
+        self._opener = PoolJobs(self)  # the newest request wins: an older one's answer is dropped
+        self._opener.answered.connect(self._on_opened)
         self.setWindowTitle("DDPM Studio")
         self.setAcceptDrops(True)
 
@@ -133,6 +120,8 @@ class MainWindow(QMainWindow):
                                                QKeySequence.StandardKey.Open, "Open a folder of images")
         self._action(file_menu, "Open &Archive…", self.choose_archive, "Ctrl+Shift+O", "Open a .zip of images")
         self._action(file_menu, "Open &Run…", self.choose_run, "Ctrl+R", "Open a training run folder")
+        self._action(file_menu, "Open &Model…", self.choose_model, "Ctrl+M",
+                     "Open a model to sample from: a diffusers pipeline folder, a run folder or a checkpoint")
         file_menu.addSeparator()
         self.recent_sources_menu = file_menu.addMenu("Recent &Data Sources")
         self.recent_runs_menu = file_menu.addMenu("Recent R&uns")
@@ -178,15 +167,14 @@ class MainWindow(QMainWindow):
     # -- opening things ------------------------------------------------------------------------
     def open_source(self, spec: str, fallback: str | None = None) -> None:
         """Open a folder, .zip or builtin spec in the background; it becomes current when ready."""
-        self._open_generation += 1
+        self._opener.renew()
         self._fallback = fallback if fallback != spec else None
         self.statusBar().showMessage(f"Opening {spec}…")
-        self._pool.start(_OpenSource(self._open_signals, self._open_generation, spec))
+        self._opener.submit(partial(_open, spec))
 
-    @Slot(int, str, object, str)
-    def _on_opened(self, generation: int, spec: str, source, error: str) -> None:
-        if generation != self._open_generation:
-            return  # a newer request superseded this one
+    @Slot(object)
+    def _on_opened(self, answer: tuple) -> None:
+        spec, source, error = answer
         if source is None:
             if self._fallback:
                 log.info("could not reopen %s (%s); opening %s", spec, error, self._fallback)
@@ -221,6 +209,27 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a training run", str(start))
         if folder:
             self.open_run(folder)
+
+    def choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a model folder (a diffusers pipeline or a run)",
+                                                  self._last_folder())
+        if folder:
+            self.open_model(folder)
+
+    def open_model(self, path: str | Path) -> bool:
+        """Offer a model opened by hand in the Sampler, Compare samplers and Probe tabs, and show the Sampler
+        with it selected; a folder that is no model is said in the status bar, and nothing changes."""
+        from ddpm_studio.app.catalogue import opened_choice
+
+        try:
+            choice = opened_choice(path)
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10_000)
+            return False
+        self.state.open_model(choice.path)
+        self.tabs.setCurrentWidget(self.sampler_view)
+        self.statusBar().showMessage(f"Opened {choice.label}", 5_000)
+        return True
 
     def open_run(self, folder: str | Path) -> bool:
         """Open a run in the Training tab: its configuration, curve and previews, resumable (one way for
@@ -343,12 +352,11 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._save_settings()
-        self._open_generation += 1
         self.training_panel.shutdown(timeout_s=10.0)
         self.sampler_view.shutdown(timeout_s=10.0)
         self.forward_view.shutdown()
         self.dataset_view.shutdown()
-        self._pool.waitForDone(5000)
+        self._opener.shutdown(5.0)  # a source still opening is not shown any more
         log.info("main window closed")
         event.accept()
 

@@ -44,12 +44,13 @@ class ModelTaskView(QWidget):
         self._runner.failed.connect(self._on_failed)
         self._runner.finished.connect(self._on_finished)
         state.run_changed.connect(lambda _p: self.refresh_models())
+        state.models_changed.connect(self.refresh_models)
 
     # -- the model chooser -------------------------------------------------------------------------
     def refresh_models(self) -> None:
         current = self.model_combo.currentData()
         self.model_combo.clear()
-        for choice in model_choices(self._state.run_path):
+        for choice in model_choices(self._state.run_path, opened=self._state.opened_models):
             self.model_combo.addItem(choice.label, str(choice.path))
         index = self.model_combo.findData(current)
         if index >= 0:

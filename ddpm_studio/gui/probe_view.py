@@ -39,8 +39,7 @@ from ddpm_studio.app.probe import (
     save_interpolation,
     sdedit_grid,
 )
-from ddpm_studio.engine.nfe import SAMPLER_LABELS
-from ddpm_studio.engine.probes import SDEDIT_METHODS
+from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.gui.image_utils import to_qpixmap
 from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.play_button import PlayPauseButton
@@ -74,8 +73,8 @@ class ProbeView(ModelTaskView):
     def _build(self) -> None:
         defaults = ProbeSettings()
         self.method_combo = QComboBox()
-        for method in SDEDIT_METHODS:
-            self.method_combo.addItem(SAMPLER_LABELS[method], method)
+        for method in SAMPLERS:
+            self.method_combo.addItem(SAMPLERS.label(method), method)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1000)
         self.steps.setValue(defaults.steps)

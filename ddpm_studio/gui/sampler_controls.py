@@ -4,7 +4,7 @@
 (a `SamplingConfig`) and `lane_specs()` (one lane, or two from the same x_T to compare). It enables
 only the fields the chosen method and comparison use; with DDPM the greyed steps field shows T (DDPM runs
 all T steps), and a line shows the cost in network evaluations (`engine.nfe`). The methods are the engine's
-`SAMPLING_METHODS` with its display words. The view wires the buttons and places `run_bar` (Sample, Cancel,
+the sampler table's rows with their labels. The view wires the buttons and places `run_bar` (Sample, Cancel,
 the progress bar with its ETA, the status line) outside the scrolling column, so it is never clipped.
 The export box chooses a nearest-neighbour scale and captions, and has its own progress bar and Cancel.
 """
@@ -34,11 +34,8 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.recording import ExportStyle
 from ddpm_studio.app.sampling import LaneSpec
-from ddpm_studio.engine import SamplingConfig
-from ddpm_studio.engine.config import SAMPLING_METHODS
-from ddpm_studio.engine.nfe import SAMPLER_LABELS, nfe
+from ddpm_studio.engine import SAMPLERS, SamplingConfig, fit_steps, nfe
 
-METHOD_LABELS = dict(SAMPLER_LABELS)  # the engine's words for its samplers; a sampler without any shows its name
 SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
 COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}
@@ -77,8 +74,8 @@ class SamplerControls(QWidget):
         self.browse_button = QPushButton("Checkpoint file…")
         d = SamplingConfig()
         self.method = QComboBox()
-        for method in sorted(SAMPLING_METHODS, key=lambda m: m != d.method):  # the default first
-            self.method.addItem(METHOD_LABELS.get(method, method), method)
+        for method in sorted(SAMPLERS, key=lambda m: m != d.method):  # the default first
+            self.method.addItem(SAMPLERS.label(method), method)
         self.steps = QSpinBox()
         self.steps.setRange(1, 10000)  # more than T is the engine's error, reported when sampling starts
         self.steps.setValue(d.steps)
@@ -267,7 +264,8 @@ class SamplerControls(QWidget):
 
     def _on_method(self, *_args) -> None:
         method, mode = self.method.currentData(), self.compare.currentData()
-        ddpm_only = method == "ddpm" and mode in ("none", "checkpoints")
+        row = SAMPLERS.get(method)
+        ddpm_only = row is not None and row.fixed_length and mode in ("none", "checkpoints")  # DDPM: all T
         self.steps.setEnabled(not ddpm_only)
         self.steps.blockSignals(True)
         if ddpm_only and self._timesteps is not None:
@@ -275,7 +273,7 @@ class SamplerControls(QWidget):
         elif not ddpm_only:
             self.steps.setValue(self._steps_choice)
         self.steps.blockSignals(False)
-        self.eta.setEnabled(method == "ddim" or mode in ("ddpm_ddim", "eta"))
+        self.eta.setEnabled((row is not None and "eta" in row.options) or mode in ("ddpm_ddim", "eta"))
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
         self._show_cost()
@@ -289,7 +287,7 @@ class SamplerControls(QWidget):
         """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown)."""
         method, steps, T = self.method.currentData(), self._steps_choice, self._timesteps
         if self.compare.currentData() == "ddpm_ddim" and T is not None:
-            self.nfe_label.setText(f"{T} + {min(steps, T)} NFE (DDPM + DDIM)")
+            self.nfe_label.setText(f"{T} + {fit_steps(steps, T)} NFE (DDPM + DDIM)")
             return
         try:
             self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE)" if T else "—")

@@ -118,15 +118,17 @@ class SamplerView(QWidget):
         self._runner.finished.connect(self._on_finished)
         self._runner.failed.connect(self._on_failed)
         self._state.run_changed.connect(lambda _p: self.refresh_models())
+        self._state.models_changed.connect(self._on_model_opened)
 
     # -- models ---------------------------------------------------------------------------------
     def model_choices(self) -> list[tuple[str, Path]]:
         """(label, path) of every model on offer: the current run, runs on disk, the demo model."""
-        return [(choice.label, choice.path) for choice in model_choices(self._state.run_path)]
+        return [(choice.label, choice.path) for choice in model_choices(self._state.run_path,
+                                                                       opened=self._state.opened_models)]
 
     def refresh_models(self) -> None:
         """Refill both model lists, keeping the selection when it is still offered, else the best model."""
-        choices = model_choices(self._state.run_path)
+        choices = model_choices(self._state.run_path, opened=self._state.opened_models)
         best = default_choice(choices)
         self.controls.set_models([(c.label, c.path) for c in choices], best.path if best is not None else None)
         self._update_buttons()
@@ -136,6 +138,14 @@ class SamplerView(QWidget):
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
+
+    def _on_model_opened(self) -> None:
+        """File → Open Model…: refill the lists and select the model just opened."""
+        self.refresh_models()
+        opened = self._state.opened_models
+        index = self.controls.model_combo.findData(str(Path(opened[0]))) if opened else -1
+        if index >= 0:
+            self.controls.model_combo.setCurrentIndex(index)
 
     def add_model(self, path: str | Path, label: str | None = None) -> None:
         """Offer a checkpoint file or run folder and select it."""

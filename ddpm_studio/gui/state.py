@@ -45,6 +45,7 @@ class AppState(QObject):
     selection_changed = Signal(list)
     run_changed = Signal(object)
     data_profile_changed = Signal(object)
+    models_changed = Signal()  # a model was opened by hand (File → Open Model…): the model lists refill
 
     def __init__(self, settings: QSettings | None = None, device: str | None = None,
                  parent: QObject | None = None) -> None:
@@ -122,6 +123,17 @@ class AppState(QObject):
             self._remember("recent_runs", str(new))
         log.info("current run: %s", new)
         self.run_changed.emit(new)
+
+    @property
+    def opened_models(self) -> list[str]:
+        """Models opened by hand (diffusers folders, run folders, checkpoint files), newest first."""
+        return self.recent("recent_models")
+
+    def open_model(self, path: str | Path) -> None:
+        """Remember a model opened by hand and let every model list offer it."""
+        self._remember("recent_models", str(Path(path)))
+        log.info("opened model: %s", path)
+        self.models_changed.emit()
 
     # -- recent items ---------------------------------------------------------------------------
     def recent(self, key: str) -> list[str]:

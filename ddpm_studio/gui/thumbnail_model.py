@@ -1,11 +1,11 @@
 """A list model of a data source's images whose thumbnails are decoded lazily in a thread pool.
 
 Rows are the source's candidate images (`ImageSource.keys()`). A thumbnail is requested the first time a
-view asks for a row's decoration, decoded by a `QRunnable` (newest request first, so the visible screen
-wins while scrolling) and cached as a QPixmap made on the GUI thread. A second background task checks
+view asks for a row's decoration, decoded by a pool job (newest request first, so the visible screen
+wins while scrolling) and cached as a QPixmap made on the GUI thread. A second background job checks
 every image (the count of valid ones, sizes, modes and the problems list) and reports snapshots.
-Stale work is cancelled when the source changes: queued tasks are cleared and each task carries the
-model's generation number; results of an older generation are dropped.
+Stale work is cancelled when the source changes: both `PoolJobs` begin a new generation, so queued jobs are
+dropped, running ones stop, and answers of the older generation never arrive.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
 from ddpm_studio.app.data_proposal import is_grey, original_mode
@@ -26,6 +27,7 @@ from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.sources import ImageSource
 from ddpm_studio.gui.image_utils import thumbnail_qimage
+from ddpm_studio.gui.pool_jobs import PoolJobs
 
 log = logging.getLogger(__name__)
 
@@ -51,88 +53,62 @@ class ScanSummary:
     grey: int = 0  # valid images without colour (app.data_proposal.is_grey)
 
 
-class _Signals(QObject):
-    """Signals the workers emit; the object lives on the GUI thread, so slots run there."""
+def decode_thumbnail(source: ImageSource, row: int, should_stop: Callable[[], bool],
+                     report: Callable[[tuple[int, QImage | None, str]], None]) -> None:
+    """A pool job: the thumbnail of `row` as (row, QImage | None, reason)."""
+    if should_stop():
+        return  # the source changed while this waited
+    image, reason = None, ""
+    try:
+        image = thumbnail_qimage(source.load(row, min_size=THUMB_SIZE), THUMB_SIZE)
+    except ImageDecodeError as exc:
+        reason = exc.reason
+    except Exception as exc:  # a source bug is shown on the tile and logged
+        log.exception("thumbnail %d failed", row)
+        reason = f"{type(exc).__name__}: {exc}"
+    report((row, image, reason))
 
-    thumbnail = Signal(int, int, object, str)  # generation, row, QImage | None, reason
-    summary = Signal(int, object)  # generation, ScanSummary
 
-
-class _ThumbnailTask(QRunnable):
-    def __init__(self, model: "ThumbnailModel", source: ImageSource, generation: int, row: int) -> None:
-        super().__init__()
-        self.model, self.source, self.generation, self.row = model, source, generation, row
-
-    def run(self) -> None:
-        if self.generation != self.model.generation:
-            return  # the source changed while this waited
-        image, reason = None, ""
+def scan_images(source: ImageSource, should_stop: Callable[[], bool],
+                report: Callable[[ScanSummary], None]) -> None:
+    """A pool job: decode every candidate once to count valid images, sizes, modes, problems; ScanSummary
+    snapshots as it goes (the last one `done`)."""
+    keys = source.keys()
+    sizes: Counter = Counter()
+    modes: Counter = Counter()
+    problems: list[Problem] = list(getattr(source, "problems", []) or [])
+    problems += skipped_files(source, cancel=should_stop)
+    bad_rows: set[int] = set()
+    valid, grey, last = 0, 0, 0.0
+    for index, key in enumerate(keys):
+        if should_stop():
+            return
         try:
-            image = thumbnail_qimage(self.source.load(self.row, min_size=THUMB_SIZE), THUMB_SIZE)
+            image = source.load(index)
+            sizes[image.size] += 1
+            modes[original_mode(image)] += 1  # the file's own mode (RGBA, CMYK, I;16, ...), not the decoded one
+            grey += is_grey(image)
+            valid += 1
         except ImageDecodeError as exc:
-            reason = exc.reason
-        except Exception as exc:  # a source bug must not kill the pool thread silently
-            log.exception("thumbnail %d failed", self.row)
-            reason = f"{type(exc).__name__}: {exc}"
-        _emit(self.model.signals.thumbnail, self.generation, self.row, image, reason)
-
-
-class _ScanTask(QRunnable):
-    """Decode every candidate once (in the background) to count valid images, sizes, modes, problems."""
-
-    def __init__(self, model: "ThumbnailModel", source: ImageSource, generation: int) -> None:
-        super().__init__()
-        self.model, self.source, self.generation = model, source, generation
-
-    def _cancelled(self) -> bool:
-        return self.generation != self.model.generation
-
-    def run(self) -> None:
-        keys = self.source.keys()
-        sizes: Counter = Counter()
-        modes: Counter = Counter()
-        problems: list[Problem] = list(getattr(self.source, "problems", []) or [])
-        problems += skipped_files(self.source, cancel=self._cancelled)
-        bad_rows: set[int] = set()
-        valid, grey, last = 0, 0, 0.0
-        for index, key in enumerate(keys):
-            if self._cancelled():
-                return
-            try:
-                image = self.source.load(index)
-                sizes[image.size] += 1
-                modes[original_mode(image)] += 1  # the file's own mode (RGBA, CMYK, I;16, ...), not the decoded one
-                grey += is_grey(image)
-                valid += 1
-            except ImageDecodeError as exc:
-                problems.append(Problem(key, exc.reason))
-                bad_rows.add(index)
-            except Exception as exc:  # noqa: BLE001 - any undecodable file is a listed problem, not a crash
-                problems.append(Problem(key, f"{type(exc).__name__}: {exc}"))
-                bad_rows.add(index)
-            now = time.monotonic()
-            first_valid = valid == FIRST_VALID_REPORT and index not in bad_rows
-            if now - last >= SUMMARY_INTERVAL_S or index == len(keys) - 1 or first_valid:
-                last = now
-                _emit(self.model.signals.summary, self.generation,
-                      _summary(len(keys), index + 1, valid, grey, sizes, modes, problems, bad_rows,
-                               index == len(keys) - 1))
-        if not keys:
-            summary = _summary(0, 0, 0, 0, sizes, modes, problems, bad_rows, True)
-            _emit(self.model.signals.summary, self.generation, summary)
+            problems.append(Problem(key, exc.reason))
+            bad_rows.add(index)
+        except Exception as exc:  # noqa: BLE001 - any undecodable file is a listed problem, not a crash
+            problems.append(Problem(key, f"{type(exc).__name__}: {exc}"))
+            bad_rows.add(index)
+        now = time.monotonic()
+        first_valid = valid == FIRST_VALID_REPORT and index not in bad_rows
+        if now - last >= SUMMARY_INTERVAL_S or index == len(keys) - 1 or first_valid:
+            last = now
+            report(_summary(len(keys), index + 1, valid, grey, sizes, modes, problems, bad_rows,
+                            index == len(keys) - 1))
+    if not keys:
+        report(_summary(0, 0, 0, 0, sizes, modes, problems, bad_rows, True))
 
 
 def _summary(total, checked, valid, grey, sizes, modes, problems, bad_rows, done) -> ScanSummary:
     return ScanSummary(total=total, checked=checked, valid=valid, sizes=tuple(sizes.most_common()),
                        modes=tuple(modes.most_common()), problems=tuple(problems), done=done,
                        bad_rows=frozenset(bad_rows), grey=grey)
-
-
-def _emit(signal, *args) -> None:
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # the receiver was deleted while the task ran (application shutting down)
-        pass
 
 
 def skipped_files(source: ImageSource, cancel=None) -> list[Problem]:
@@ -149,14 +125,10 @@ class ThumbnailModel(QAbstractListModel):
 
     def __init__(self, parent: QObject | None = None, *, threads: int = 2) -> None:
         super().__init__(parent)
-        self.signals = _Signals(self)
-        self.signals.thumbnail.connect(self._on_thumbnail)
-        self.signals.summary.connect(self._on_summary)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max(1, threads))
-        self.scan_pool = QThreadPool(self)
-        self.scan_pool.setMaxThreadCount(1)
-        self.generation = 0
+        self._thumbnails = PoolJobs(self, threads=threads)
+        self._thumbnails.answered.connect(self._on_thumbnail)
+        self._scan = PoolJobs(self)
+        self._scan.answered.connect(self._on_summary)
         self.source: ImageSource | None = None
         self.summary = ScanSummary(0, 0, 0, done=True)
         self._keys: list[str] = []
@@ -164,16 +136,14 @@ class ThumbnailModel(QAbstractListModel):
         self._failed: dict[int, str] = {}
         self._pending: set[int] = set()
         self._priority = itertools.count()
-        self._lock = threading.Lock()
         self._placeholder: QPixmap | None = None
         self._broken: QPixmap | None = None
 
     # -- source ------------------------------------------------------------------------------
     def set_source(self, source: ImageSource | None) -> None:
         """Show `source` (None: empty); cancels all work for the previous one."""
-        self.generation += 1
-        self.pool.clear()
-        self.scan_pool.clear()
+        self._thumbnails.renew()
+        self._scan.renew()
         self.beginResetModel()
         self.source = source
         self._keys = source.keys() if source is not None else []
@@ -184,15 +154,12 @@ class ThumbnailModel(QAbstractListModel):
         self.summary = ScanSummary(len(self._keys), 0, 0, done=source is None)
         self.summary_changed.emit(self.summary)
         if source is not None:
-            self.scan_pool.start(_ScanTask(self, source, self.generation))
+            self._scan.submit(partial(scan_images, source))
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Cancel everything and wait for running tasks (call before the application quits)."""
-        self.generation += 1
-        self.pool.clear()
-        self.scan_pool.clear()
-        self.pool.waitForDone(int(timeout_s * 1000))
-        self.scan_pool.waitForDone(int(timeout_s * 1000))
+        self._thumbnails.shutdown(timeout_s)
+        self._scan.shutdown(timeout_s)
 
     # -- Qt model ----------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt signature)
@@ -232,13 +199,12 @@ class ThumbnailModel(QAbstractListModel):
         if row not in self._pending and self.source is not None:
             self._pending.add(row)
             # newest request first: a higher priority starts earlier, so the visible page wins
-            self.pool.start(_ThumbnailTask(self, self.source, self.generation, row), next(self._priority) % 2**30)
+            self._thumbnails.submit(partial(decode_thumbnail, self.source, row), next(self._priority) % 2**30)
         return self._placeholder_pixmap()
 
-    @Slot(int, int, object, str)
-    def _on_thumbnail(self, generation: int, row: int, image: QImage | None, reason: str) -> None:
-        if generation != self.generation:
-            return
+    @Slot(object)
+    def _on_thumbnail(self, answer: tuple[int, QImage | None, str]) -> None:
+        row, image, reason = answer
         self._pending.discard(row)
         if image is None:
             self._failed[row] = reason
@@ -250,10 +216,8 @@ class ThumbnailModel(QAbstractListModel):
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
         self.thumbnail_ready.emit(row)
 
-    @Slot(int, object)
-    def _on_summary(self, generation: int, summary: ScanSummary) -> None:
-        if generation != self.generation:
-            return
+    @Slot(object)
+    def _on_summary(self, summary: ScanSummary) -> None:
         self.summary = summary
         self.summary_changed.emit(summary)
 

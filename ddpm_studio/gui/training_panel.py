@@ -1,9 +1,9 @@
 """The training panel: a config form, Start/Pause/Resume/Stop, live loss curves and the preview filmstrip.
 
-Training runs in a `TrainingRunner` (a QThread worker around the Qt-free Trainer); this view only
-receives event snapshots and paints them. A run on disk can be reopened (its configuration, history,
-previews: `open_run`, the one way every "open a run" action of the window goes) and resumed.
-`shutdown()` stops the worker (the Trainer writes a checkpoint) and joins.
+Training is a `TaskRunner` task (`training_worker`, paused and resumed through its `TrainingControl`); this
+view only receives its snapshots and paints them, and its buttons follow the session's `TrainingState`.
+A run on disk can be reopened (its configuration, history, previews: `open_run`, the one way every "open a
+run" action of the window goes) and resumed. `shutdown()` stops the task (the Trainer writes a checkpoint).
 
 The form scrolls; the run controls (Start/Pause/Stop, with Qt's standard media icons, and the reason Start
 is disabled) sit below it outside the scroll area, so they are visible at every window size. The form's
@@ -39,9 +39,11 @@ from ddpm_studio.data.config import DataConfig
 from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.metric_plot import MetricPlot
+from ddpm_studio.gui.task_worker import TaskRunner
 from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.gui.training_state import Phase, TrainingState
 from ddpm_studio.gui.training_stats import TrainingStats
-from ddpm_studio.gui.training_worker import TrainingRunner
+from ddpm_studio.gui.training_worker import Notice, RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training import events as ev
 from ddpm_studio.training.config import RunConfig
 
@@ -62,22 +64,21 @@ FAILURE_HINTS = {
     "error": "Training stopped on an unexpected error (details in the log).",
 }
 
+PHASE_STATUS = {Phase.PREPARING: "starting …", Phase.TRAINING: "training", Phase.PAUSED: "paused",
+                Phase.STOPPING: "stopping (writing a checkpoint) …"}  # the end's status comes from its event
+
 
 class TrainingPanel(QWidget):
     """Train a model on the chosen data source and watch it learn."""
 
-    training_started = Signal()
     training_ended = Signal(str)  # "completed" | "stopped" | "failed"
 
     def __init__(self, state: "AppState", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self._runner = TrainingRunner(self)
-        self._paused = False
-        self._session_over = False  # the last session ended: late step batches show no ETA
-        # A session is active from Start until its end is handled here (`_on_stopped`), not merely until the
-        # worker thread ends: the worker's last signals (steps, checkpoint, finished) are still queued then.
-        self._session_active = False
+        self._runner = TaskRunner("training", self)
+        self._control: TrainingControl | None = None  # the running task's pause/resume/stop handle
+        self.session = TrainingState()
         self._reopened: Path | None = None  # a run from disk, shown and resumable
         self._last_step: ev.StepEvent | None = None
         self._preview_warned = False
@@ -186,25 +187,26 @@ class TrainingPanel(QWidget):
         self.open_button.clicked.connect(self._open_selected)
         self.browse_button.clicked.connect(self._browse_run)
         self.resume_button.clicked.connect(self.resume_run)
-        self._runner.status.connect(lambda text: self.stats.set("status", text))
-        self._runner.notice.connect(self._show_notice)
-        self._runner.run_ready.connect(self._on_run_ready)
-        self._runner.steps.connect(self._on_steps)
-        self._runner.event.connect(self._on_event)
-        self._runner.stopped.connect(self._on_stopped)
+        self._runner.progress.connect(self._on_snapshot)
+        self._runner.finished.connect(self._on_finished)
+        self.session.observe(self._on_phase)
         self._state.source_changed.connect(lambda _src: self.form.set_source(self._state.source_spec))
         self._state.data_profile_changed.connect(self.form.apply_data_profile)  # defaults follow the data
 
     # -- public ---------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        """True while a training run is in progress (running or paused), until its end has been shown."""
-        return self._session_active or self._runner.is_running()
+        """True from Start until the run's end has been shown (preparing, training, paused or stopping)."""
+        return self.session.is_busy()
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Stop any training cleanly (the Trainer writes a checkpoint) and join the worker thread."""
-        if self._runner.shutdown(timeout_s):
-            self._session_active = False  # joined: what is still queued is of an ended session
-            self._update_buttons()
+        """Stop any training (the Trainer writes a checkpoint) and join; the runner drops what the joined run
+        still had queued, so its end is handled here."""
+        if self._runner.shutdown(timeout_s) and self.session.is_busy():
+            self._on_finished()
+
+    def trainer_paused(self) -> bool:
+        """True once the Trainer is actually blocked in the pause (no step is in flight)."""
+        return self._control is not None and self._control.is_paused()
 
     def step_count(self) -> int:
         """The last step reported by the running (or last) training."""
@@ -231,27 +233,22 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def pause(self) -> None:
-        if self.is_busy() and not self._paused:
-            self._paused = True
-            self._runner.pause()
-            self.stats.set("status", "paused")
-            self._update_buttons()
+        if self.session.phase is Phase.TRAINING:
+            self._control.pause()
+            self.session.move(Phase.PAUSED)
 
     @Slot()
     def resume(self) -> None:
-        if self.is_busy() and self._paused:
-            self._paused = False
+        if self.session.phase is Phase.PAUSED:
             self.stats.reset_rate()  # the pause must not count against the speed
-            self._runner.resume()
-            self.stats.set("status", "training")
-            self._update_buttons()
+            self._control.resume()
+            self.session.move(Phase.TRAINING)
 
     @Slot()
     def stop(self) -> None:
-        if self.is_busy():
-            self.stats.set("status", "stopping (writing a checkpoint) …")
-            self._runner.stop()
-            self.stop_button.setEnabled(False)
+        if self.session.can(Phase.STOPPING):
+            self._runner.cancel()  # stops the data load, and the Trainer through the control handle
+            self.session.move(Phase.STOPPING)
 
     def open_run(self, path: str | Path) -> bool:
         """Show a run from disk: its configuration, loss history and previews, and make it resumable.
@@ -312,7 +309,6 @@ class TrainingPanel(QWidget):
         self._hide_error()
         self.notice_label.hide()
         self._preview_warned = False
-        self._session_over = False
         config = job.config if job.config is not None else self.form.run_config()
         self.stats.set_batch_size(config.training.batch_size)
         if clear:  # nothing of an earlier run applies to a new one (a failed start must not show it)
@@ -322,36 +318,27 @@ class TrainingPanel(QWidget):
             self.metric_plot.clear()
             self.bucket_plot.clear()
             self.filmstrip.clear()
-        self._paused = False
         self._last_step = None
         self.stats.reset_rate()
         self.last_failure = self.last_finish = None
-        self.stats.set("status", "starting …")
-        self._session_active = True
-        self._runner.start(job)
-        self.training_started.emit()
-        self._update_buttons()
+        self._control = TrainingControl()
+        self.session.move(Phase.PREPARING)
+        self._runner.start(training_task(job, self._control), on_cancel=self._control.stop)
 
     def _toggle_pause(self) -> None:
-        self.resume() if self._paused else self.pause()
+        self.resume() if self.session.phase is Phase.PAUSED else self.pause()
 
-    @Slot(object)
-    def _on_run_ready(self, path: Path) -> None:
-        self.stats.set("run", str(path))
-        self._reopened = Path(path)
-        self._state.set_run(path)
+    def _on_phase(self, phase: Phase) -> None:
+        if phase in PHASE_STATUS:
+            self.stats.set("status", PHASE_STATUS[phase])
+        self._update_buttons()
 
-    @Slot(object)
     def _on_steps(self, batch: list[ev.StepEvent]) -> None:
         for event in batch:
             self.loss_plot.append(event.step, event.loss)
         last = batch[-1]
         self._last_step = last
         self.stats.show_step(last)
-        if self._session_over:  # a throttled batch delivered after the session ended: no ETA, no "training"
-            self.stats.set("eta", "—")
-        elif not self._paused:
-            self.stats.set("status", "training")
         self._warn_if_previews_dominate()
 
     def _warn_if_previews_dominate(self) -> None:
@@ -364,8 +351,22 @@ class TrainingPanel(QWidget):
                           "(the preview setting in the form) or make fewer preview images.")
 
     @Slot(object)
-    def _on_event(self, event) -> None:
-        if isinstance(event, ev.TimestepLossEvent):
+    def _on_snapshot(self, event) -> None:
+        """One snapshot of the current run's task (training_worker's module docstring lists them)."""
+        if isinstance(event, list):
+            self._on_steps(event)
+        elif isinstance(event, Stage):
+            if self.session.phase is Phase.PREPARING:  # a stop's "stopping …" stays
+                self.stats.set("status", event.text)
+        elif isinstance(event, Notice):
+            self._show_notice(event.text)
+        elif isinstance(event, RunReady):
+            self.stats.set("run", str(event.path))
+            self._reopened = event.path
+            self._state.set_run(event.path)
+            if self.session.phase is Phase.PREPARING:  # a stop during preparation keeps the session stopping
+                self.session.move(Phase.TRAINING)
+        elif isinstance(event, ev.TimestepLossEvent):
             self.bucket_plot.set_buckets(event.bucket_edges, event.bucket_losses)
         elif isinstance(event, ev.PreviewEvent):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
@@ -384,16 +385,15 @@ class TrainingPanel(QWidget):
             self._show_error(f"<b>{event.message}</b><br>{FAILURE_HINTS.get(event.kind, '')}")
 
     @Slot()
-    def _on_stopped(self) -> None:
-        self._paused = False
-        self._session_over, self._session_active = True, False
-        self._runner.shutdown(1.0)  # already ended: releases the thread objects
+    def _on_finished(self) -> None:
+        """The task has ended and every snapshot of it has been shown (the runner's `finished` comes last)."""
+        self._control = None
         self.stats.end_session()  # no ETA once nothing trains
         reason = "failed" if self.last_failure else (self.last_finish.reason if self.last_finish else "stopped")
         if self.last_finish is None and self.last_failure is None:
             self.stats.set("status", "stopped")
+        self.session.move(Phase.ENDED)
         self.refresh_runs()
-        self._update_buttons()
         self.training_ended.emit(reason)
 
     def _show_timestep_loss(self, run: "Run") -> None:
@@ -455,15 +455,16 @@ class TrainingPanel(QWidget):
         self.notice_label.show()
 
     def _update_buttons(self) -> None:
-        busy = self.is_busy()
+        busy, phase = self.is_busy(), self.session.phase
+        paused = phase is Phase.PAUSED
         problem = None if busy else self.form.problem()
         self.problem_label.setText(problem or "")
         self.problem_label.setVisible(bool(problem))
         self.start_button.setEnabled(not busy and problem is None)
-        self.pause_button.setEnabled(busy)
-        self.pause_button.setText("Resume" if self._paused else "Pause")
-        self.pause_button.setIcon(self._play_icon if self._paused else self._pause_icon)
-        self.stop_button.setEnabled(busy)
+        self.pause_button.setEnabled(phase in (Phase.TRAINING, Phase.PAUSED))
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(self._play_icon if paused else self._pause_icon)
+        self.stop_button.setEnabled(self.session.can(Phase.STOPPING))
         self.form.setEnabled(not busy)
         for b in (self.open_button, self.browse_button):
             b.setEnabled(not busy)

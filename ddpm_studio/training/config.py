@@ -11,7 +11,8 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, ClassVar
 
 from ddpm_studio.data.config import DataConfig
-from ddpm_studio.engine.config import SAMPLING_METHODS, DiffusionConfig
+from ddpm_studio.engine.config import DiffusionConfig
+from ddpm_studio.engine.sampler_table import SAMPLERS
 from ddpm_studio.engine.unet_config import DEFAULT_PRESET, UNET_PRESETS, UNetConfig
 from ddpm_studio.typed_config import ConfigError, check_int, check_number, load_config
 
@@ -126,17 +127,15 @@ class TrainingConfig:
         _finite("preview_time_share", self.preview_time_share, low=0.0, high=0.5)
         _positive_int("preview_count", self.preview_count, high=MAX_IMAGES)
         _positive_int("preview_seed", self.preview_seed, low=0, high=MAX_SEED)
-        if self.preview_sampler not in SAMPLING_METHODS:
-            raise ValueError(f"preview_sampler must be one of {', '.join(SAMPLING_METHODS)}, "
-                             f"got {self.preview_sampler!r}")
+        if self.preview_sampler not in SAMPLERS:
+            raise ValueError(f"preview_sampler must be one of {', '.join(SAMPLERS)}, got {self.preview_sampler!r}")
         _positive_int("preview_sampler_steps", self.preview_sampler_steps, high=MAX_SAMPLER_STEPS)
         _positive_int("metrics_every_steps", self.metrics_every_steps, low=0, high=MAX_STEPS)
         _finite("metrics_time_share", self.metrics_time_share, low=0.0, high=0.5)
         # more than k = 3 of the k-NN manifolds
         _positive_int("metrics_count", self.metrics_count, low=4, high=MAX_IMAGES)
-        if self.metrics_sampler not in SAMPLING_METHODS:
-            raise ValueError(f"metrics_sampler must be one of {', '.join(SAMPLING_METHODS)}, "
-                             f"got {self.metrics_sampler!r}")
+        if self.metrics_sampler not in SAMPLERS:
+            raise ValueError(f"metrics_sampler must be one of {', '.join(SAMPLERS)}, got {self.metrics_sampler!r}")
         _positive_int("metrics_sampler_steps", self.metrics_sampler_steps, high=MAX_SAMPLER_STEPS)
         _positive_int("metrics_reference_count", self.metrics_reference_count, low=4, high=MAX_IMAGES)
         _positive_int("checkpoint_every_steps", self.checkpoint_every_steps, high=MAX_STEPS)

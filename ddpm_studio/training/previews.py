@@ -20,9 +20,11 @@ import torch
 from PIL import Image
 
 from ddpm_studio.data.transforms import make_grid, to_uint8
-from ddpm_studio.engine.config import SamplingConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
-from ddpm_studio.engine.samplers import ddim_sample, sample
+from ddpm_studio.engine.grids import fit_steps
+from ddpm_studio.engine.sampler_table import sample
+from ddpm_studio.engine.sampling_common import draw_x_T
+from ddpm_studio.engine.sampling_config import SamplingConfig
 from ddpm_studio.training.checkpoint import atomic_write
 from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.time_share import FORWARD_SHARE_OF_STEP, TimeShareCadence
@@ -59,33 +61,25 @@ class PreviewCadence(TimeShareCadence):
 @torch.no_grad()
 def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, count: int,
                    shape: tuple[int, int, int], seed: int, steps: int, device: torch.device,
-                   sampler: Callable = ddim_sample, method: str | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:
-    """`count` DDIM samples (η = 0) of `shape` = (C, H, W) from noise seeded by `seed`: (N, H, W, C) uint8.
+                   method: str = "ddim", should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:
+    """`count` samples of `shape` = (C, H, W) by `method` (a sampler-table row; η = 0, x_0 clipped) from the
+    x_T of `seed` (`engine.draw_x_T`, as `engine.sample` draws it): (N, H, W, C) uint8. The training previews
+    use Euler on Karras' grid, which at 12 steps scored like DDIM at 25 on the demo model.
 
-    With `method` (one of SAMPLING_METHODS) the samples come from `engine.samplers.sample` with that method
-    instead (x_0 clipped, deterministic for the ODE samplers: the training previews use Euler on Karras'
-    grid, which at 12 steps scored like DDIM at 25 on the demo model).
-
+    `steps` is clamped to T on purpose (`grids.fit_steps`): a preview of a tiny-T model still shows something.
     The process's global RNG is left untouched (the sampler only uses the seeded generator). `should_stop` is
     asked after every sampler step; when it answers True the preview is abandoned and None is returned, so a
     stop request waits for at most one denoising step.
     """
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn((count, *shape), generator=generator)  # x_T, (N, C, H, W)
+    noise = draw_x_T(seed, (count, *shape))  # x_T, (N, C, H, W)
     was_training = model.training
     model.eval()
     last = None
     try:
         with torch.random.fork_rng(devices=[]):
-            steps = max(1, min(steps, diffusion.num_timesteps))
-            if method is not None:
-                config = SamplingConfig(method=method, steps=steps, eta=0.0, seed=seed, count=count)
-                frames = sample(model, diffusion, noise.shape, config, noise=noise.to(device), device=device)
-            else:
-                frames = sampler(model, diffusion, noise.shape, steps=steps, eta=0.0, noise=noise.to(device),
-                                 generator=generator, device=device)
-            for last in frames:  # noqa: B007
+            config = SamplingConfig(method=method, steps=fit_steps(steps, diffusion.num_timesteps), eta=0.0,
+                                    seed=seed, count=count)
+            for last in sample(model, diffusion, noise.shape, config, noise=noise.to(device), device=device):  # noqa: B007
                 if should_stop is not None and should_stop():
                     return None
     finally:

@@ -93,7 +93,7 @@ def test_bad_settings(probe):
     with pytest.raises(ValueError, match="t=20 is out of range 0..19"):
         sdedit_probe(probe, images, ProbeSettings(t_values=(20,)))
     with pytest.raises(ValueError, match="method must be one of"):
-        sdedit_probe(probe, images, ProbeSettings(method="ddpm"))
+        sdedit_probe(probe, images, ProbeSettings(method="lms"))
     with pytest.raises(ValueError, match="outside 0..15"):
         probe_images(DATA, [16], 8, 3)
 

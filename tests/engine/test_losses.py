@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_studio.engine.config import DiffusionConfig, SamplingConfig
+from ddpm_studio.engine import SamplingConfig
+from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.forward import q_posterior_mean_variance, q_sample, velocity
 from ddpm_studio.engine.losses import (

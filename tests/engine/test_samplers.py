@@ -8,9 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_studio.engine.config import DiffusionConfig, SamplingConfig
+from ddpm_studio.engine import SAMPLERS, SamplingConfig, sample
+from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
-from ddpm_studio.engine.samplers import SamplerStep, ddim_invert, ddim_sample, ddim_timesteps, ddpm_sample, sample
+from ddpm_studio.engine.grids import ddim_timesteps
+from ddpm_studio.engine.samplers import ddim_invert
+from ddpm_studio.engine.sampling_common import SamplerStep
 
 
 def _diffusion(T: int = 20, schedule: str = "linear", **kwargs) -> GaussianDiffusion:
@@ -58,7 +61,7 @@ def test_ddpm_yields_exactly_T_steps(variance: str) -> None:
     model = _Conv(1, 2 if learned else 1)
     kind = "fixed_small" if learned else variance
     gen = torch.Generator().manual_seed(0)
-    steps = list(ddpm_sample(model, diffusion, (2, 1, 8, 8), generator=gen, variance=kind))
+    steps = list(SAMPLERS["ddpm"].run(model, diffusion, (2, 1, 8, 8), generator=gen, variance=kind))
     assert len(steps) == T
     assert [s.t for s in steps] == list(range(T - 1, -1, -1))
     assert [s.index for s in steps] == list(range(T)) and all(s.num_steps == T for s in steps)
@@ -72,7 +75,7 @@ def test_ddpm_final_step_is_the_posterior_mean_and_oracle_recovers_x0() -> None:
     diffusion = _diffusion(30)
     x0 = torch.linspace(-0.9, 0.9, 16).reshape(1, 1, 4, 4)
     gen = torch.Generator().manual_seed(1)
-    steps = list(ddpm_sample(_oracle_eps(diffusion, x0), diffusion, (1, 1, 4, 4), generator=gen))
+    steps = list(SAMPLERS["ddpm"].run(_oracle_eps(diffusion, x0), diffusion, (1, 1, 4, 4), generator=gen))
     # at t = 0 the posterior mean collapses to the predicted x0 (coef1 = 1, coef2 = 0) and no noise is added
     torch.testing.assert_close(steps[-1].xt, steps[-1].x0_pred)
     torch.testing.assert_close(steps[-1].xt, x0, rtol=1e-4, atol=1e-4)
@@ -85,7 +88,7 @@ def test_ddim_eta0_is_deterministic_and_ignores_the_generator() -> None:
     noise = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(5))
     def run(seed: int, eta: float) -> list:
         gen = torch.Generator().manual_seed(seed)
-        return list(ddim_sample(model, diffusion, noise.shape, steps=10, eta=eta, noise=noise, generator=gen))
+        return list(SAMPLERS["ddim"].run(model, diffusion, noise.shape, steps=10, eta=eta, noise=noise, generator=gen))
 
     runs = [run(1, 0.0), run(2, 0.0)]
     assert len(runs[0]) == 10
@@ -100,7 +103,7 @@ def test_ddim_with_an_oracle_recovers_x0(steps: int) -> None:
     diffusion = _diffusion(100, schedule="cosine")
     x0 = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1
     gen = torch.Generator().manual_seed(0)
-    out = list(ddim_sample(_oracle_eps(diffusion, x0), diffusion, x0.shape, steps=steps, generator=gen))
+    out = list(SAMPLERS["ddim"].run(_oracle_eps(diffusion, x0), diffusion, x0.shape, steps=steps, generator=gen))
     assert len(out) == steps and out[0].t == 99 and out[-1].t == (0 if steps > 1 else 99)
     # x̂0 = (x_t - √(1-ᾱ)ε)/√ᾱ at ᾱ_T ≈ 1e-6 amplifies float32 rounding ~1000x: hence 1e-3, not 1e-6
     torch.testing.assert_close(out[-1].xt, x0, rtol=0, atol=1e-3)
@@ -115,7 +118,8 @@ def test_ddim_inversion_converges_as_steps_grow() -> None:
     errors = []
     for steps in (10, 50, 250):
         latent = list(ddim_invert(model, diffusion, x0, steps=steps))[-1].xt
-        decoded = list(ddim_sample(model, diffusion, x0.shape, steps=steps, noise=latent, clip_x0=False))[-1].xt
+        decoded = list(SAMPLERS["ddim"].run(model, diffusion, x0.shape, steps=steps, noise=latent,
+                                            clip_x0=False))[-1].xt
         errors.append((decoded - x0).abs().max().item())
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 1e-2 and errors[2] < errors[0] / 5
@@ -129,8 +133,8 @@ def test_ddim_eta1_all_steps_matches_ddpm_fixed_small() -> None:
     model = _Conv(1, 1)
     noise = torch.randn(3, 1, 6, 6, generator=torch.Generator().manual_seed(7))
     gen_a, gen_b = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
-    ddpm = list(ddpm_sample(model, diffusion, noise.shape, noise=noise, generator=gen_a))
-    ddim = list(ddim_sample(model, diffusion, noise.shape, steps=T, eta=1.0, noise=noise, generator=gen_b))
+    ddpm = list(SAMPLERS["ddpm"].run(model, diffusion, noise.shape, noise=noise, generator=gen_a))
+    ddim = list(SAMPLERS["ddim"].run(model, diffusion, noise.shape, steps=T, eta=1.0, noise=noise, generator=gen_b))
     assert [s.t for s in ddim] == [s.t for s in ddpm]
     for a, b in zip(ddpm, ddim):
         torch.testing.assert_close(a.xt, b.xt, rtol=1e-4, atol=1e-4)
@@ -148,7 +152,7 @@ def test_noise_scale_multiplies_the_fresh_noise() -> None:
     first = {}
     for scale in (0.0, 1.0, 0.5):
         gen = torch.Generator().manual_seed(1)
-        run = ddpm_sample(
+        run = SAMPLERS["ddpm"].run(
             model, diffusion, noise.shape, noise=noise, generator=gen, noise_scale=scale, clip_x0=False
         )
         first[scale] = next(run).xt
@@ -156,7 +160,7 @@ def test_noise_scale_multiplies_the_fresh_noise() -> None:
     assert not torch.equal(first[1.0], first[0.0])
     # η = 1 with noise_scale = 0 adds no noise: the generator no longer matters
     cold = [
-        list(ddim_sample(model, diffusion, noise.shape, steps=5, eta=1.0, noise=noise, noise_scale=0.0,
+        list(SAMPLERS["ddim"].run(model, diffusion, noise.shape, steps=5, eta=1.0, noise=noise, noise_scale=0.0,
                          generator=torch.Generator().manual_seed(seed)))[-1].xt
         for seed in (1, 2)
     ]
@@ -195,9 +199,9 @@ def test_bad_arguments_are_clear_errors() -> None:
     diffusion = _diffusion(5)
     model = lambda x, t: torch.zeros_like(x)  # noqa: E731
     with pytest.raises(ValueError, match="noise has shape"):
-        next(ddpm_sample(model, diffusion, (1, 1, 4, 4), noise=torch.zeros(1, 1, 4, 5)))
+        next(SAMPLERS["ddpm"].run(model, diffusion, (1, 1, 4, 4), noise=torch.zeros(1, 1, 4, 5)))
     with pytest.raises(ValueError, match="unknown variance"):
-        next(ddpm_sample(model, diffusion, (1, 1, 4, 4), variance="huge"))
+        next(SAMPLERS["ddpm"].run(model, diffusion, (1, 1, 4, 4), variance="huge"))
     with pytest.raises(ValueError, match="eta"):
-        next(ddim_sample(model, diffusion, (1, 1, 4, 4), eta=-0.1))
-    assert math.isfinite(next(ddim_sample(model, diffusion, (1, 1, 4, 4), steps=5)).xt.sum().item())
+        next(SAMPLERS["ddim"].run(model, diffusion, (1, 1, 4, 4), steps=5, eta=-0.1))
+    assert math.isfinite(next(SAMPLERS["ddim"].run(model, diffusion, (1, 1, 4, 4), steps=5)).xt.sum().item())

@@ -11,11 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
-from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
-from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample, karras_timesteps
-from ddpm_studio.engine.sampling_common import ddim_timesteps, dpm_timesteps
+from ddpm_studio.engine.grids import ddim_timesteps, dpm_timesteps, karras_timesteps
 
 schedulers = pytest.importorskip("diffusers.schedulers")
 
@@ -80,11 +79,12 @@ def _last(generator_of_steps) -> torch.Tensor:
 @pytest.mark.parametrize("objective", ["eps", "x0", "v"])
 def test_euler_matches_euler_discrete_scheduler(objective: str, steps: int) -> None:
     diffusion, model, noise, kwargs = _setup(objective)
-    grid = (karras_timesteps if steps % 2 else lambda d, n: ddim_timesteps(d.num_timesteps, n))(diffusion, steps)
+    grid = (karras_timesteps if steps % 2 else lambda ab, n: ddim_timesteps(ab.shape[0], n))(
+        diffusion.schedule.alphas_cumprod, steps)
     scheduler = schedulers.EulerDiscreteScheduler(**kwargs)
     scheduler.set_timesteps(timesteps=grid)
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
-    ours = _last(euler_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
+    ours = _last(SAMPLERS["euler"].run(model, diffusion, SHAPE, clip_x0=False, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -99,7 +99,7 @@ def test_heun_matches_heun_discrete_scheduler(objective: str, steps: int) -> Non
     scheduler.set_timesteps(timesteps=grid)
     assert len(scheduler.timesteps) == 2 * steps - 1  # diffusers' NFE agrees with ours
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
-    ours = _last(heun_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
+    ours = _last(SAMPLERS["heun"].run(model, diffusion, SHAPE, clip_x0=False, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -115,8 +115,8 @@ def test_euler_ancestral_matches_euler_ancestral_discrete_scheduler(objective: s
     scheduler.sigmas = torch.cat([((1 - alphas_cumprod) / alphas_cumprod).sqrt(), torch.zeros(1)]).float()
     expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise),
                                generator=torch.Generator().manual_seed(3))
-    ours = _last(euler_ancestral_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise,
-                                        generator=torch.Generator().manual_seed(3)))
+    ours = _last(SAMPLERS["euler_ancestral"].run(model, diffusion, SHAPE, clip_x0=False, timesteps=grid,
+                                                 noise=noise, generator=torch.Generator().manual_seed(3)))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -129,7 +129,7 @@ def test_dpm_solver_2m_matches_dpm_solver_multistep_scheduler(objective: str, st
     grid = dpm_timesteps(diffusion.num_timesteps, steps)
     assert scheduler.timesteps.tolist() == grid  # diffusers' default grid is our "linspace" spacing
     expected = _diffusers_loop(scheduler, model, noise)
-    ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, timesteps=grid, noise=noise))
+    ours = _last(SAMPLERS["dpmpp_2m"].run(model, diffusion, SHAPE, clip_x0=False, timesteps=grid, noise=noise))
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
@@ -142,14 +142,14 @@ def test_learned_variance_models_use_the_mean_part(sampler: str) -> None:
         scheduler = schedulers.DPMSolverMultistepScheduler(**kwargs, variance_type="learned_range")
         scheduler.set_timesteps(steps)
         expected = _diffusers_loop(scheduler, model, noise)
-        ours = _last(dpm_solver_2m_sample(model, diffusion, SHAPE, timesteps=dpm_timesteps(diffusion.num_timesteps,
-                                                                                          steps), noise=noise))
+        grid = dpm_timesteps(diffusion.num_timesteps, steps)
+        ours = _last(SAMPLERS["dpmpp_2m"].run(model, diffusion, SHAPE, clip_x0=False, timesteps=grid, noise=noise))
     else:
         cls = schedulers.EulerDiscreteScheduler if sampler == "euler" else schedulers.HeunDiscreteScheduler
         scheduler = cls(**kwargs)
-        grid = karras_timesteps(diffusion, steps)
+        grid = karras_timesteps(diffusion.schedule.alphas_cumprod, steps)
         scheduler.set_timesteps(timesteps=grid)
         expected = _diffusers_loop(scheduler, model, _karras_start(scheduler, noise))
-        run = euler_sample if sampler == "euler" else heun_sample
-        ours = _last(run(model, diffusion, SHAPE, steps=steps, noise=noise))  # the default grid is Karras's
+        run = SAMPLERS[sampler].run
+        ours = _last(run(model, diffusion, SHAPE, steps=steps, clip_x0=False, noise=noise))  # default grid: Karras's
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)

@@ -6,13 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_studio.engine.config import SAMPLING_METHODS, DiffusionConfig, SamplingConfig
+from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, sample, steps_for_nfe
+from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
-from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
-from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
-from ddpm_studio.engine.nfe import nfe, steps_for_nfe
-from ddpm_studio.engine.samplers import ddim_sample, sample
-from ddpm_studio.engine.sampling_common import ddim_timesteps, dpm_timesteps
+from ddpm_studio.engine.grids import ddim_timesteps, dpm_timesteps
+
+SAMPLING_METHODS = SAMPLERS.names()
 
 
 class _Counting(nn.Module):
@@ -44,7 +43,7 @@ def test_nfe_and_its_inverse() -> None:
             assert nfe(method, steps_for_nfe(method, budget, 1000), 1000) in (budget, budget - 1)
     with pytest.raises(ValueError, match="DDPM always costs"):
         steps_for_nfe("ddpm", 50, 1000)
-    with pytest.raises(ValueError, match="at most"):
+    with pytest.raises(ValueError, match="can spend 1..1000 NFE"):
         steps_for_nfe("euler", 2000, 1000)
     with pytest.raises(ValueError, match="method"):
         nfe("lms", 10, 1000)
@@ -73,8 +72,9 @@ def test_euler_is_ddim_on_the_same_grid(objective: str) -> None:
     diffusion = _diffusion(objective=objective)
     model, noise = _Counting(), torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     for steps in (1, 4, 10):
-        ddim = list(ddim_sample(model, diffusion, noise.shape, steps=steps, noise=noise, clip_x0=False))
-        euler = list(euler_sample(model, diffusion, noise.shape, timesteps=ddim_timesteps(50, steps), noise=noise))
+        ddim = list(SAMPLERS["ddim"].run(model, diffusion, noise.shape, steps=steps, noise=noise, clip_x0=False))
+        euler = list(SAMPLERS["euler"].run(model, diffusion, noise.shape, clip_x0=False,
+                                           timesteps=ddim_timesteps(50, steps), noise=noise))
         assert [s.t for s in ddim] == [s.t for s in euler]
         for a, b in zip(ddim, euler):
             torch.testing.assert_close(b.xt, a.xt, rtol=1e-4, atol=1e-4)
@@ -84,27 +84,30 @@ def test_first_order_samplers_agree_at_their_first_step_and_ancestral_eta0_is_eu
     diffusion = _diffusion()
     model, noise = _Counting(), torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     grid = dpm_timesteps(50, 5)
-    ddim = next(iter(ddim_sample(model, diffusion, noise.shape, noise=noise, clip_x0=False, steps=5)))
-    dpm = next(iter(dpm_solver_2m_sample(model, diffusion, noise.shape, timesteps=ddim_timesteps(50, 5),
-                                         noise=noise)))
+    ddim = next(iter(SAMPLERS["ddim"].run(model, diffusion, noise.shape, noise=noise, clip_x0=False, steps=5)))
+    dpm = next(iter(SAMPLERS["dpmpp_2m"].run(model, diffusion, noise.shape, clip_x0=False,
+                                             timesteps=ddim_timesteps(50, 5), noise=noise)))
     torch.testing.assert_close(dpm.xt, ddim.xt, rtol=1e-4, atol=1e-4)  # DPM-Solver++ 1st order = DDIM
-    assert [s.t for s in dpm_solver_2m_sample(model, diffusion, noise.shape, steps=5, noise=noise,
-                                              spacing="linspace")] == grid
-    euler = list(euler_sample(model, diffusion, noise.shape, steps=5, noise=noise))
-    ancestral = list(euler_ancestral_sample(model, diffusion, noise.shape, steps=5, noise=noise, eta=0.0))
+    assert [s.t for s in SAMPLERS["dpmpp_2m"].run(model, diffusion, noise.shape, clip_x0=False, timesteps=grid,
+                                                  noise=noise)] == grid
+    euler = list(SAMPLERS["euler"].run(model, diffusion, noise.shape, clip_x0=False, steps=5, noise=noise))
+    ancestral = list(SAMPLERS["euler_ancestral"].run(model, diffusion, noise.shape, clip_x0=False, steps=5,
+                                                     noise=noise, eta=0.0))
     torch.testing.assert_close(ancestral[-1].xt, euler[-1].xt)
-    stochastic = [list(euler_ancestral_sample(model, diffusion, noise.shape, steps=5, noise=noise,
-                                              generator=torch.Generator().manual_seed(s)))[-1].xt for s in (0, 0, 1)]
+    stochastic = [list(SAMPLERS["euler_ancestral"].run(model, diffusion, noise.shape, clip_x0=False, steps=5,
+                                                       noise=noise, generator=torch.Generator().manual_seed(s)))[-1].xt
+                  for s in (0, 0, 1)]
     assert torch.equal(stochastic[0], stochastic[1]) and not torch.equal(stochastic[0], stochastic[2])
 
 
 def test_heun_yields_one_step_per_step_and_custom_grids_are_checked() -> None:
     diffusion = _diffusion()
     model = _Counting()
-    steps = list(heun_sample(model, diffusion, (1, 1, 4, 4), steps=7, generator=torch.Generator().manual_seed(0)))
+    steps = list(SAMPLERS["heun"].run(model, diffusion, (1, 1, 4, 4), steps=7,
+                                      generator=torch.Generator().manual_seed(0)))
     assert len(steps) == 7 and model.calls == 13 and steps[-1].t == 0
     for bad in ([10, 20], [49, 49], [50, 0], [], [3.5, 1]):
         with pytest.raises(ValueError, match="strictly decreasing"):
-            list(euler_sample(model, diffusion, (1, 1, 4, 4), timesteps=bad))
+            list(SAMPLERS["euler"].run(model, diffusion, (1, 1, 4, 4), timesteps=bad))
     with pytest.raises(ValueError, match="eta"):
-        list(euler_ancestral_sample(model, diffusion, (1, 1, 4, 4), eta=2.0))
+        list(SAMPLERS["euler_ancestral"].run(model, diffusion, (1, 1, 4, 4), steps=5, eta=2.0))

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.diffusion import GaussianDiffusion
-from ddpm_studio.engine.probes import SDEDIT_METHODS, invert_and_reconstruct, sdedit, sdedit_sweep, slerp
+from ddpm_studio.engine.probes import invert_and_reconstruct, sdedit, sdedit_sweep, slerp
 
 SCALE = 0.5
 
@@ -27,7 +28,7 @@ def _gaussian(T: int = 200, objective: str = "eps"):
     return diffusion, model, mu
 
 
-@pytest.mark.parametrize("method", SDEDIT_METHODS)
+@pytest.mark.parametrize("method", SAMPLERS.names())
 def test_sdedit_keeps_the_image_at_small_t_and_forgets_it_at_large_t(method: str) -> None:
     diffusion, model, mu = _gaussian()
     x0 = (mu + SCALE * torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).float()
@@ -50,8 +51,10 @@ def test_sdedit_is_seeded_and_checks_its_arguments() -> None:
     assert len(steps) == 6 and steps[0].t == 5 and steps[-1].t == 0  # never more steps than t_start + 1
     with pytest.raises(ValueError, match="t_start"):
         sdedit(model, diffusion, x0, 200)
-    with pytest.raises(ValueError, match="method"):
-        sdedit(model, diffusion, x0, 10, method="ddpm")
+    with pytest.raises(ValueError, match="method must be one of"):
+        sdedit(model, diffusion, x0, 10, method="lms")
+    ddpm = list(sdedit(model, diffusion, x0, 30, method="ddpm", generator=torch.Generator().manual_seed(0)))
+    assert [s.t for s in ddpm] == list(range(30, -1, -1))  # DDPM walks every timestep from t_start
 
 
 def test_ddim_inversion_reconstructs_and_improves_with_steps() -> None:

@@ -42,9 +42,9 @@ def panel(qtbot, tmp_path):
 def test_points_arrive_from_the_workers_events(qtbot, panel):
     plot = panel.metric_plot
     assert plot.series()[0].size == 0 and plot.empty_label.text() == EMPTY_MESSAGE and not plot.empty_label.isHidden()
-    panel._runner.event.emit(point(100, 120.0, 100))  # what TrainingWorker re-emits from the Trainer
-    panel._runner.event.emit(point(200, 80.0, 200))
-    panel._runner.event.emit(point(300, 95.0, 200))
+    panel._runner.progress.emit(point(100, 120.0, 100))  # what the training task reports from the Trainer
+    panel._runner.progress.emit(point(200, 80.0, 200))
+    panel._runner.progress.emit(point(300, 95.0, 200))
     steps, values = plot.series()
     assert steps.tolist() == [100, 200, 300] and values.tolist() == [120.0, 80.0, 95.0]
     assert plot.floor_value() == 40.0 and plot.floor_line.isVisible() and plot.floor_line.value() == 40.0

@@ -231,8 +231,8 @@ def test_ddpm_shows_T_in_its_greyed_steps_field_and_the_cost_in_nfe(qtbot, view)
     assert c.nfe_label.text() == "13 network evaluations (NFE)"  # Heun: 2 per step but the last
     assert not c.eta.isEnabled()  # η is DDIM's
     methods = [c.method.itemData(i) for i in range(c.method.count())]
-    from ddpm_studio.engine.config import SAMPLING_METHODS
-    assert sorted(methods) == sorted(SAMPLING_METHODS)
+    from ddpm_studio.engine import SAMPLERS
+    assert methods[0] == "ddim" and sorted(methods) == sorted(SAMPLERS)  # the default first, then the table
 
 
 def test_progress_bar_final_pane_and_cancel_state(qtbot, view):

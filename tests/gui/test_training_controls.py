@@ -220,9 +220,9 @@ def _step(step: int, elapsed: float, images_per_s: float = 12.0) -> StepEvent:
 def test_throughput_counts_the_previews_and_a_dominating_preview_is_a_notice(qtbot, panel):
     """25 images, batch 25: one step per epoch; 2 s of optimiser step + 8 s of preview per step."""
     panel.stats.set_batch_size(25)
-    panel._runner.steps.emit([_step(1, 2.0, images_per_s=12.5)])
+    panel._runner.progress.emit([_step(1, 2.0, images_per_s=12.5)])
     assert panel.stats.text("speed") == "12.5 img/s"  # nothing to compare with yet
-    panel._runner.steps.emit([_step(s, 10.0 * s - 8.0, images_per_s=12.5) for s in (2, 3, 4)])
+    panel._runner.progress.emit([_step(s, 10.0 * s - 8.0, images_per_s=12.5) for s in (2, 3, 4)])
     wall = 3 * 25 / 30.0  # 2.5 img/s
     assert panel.stats.wall_rate() == pytest.approx(wall)
     assert panel.stats.text("speed") == f"{wall:.1f} img/s (12.5 without previews)"

@@ -76,7 +76,7 @@ def test_start_pause_stop_reopen_resume(qtbot, panel, state):
 
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     assert panel.pause_button.text() == "Resume"
-    qtbot.waitUntil(panel._runner.is_paused, timeout=WAIT_MS)
+    qtbot.waitUntil(panel.trainer_paused, timeout=WAIT_MS)
     qtbot.wait(200)  # deliver the events already queued before the pause took hold
     held = panel.step_count()
     qtbot.wait(600)

@@ -1,4 +1,4 @@
-"""Issue 23 F20 in the GUI's training worker: a locked run and a damaged checkpoint end as their own kinds with
+"""Issue 23 F20 in the GUI's training task: a locked run and a damaged checkpoint end as their own kinds with
 plain messages (not "Training stopped on an unexpected error" with a class-name prefix), and a damaged latest
 checkpoint passed over on resume is said."""
 
@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from ddpm_studio.app.training import TrainingJob
-from ddpm_studio.gui.training_worker import TrainingWorker
+from ddpm_studio.gui.training_worker import Notice, TrainingControl, training_task
 from ddpm_studio.training.events import FailedEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import create_run
@@ -27,11 +27,14 @@ def trained_run(tmp_path):
 
 
 def _run_worker(qtbot, run, max_steps=6):
-    worker = TrainingWorker(TrainingJob(resume=run.path, max_steps=max_steps), num_threads=1)
+    """The GUI's training task, run on this thread: what it reports, as events and notices."""
     events, notices = [], []
-    worker.event.connect(events.append)
-    worker.notice.connect(notices.append)
-    worker.run()  # on this thread: the signals are delivered at once
+
+    def report(item, *_):
+        for one in item if isinstance(item, list) else [item]:
+            (notices.append(one.text) if isinstance(one, Notice) else events.append(one))
+
+    training_task(TrainingJob(resume=run.path, max_steps=max_steps), TrainingControl())(lambda: False, report)
     return events, notices
 
 

@@ -1,0 +1,70 @@
+"""File → Open Model… on a diffusers pipeline folder (made here with random weights): the Sampler, Compare
+samplers and Probe offer it, the Sampler samples from it, and a folder that is no model changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+pytest.importorskip("diffusers")
+
+import diffusers
+import torch
+from PySide6.QtCore import QSettings, Qt
+
+from ddpm_studio.gui.main_window import MainWindow
+from ddpm_studio.gui.state import AppState
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def published(tmp_path):
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
+                                 block_out_channels=(16, 32), norm_num_groups=8,
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+    folder = tmp_path / "ddpm-tiny-published"
+    diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=40)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    state = AppState(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu")
+    with qtbot.waitSignal(state.source_changed, timeout=10_000):
+        win = MainWindow(state, initial_source="builtin:shapes?n=16&size=32")
+        qtbot.addWidget(win)
+    yield win
+    win.close()
+
+
+def _items(combo) -> list[str]:
+    return [combo.itemText(i) for i in range(combo.count())]
+
+
+def test_an_opened_pipeline_is_offered_everywhere_and_samples(qtbot, window, published):
+    assert window.open_model(published)
+    assert window.tabs.currentWidget() is window.sampler_view
+    controls = window.sampler_view.controls
+    assert controls.model_combo.currentText() == "ddpm-tiny-published (diffusers)"
+    assert controls.nfe_label.text() != "—"  # its T (40) is read from the scheduler config
+    for view in (window.compare_view, window.probe_view):
+        assert "ddpm-tiny-published (diffusers)" in _items(view.model_combo)
+    controls.method.setCurrentIndex(controls.method.findData("dpmpp_2m"))
+    controls.steps.setValue(3)
+    controls.count.setValue(2)
+    view = window.sampler_view
+    qtbot.mouseClick(controls.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.finished_reason is not None, timeout=WAIT_MS)
+    assert view.finished_reason == "completed", view.error
+    assert window.state.opened_models == [str(published)]  # remembered for the next start
+
+
+def test_a_folder_that_is_no_model_is_said_and_changes_nothing(qtbot, window, tmp_path):
+    (tmp_path / "photos").mkdir()
+    before = _items(window.sampler_view.controls.model_combo)
+    assert not window.open_model(tmp_path / "photos")
+    assert "is not a diffusers model folder, a run folder or a checkpoint file" in window.statusBar().currentMessage()
+    assert _items(window.sampler_view.controls.model_combo) == before and window.state.opened_models == []
