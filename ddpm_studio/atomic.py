@@ -24,6 +24,7 @@ from pathlib import Path
 
 TMP_MARKER = ".tmp-"  # temporary files are named ".<target name>.tmp-<8 hex>"
 MB = 1024 * 1024
+NAME_MAX = 255  # bytes of one file name on the usual file systems
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 _TOO_LARGE = {errno.EFBIG}  # RLIMIT_FSIZE (Python ignores SIGXFSZ, so the write fails with EFBIG)
@@ -96,8 +97,20 @@ def current_umask() -> int:
 
 
 def temporary_path(path: Path) -> Path:
-    """A fresh temporary name beside `path` (hidden, recognisable by TMP_MARKER)."""
-    return path.with_name(f".{path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
+    """A fresh temporary name beside `path` (hidden, recognisable by TMP_MARKER), never longer than a file name
+    may be (a target name near the 255-byte limit must not fail for its temporary name's sake)."""
+    suffix = f"{TMP_MARKER}{uuid.uuid4().hex[:8]}"
+    name = path.name
+    while len(f".{name}{suffix}".encode()) > NAME_MAX:
+        name = name[:-1]
+    return path.with_name(f".{name}{suffix}")
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # nothing was created (e.g. the name was refused): nothing to remove
+        pass
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], *, what: str = "the file",
@@ -119,10 +132,12 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, what: str = "the 
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
+        if exc.filename is not None and str(exc.filename) == str(tmp):  # name the user's file, not our temporary
+            exc.filename, exc.filename2 = str(path), None
         raise storage_error(exc, path.parent, what=what, needs_bytes=needs_bytes) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     fsync_dir(path.parent)
 

@@ -16,13 +16,16 @@ Only the bottom layer: no torch, no Qt; engine, data and training configs all lo
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, TypeVar
 
-__all__ = ["ConfigError", "load_config"]
+from ddpm_studio.errors_text import short_repr, shorten
+
+__all__ = ["ConfigError", "check_choice", "check_int", "check_number", "load_config"]
 
 C = TypeVar("C")
 
@@ -31,6 +34,36 @@ _TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str:
 
 class ConfigError(ValueError):
     """A configuration that cannot be loaded; its str() is one line naming the file and the key."""
+
+
+def _short(value: Any) -> str:
+    """repr(value), shortened for a message (a 100 MB string is not printed whole)."""
+    return short_repr(value)
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None, *, optional: bool = False) -> None:
+    """ValueError("name must be an integer >= low [and <= high], got v") unless `value` is such an integer (or
+    None when `optional`): the one range check every config's validate() uses."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f">= {low}" + (f" and <= {high:,}" if high is not None else "")
+        raise ValueError(f"{name} must be an integer {bound}, got {_short(value)}")
+
+
+def check_number(name: str, value: Any, *, low: float, high: float = math.inf, open_low: bool = False) -> None:
+    """ValueError unless `value` is a finite number >= low (> low when `open_low`) and <= high."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bound = f"> {low}" if open_low else f">= {low}"
+        raise ValueError(f"{name} must be a finite number {bound}" + (f" and <= {high:g}" if high < math.inf else "")
+                         + f", got {_short(value)}")
+
+
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {_short(value)}")
 
 
 def _where(source: str | None, section: str | None, key: str | None = None) -> str:
@@ -91,13 +124,14 @@ def load_config(cls: type[C], data: Any, *, source: str | None = None, section: 
     if not is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{_where(source, section) or cls.__name__} must be an object, got {data!r}")
+        raise ConfigError(f"{_where(source, section) or cls.__name__} must be an object, got {_short(data)}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in fields(cls) if f.init}
     unknown = sorted(set(data) - set(known))
     if unknown:
         others = f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
-        raise ConfigError(f"{_where(source, section, unknown[0])}{others} is an unknown {cls.__name__} field")
+        raise ConfigError(f"{_where(source, section, shorten(unknown[0]))}{shorten(others)} is an unknown "
+                          f"{cls.__name__} field")
     legacy: Mapping[str, Any] = getattr(cls, "LEGACY_DEFAULTS", {})
     kwargs: dict[str, Any] = {}
     for name, f in known.items():
@@ -114,7 +148,7 @@ def load_config(cls: type[C], data: Any, *, source: str | None = None, section: 
         ok, value = _coerce(hints[name], data[name])
         if not ok:
             raise ConfigError(f"{_where(source, section, name)} must be {_describe(hints[name])}, "
-                              f"got {data[name]!r}")
+                              f"got {_short(data[name])}")
         kwargs[name] = value
     config = cls(**kwargs)
     validate = getattr(config, "validate", None)

@@ -13,14 +13,12 @@ and T from its config/header alone (no weights), cheap enough for the GUI thread
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_shape, read_timesteps
-from ddpm_studio.training.checkpoint import CheckpointError
-from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.checkpoint import CheckpointError, read_checkpoint_config
 from ddpm_studio.training.runs import DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
 
 DEMO = "demo"  # the name of the shipped model in both faces
@@ -47,16 +45,6 @@ class ModelInfo:
     timesteps: int
 
 
-def _header_metadata(path: Path) -> dict[str, str]:
-    """A .safetensors file's metadata: the 8-byte header length, then the JSON header (no tensor is read)."""
-    with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        if not 0 < size < 100_000_000:
-            raise ValueError(f"{path.name} is not a safetensors file")
-        header = json.loads(f.read(size))
-    return dict(header.get("__metadata__") or {})
-
-
 def model_info(path: str | Path) -> ModelInfo | None:
     """The steps and T of a checkpoint file, a run folder (its latest checkpoint) or a diffusers model folder,
     or None if unreadable."""
@@ -68,12 +56,9 @@ def model_info(path: str | Path) -> ModelInfo | None:
             run = open_run(path)
             latest = run.checkpoints()
             return ModelInfo(step=latest[-1][0] if latest else 0, timesteps=run.config.diffusion.timesteps)
-        metadata = _header_metadata(path)
-        config = RunConfig.from_json(metadata["config"], source=path.name) if "config" in metadata else None
-        if config is None:
-            return None
-        return ModelInfo(step=int(metadata.get("step", "0")), timesteps=config.diffusion.timesteps)
-    except (OSError, ValueError, KeyError, RunError):
+        config, step = read_checkpoint_config(path)  # the header alone: no tensor is read
+        return ModelInfo(step=step, timesteps=config.diffusion.timesteps)
+    except (OSError, ValueError, KeyError, RunError, CheckpointError):
         return None  # unreadable: the sampler reports the real error when it loads the model
 
 
@@ -86,10 +71,9 @@ def model_shape(path: str | Path) -> tuple[int, int, int] | None:
         if path.is_dir():
             config = open_run(path).config
         else:
-            metadata = _header_metadata(path)
-            config = RunConfig.from_json(metadata["config"], source=path.name)
+            config, _ = read_checkpoint_config(path)  # the header alone
         return config.model.in_channels, config.data.image_size, config.data.image_size
-    except (OSError, ValueError, KeyError, RunError):
+    except (OSError, ValueError, KeyError, RunError, CheckpointError):
         return None
 
 

@@ -15,6 +15,7 @@ timestep (0 … T-1), the index `sdedit` takes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,11 +27,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.sampling import load_for_sampling
+from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.sources import ImageSource, open_source
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
 from ddpm_studio.engine import SAMPLERS, GaussianDiffusion, ddim_sample, ddim_timesteps, fit_steps
 from ddpm_studio.engine.probes import invert_and_reconstruct, sdedit_sweep, slerp
 from ddpm_studio.training.devices import resolve_device
+
+log = logging.getLogger(__name__)
 
 PROBE_T: tuple[int, ...] = (100, 250, 500, 750, 999)  # the issue's row of t (0-based), for T = 1000
 LATENT_DISPLAY_RANGE = 3.0  # x_T ~ N(0, I): shown ±3σ across black..white
@@ -87,13 +91,26 @@ def load_probe_model(checkpoint: str | Path, device: str | torch.device = "cpu")
 
 
 def probe_images(source: str | ImageSource, indices: Sequence[int], image_size: int, channels: int) -> torch.Tensor:
-    """(B, C, H, W) in [-1, 1]: images `indices` of a source, centre-cropped to the model's size, no flip."""
+    """(B, C, H, W) in [-1, 1]: images `indices` of a source's usable images (files that cannot be decoded are
+    skipped, as training, eval and the Dataset tab skip them), centre-cropped to the model's size, no flip."""
     source = open_source(source) if isinstance(source, str) else source
-    bad = [i for i in indices if not 0 <= i < len(source)]
-    if bad or not indices:
-        raise ValueError(f"image index {bad[0] if bad else '(none)'} is outside 0..{len(source) - 1}")
+    if not indices or min(indices) < 0 or max(indices) >= len(source):
+        bad = "(none)" if not indices else min(indices) if min(indices) < 0 else max(indices)
+        raise ValueError(f"image index {bad} is outside 0..{len(source) - 1}")
     transform = ImageTransform(image_size, channels)
-    return torch.stack([transform(source.load(int(i))) for i in indices])
+    usable: list[torch.Tensor] = []
+    for i in range(len(source)):
+        if len(usable) > max(indices):
+            break
+        try:
+            usable.append(transform(source.load(i)))
+        except (ImageDecodeError, OSError, ValueError) as exc:
+            log.info("probe: skipping %s", exc)
+    bad = [i for i in indices if i >= len(usable)]
+    if bad:
+        raise ValueError(f"image index {bad[0]} is outside 0..{len(usable) - 1} (the usable images of "
+                         f"{source.spec})")
+    return torch.stack([usable[i] for i in indices])
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,14 +31,22 @@ import torch
 from ddpm_studio.app.chunked_sampling import final_images
 from ddpm_studio.app.diffusers_model import is_diffusers_folder
 from ddpm_studio.app.sampling import load_for_sampling
-from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.app.sweep_cache_io import (
+    cell_problem,
+    describe_write_failure,
+    floor_problem,
+    merge_cache_entries,
+    read_cache_entries,
+)
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
-from ddpm_studio.training.checkpoint import load_checkpoint
+from ddpm_studio.training.checkpoint import read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
+
+log = logging.getLogger(__name__)
 
 SWEEP_NFE: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)  # the budgets of the issue
 SWEEP_METHODS: tuple[str, ...] = ("ddim", "dpmpp_2m", "euler", "heun", "euler_ancestral", "ddpm")
@@ -177,19 +186,19 @@ def file_sha256(path: Path) -> str:
 
 
 class SweepCache:
-    """One JSON file per checkpoint: {format, checkpoint, sha256, entries: {key: value}}; atomic writes."""
+    """One JSON file per checkpoint: {format, checkpoint, sha256, entries: {key: value}}; atomic writes.
+
+    The cache only ever saves work: a damaged file or a malformed entry is a miss (recomputed, then rewritten),
+    said once with the file's path; a folder that cannot be written leaves the results uncached, with a
+    warning; concurrent sweeps of one checkpoint merge their entries under a lock file (sweep_cache_io.py).
+    """
 
     def __init__(self, folder: Path, checkpoint: Path) -> None:
         self.sha = file_sha256(checkpoint)
         self.path = Path(folder) / f"{self.sha[:24]}.json"
         self.checkpoint = checkpoint
-        self.entries: dict[str, Any] = {}
-        try:
-            data = json.loads(self.path.read_text())
-            if data.get("format") == CACHE_FORMAT and data.get("sha256") == self.sha:
-                self.entries = dict(data.get("entries", {}))
-        except (OSError, ValueError):  # absent or unreadable: start empty (rewritten on the next put)
-            pass
+        self.entries: dict[str, Any] = read_cache_entries(self.path, CACHE_FORMAT, self.sha)
+        self._write_failed = False
 
     def key(self, **parts: Any) -> str:
         text = json.dumps({"v": _ALGORITHM_VERSION, "checkpoint": self.sha, **parts}, sort_keys=True)
@@ -198,11 +207,36 @@ class SweepCache:
     def get(self, key: str) -> Any:
         return self.entries.get(key)
 
+    def get_cell(self, key: str) -> dict[str, Any] | None:
+        """A cached cell ({"metrics", "seconds", ...}), or None when absent or malformed (then a miss, said once)."""
+        return self._checked(key, cell_problem)
+
+    def get_floor(self, key: str) -> dict[str, float] | None:
+        """A cached floor ({metric: value}), or None when absent or malformed."""
+        return self._checked(key, floor_problem)
+
+    def _checked(self, key: str, problem: Callable[[Any], str | None]) -> Any:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        reason = problem(entry)
+        if reason is not None:
+            log.warning("sweep cache %s: a malformed entry is recomputed (%s)", self.path, reason)
+            del self.entries[key]
+            return None
+        return entry
+
     def put(self, key: str, value: Any) -> None:
+        """Store one entry, merged under the cache's lock with what other sweeps wrote meanwhile; a write that
+        fails (read-only folder, full disk) is a warning, once: the results stand, uncached."""
         self.entries[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps({"format": CACHE_FORMAT, "checkpoint": str(self.checkpoint),
-                                                 "sha256": self.sha, "entries": self.entries}, indent=1))
+        try:
+            self.entries = merge_cache_entries(self.path, CACHE_FORMAT, self.sha, self.checkpoint, {key: value},
+                                               self.entries)
+        except OSError as exc:
+            if not self._write_failed:
+                log.warning("the sweep results are not cached: %s", describe_write_failure(exc, self.path))
+            self._write_failed = True
 
 
 # ---- the sweep ----------------------------------------------------------------------------------------
@@ -213,7 +247,7 @@ def model_data_source(checkpoint: str | Path) -> str:
     if is_diffusers_folder(checkpoint):
         raise ValueError(f"{Path(checkpoint).name} is a published model: give the images to compare against "
                          "(--data FOLDER)")
-    return load_checkpoint(Path(checkpoint), with_state=False).config.data.source
+    return read_checkpoint_config(resolve_checkpoint(Path(checkpoint)))[0].data.source  # the header alone
 
 
 def _dataset(data: str | ImageDataset, image_size: int, channels: int) -> ImageDataset:
@@ -280,7 +314,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     for method, budget, steps, cost in plan:
         key = cache.key(kind="cell", method=method, steps=steps, clip_x0=settings.clip_x0,
                         batch_size=settings.batch_size, **_grid_key(method), **common)
-        hit = cache.get(key) if use_cache else None
+        hit = cache.get_cell(key) if use_cache else None
         if hit is not None:
             cells[(method, budget)] = SweepCell(method, budget, steps, cost, dict(hit["metrics"]),
                                                 float(hit["seconds"]), cached=True)
@@ -294,7 +328,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         return SweepResult(str(path), dataset.spec, T, settings, ordered, floor, cancelled, tuple(skipped))
 
     if cached_only:
-        return result(False, cache.get(cache.key(kind="floor", **common)) if settings.with_floor else None)
+        return result(False, cache.get_floor(cache.key(kind="floor", **common)) if settings.with_floor else None)
     reference_images = _reference_images(dataset, settings.reference_count, settings.seed)
     reference = prepare_reference(reference_images, evaluation) if todo else None
     total, done = sum(cost for *_, cost, _ in todo), 0.0
@@ -326,7 +360,7 @@ def _floor(dataset: ImageDataset, settings: SweepSettings, cache: SweepCache, co
            use_cache: bool) -> dict[str, float] | None:
     """Real vs real at the sweep's sizes (cached like a cell); None when the data set is too small for it."""
     key = cache.key(kind="floor", **common)
-    hit = cache.get(key) if use_cache else None
+    hit = cache.get_floor(key) if use_cache else None
     if hit is not None:
         return dict(hit)
     config = settings.evaluation()

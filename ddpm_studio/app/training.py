@@ -18,9 +18,10 @@ from typing import Any
 from ddpm_studio.data import ImageDataset, load_dataset
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX
+from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
-from ddpm_studio.training.events import TrainingEvent
+from ddpm_studio.training.events import FailedEvent, TrainingEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import Run, create_run, open_run, remove_unused_run
 from ddpm_studio.training.trainer import Trainer
@@ -71,15 +72,31 @@ class TrainingSession:
     run: Run
     dataset: ImageDataset
     trainer: Trainer
+    is_new: bool = False  # a run this job created (removed again if it fails before its first step)
 
     @property
     def problems(self) -> list[Problem]:
         """Files of the data source that were skipped (unreadable), for the faces to mention."""
         return list(getattr(self.dataset, "problems", []))
 
+    @property
+    def skipped_checkpoints(self) -> tuple[str, ...]:
+        """One line per damaged newer checkpoint a resume passed over for an older one (for the faces to say)."""
+        return self.trainer.skipped_checkpoints
+
     def run_training(self, on_event: Callable[[TrainingEvent], None]) -> None:
-        """Train on this thread until done, stopped or failed; every event goes to `on_event`."""
-        self.trainer.run(on_event)
+        """Train on this thread until done, stopped or failed; every event goes to `on_event`. A new run that
+        failed before completing a step (out of memory at step 1) leaves no run folder behind."""
+        failed = []
+
+        def watch(event: TrainingEvent) -> None:
+            if isinstance(event, FailedEvent):
+                failed.append(event)
+            on_event(event)
+
+        self.trainer.run(watch)
+        if failed and failed[-1].step == 0 and self.is_new and self.trainer.dist.is_main:
+            remove_unused_run(self.run)
 
     def request_stop(self) -> None:
         self.trainer.request_stop()
@@ -107,6 +124,8 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
             with RunLock(run.path):  # never rewrite the config of a run another process is training
                 run.save_config(config)
         run.config = config
+        if run.latest_checkpoint() is None:  # said before the data set is decoded, not after
+            raise CheckpointError(f"run {run.name} has no checkpoint to resume from")
         dataset = _load(config, status, cancel, on_progress)
     else:
         if job.config is None:
@@ -125,7 +144,7 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
         if job.resume is None and is_main:
             remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
         raise
-    return TrainingSession(run, dataset, trainer)
+    return TrainingSession(run, dataset, trainer, is_new=job.resume is None and is_main)
 
 
 def with_absolute_source(config: RunConfig) -> RunConfig:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ddpm_studio.atomic import StorageError
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG
 from ddpm_studio.data import DataLoadCancelled, DataSourceError, ImageDecodeError
+from ddpm_studio.errors_text import one_line, shorten
 from ddpm_studio.training.batches import DataError
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.devices import is_out_of_memory
@@ -35,10 +36,10 @@ MEMORY_ADVICE = {
 
 
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of the exception's text (or its type's name)."""
-    text = getattr(exc, "reason", None) if isinstance(exc, ImageDecodeError) and not str(exc) else str(exc)
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(exc).__name__
+    """The first non-empty line of the exception's text (or its type's name), shortened (`errors_text`)."""
+    if isinstance(exc, ImageDecodeError) and not str(exc).strip() and exc.reason:
+        return one_line(ValueError(exc.reason))
+    return one_line(exc)
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -50,7 +51,13 @@ def describe_os_error(exc: OSError) -> str:
         reason = "no space left on the device"
     reason = reason[0].lower() + reason[1:] if reason else type(exc).__name__
     path = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename's target is the user's path
-    return f"{reason}: {path}" if path is not None else reason
+    if exc.errno == errno.EEXIST and path is not None and not Path(path).is_dir():
+        return f"not a folder: {shorten(str(path))} (a file is where a folder is needed)"
+    if exc.errno == errno.ENOTDIR and path is not None:
+        blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"not a folder: {shorten(str(blocker))} (in {shorten(str(path))})"
+    return f"{reason}: {shorten(str(path))}" if path is not None else reason
 
 
 def report(exc: BaseException, command: str | None, log_path: Path | None) -> tuple[str, int]:
@@ -58,7 +65,7 @@ def report(exc: BaseException, command: str | None, log_path: Path | None) -> tu
     if isinstance(exc, KeyboardInterrupt):
         log.info("interrupted", exc_info=exc)
         return f"{PROG}: interrupted", EXIT_INTERRUPTED
-    if isinstance(exc, MemoryError) or is_out_of_memory(exc):
+    if is_out_of_memory(exc):  # MemoryError included: the one OOM classifier (training/devices.py)
         advice = MEMORY_ADVICE.get(command or "", "try smaller settings")
         log.info("out of memory in %s", command, exc_info=exc)
         return f"{PROG}: error: out of memory; {advice}", EXIT_ERROR

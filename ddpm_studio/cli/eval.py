@@ -18,6 +18,7 @@ from ddpm_studio.app.evaluation import (
     evaluate_model,
 )
 from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.arguments import positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import SAMPLERS
@@ -91,15 +92,15 @@ def add_eval(sub: Any) -> None:
     d = EvaluationSettings()
     s.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
     s.add_argument("--data", default=None, help="images to measure against (default: the model's training data)")
-    s.add_argument("--count", type=int, default=d.count, help=f"samples to score (default {d.count})")
-    s.add_argument("--steps", type=int, default=d.steps, help=f"sampler steps (default {d.steps})")
+    s.add_argument("--count", type=positive_int, default=d.count, help=f"samples to score (default {d.count})")
+    s.add_argument("--steps", type=positive_int, default=d.steps, help=f"sampler steps (default {d.steps})")
     s.add_argument("--method", choices=SAMPLERS, default=d.method, help=f"sampler (default {d.method})")
     s.add_argument("--samples", default=None, metavar="DIR", help="score the images of this folder instead")
-    s.add_argument("--reference-count", type=int, default=d.reference_count,
+    s.add_argument("--reference-count", type=positive_int, default=d.reference_count,
                    help=f"real images measured against (default {d.reference_count})")
-    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--seed", type=seed, default=d.seed)
     s.add_argument("--json", default=None, metavar="OUT", help="write every metric and its reference as JSON here")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(s)
     s.set_defaults(func=cmd_eval)

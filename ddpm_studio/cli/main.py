@@ -65,12 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # records the CLI shows in its own words (so they would be said twice): the Trainer's failure (printed from its
-# FailedEvent) and the data set's summary of skipped files (`train` lists every one of them)
+# FailedEvent) and, for `train` only, the data set's summary of skipped files (`train` lists every one of them;
+# eval, sweep and probe let the summary through, so they too say that files were skipped)
 SHOWN_BY_THE_CLI = (("ddpm_studio.training.trainer", "training failed"), ("ddpm_studio.data.dataset", None))
 
 
-def _not_shown_by_the_cli(record: logging.LogRecord) -> bool:
-    for name, prefix in SHOWN_BY_THE_CLI:
+def _terminal_filter(command: str) -> Callable[[logging.LogRecord], bool]:
+    shown = SHOWN_BY_THE_CLI if command == "train" else SHOWN_BY_THE_CLI[:1]
+    return lambda record: _not_shown_by_the_cli(record, shown)
+
+
+def _not_shown_by_the_cli(record: logging.LogRecord, shown: tuple[tuple[str, str | None], ...] = SHOWN_BY_THE_CLI
+                          ) -> bool:
+    for name, prefix in shown:
         if record.name == name and (prefix is None or record.getMessage().startswith(prefix)):
             return record.levelno >= logging.ERROR and prefix is None
     return True
@@ -85,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     log_path = setup_logging("DEBUG" if args.verbose else "INFO", terminal="INFO" if args.verbose else "WARNING",
-                             prog=PROG, terminal_filter=_not_shown_by_the_cli)
+                             prog=PROG, terminal_filter=_terminal_filter(args.command))
     log.info("%s %s: %s", PROG, ddpm_studio.__version__, " ".join(sys.argv[1:] if argv is None else argv))
     func: Callable[[argparse.Namespace], int] = args.func
     try:

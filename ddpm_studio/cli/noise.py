@@ -10,21 +10,13 @@ import torch
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.forward import check_ts, forward_grid, spread_of_t
+from ddpm_studio.cli.arguments import int_list
 from ddpm_studio.data import DataConfig, DataSourceError, ImageTransform, decode_image, open_source
 from ddpm_studio.data.config import CHANNELS
 from ddpm_studio.engine import SCHEDULE_NAMES, DiffusionConfig, make_schedule
+from ddpm_studio.training.config import check_timesteps
 
 ROWS = 5  # images taken from a folder / zip / builtin source: the write-up's 5 x 5 figure
-
-
-def _parse_int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one value")
-    return values
 
 
 def _noise_inputs(spec: str, rows: int, transform: ImageTransform) -> torch.Tensor:
@@ -46,6 +38,7 @@ def cmd_noise(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; give the grid's file name, for instance noise.png")
     DiffusionConfig(timesteps=args.timesteps).validate()  # T >= 1 before any t is checked against it
+    check_timesteps(args.timesteps)  # and bounded: the schedules are O(T)
     ts = args.t if args.t is not None else spread_of_t(args.timesteps)
     check_ts(ts, args.timesteps)
     x0 = _noise_inputs(args.image, args.rows, ImageTransform(args.size, args.channels))  # (R, C, H, W)
@@ -60,7 +53,7 @@ def add_noise(sub: Any) -> None:
     n = sub.add_parser("noise", help="the forward process on an image: a grid of x_t for several t")
     d, m = DiffusionConfig(), DataConfig()
     n.add_argument("image", help="image file, folder, .zip or builtin:<name>")
-    n.add_argument("--t", type=_parse_int_list, default=None,
+    n.add_argument("--t", type=int_list, default=None,
                    help="comma-separated t in 0..T (0 is the image itself; default: an even spread)")
     n.add_argument("--schedule", default=d.schedule,
                    help=f"one or more (comma-separated) of {', '.join(SCHEDULE_NAMES)}")

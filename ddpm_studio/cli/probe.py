@@ -23,8 +23,8 @@ from ddpm_studio.app.probe import (
     sdedit_grid,
 )
 from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.arguments import bounded_int, int_list, positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
-from ddpm_studio.cli.sweep import int_list
 from ddpm_studio.engine import SAMPLERS
 
 
@@ -70,17 +70,17 @@ def add_probe(sub: Any) -> None:
     p.add_argument("--t", type=int_list, default=None, help="0-based timesteps to noise to "
                    f"(default {','.join(map(str, d.t_values))} for T = 1000, the same fractions of T otherwise)")
     p.add_argument("--method", choices=SAMPLERS, default=d.method, help="the reverse sampler from t")
-    p.add_argument("--steps", type=int, default=d.steps, help="reverse steps from each t (at most t + 1)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--steps", type=positive_int, default=d.steps, help="reverse steps from each t (at most t + 1)")
+    p.add_argument("--seed", type=seed, default=d.seed)
     p.add_argument("--out", default="probe.png", help="the SDEdit grid (PNG)")
     p.add_argument("--inversion", default=None, help="write x_0 | x_T | reconstruction (PNG) here")
-    p.add_argument("--inversion-steps", type=int, default=d.inversion_steps)
+    p.add_argument("--inversion-steps", type=positive_int, default=d.inversion_steps)
     p.add_argument("--interpolate", default=None, help="write the slerp interpolation between the first two "
                    "images here (.gif animates it, .png is a strip)")
-    p.add_argument("--frames", type=int, default=INTERPOLATION_FRAMES, help="interpolation frames")
-    p.add_argument("--scale", type=int, default=PICTURE_SCALE, help="pixel upscaling of the pictures")
+    p.add_argument("--frames", type=bounded_int(2, 1000), default=INTERPOLATION_FRAMES, help="interpolation frames")
+    p.add_argument("--scale", type=bounded_int(1, 64), default=PICTURE_SCALE, help="pixel upscaling of the pictures")
     p.add_argument("--json", default=None, help="write the errors as JSON here")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(p)
     p.set_defaults(func=cmd_probe)

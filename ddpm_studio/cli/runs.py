@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.cli.common import add_common
+from ddpm_studio.errors_text import shorten
 from ddpm_studio.training.runs import list_runs, runs_root
 
 
@@ -22,7 +23,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for info in infos:
         loss = f"{info.last_loss:.4f}" if info.last_loss is not None else "-"
         print(f"{info.name:<{width}}  {info.step:>7}  {loss:>8}  {info.date:%Y-%m-%d %H:%M}  "
-              f"{info.source} {info.image_size}px")
+              f"{shorten(info.source)} {info.image_size}px")
     return 0
 
 

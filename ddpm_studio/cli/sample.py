@@ -10,10 +10,11 @@ from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
+from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import DDPM_VARIANCES, SAMPLERS, SamplingConfig
-from ddpm_studio.training.checkpoint import export_for_sampling, load_checkpoint
+from ddpm_studio.training.checkpoint import export_for_sampling, load_checkpoint, read_checkpoint_config
 from ddpm_studio.training.devices import resolve_device
 
 MAX_COUNT = 50_000  # images one `sample` writes at most (the customary FID sample size)
@@ -32,7 +33,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
             model = load_checkpoint(model, with_state=False).path
-        timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
+        timesteps = read_checkpoint_config(model)[0].diffusion.timesteps  # the header alone
     steps = SamplingConfig(method=args.method).with_nfe(args.nfe, timesteps).steps if args.nfe else args.steps
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -79,19 +80,20 @@ def add_sample(sub: Any) -> None:
     s.add_argument("--checkpoint", default=None, metavar="step_N",
                    help="which checkpoint of the run (default: the latest usable one)")
     s.add_argument("--method", choices=SAMPLERS, default=d.method)
-    s.add_argument("--steps", type=int, default=d.steps, help="sampler steps (DDPM uses all T)")
-    s.add_argument("--nfe", type=int, default=None, help="network evaluations to spend instead of --steps "
+    s.add_argument("--steps", type=positive_int, default=d.steps, help="sampler steps (DDPM uses all T)")
+    s.add_argument("--nfe", type=positive_int, default=None, help="network evaluations to spend instead of --steps "
                    "(Heun: 2 per step but the last, so an even budget spends one less; DDPM: only T)")
     s.add_argument("--eta", type=float, default=d.eta)
     s.add_argument("--variance", choices=DDPM_VARIANCES, default=d.variance)
     s.add_argument("--noise-scale", type=float, default=d.noise_scale)
     s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0 to [-1, 1]")
-    s.add_argument("--seed", type=int, default=d.seed)
-    s.add_argument("--count", type=int, default=d.count, help=f"images (at most {MAX_COUNT}, made {CHUNK} at a time)")
-    s.add_argument("--ncols", type=int, default=None)
+    s.add_argument("--seed", type=seed, default=d.seed)
+    s.add_argument("--count", type=int, default=d.count,
+                   help=f"images (at most {MAX_COUNT}, made {CHUNK} at a time)")
+    s.add_argument("--ncols", type=positive_int, default=None)
     s.add_argument("--out", default="samples", help="output folder")
     s.add_argument("--gif", action="store_true", help="also write reverse.gif of the reverse process")
-    s.add_argument("--gif-frames", type=int, default=exports.GIF_FRAMES)
+    s.add_argument("--gif-frames", type=bounded_int(2, 10_000), default=exports.GIF_FRAMES)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(s)
     s.set_defaults(func=cmd_sample)

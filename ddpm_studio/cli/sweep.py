@@ -14,19 +14,10 @@ from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.sweep import SWEEP_METRICS, SweepResult, SweepSettings, model_data_source, run_sweep
 from ddpm_studio.app.sweep_plot import plot_panels
 from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.arguments import int_list, positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import SAMPLERS
-
-
-def int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one value")
-    return values
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -98,17 +89,18 @@ def add_sweep(sub: Any) -> None:
     s.add_argument("--nfe", type=int_list, default=d.budgets, help="comma-separated NFE budgets "
                    f"(default {','.join(map(str, d.budgets))}; DDPM only at T)")
     s.add_argument("--methods", type=_methods, default=d.methods, help=f"comma-separated, of {', '.join(SAMPLERS)}")
-    s.add_argument("--count", type=int, default=d.count, help="samples per cell (all from the same noise)")
-    s.add_argument("--reference-count", type=int, default=d.reference_count, help="real images measured against")
-    s.add_argument("--seed", type=int, default=d.seed)
-    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--count", type=positive_int, default=d.count, help="samples per cell (all from the same noise)")
+    s.add_argument("--reference-count", type=positive_int, default=d.reference_count,
+                   help="real images measured against")
+    s.add_argument("--seed", type=seed, default=d.seed)
+    s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     s.add_argument("--metrics", type=_metric_list, default=SWEEP_METRICS,
                    help=f"the plotted metrics, one panel each (of {', '.join(SWEEP_METRICS)})")
     s.add_argument("--json", default=None, help="write every cell as JSON here")
     s.add_argument("--plot", default=None, help="write the plot (PNG) here")
     s.add_argument("--no-cache", action="store_true", help="recompute every cell (and refresh the cache)")
     s.add_argument("--cached-only", action="store_true", help="compute nothing: show the cells already cached")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     add_common(s)
     s.set_defaults(func=cmd_sweep)

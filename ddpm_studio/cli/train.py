@@ -17,6 +17,7 @@ from typing import Any
 from ddpm_studio.app.logs import current_log_file
 from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
 from ddpm_studio.atomic import atomic_write_text
+from ddpm_studio.cli.arguments import threads
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
@@ -87,10 +88,27 @@ class _TrainReporter:
                 self.bar.close()
 
 
+# the flags a resume takes; every other one describes a new run, and is refused with --resume (never ignored)
+RESUME_FLAGS = frozenset({"resume", "runs_dir", "quiet", "steps", "epochs", "minutes", "device", "func", "verbose",
+                          "command", "new_run_defaults"})
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """ValueError naming the first flag given with --resume that a resume cannot honour (the run keeps its own)."""
+    defaults: dict[str, Any] = args.new_run_defaults
+    changed = [dest for dest, default in defaults.items()
+               if dest not in RESUME_FLAGS and getattr(args, dest, default) != default]
+    if changed:
+        flag = "--" + changed[0].replace("_", "-")
+        raise ValueError(f"{flag} cannot be used with --resume: a resumed run keeps its own settings (only --steps, "
+                         f"--epochs, --minutes and --device may change)")
+
+
 def _job(args: argparse.Namespace) -> TrainingJob:
     """A new run from the flags, or --resume RUN with only --steps/--epochs, --minutes and --device taken."""
     if not args.resume:
         return TrainingJob(config=config_from_args(args), runs_dir=args.runs_dir, name=args.name)
+    _check_resume_flags(args)
     return TrainingJob(resume=args.resume, runs_dir=args.runs_dir, max_steps=args.steps, epochs=args.epochs,
                        max_minutes=args.minutes, device=args.device if args.device != "auto" else None)
 
@@ -211,7 +229,7 @@ def add_train(sub: Any) -> None:
                         "kept in config.json (with --steps/--epochs: whichever ends first)")
     p.add_argument("--device", default=t.device, help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--mixed-precision", choices=MIXED_PRECISION_MODES, default=t.mixed_precision)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--preview-every", type=int, default=None,
                    help="preview every N epochs (0 = never; default: as often as --preview-share allows)")
@@ -223,4 +241,4 @@ def add_train(sub: Any) -> None:
     p.add_argument("--name", default=None, help="run folder name (default: date-data-size)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (folder or name)")
     add_common(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, new_run_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})

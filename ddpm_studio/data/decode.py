@@ -24,6 +24,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from ddpm_studio.errors_text import one_line
+
 __all__ = ["ImageDecodeError", "decode_image", "IMAGE_EXTENSIONS", "ALLOWED_FORMATS", "max_image_pixels",
            "MAX_IMAGE_BYTES", "ORIGINAL_MODE_KEY"]
 
@@ -225,7 +227,7 @@ def _grey_to_l(image: Image.Image) -> Image.Image:
 
 def _describe(exc: Exception) -> str:
     """Turn a Pillow/OS exception into a short stable reason."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = one_line(exc)
     lowered = text.lower()
     if "truncated" in lowered or isinstance(exc, EOFError):
         return f"truncated image file ({text})"

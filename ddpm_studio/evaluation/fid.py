@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ddpm_studio.errors_text import one_line
+
 __all__ = ["FeatureNetwork", "load_feature_network", "frechet_distance", "kernel_distance", "FIDResult",
            "fid_kid"]
 
@@ -83,7 +85,7 @@ def load_feature_network(path: str | Path, *, input_size: int | None = 299,
                 module.eval()
     except (RuntimeError, ValueError, OSError) as exc:
         raise ValueError(f"{path.name} is not a TorchScript or torch.export file: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+                         f"{one_line(exc)}") from None
     return FeatureNetwork(module=module, input_size=input_size, input_range=input_range, call_kwargs=call_kwargs,
                           name=path.name)
 

@@ -292,10 +292,14 @@ class TrainingPanel(QWidget):
 
     def refresh_runs(self) -> None:
         """Fill the runs list from disk (newest first)."""
-        from ddpm_studio.training.runs import list_runs
+        from ddpm_studio.training.runs import scan_runs
 
         self.runs_combo.clear()
-        for info in list_runs():
+        listing = scan_runs()
+        if listing.skipped:  # a damaged run folder is named, never fatal (issue 23 F1)
+            self._show_notice(f"Skipped {len(listing.skipped)} unusable run folder(s): "
+                              + "; ".join(listing.skipped[:3]))
+        for info in listing.runs:
             loss = f", loss {info.last_loss:.3g}" if info.last_loss is not None else ""
             self.runs_combo.addItem(f"{info.name} (step {info.step}{loss})", str(info.path))
         self._update_buttons()

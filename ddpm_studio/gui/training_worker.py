@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ddpm_studio.app.failures import describe_failure
 from ddpm_studio.app.training import TrainingJob, prepare
 from ddpm_studio.data import DataLoadCancelled
 from ddpm_studio.gui.task_worker import Task
-from ddpm_studio.training.devices import is_out_of_memory
 from ddpm_studio.training.events import FailedEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.trainer import Trainer
 
@@ -116,7 +116,8 @@ def training_task(job: TrainingJob, control: TrainingControl) -> Task:
         except Exception as exc:  # reported as the Trainer reports its own failures: one line and a kind
             log.exception("training failed")
             steps.flush()
-            report(FailedEvent(step=0, message=_one_line(exc), kind=_kind(exc)), True)
+            kind, message = describe_failure(exc)  # plain words for expected conditions (app/failures.py)
+            report(FailedEvent(step=0, message=message, kind=kind), True)
         finally:
             steps.flush()
 
@@ -132,22 +133,8 @@ def _train(job: TrainingJob, control: TrainingControl, should_stop: Callable[[],
     problems = session.problems
     if problems:
         report(Notice(f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}"), True)
+    for skipped in session.skipped_checkpoints:  # a damaged latest checkpoint is never passed over silently
+        report(Notice(f"Resuming from an older checkpoint: {skipped}"), True)
     control.attach(session.trainer)
     report(RunReady(Path(session.run.path)), True)
     session.run_training(steps.on_event)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _kind(exc: BaseException) -> str:
-    """Classify a setup/unexpected failure like the Trainer's FailedEvent.kind."""
-    if is_out_of_memory(exc):  # the Trainer's own test
-        return "oom"
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"DataSourceError", "ImageDecodeError"}:
-        return "data"
-    return "error"
-

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training import distributed
 from ddpm_studio.training.distributed import DistInfo
 
@@ -52,7 +53,7 @@ class BatchSource:
             items = [self.dataset[i] for i in chosen]
             return torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items])
         except Exception as exc:
-            raise DataError(str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__) from exc
+            raise DataError(one_line(exc)) from exc
 
     def batch_on_every_rank(self, epoch: int, index: int) -> torch.Tensor:
         """`batch`, once every rank has read its own: under DDP a DataError on any rank is raised on all ranks

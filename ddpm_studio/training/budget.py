@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ddpm_studio.training.config import MAX_STEPS
+
 SKIP_STEPS = 3  # steps not measured (first-step costs)
 MEASURE_SHARE = 0.03  # measure over this share of the budget ...
 MEASURE_MIN_S, MEASURE_MAX_S = 3.0, 20.0  # ... clamped to these many seconds
@@ -72,7 +74,8 @@ class BudgetPlanner:
             return None
         tau = max(seconds / max(measured, 1), 1e-9)
         remaining = max(0.0, self.budget_s - elapsed_s) * (1.0 - self.overhead_share)
-        return BudgetPlan(planned_steps=step + int(remaining / tau), seconds_per_step=tau, measured_steps=measured,
+        planned = min(step + int(remaining / tau), MAX_STEPS)  # a budget of years stays a number a GUI can show
+        return BudgetPlan(planned_steps=planned, seconds_per_step=tau, measured_steps=measured,
                           planned_at_step=step, budget_s=self.budget_s)
 
 

@@ -42,6 +42,7 @@ from ddpm_studio.atomic import (  # noqa: F401 - atomic_write, atomic_write_text
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.errors_text import one_line, short_repr
 from ddpm_studio.training.checkpoint_checks import (
     MAX_PARAMETERS,
     architecture_mismatch,
@@ -50,6 +51,7 @@ from ddpm_studio.training.checkpoint_checks import (
     parameter_count,
 )
 from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.run_files import read_small_text
 
 log = logging.getLogger(__name__)
 
@@ -148,28 +150,41 @@ def _read_header(path: Path) -> tuple[dict[str, str], Shapes]:
             return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name} is not a readable checkpoint (damaged or not a safetensors "
-                              f"file: {_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+                              f"file: {one_line(exc, 200)})") from None
 
 
 def _config_for(path: Path, metadata: dict[str, str]) -> RunConfig:
     """The RunConfig in the metadata, else a config.json beside the file or in its run folder."""
     text = metadata.get("config")
-    if text is None:
-        for candidate in (path.parent / "config.json", path.parent.parent / "config.json"):
-            if candidate.is_file():
-                text = candidate.read_text(encoding="utf-8")
-                break
-    if text is None:
-        raise CheckpointError(f"{path.name} carries no model configuration and has no config.json beside it")
     try:
+        if text is None:
+            for candidate in (path.parent / "config.json", path.parent.parent / "config.json"):
+                if candidate.is_file():
+                    text = read_small_text(candidate)
+                    break
+        if text is None:
+            raise CheckpointError(f"{path.name} carries no model configuration and has no config.json beside it")
         return RunConfig.from_json(text)
-    except ValueError as exc:
-        raise CheckpointError(f"{path.name} has an unusable configuration: {exc}") from None
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"{path.name} has an unusable configuration: {one_line(exc)}") from None
+
+
+def _step_of(path: Path, metadata: dict[str, str]) -> int:
+    """The step in the metadata (0 if absent); CheckpointError naming the file and the field if it is no count."""
+    text = metadata.get("step", "0")
+    if not isinstance(text, str) or not text.isdigit() or len(text) > 18:
+        raise CheckpointError(f"{path.name}: the metadata field step must be a whole number, got "
+                              f"{short_repr(text, 40)}")
+    return int(text)
+
+
+def read_checkpoint_config(path: Path) -> tuple[RunConfig, int]:
+    """The RunConfig and step of a checkpoint file, from its header alone (no tensor is read): the one way to ask
+    a checkpoint what it is (T, image size, data source) without loading it. CheckpointError on trouble."""
+    metadata, _ = _read_header(Path(path))
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{Path(path).name} is a safetensors file but not a DDPM Studio checkpoint")
+    return _config_for(Path(path), metadata), _step_of(Path(path), metadata)
 
 
 def load_training_state(path: Path) -> dict[str, Any]:
@@ -186,7 +201,7 @@ def load_training_state(path: Path) -> dict[str, Any]:
                               f"which are never loaded (a damaged or foreign file)") from None
     except Exception as exc:  # noqa: BLE001 - RuntimeError/EOFError/... for a damaged file
         log.info("could not read %s: %s", path, exc)
-        reason = "" if "weights_only" in str(exc) else f" ({_one_line(exc)})"
+        reason = "" if "weights_only" in str(exc) else f" ({one_line(exc, 200)})"
         raise CheckpointError(f"{path.name} is damaged and was not loaded{reason}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name} is not a DDPM Studio training state")
@@ -214,13 +229,14 @@ def _load_one(path: Path, with_state: bool) -> Checkpoint:
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not a DDPM Studio checkpoint")
     config = _config_for(path, metadata)
+    _step_of(path, metadata)
     if not any(k.startswith(("model.", "ema.")) for k in shapes):
         raise CheckpointError(f"{path.name} holds no model weights")
     _check_shapes(path, config, shapes)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path.name} is damaged ({_one_line(exc)})") from None
+        raise CheckpointError(f"{path.name} is damaged ({one_line(exc, 200)})") from None
     bad = first_non_finite(tensors)
     if bad is not None:
         raise NonFiniteWeights(f"{path.name} holds NaN or inf weights ({bad}); it cannot be used")
@@ -229,7 +245,7 @@ def _load_one(path: Path, with_state: bool) -> Checkpoint:
     state = None
     if with_state and state_path_for(path).exists():
         state = load_training_state(state_path_for(path))
-    return Checkpoint(path=path, config=config, step=int(metadata.get("step", "0")),
+    return Checkpoint(path=path, config=config, step=_step_of(path, metadata),
                       model_state=model_state, ema_state=ema_state, training_state=state)
 
 

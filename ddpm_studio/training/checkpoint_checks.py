@@ -9,6 +9,7 @@ its moment buffers without checking their shapes (a wrong shape is a segfault, n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from ddpm_studio.engine.unet import UNet
 from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.errors_text import short_repr
 
 MAX_PARAMETERS = 2_000_000_000  # far above every preset (ddpm128: 33 M); a bound on what a file may ask for
 
@@ -65,18 +67,54 @@ def architecture_mismatch(own: Shapes, stored: Shapes) -> str | None:
     return "; ".join(parts) or None
 
 
-def stored_weights_mismatch(config: UNetConfig, stored: Mapping[str, Shapes]) -> str | None:
-    """Whether the stored weight groups ("model", "ema") fit the UNet `config` describes; checked from shapes
-    alone, before any weight is read or any real network is built."""
-    own = expected_shapes(config)
-    count = parameter_count(own)
-    if count > MAX_PARAMETERS:
-        return f"its configuration describes a UNet of {count:,} parameters (at most {MAX_PARAMETERS:,})"
-    for group, shapes in stored.items():
-        if shapes:
-            reason = architecture_mismatch(own, shapes)
-            if reason:
-                return f"its {group} weights do not fit the model its configuration describes: {reason}"
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# AdamW options a checkpoint may not switch on: the Trainer never uses them, and their buffers are not there
+# (amsgrad reads max_exp_avg_sq: KeyError), or they change the update silently (maximize, capturable)
+_OFF_OPTIONS = ("amsgrad", "maximize", "capturable", "differentiable")
+
+
+def _param_group_problem(group: Any) -> str | None:
+    """What is wrong with one AdamW param_group as the Trainer writes it, else None."""
+    if not isinstance(group, dict):
+        return "not an object"
+    params = group.get("params")
+    if not isinstance(params, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in params):
+        return "params is not a list of indices"
+    for key, low in (("lr", 0.0), ("weight_decay", 0.0)):
+        if key in group and not (_finite_number(group[key]) and group[key] >= low):
+            return f"{key} must be a finite number >= {low}, got {short_repr(group[key], 40)}"
+    if "eps" in group and not (_finite_number(group["eps"]) and group["eps"] > 0):
+        return f"eps must be a finite number > 0, got {short_repr(group['eps'], 40)}"
+    betas = group.get("betas", (0.9, 0.999))
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or not all(
+            _finite_number(b) and 0.0 <= b < 1.0 for b in betas):
+        return f"betas must be two numbers in [0, 1), got {short_repr(betas, 40)}"
+    for key in _OFF_OPTIONS:
+        if group.get(key, False) is not False:
+            return f"{key} must be false, got {short_repr(group[key], 40)}"
+    for key in ("foreach", "fused"):
+        if group.get(key) not in (None, True, False):
+            return f"{key} must be true, false or null, got {short_repr(group[key], 40)}"
+    return None
+
+
+def rng_state_problem(rngs: Any, world_size: int) -> str | None:
+    """What is wrong with a checkpoint's per-rank random states ("rng": a list of {sampler, data, torch} byte
+    tensors), else None (a list of another length is allowed: the streams restart then)."""
+    if not isinstance(rngs, list) or not rngs:
+        return "its random state is not a list of per-process states"
+    if len(rngs) != world_size:
+        return None
+    for rank, state in enumerate(rngs):
+        if not isinstance(state, dict):
+            return f"the random state of process {rank} is not an object"
+        for key in ("sampler", "data", "torch"):
+            value = state.get(key)
+            if not torch.is_tensor(value) or value.dtype != torch.uint8 or value.dim() != 1:
+                return f"the random state of process {rank} lacks a usable {key!r} generator state"
     return None
 
 
@@ -89,8 +127,11 @@ def optimizer_state_problem(optimizer_state: Any, named_params: Iterable[tuple[s
     if not isinstance(optimizer_state, dict) or not isinstance(optimizer_state.get("state"), dict) \
             or not isinstance(optimizer_state.get("param_groups"), list):
         return "the optimizer state is not an optimizer state_dict"
-    indices = [i for group in optimizer_state["param_groups"] if isinstance(group, dict)
-               for i in group.get("params", [])]
+    for number, group in enumerate(optimizer_state["param_groups"]):
+        problem = _param_group_problem(group)
+        if problem is not None:
+            return f"parameter group {number}: {problem}"
+    indices = [i for group in optimizer_state["param_groups"] for i in group["params"]]
     if sorted(indices) != list(range(len(params))):
         return f"the optimizer state covers {len(indices)} parameters, the model has {len(params)}"
     for index, buffers in optimizer_state["state"].items():

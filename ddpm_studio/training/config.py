@@ -14,7 +14,7 @@ from ddpm_studio.data.config import DataConfig
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.sampler_table import SAMPLERS
 from ddpm_studio.engine.unet_config import DEFAULT_PRESET, UNET_PRESETS, UNetConfig
-from ddpm_studio.typed_config import ConfigError, load_config
+from ddpm_studio.typed_config import ConfigError, check_int, check_number, load_config
 
 MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -22,20 +22,26 @@ LEGACY_LR_SCHEDULE = "constant"  # what a config.json written before lr_schedule
 CONFIG_FORMAT = "ddpm-studio.run/1"
 
 
-def _positive_int(name: str, value: Any, *, low: int = 1, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+MAX_TIMESTEPS = 100_000  # T at most: the schedules and samplers hold O(T) tensors (DDPM uses 1000, some 4000)
+MAX_STEPS = 2**31 - 1  # steps, epochs, a planned step total: what a GUI spin box (int32) can show
+MAX_MINUTES = 10_000_000.0  # a time budget of ~19 years: anything longer is a typo
+MAX_SEED = 2**62  # seeds: torch's generators take a signed 64-bit seed, ranks and chunks add offsets to it
+MAX_IMAGES = 50_000  # images per batch, preview, score or reference set
+MAX_SAMPLER_STEPS = MAX_TIMESTEPS
+MAX_THREADS = 4096
+
+
+def _positive_int(name: str, value: Any, *, low: int = 1, high: int | None = None, optional: bool = False) -> None:
+    check_int(name, value, low, high, optional=optional)
 
 
 def _finite(name: str, value: Any, *, low: float, high: float = math.inf, open_low: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    ok = ok and (value > low if open_low else value >= low) and value <= high
-    if not ok:
-        bound = f"> {low}" if open_low else f">= {low}"
-        raise ValueError(f"{name} must be a finite number {bound}" + (f" and <= {high}" if high < math.inf else "")
-                         + f", got {value!r}")
+    check_number(name, value, low=low, high=high, open_low=open_low)
+
+
+def check_timesteps(value: Any, name: str = "timesteps") -> None:
+    """T within 1..MAX_TIMESTEPS (a bound on the memory a flag, a config.json or a checkpoint may ask for)."""
+    check_int(name, value, 1, MAX_TIMESTEPS)
 
 
 @dataclass
@@ -94,21 +100,21 @@ class TrainingConfig:
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
-        _positive_int("batch_size", self.batch_size)
+        _positive_int("batch_size", self.batch_size, high=MAX_IMAGES)
         _finite("lr", self.lr, low=0.0, open_low=True, high=3.4028234663852886e38)  # float32 max: no inf in AdamW
         _finite("weight_decay", self.weight_decay, low=0.0)
-        _positive_int("warmup_steps", self.warmup_steps, low=0)
+        _positive_int("warmup_steps", self.warmup_steps, low=0, high=MAX_STEPS)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _finite("lr_min_ratio", self.lr_min_ratio, low=0.0, high=1.0)
         _finite("grad_clip", self.grad_clip, low=0.0)
         _finite("ema_decay", self.ema_decay, low=0.0, high=1.0)
-        _positive_int("max_steps", self.max_steps, optional=True)
-        _positive_int("epochs", self.epochs, optional=True)
+        _positive_int("max_steps", self.max_steps, high=MAX_STEPS, optional=True)
+        _positive_int("epochs", self.epochs, high=MAX_STEPS, optional=True)
         _finite("ema_sigma_rel", self.ema_sigma_rel, low=0.0, high=0.28)  # γ > 0 needs σ_rel < 0.2887
         if self.max_minutes is not None:
-            _finite("max_minutes", self.max_minutes, low=0.0, open_low=True)
-        _positive_int("planned_steps", self.planned_steps, optional=True)
+            _finite("max_minutes", self.max_minutes, low=0.0, open_low=True, high=MAX_MINUTES)
+        _positive_int("planned_steps", self.planned_steps, high=MAX_STEPS, optional=True)
         if self.max_steps is None and self.epochs is None and self.max_minutes is None:
             raise ValueError("set max_steps, epochs or max_minutes (training stops at whichever comes first)")
         if not isinstance(self.device, str) or not self.device:
@@ -116,25 +122,26 @@ class TrainingConfig:
         if self.mixed_precision not in MIXED_PRECISION_MODES:
             raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION_MODES)}, "
                              f"got {self.mixed_precision!r}")
-        _positive_int("preview_every_steps", self.preview_every_steps, low=0)
-        _positive_int("preview_every_epochs", self.preview_every_epochs, low=0)
+        _positive_int("preview_every_steps", self.preview_every_steps, low=0, high=MAX_STEPS)
+        _positive_int("preview_every_epochs", self.preview_every_epochs, low=0, high=MAX_STEPS)
         _finite("preview_time_share", self.preview_time_share, low=0.0, high=0.5)
-        _positive_int("preview_count", self.preview_count)
-        _positive_int("preview_seed", self.preview_seed, low=0)
+        _positive_int("preview_count", self.preview_count, high=MAX_IMAGES)
+        _positive_int("preview_seed", self.preview_seed, low=0, high=MAX_SEED)
         if self.preview_sampler not in SAMPLERS:
             raise ValueError(f"preview_sampler must be one of {', '.join(SAMPLERS)}, got {self.preview_sampler!r}")
-        _positive_int("preview_sampler_steps", self.preview_sampler_steps)
-        _positive_int("metrics_every_steps", self.metrics_every_steps, low=0)
+        _positive_int("preview_sampler_steps", self.preview_sampler_steps, high=MAX_SAMPLER_STEPS)
+        _positive_int("metrics_every_steps", self.metrics_every_steps, low=0, high=MAX_STEPS)
         _finite("metrics_time_share", self.metrics_time_share, low=0.0, high=0.5)
-        _positive_int("metrics_count", self.metrics_count, low=4)  # more than k = 3 of the k-NN manifolds
+        # more than k = 3 of the k-NN manifolds
+        _positive_int("metrics_count", self.metrics_count, low=4, high=MAX_IMAGES)
         if self.metrics_sampler not in SAMPLERS:
             raise ValueError(f"metrics_sampler must be one of {', '.join(SAMPLERS)}, got {self.metrics_sampler!r}")
-        _positive_int("metrics_sampler_steps", self.metrics_sampler_steps)
-        _positive_int("metrics_reference_count", self.metrics_reference_count, low=4)
-        _positive_int("checkpoint_every_steps", self.checkpoint_every_steps)
-        _positive_int("keep_last", self.keep_last)
-        _positive_int("seed", self.seed, low=0)
-        _positive_int("num_threads", self.num_threads, optional=True)
+        _positive_int("metrics_sampler_steps", self.metrics_sampler_steps, high=MAX_SAMPLER_STEPS)
+        _positive_int("metrics_reference_count", self.metrics_reference_count, low=4, high=MAX_IMAGES)
+        _positive_int("checkpoint_every_steps", self.checkpoint_every_steps, high=MAX_STEPS)
+        _positive_int("keep_last", self.keep_last, high=MAX_STEPS)
+        _positive_int("seed", self.seed, low=0, high=MAX_SEED)
+        _positive_int("num_threads", self.num_threads, high=MAX_THREADS, optional=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +166,7 @@ class RunConfig:
         """Validate every part and their agreement (channels, learned variance, image size)."""
         self.model.validate()
         self.diffusion.validate()
+        check_timesteps(self.diffusion.timesteps, "diffusion.timesteps")
         self.data.validate()
         self.training.validate()
         if self.model.in_channels != self.data.channels:
@@ -202,4 +210,7 @@ class RunConfig:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}: the run configuration is not valid JSON "
                               f"({exc.msg} at line {exc.lineno})") from None
+        except (RecursionError, ValueError):  # nested too deep for the parser, or a number too long to convert
+            raise ConfigError(f"{source}: the run configuration is not valid JSON (nested too deeply or a "
+                              f"number too long)") from None
         return cls.from_dict(data, source=source)

@@ -40,11 +40,13 @@ from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX, parse_builtin_spec
 from ddpm_studio.data.transforms import uint8_to_float
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
 from ddpm_studio.evaluation.evaluate import EvaluationReport, PreparedReference
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.previews import sample_preview
+from ddpm_studio.training.run_files import is_int, is_number, read_json_file, read_json_lines
 from ddpm_studio.training.time_share import FORWARD_SHARE_OF_STEP, TimeShareCadence
 
 log = logging.getLogger(__name__)
@@ -141,26 +143,39 @@ class RunMetrics:
     best_step: int | None
 
 
+def _metrics_problem(record: dict[str, Any]) -> str | None:
+    """Why a metrics.jsonl record cannot be used, else None."""
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict) or not all(isinstance(k, str) and is_number(v) for k, v in metrics.items()):
+        return "metrics must map names to numbers"
+    if record.get("kind") == "ema":
+        if not is_int(record.get("step")):
+            return f"step must be an integer, got {record.get('step')!r:.40}"
+        if not all(is_number(record.get(key, 0.0)) for key in ("time", "seconds")):
+            return "time and seconds must be numbers"
+    return None
+
+
 def _read_lines(path: Path) -> list[dict[str, Any]]:
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line (a kill mid-append)
-            if isinstance(record, dict) and isinstance(record.get("metrics"), dict):
-                records.append(record)
-    return records
+    """The usable records of metrics.jsonl (torn lines skipped; wrongly typed ones too, with a warning)."""
+    return read_json_lines(path, _metrics_problem)
 
 
 def read_best(run_path: Path) -> dict[str, Any] | None:
-    """best.json of a run ({"step", "metric", "value", "checkpoint"}), or None."""
+    """best.json of a run ({"step", "metric", "value", "checkpoint"}), or None (absent, or unusable: then with a
+    warning naming the file)."""
+    path = Path(run_path) / BEST_FILE
     try:
-        best = json.loads((Path(run_path) / BEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        best = read_json_file(path)
+    except FileNotFoundError:
         return None
-    return best if isinstance(best, dict) and isinstance(best.get("step"), int) else None
+    except (OSError, ValueError) as exc:
+        log.warning("%s is not used: %s", path, one_line(exc))
+        return None
+    if not isinstance(best, dict) or not is_int(best.get("step")) or not is_number(best.get("value", 0.0)):
+        log.warning("%s is not used: its step must be an integer and its value a number", path)
+        return None
+    return best
 
 
 def read_metrics(run_path: Path) -> RunMetrics:

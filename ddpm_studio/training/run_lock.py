@@ -1,6 +1,7 @@
 """One writer per run: an exclusive lock on a run folder while it trains.
 
-The lock is `<run>/.lock`, held with fcntl.flock (LOCK_EX | LOCK_NB) on an open descriptor for as long as the
+The lock is `<run>/.lock` (a regular file: a symbolic link or a FIFO there is refused in one line, never followed
+or waited on), held with fcntl.flock (LOCK_EX | LOCK_NB) on an open descriptor for as long as the
 training lasts, and holding "pid host started" so a refused second writer can say who holds it. The kernel
 drops a flock when its process dies (even by kill -9), so a lock file left behind by a dead process is stale
 by construction: the next writer simply takes it. Where flock is missing (Windows) the PID in the file is
@@ -16,6 +17,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,8 @@ except ImportError:  # Windows
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a .lock that is a symbolic link is refused, never written through
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a .lock that is a FIFO must not block the open for ever
 
 
 class RunLocked(Exception):
@@ -73,10 +77,7 @@ class RunLock:
         """Take the lock or raise RunLocked naming the holder's PID and host."""
         if self._fd is not None:
             return self
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o666)  # read-only: no writer on the mount
-        except OSError as exc:
-            raise storage_error(exc, self.run_path, what="the run's lock file") from None
+        fd = self._open()
         try:
             if fcntl is not None:
                 try:
@@ -87,17 +88,54 @@ class RunLock:
                     raise RunLocked(self._refusal(os.pread(fd, 256, 0).decode("utf-8", "replace"))) from None
             else:
                 self._check_pid_file(fd)
-            stamp = f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-            try:
-                with open(self.path, "w", encoding="utf-8") as f:  # closed at once: no writer left on the mount
-                    f.write(stamp)
-            except OSError as exc:
-                raise storage_error(exc, self.run_path, what="the run's lock file") from None
+            self._write_stamp(fd)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
         return self
+
+    def _open(self) -> int:
+        """The lock file, opened read-only (no writer is left on the mount) without following a symbolic link
+        or waiting on a FIFO; RunLocked (one line) unless it is a regular file."""
+        flags = os.O_RDONLY | os.O_CREAT | _NOFOLLOW | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) or self.path.is_symlink():
+                raise RunLocked(self._unusable("a symbolic link (never followed)")) from None
+            if exc.errno in (errno.EISDIR, errno.ENXIO, errno.EOPNOTSUPP):
+                raise RunLocked(self._unusable("not a regular file")) from None
+            raise storage_error(exc, self.run_path, what="the run's lock file") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunLocked(self._unusable("not a regular file (a FIFO, device or socket)"))
+        return fd
+
+    def _write_stamp(self, fd: int) -> None:
+        """Write "pid host time" into the locked file itself: the writing descriptor is opened without following
+        links and checked to be the locked inode, then closed at once (no writer left on the mount)."""
+        stamp = f"{os.getpid()} {socket.gethostname()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode()
+        try:
+            writer = os.open(self.path, os.O_WRONLY | _NOFOLLOW | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO):
+                raise RunLocked(self._unusable("replaced while it was being taken")) from None
+            raise storage_error(exc, self.run_path, what="the run's lock file") from None
+        try:
+            locked, opened = os.fstat(fd), os.fstat(writer)
+            if (locked.st_dev, locked.st_ino) != (opened.st_dev, opened.st_ino) or not stat.S_ISREG(opened.st_mode):
+                raise RunLocked(self._unusable("replaced while it was being taken"))
+            os.ftruncate(writer, 0)
+            os.pwrite(writer, stamp, 0)
+        except OSError as exc:
+            raise storage_error(exc, self.run_path, what="the run's lock file") from None
+        finally:
+            os.close(writer)
+
+    def _unusable(self, what: str) -> str:
+        return (f"run {self.run_path.name} cannot be locked: its {LOCK_FILE} is {what}; remove {self.path} "
+                f"and try again")
 
     def _refusal(self, text: str) -> str:
         pid, host = _describe(text)

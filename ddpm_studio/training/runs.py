@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.paths import data_home, demo_checkpoint_dir
 from ddpm_studio.training.checkpoint import (
     Checkpoint,
@@ -30,6 +31,7 @@ from ddpm_studio.training.checkpoint import (
     load_checkpoint,
 )
 from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.run_files import RunFileError, is_int, is_number, read_json_lines, read_small_text
 from ddpm_studio.training.timestep_loss import TimestepLossRecord
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,17 @@ class Run:
     def timestep_loss_path(self) -> Path:
         return self.path / TIMESTEP_LOSS_FILE
 
+    def own_folders(self) -> None:
+        """Make checkpoints/ and previews/ real folders of the run: a symbolic link there (to a user's folder) is
+        replaced, never written through (pruning would delete, previews overwrite, the files it points to)."""
+        for folder in (self.checkpoints_dir, self.previews_dir):
+            if folder.is_symlink():
+                target = os.readlink(folder)
+                folder.unlink()
+                log.warning("run %s: %s was a symbolic link to %s; replaced by a folder of the run (links are "
+                            "never written through)", self.name, folder.name, target)
+            folder.mkdir(exist_ok=True)
+
     def checkpoints(self) -> list[tuple[int, Path]]:
         """(step, path) of the complete checkpoints, oldest first."""
         return list_checkpoints(self.checkpoints_dir)
@@ -109,15 +122,15 @@ class Run:
         """The stored loss by timestep, or None for a run without one (trained before it was stored, or not
         flushed yet). ValueError with a one-line reason if the file is damaged; the run itself stays usable."""
         try:
-            text = self.timestep_loss_path.read_text(encoding="utf-8")
+            text = read_small_text(self.timestep_loss_path)
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{TIMESTEP_LOSS_FILE} cannot be read: {exc}") from None
+        except (OSError, RunFileError) as exc:
+            raise ValueError(f"{TIMESTEP_LOSS_FILE} cannot be read: {one_line(exc)}") from None
         try:
             return TimestepLossRecord.from_json(text)
-        except ValueError as exc:
-            raise ValueError(f"{TIMESTEP_LOSS_FILE} is damaged: {exc}") from None
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+            raise ValueError(f"{TIMESTEP_LOSS_FILE} is damaged: {one_line(exc)}") from None
 
     def previews(self) -> list[Path]:
         return sorted(self.previews_dir.glob("epoch_*.png")) if self.previews_dir.is_dir() else []
@@ -135,7 +148,7 @@ class Run:
         """Drop records after `step` (steps lost since the checkpoint a resume starts from)."""
         if not self.history_path.exists():
             return
-        kept = [r for r in self.history() if int(r.get("step", 0)) <= step]
+        kept = [r for r in self.history() if r["step"] <= step]
         atomic_write_text(self.history_path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
@@ -153,20 +166,20 @@ class RunInfo:
 
 
 def last_history_record(path: Path, *, tail_bytes: int = 8192, step: int | None = None) -> dict[str, Any] | None:
-    """The last readable record of a history file (or the last one of `step`), reading only its tail where it
+    """The last usable record of a history file (or the last one of `step`), reading only its tail where it
     holds the answer (runs lists stay fast on long runs)."""
     if not path.is_file():
         return None
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(max(0, size - tail_bytes))
-        lines = f.read().decode("utf-8", errors="replace").splitlines()
+        lines = f.read(tail_bytes).decode("utf-8", errors="replace").splitlines()
     for line in reversed(lines):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             continue  # the first line of the tail may be cut, the last one torn by a crash
-        if isinstance(record, dict) and (step is None or record.get("step") == step):
+        if isinstance(record, dict) and _history_problem(record) is None and (step is None or record["step"] == step):
             return record
     if size <= tail_bytes:
         return None
@@ -174,18 +187,20 @@ def last_history_record(path: Path, *, tail_bytes: int = 8192, step: int | None 
     return records[-1] if records else None
 
 
+def _history_problem(record: dict[str, Any]) -> str | None:
+    """Why a history record cannot be used (its step must be an integer, its loss a number), else None."""
+    if not is_int(record.get("step")):
+        return f"step must be an integer, got {record.get('step')!r:.40}"
+    for key in ("loss", "lr", "time", "wall"):
+        if key in record and not is_number(record[key]):
+            return f"{key} must be a number, got {record[key]!r:.40}"
+    return None
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
-    records = []
-    if not path.is_file():
-        return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    """The usable records of history.jsonl; torn lines are skipped, wrongly typed records too (with a warning
+    naming the file)."""
+    return read_json_lines(path, _history_problem)
 
 
 def _default_name(config: RunConfig) -> str:
@@ -219,13 +234,18 @@ def create_run(config: RunConfig, root: Path | None = None, name: str | None = N
     return run
 
 
+# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files)
+UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt"})
+
+
 def remove_unused_run(run: Run) -> bool:
-    """Delete a run folder that never trained (only its config.json, empty subfolders and its lock), e.g. when
-    its data or its model could not be loaded, so the name is free again. True if it was removed."""
-    allowed = {CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock"}
+    """Delete a run folder that never trained (config.json, empty subfolders, its lock, the list of skipped data
+    files), e.g. when its data or its model could not be loaded or its first step failed (out of memory), so no
+    empty run is left and the name is free again. True if it was removed."""
+    allowed = UNUSED_RUN_FILES
     try:
         entries = list(run.path.iterdir())
-        if any(e.name not in allowed or (e.is_dir() and any(e.iterdir())) for e in entries):
+        if any(e.name not in allowed or e.is_symlink() or (e.is_dir() and any(e.iterdir())) for e in entries):
             return False
         for entry in entries:
             entry.rmdir() if entry.is_dir() else entry.unlink()
@@ -247,9 +267,9 @@ def open_run(path: Path | str, root: Path | None = None) -> Run:
     if not config_path.is_file():
         raise RunError(f"{candidate} is not a run folder (no {CONFIG_FILE})")
     try:
-        config = RunConfig.from_json(config_path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:
-        raise RunError(f"{config_path} cannot be used: {exc}") from None
+        config = RunConfig.from_json(read_small_text(config_path))
+    except (ValueError, OSError, RecursionError, MemoryError) as exc:  # nothing in one file may stop the app
+        raise RunError(f"{config_path} cannot be used: {one_line(exc)}") from None
     return Run(path=candidate, config=config)
 
 
@@ -266,19 +286,37 @@ def _run_info(run: Run) -> RunInfo:
                    image_size=run.config.data.image_size)
 
 
-def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every readable run under `root` (default runs_root()), newest first; unreadable folders are skipped."""
+@dataclass(frozen=True)
+class RunListing:
+    """The usable runs of a folder, newest first, and one line per run folder that was skipped."""
+
+    runs: list[RunInfo]
+    skipped: list[str]  # "deep: config.json cannot be used: ..."
+
+
+def scan_runs(root: Path | None = None) -> RunListing:
+    """Every usable run under `root` (default runs_root()), newest first, and why the others were skipped.
+    Nothing in one run folder stops the listing of the others (any exception skips that folder alone)."""
     root = Path(root) if root is not None else runs_root()
     try:
         entries = list(root.iterdir()) if root.is_dir() else []
     except OSError as exc:
         log.warning("cannot list runs in %s: %s", root, exc)
-        return []
-    infos = []
+        return RunListing([], [])
+    infos, skipped = [], []
     for entry in entries:
         try:
             if entry.is_dir() and (entry / CONFIG_FILE).is_file():
                 infos.append(_run_info(open_run(entry)))
-        except (RunError, OSError) as exc:
-            log.warning("skipping run %s: %s", entry.name, exc)
-    return sorted(infos, key=lambda info: info.date, reverse=True)
+        except Exception as exc:  # noqa: BLE001 - RunError, OSError, and whatever else a crafted file raises
+            reason = str(exc) if isinstance(exc, RunError) else one_line(exc, with_type=not isinstance(exc, OSError))
+            reason = reason.replace(f"{entry / CONFIG_FILE} ", f"{CONFIG_FILE} ", 1)
+            log.warning("skipping run %s: %s", entry.name, reason)
+            skipped.append(f"{entry.name}: {reason}")
+    return RunListing(sorted(infos, key=lambda info: info.date, reverse=True), skipped)
+
+
+def list_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every usable run under `root` (default runs_root()), newest first; unusable folders are skipped with a
+    warning (`scan_runs` also says which)."""
+    return scan_runs(root).runs

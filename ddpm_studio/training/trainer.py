@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ddpm_studio.atomic import StorageError
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
 from ddpm_studio.training.budget import BudgetPlan, BudgetPlanner, time_is_up
@@ -41,6 +42,7 @@ from ddpm_studio.training.checkpoint import (
     save_checkpoint,
     state_path_for,
 )
+from ddpm_studio.training.checkpoint_checks import rng_state_problem
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
@@ -79,6 +81,8 @@ class Trainer:
         self.dist = distributed.current()
         # one writer per run folder, from here (a resume truncates the history) to the end of run()
         self.lock: RunLock | None = RunLock(run.path).acquire() if self.dist.is_main else None
+        if self.dist.is_main:
+            run.own_folders()  # checkpoints/ and previews/ symlinked elsewhere: replaced, never written through
         if tc.num_threads:
             torch.set_num_threads(tc.num_threads)
         self.device = distributed.device_for(self.dist, resolve_device(device if device is not None else tc.device))
@@ -105,6 +109,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._blocked = threading.Event()
+        self.skipped_checkpoints: tuple[str, ...] = ()  # damaged newer checkpoints a resume passed over
 
     @property
     def model(self) -> torch.nn.Module:
@@ -192,8 +197,7 @@ class Trainer:
                            f"{self.config.training.batch_size}; try a smaller batch size or image size", "oom")
             else:
                 log.exception("training failed")
-                self._fail(emit, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
-                           "error")
+                self._fail(emit, one_line(exc, with_type=True), "error")
         else:
             emit(FinishedEvent(step=self.step, reason=reason))
         finally:
@@ -329,10 +333,6 @@ class Trainer:
 
     # ---- one step ---------------------------------------------------------------------------------------
 
-    def _next_batch(self) -> torch.Tensor:
-        """The next (B, C, H, W) batch in [-1, 1], augmented with the data generator (this rank alone)."""
-        return self.batches.batch(self.epoch, self.batch_in_epoch)
-
     def _train_step(self, x0: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
         """One optimiser step on x_0 with fresh t and ε from this rank's sampler stream."""
         x0 = self.learner.to_device(x0)
@@ -427,6 +427,9 @@ class Trainer:
             self.batch_in_epoch, self.elapsed_s = int(state["batch_in_epoch"]), float(state["elapsed_s"])
             self._session_start_s = self.elapsed_s
             rngs = state["rng"]
+            problem = rng_state_problem(rngs, self.dist.world_size)
+            if problem is not None:
+                raise CheckpointError(f"{state_path_for(checkpoint.path).name} cannot be resumed: {problem}")
             if len(rngs) == self.dist.world_size:
                 self.rng.load_state(rngs[self.dist.rank])
             else:
@@ -450,6 +453,7 @@ class Trainer:
             dataset = load_dataset(run.config.data)
         trainer = cls(run.config, dataset, run, device=device, clock=clock)
         trainer.load_state(checkpoint)
+        trainer.skipped_checkpoints = checkpoint.skipped
         if trainer.dist.is_main:
             run.truncate_history(checkpoint.step)
             trainer.recorder.resume()
