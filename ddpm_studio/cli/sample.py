@@ -14,7 +14,12 @@ from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import DDPM_VARIANCES, SAMPLERS, SamplingConfig
-from ddpm_studio.training.checkpoint import export_for_sampling, load_checkpoint, read_checkpoint_config
+from ddpm_studio.training.checkpoint import (
+    CheckpointError,
+    export_for_sampling,
+    load_checkpoint,
+    read_checkpoint_config,
+)
 from ddpm_studio.training.devices import resolve_device
 
 MAX_COUNT = 50_000  # images one `sample` writes at most (the customary FID sample size)
@@ -33,7 +38,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         if model.is_dir():  # the run's latest usable checkpoint, once (a damaged newer one is warned about once)
             model = load_checkpoint(model, with_state=False).path
-        timesteps = read_checkpoint_config(model)[0].diffusion.timesteps  # the header alone
+        try:
+            timesteps = read_checkpoint_config(model)[0].diffusion.timesteps  # the header alone
+        except CheckpointError:  # the full check says so too, naming a usable older checkpoint if there is one
+            timesteps = load_checkpoint(model, with_state=False).config.diffusion.timesteps
     steps = SamplingConfig(method=args.method).with_nfe(args.nfe, timesteps).steps if args.nfe else args.steps
     out = Path(args.out)
     if out.exists() and not out.is_dir():
