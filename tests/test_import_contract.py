@@ -96,7 +96,7 @@ QT = {"PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6", "PySide2"}
 # evaluation (metrics over tensors) sits between engine/data and training: the Trainer scores its samples live
 RANK = {"base": 0, "engine": 1, "data": 1, "evaluation": 1.5, "training": 2, "app": 3, "cli": 4, "gui": 4,
         "entry": 5}
-BASE = {"paths", "atomic", "typed_config"}
+BASE = {"paths", "atomic", "typed_config", "platform_libs"}
 ENTRY = {"__main__", "selftest"}
 QT_ALLOWED = {"gui", "entry"}
 
