@@ -271,8 +271,8 @@ class TrainingForm(QWidget):
             self.source.setText(spec)
 
     def apply_data_profile(self, profile: DataProfile) -> None:
-        """Defaults that follow the data (AppState.data_profile_changed): the size and channels proposed for the
-        current preset. Ignored for the dataset the shown values were already chosen for (a reopened run's, or
+        """Defaults that follow the data (AppState.data_profile_changed): the size, channels and flip proposed for
+        the current preset. Ignored for the dataset the shown values were already chosen for (a reopened run's, or
         the last launch's remembered form), so a person's own choice is not overwritten by reopening it."""
         if not profile.source or profile.source == self._shaped_for:
             return
@@ -280,7 +280,9 @@ class TrainingForm(QWidget):
         shape = propose_data_shape(profile, self.preset.currentData(), IMAGE_SIZES)
         _set_combo(self.image_size, shape.image_size)
         _set_combo(self.channels, shape.channels)
+        self.hflip.setChecked(shape.hflip)
         self.image_size.setToolTip(f"Proposed {shape.reason}")
+        self.hflip.setToolTip(f"Proposed {shape.reason}")
 
     def set_run_config(self, config: RunConfig) -> None:
         """Show a reopened run's configuration (to read it, or to start a similar run)."""
