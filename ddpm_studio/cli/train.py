@@ -16,7 +16,7 @@ from typing import Any
 
 from ddpm_studio.app.data_proposal import follow_data
 from ddpm_studio.app.logs import current_log_file
-from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
+from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, TrainingSession, prepare, run_complete_message
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
@@ -192,6 +192,10 @@ def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interr
         print(f"{PROG}: error: training failed ({outcome.kind}): {outcome.message}", file=sys.stderr)
         return EXIT_ERROR
     print(run.path)
+    if isinstance(outcome, FinishedEvent) and outcome.reason == RUN_COMPLETE:
+        how = "give train --resume a larger --steps, --epochs or --minutes to continue"
+        print(f"{PROG}: {run_complete_message(outcome.step, how)}", file=sys.stderr)
+        return 0
     if isinstance(outcome, FinishedEvent) and outcome.reason == "stopped":
         print(f"{PROG}: stopped at step {outcome.step}; continue with: {PROG} train --resume {run.path}",
               file=sys.stderr)
