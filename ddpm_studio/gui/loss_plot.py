@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ddpm_studio.gui.elided_label import ElidedLabel
+from ddpm_studio.gui.plot_axes import show_values
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
@@ -278,6 +279,7 @@ class TimestepLossPlot(QWidget):
         self._empty.setPos(0.5, 0.5)
         self.plot.addItem(self._empty, ignoreBounds=True)
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # losses are small: no "loss (x0.001)"
+        show_values(self.plot, False)  # no bars: no made-up 0.1–0.9 range (issue 13 item 13)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.caption = QLabel()
@@ -315,6 +317,7 @@ class TimestepLossPlot(QWidget):
             self._bars = None
         self._empty.setText(message)
         self._empty.show()
+        show_values(self.plot, False)
         self._set_caption(LIVE_CAPTION)
 
     def _set_caption(self, text: str) -> None:
@@ -336,6 +339,7 @@ class TimestepLossPlot(QWidget):
             right = np.append(left[1:], left[-1] + step)
         heights = np.nan_to_num(np.asarray(losses, float), nan=0.0, posinf=0.0)
         self._empty.hide()
+        show_values(self.plot, True)
         if self._bars is None:
             self._bars = pg.BarGraphItem(x0=left, x1=right, height=heights, brush=(70, 130, 200), pen="w")
             self.plot.addItem(self._bars)

@@ -44,6 +44,7 @@ from ddpm_studio.engine.probes import SDEDIT_METHODS
 from ddpm_studio.gui.image_utils import to_qpixmap
 from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.play_button import PlayPauseButton
+from ddpm_studio.gui.plot_axes import plain_axes, show_values
 from ddpm_studio.gui.state import AppState
 
 MAX_IMAGES = 8  # selected images probed at most
@@ -117,13 +118,14 @@ class ProbeView(ModelTaskView):
         grid_scroll = QScrollArea()
         grid_scroll.setWidget(self.grid_label)
         grid_scroll.setWidgetResizable(True)
-        self.error_plot = pg.PlotWidget(background="w")
+        self.error_plot = pg.PlotWidget(background="w", axisItems=plain_axes())  # 0.001 … 1, no "(x" unit
         self.error_plot.setLabel("bottom", "t (noised to, then reversed)")
         self.error_plot.setLabel("left", "reconstruction MSE (log scale)")
         self.error_plot.setLogMode(x=False, y=True)  # 1e-3 at small t to ~1 at t = T-1
         self.error_plot.addLegend(offset=(10, 10))
         self.error_plot.showGrid(x=True, y=True, alpha=0.2)
         self.error_plot.setMinimumHeight(200)
+        show_values(self.error_plot, False)  # empty: no stacked "9 8 7 6 5" (issue 13 item 13)
         self.inversion_label = QLabel()
         self.inversion_text = QLabel()
         self.inversion_text.setWordWrap(True)
@@ -229,6 +231,7 @@ class ProbeView(ModelTaskView):
                                      (3, "detail (the rest)", (213, 94, 0))):
             self.error_plot.plot(ts, np.array([r[column] for r in rows]), pen=pg.mkPen(colour, width=2),
                                  symbol="o", symbolBrush=colour, symbolPen=None, symbolSize=6, name=name)
+        show_values(self.error_plot, len(ts) > 0)
         inv = outcome.inversion
         self.inversion_label.setPixmap(to_qpixmap(inversion_strip(inv, scale=SCREEN_SCALE)))
         self.inversion_text.setText(f"{inv.steps} DDIM steps each way; reconstruction MSE "
