@@ -16,7 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ddpm_studio.app import exports
+from ddpm_studio.app.export_names import export_name
 from ddpm_studio.app.probe import (
     ProbeOutcome,
     ProbeSettings,
@@ -45,6 +45,7 @@ from ddpm_studio.gui.image_utils import to_qpixmap
 from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.play_button import PlayPauseButton
 from ddpm_studio.gui.plot_axes import plain_axes, show_values
+from ddpm_studio.gui.save_dialog import ask_save_path
 from ddpm_studio.gui.state import AppState
 
 MAX_IMAGES = 8  # selected images probed at most
@@ -281,10 +282,11 @@ class ProbeView(ModelTaskView):
         return save_interpolation(self.outcome.frames, path)
 
     def _ask_export(self, button: QPushButton, kind: str, suffix: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, button.text().rstrip("…"), f"probe{suffix}", kind)
-        if not path:
+        what = "sdedit" if button is self.save_grid_button else "interpolation"
+        name = export_name(what, suffix, checkpoint=self.model_combo.currentData(), method="probe")
+        path = ask_save_path(self, self._state.settings, button.text().rstrip("…"), name, kind, suffix)
+        if path is None:
             return
-        path = path if path.lower().endswith(suffix) else path + suffix
         try:
             written = self.export_grid(path) if button is self.save_grid_button else self.export_interpolation(path)
         except (OSError, ValueError) as exc:
