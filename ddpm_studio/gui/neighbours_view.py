@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.evaluation import EvaluationProgress, ModelEvaluation, Neighbours, evaluate_images
 from ddpm_studio.app.neighbours import NamedNeighbours, named_neighbours, trained_with_flips
+from ddpm_studio.gui.filmstrip import SELECTION_STYLE
 from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
 from ddpm_studio.gui.task_worker import TaskRunner
 
@@ -132,6 +133,7 @@ class SampleQualityPanel(QWidget):
         self.thumbs.setFlow(QListView.Flow.LeftToRight)
         self.thumbs.setWrapping(False)
         self.thumbs.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbs.setStyleSheet(SELECTION_STYLE)  # a border marks the clicked sample, never a blue tint (old #11)
         # room for the icon, its number and the horizontal scroll bar of a long strip (64 samples): the bar
         # used to cover the numbers (issue 22 N13)
         bar = self.thumbs.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
@@ -165,7 +167,10 @@ class SampleQualityPanel(QWidget):
         self.table.clear()
         self.thumbs.clear()
         for i, image in enumerate(self.samples):
-            item = QListWidgetItem(QIcon(scaled_nearest(to_qpixmap(image), QSize(THUMB_PX, THUMB_PX))), str(i))
+            pixmap = scaled_nearest(to_qpixmap(image), QSize(THUMB_PX, THUMB_PX))
+            icon = QIcon(pixmap)
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)  # the selected sample keeps its own colours
+            item = QListWidgetItem(icon, str(i))
             self.thumbs.addItem(item)
         self.evaluate_button.setEnabled(len(self.samples) > 3)
         against = source or "the model's training data"

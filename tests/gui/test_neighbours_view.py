@@ -103,3 +103,24 @@ def test_the_strip_of_64_samples_shows_its_numbers_above_the_scroll_bar(qtbot, p
     qtbot.waitUntil(pane.thumbs.horizontalScrollBar().isVisible)
     item_height = pane.thumbs.visualItemRect(pane.thumbs.item(0)).height()
     assert pane.thumbs.viewport().height() >= item_height
+
+
+def test_the_selected_sample_keeps_its_colours(qtbot, pane):
+    """Old #11: the sample strip tinted the selected sample blue."""
+    from ddpm_studio.gui.image_utils import qimage_to_array
+
+    samples = np.zeros((4, 8, 8, 3), np.uint8)
+    samples[:] = (200, 30, 30)
+    pane.set_samples(samples, SOURCE)
+    pane.resize(500, 300)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.thumbs.blockSignals(True)  # select without asking for neighbours
+    pane.thumbs.setCurrentRow(1)
+    pane.thumbs.blockSignals(False)
+    pane.thumbs.viewport().repaint()
+    shot = qimage_to_array(pane.thumbs.viewport().grab().toImage())
+    selected, plain = (pane.thumbs.visualItemRect(pane.thumbs.item(r)) for r in (1, 2))
+    icon_centre = [(rect.top() + 4 + 24, rect.center().x()) for rect in (selected, plain)]
+    np.testing.assert_array_equal(shot[icon_centre[0]][:3], [200, 30, 30])
+    np.testing.assert_array_equal(shot[icon_centre[0]], shot[icon_centre[1]])
