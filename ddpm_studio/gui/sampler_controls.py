@@ -40,8 +40,10 @@ from ddpm_studio.engine.nfe import SAMPLER_LABELS, nfe
 
 METHOD_LABELS = dict(SAMPLER_LABELS)  # the engine's words for its samplers; a sampler without any shows its name
 SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
-COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
+# "two samplers": the method box's sampler beside any second one (issue 22 N12: only DDPM vs DDIM was offered)
+COMPARE_MODES = {"none": "no comparison", "samplers": "two samplers", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}
+SECOND_METHOD = "ddpm"  # the second sampler a comparison starts with (DDIM vs DDPM, the classic pair)
 AVERAGE_HELP = ("Average N draws: each image runs N chains from the same starting noise with different fresh "
                 "noise; the shown x̂₀ and the final image are their mean. Cleaner, less grainy images, but the "
                 "chains' details average away: less variety and softer detail. No effect with DDIM η = 0.")
@@ -66,6 +68,7 @@ class SamplerControls(QWidget):
         self._build_layout()
         self.method.currentIndexChanged.connect(self._on_method)
         self.compare.currentIndexChanged.connect(self._on_method)
+        self.method_b.currentIndexChanged.connect(self._on_method)
         self.steps.valueChanged.connect(self._on_steps)
         self._on_method()
 
@@ -109,6 +112,11 @@ class SamplerControls(QWidget):
         for key, text in COMPARE_MODES.items():
             self.compare.addItem(text, key)
         self.model_b = QComboBox()
+        self.method_b = QComboBox()
+        for method in SAMPLING_METHODS:
+            self.method_b.addItem(SAMPLER_LABELS[method], method)
+        self.method_b.setCurrentIndex(self.method_b.findData(SECOND_METHOD))
+        self.method_b.setToolTip("The second sampler, with the same steps, η and starting noise as the first")
         self.eta_b = _double(1.0, 0.0, 2.0, 0.1)
         icon = self.style().standardIcon
         self.sample_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Sample")
@@ -157,6 +165,7 @@ class SamplerControls(QWidget):
         compare_box = QGroupBox("Compare (same starting noise)")
         form = QFormLayout(compare_box)
         form.addRow(self.compare)
+        form.addRow("second sampler", self.method_b)
         form.addRow("second model", self.model_b)
         form.addRow("second η", self.eta_b)
         self.run_bar = QWidget()  # placed by the view, outside the scrolling column
@@ -237,9 +246,10 @@ class SamplerControls(QWidget):
             raise ValueError("No model: train one, open a run, or choose a checkpoint file.")
         cfg, n, mode = self.sampling_config(), self.average.value(), self.compare.currentData()
         name = self.model_combo.currentText()
-        if mode == "ddpm_ddim":
-            return (LaneSpec("DDPM", Path(model), replace(cfg, method="ddpm"), n),
-                    LaneSpec(f"DDIM, {cfg.steps} steps, η = {cfg.eta:g}", Path(model), replace(cfg, method="ddim"), n))
+        if mode == "samplers":
+            second = replace(cfg, method=self.method_b.currentData())
+            return (LaneSpec(self._sampler_words(cfg), Path(model), cfg, n),
+                    LaneSpec(self._sampler_words(second), Path(model), second, n))
         if mode == "checkpoints":
             other = self.model_b.currentData()
             if not other:
@@ -250,6 +260,13 @@ class SamplerControls(QWidget):
             return (LaneSpec(f"DDIM η = {a.eta:g}", Path(model), a, n),
                     LaneSpec(f"DDIM η = {b.eta:g}", Path(model), b, n))
         return (LaneSpec(name, Path(model), cfg, n),)
+
+    def _sampler_words(self, cfg: SamplingConfig) -> str:
+        """'DDIM, 50 steps, η = 0' / 'DDPM' (all T steps): a lane's label in a comparison of samplers."""
+        if cfg.method == "ddpm":
+            return SAMPLER_LABELS["ddpm"]
+        eta = f", η = {cfg.eta:g}" if cfg.method == "ddim" else ""
+        return f"{SAMPLER_LABELS[cfg.method]}, {cfg.steps} steps{eta}"
 
     # -- state ----------------------------------------------------------------------------------
     def set_status(self, text: str, *, error: bool = False) -> None:
@@ -275,7 +292,14 @@ class SamplerControls(QWidget):
         elif not ddpm_only:
             self.steps.setValue(self._steps_choice)
         self.steps.blockSignals(False)
-        self.eta.setEnabled(method == "ddim" or mode in ("ddpm_ddim", "eta"))
+        if mode == "eta" and method != "ddim":  # η is DDIM's: say so in the method box, never switch silently
+            self.method.setCurrentIndex(self.method.findData("ddim"))
+            return  # _on_method runs again for the new method
+        self.method.setEnabled(mode != "eta")
+        self.method.setToolTip("Two η values compare DDIM samples" if mode == "eta" else "")
+        second = self.method_b.currentData() if mode == "samplers" else None
+        self.eta.setEnabled(method == "ddim" or second == "ddim" or mode == "eta")
+        self.method_b.setEnabled(mode == "samplers")
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
         self._show_cost()
@@ -288,8 +312,13 @@ class SamplerControls(QWidget):
     def _show_cost(self) -> None:
         """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown)."""
         method, steps, T = self.method.currentData(), self._steps_choice, self._timesteps
-        if self.compare.currentData() == "ddpm_ddim" and T is not None:
-            self.nfe_label.setText(f"{T} + {min(steps, T)} NFE (DDPM + DDIM)")
+        if self.compare.currentData() == "samplers" and T is not None:
+            second = self.method_b.currentData()
+            try:
+                self.nfe_label.setText(f"{nfe(method, steps, T)} + {nfe(second, steps, T)} NFE "
+                                       f"({SAMPLER_LABELS[method]} + {SAMPLER_LABELS[second]})")
+            except ValueError as exc:
+                self.nfe_label.setText(str(exc))
             return
         try:
             self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE)" if T else "—")

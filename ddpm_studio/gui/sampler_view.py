@@ -4,7 +4,7 @@ Pick a model (the run being trained, any run on disk, the shipped demo model: `a
 steps, η, noise scale (temperature), "average N draws" (see `app.sampling`), seed and image count. Sampling
 runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores
 them and paints the frame the `FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs
-two lanes from the same x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF,
+two lanes from the same x_T: two samplers, two checkpoints, or two η values. Exports: final grid PNG, GIF,
 strip of steps, at a chosen nearest-neighbour scale and with captions; each runs on an `ExportRunner` thread
 from a snapshot of the recording, with a progress bar and Cancel, so the window never freezes.
 
