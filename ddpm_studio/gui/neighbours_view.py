@@ -140,6 +140,13 @@ class SampleQualityPanel(QWidget):
         self.thumbs.setFixedHeight(THUMB_PX + self.thumbs.fontMetrics().height() + bar + 2 * self.thumbs.spacing()
                                    + 2 * self.thumbs.frameWidth() + 12)
         self.neighbours = NeighboursView()
+        # one height whatever the texts say (old #29: the Evaluate button and the canvas above moved as the
+        # status wrapped, the table filled and the neighbours appeared): two lines of status, the table's rows,
+        # the neighbours' tiles, captions and warning are reserved from the start
+        line = self.status.fontMetrics().lineSpacing()
+        self.status.setFixedHeight(2 * line + 4)
+        self.table.setFixedHeight((len(SHOWN_METRICS) + 1) * (line + 6) + 8)
+        self.neighbours.setFixedHeight(line + TILE_PX + 2 * line + 2 * line + 4 * 8)
         head = QHBoxLayout()
         head.addWidget(QLabel("<b>Quality of these samples</b>"))
         head.addWidget(self.evaluate_button)

@@ -180,6 +180,12 @@ class SamplerControls(QWidget):
         progress_row.addWidget(self.eta_label)
         bar.addLayout(progress_row)
         bar.addWidget(self.status)
+        # the bar keeps its height while the progress bar comes and goes and the status wraps (old #29)
+        for widget in (self.progress, self.eta_label):
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
         export_box = QGroupBox("Export")
         form = QFormLayout(export_box)
         form.addRow("scale", self.scale)

@@ -124,3 +124,18 @@ def test_the_selected_sample_keeps_its_colours(qtbot, pane):
     icon_centre = [(rect.top() + 4 + 24, rect.center().x()) for rect in (selected, plain)]
     np.testing.assert_array_equal(shot[icon_centre[0]][:3], [200, 30, 30])
     np.testing.assert_array_equal(shot[icon_centre[0]], shot[icon_centre[1]])
+
+
+def test_the_pane_keeps_its_height_as_its_texts_change(qtbot, pane):
+    """Old #29: the Evaluate button and the canvas above it moved as the pane's texts changed."""
+    pane.resize(600, 500)
+    pane.show()
+    qtbot.waitExposed(pane)
+    before = pane.sizeHint().height(), pane.minimumSizeHint().height()
+    pane.set_samples(fresh_images(), SOURCE)
+    pane.status.setText("a status long enough to wrap onto a second line of the pane, which used to push the rest "
+                        "of the pane and the canvas around")
+    pane.table.setText("<table>" + "<tr><td>x</td></tr>" * 5 + "</table>")
+    pane.thumbs.setCurrentRow(0)
+    qtbot.waitUntil(lambda: pane.neighbours.result is not None, timeout=WAIT_MS)
+    assert (pane.sizeHint().height(), pane.minimumSizeHint().height()) == before
