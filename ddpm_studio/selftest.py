@@ -1,8 +1,10 @@
 """`ddpm-studio --self-test`: prove an installation works, headless, in a few seconds.
 
-It starts the Qt application offscreen, builds and shows the main window, loads the shipped demo
-checkpoint, samples one image with DDIM (Song et al. 2021, eq. 12 with eta = 0, a few steps) and
-checks that image: finite, inside the data range [-1, 1] (with a small tolerance), and not constant.
+It starts the Qt application on the platform a real launch would use when a display is set (Linux: xcb with
+DISPLAY, after checking that the xcb plugin finds its system libraries), else offscreen, builds and shows the
+main window, loads the shipped demo checkpoint, samples one image with DDIM (Song et al. 2021, eq. 12 with
+eta = 0, a few steps) and checks that image: finite, inside the data range [-1, 1] (with a small tolerance),
+and not constant.
 One line is printed per check; the exit code is 0 when all pass, else 1 with the reason on the
 failing line. The frozen (PyInstaller) build runs the same code, so a packager can smoke-test the
 bundle with `dist/ddpm-studio/ddpm-studio --self-test`.
@@ -49,9 +51,37 @@ class Context:
 
 
 def _configure_environment(workdir: Path) -> None:
-    """Headless Qt and a throw-away data folder, set before Qt or the app is imported."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    """Qt's platform and a throw-away data folder, set before Qt or the app is imported: the platform a real
+    launch would use when there is a display (a self-test that passes offscreen proved nothing about the window
+    a user opens, issue 22 N1), else offscreen."""
+    if not _has_display(os.environ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("DDPM_STUDIO_HOME", str(workdir / "home"))
+
+
+def _has_display(environ: os._Environ | dict[str, str]) -> bool:
+    """A Linux X or Wayland display is set (Windows and macOS keep the offscreen test)."""
+    return sys.platform.startswith("linux") and bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def check_platform(ctx: Context) -> str:
+    """The platform plugin Qt will load finds its system libraries (the xcb plugin's are often missing)."""
+    from ddpm_studio.platform_libs import install_hint, missing_libraries, platform_plugin_file, would_use_xcb
+
+    chosen = os.environ.get("QT_QPA_PLATFORM") or "the system's"
+    if not would_use_xcb():
+        return f"platform {chosen}: no system libraries to check"
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = platform_plugin_file(Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms", "xcb")
+    if plugin is None:
+        raise SelfTestError("Qt's xcb platform plugin (platforms/libqxcb.so) is not installed")
+    missing = missing_libraries(plugin)
+    if missing.libraries or missing.loader_error:
+        hint = "; ".join(" ".join(line.split()) for line in install_hint(missing))
+        raise SelfTestError(f"{plugin.name} needs libraries this system lacks: "
+                            f"{', '.join(missing.libraries) or missing.loader_error}" + (f"; {hint}" if hint else ""))
+    return f"xcb: {plugin.name} finds all its libraries"
 
 
 def check_environment(ctx: Context) -> str:
@@ -65,12 +95,14 @@ def check_environment(ctx: Context) -> str:
 
 
 def check_qt(ctx: Context) -> str:
-    """A QApplication starts on the (offscreen) platform plugin, with the app icon."""
+    """A QApplication starts on the platform plugin (the display's, else offscreen), with the app icon."""
     from PySide6.QtCore import QSettings
 
+    from ddpm_studio.gui import launch_failure
     from ddpm_studio.gui.app import create_application, install_qt_message_handler, setup_logging
 
     ctx.log_path = setup_logging("INFO")  # under DDPM_STUDIO_HOME: Qt warnings stay off the report
+    launch_failure.set_log_path(ctx.log_path)  # a fatal platform failure still prints its reason (N1)
     install_qt_message_handler()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(ctx.workdir / "settings"))
@@ -184,6 +216,7 @@ def check_image(ctx: Context) -> str:
 
 CHECKS: tuple[tuple[str, Callable[[Context], str]], ...] = (
     ("environment", check_environment),
+    ("platform", check_platform),
     ("qt", check_qt),
     ("window", check_window),
     ("checkpoint", check_checkpoint),

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest
+# The user's own folders, as the session found them (tests/test_log_isolation.py checks they stay untouched).
+USER_ENV = {name: os.environ.get(name) for name in ("DDPM_STUDIO_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
+                                                    "XDG_CACHE_HOME")}
+# From the first import on, before any fixture (session-scoped ones run before the per-test home below) and for
+# every subprocess: the data, log and cache folders are the session's own, also where a test removes
+# DDPM_STUDIO_HOME to see the platformdirs default (issue 22 N20: CLI runs wrote into the real log file).
+SESSION_DIR = tempfile.mkdtemp(prefix="ddpm-studio-tests-")
+atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
+os.environ["DDPM_STUDIO_HOME"] = os.path.join(SESSION_DIR, "home")
+for _name, _sub in (("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+    os.environ[_name] = os.path.join(SESSION_DIR, _sub)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Never touch the real user data dir: runs and logs go to a temporary folder."""
+    """Never touch the real user data dir: runs and logs go to a temporary folder; the log handlers an
+    in-process run installed are removed afterwards (their file belongs to this test's folder)."""
     home = tmp_path_factory.mktemp("ddpm_home")
     monkeypatch.setenv("DDPM_STUDIO_HOME", str(home))
     yield home
+    from ddpm_studio.app.logs import remove_handlers
+
+    remove_handlers()
 
 
 def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int = 0):

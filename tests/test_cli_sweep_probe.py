@@ -19,7 +19,9 @@ def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys
             "--reference-count", "12", "--json", str(tmp_path / "out.json"), "--plot", str(tmp_path / "nfe.png"),
             "--device", "cpu", "--quiet"]
     assert main(args) == 0  # --data defaults to the model's own training data
-    table = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"reference set: 12 real images of {DATA} (drawn with seed 0")  # issue 22 N19
+    table = printed[1:]
     assert table[0].split()[:4] == ["SAMPLER", "NFE", "STEPS", "SPENT"]
     rows = {(r.split()[0], int(r.split()[1])): r.split() for r in table[1:] if r.split()[0] in ("ddim", "heun", "ddpm")}
     assert set(rows) == {("ddim", 2), ("ddim", 4), ("ddim", 20), ("heun", 2), ("heun", 4), ("heun", 20), ("ddpm", 20)}
@@ -30,7 +32,7 @@ def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys
     plot = np.asarray(Image.open(tmp_path / "nfe.png"))
     assert plot.shape == (420, 3 * 640, 3) and (plot != 255).any(axis=2).mean() > 0.02  # swd | precision | recall
     assert main(args + ["--data", DATA]) == 0  # the same data set spelled out: every cell from the cache
-    again = capsys.readouterr().out.splitlines()
+    again = capsys.readouterr().out.splitlines()[1:]
     assert sum(r.split()[-1] == "cached" for r in again[1:8]) == 7
 
 
@@ -50,9 +52,14 @@ def test_probe_writes_the_grid_the_errors_the_inversion_and_the_interpolation(tm
             "--frames", "4", "--scale", "1", "--json", str(out / "probe.json"), "--device", "cpu"]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["T", "MSE", "LAYOUT", "DETAIL"]
+    assert lines[0].split()[:4] == ["t", "MSE", "LAYOUT", "DETAIL"]  # t, the timestep (T is the schedule's length)
     assert [int(r.split()[0]) for r in lines[1:6]] == [2, 5, 10, 14, 19]  # T = 20: the fractions of T - 1
     assert lines[6].startswith("DDIM inversion (5 steps) reconstruction MSE")
+    assert lines[7].split()[1:] == ["#0", "shapes_00000"] and lines[8].split()[1:] == ["#5", "shapes_00005"]
+    assert lines[9:] == [f"wrote {out / 'grid.png'} (the SDEdit grid)",
+                         f"wrote {out / 'inv.png'} (x_0 | x_T | reconstruction)",
+                         f"wrote {out / 'interp.gif'} (the interpolation #0 shapes_00000 -> #5 shapes_00005)",
+                         f"wrote {out / 'probe.json'} (the errors (JSON))"]
     grid = Image.open(out / "grid.png")
     assert grid.size == (11 * 8 + 12 * 2, 16 + 2 * 8 + 3 * 2)  # x0 + 5 × (noised | reconstructed); two rows
     assert Image.open(out / "inv.png").size == (2 * 8 + 3 * 2, 3 * 8 + 4 * 2)

@@ -302,3 +302,32 @@ def test_every_subpackage_is_listed_for_the_wheel():
                for p in (REPO / "ddpm_studio").rglob("__init__.py")}
     on_disk = {name.rstrip(".") for name in on_disk}
     assert on_disk - listed == set()
+
+
+# --- the self-test loads the platform a real launch would use (issue 22 N1) -------------------------
+
+def test_self_test_keeps_the_display_platform_when_a_display_is_set(monkeypatch, tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux's displays")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    selftest._configure_environment(tmp_path)
+    assert "QT_QPA_PLATFORM" not in os.environ
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    selftest._configure_environment(tmp_path)
+    assert os.environ["QT_QPA_PLATFORM"] == "offscreen"
+
+
+def test_self_test_fails_on_an_xcb_plugin_without_its_libraries(monkeypatch, tmp_path):
+    from ddpm_studio import platform_libs
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux's xcb")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    missing = platform_libs.MissingLibraries(Path("libqxcb.so"), ("libxcb-icccm.so.4",))
+    monkeypatch.setattr(platform_libs, "missing_libraries", lambda plugin: missing)
+    with pytest.raises(selftest.SelfTestError, match="libxcb-icccm.so.4.*sudo apt install libxcb-icccm4"):
+        selftest.check_platform(make_ctx(tmp_path))
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert "no system libraries" in selftest.check_platform(make_ctx(tmp_path))

@@ -9,6 +9,7 @@ checkpoint first). A run is trained by one process at a time: the Trainer holds 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,10 +22,12 @@ from ddpm_studio.data.synthetic import BUILTIN_PREFIX
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
-from ddpm_studio.training.events import FailedEvent, TrainingEvent
+from ddpm_studio.training.events import FailedEvent, FinishedEvent, TrainingEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import Run, create_run, open_run, remove_unused_run
 from ddpm_studio.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ def resumed_config(config: RunConfig, job: TrainingJob) -> RunConfig:
     return resumed
 
 
+RUN_COMPLETE = "complete"  # FinishedEvent.reason of a resumed run that had no step left to train
+GUI_LENGTH_HINT = "raise 'train for' to continue"
+
+
+def run_complete_message(step: int, how: str = GUI_LENGTH_HINT) -> str:
+    """What a face says when a resume finds the run already at its end (issue 22 N11)."""
+    return f"The run is complete ({step:,} / {step:,} steps): {how}."
+
+
 @dataclass
 class TrainingSession:
     """A prepared job: its run folder, its data and the Trainer that will train it."""
@@ -84,9 +96,20 @@ class TrainingSession:
         """One line per damaged newer checkpoint a resume passed over for an older one (for the faces to say)."""
         return self.trainer.skipped_checkpoints
 
+    @property
+    def is_complete(self) -> bool:
+        """A resumed run already at its last step (its length was not raised): nothing to train."""
+        total = self.trainer.total_steps
+        return total is not None and self.trainer.step >= total
+
     def run_training(self, on_event: Callable[[TrainingEvent], None]) -> None:
-        """Train on this thread until done, stopped or failed; every event goes to `on_event`. A new run that
-        failed before completing a step (out of memory at step 1) leaves no run folder behind."""
+        """Train on this thread until done, stopped or failed; every event goes to `on_event`. A run that is
+        already complete trains nothing and writes nothing: one FinishedEvent with reason RUN_COMPLETE. A new
+        run that failed before completing a step (out of memory at step 1) leaves no run folder behind."""
+        if self.is_complete:
+            log.info("%s: %s", self.run.path, run_complete_message(self.trainer.step))
+            on_event(FinishedEvent(step=self.trainer.step, reason=RUN_COMPLETE))
+            return
         failed = []
 
         def watch(event: TrainingEvent) -> None:

@@ -22,10 +22,18 @@ from ddpm_studio.app.probe import (
     save_interpolation,
     sdedit_grid,
 )
+from ddpm_studio.app.sweep import model_data_source
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import bounded_int, int_list, positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
+from ddpm_studio.data.sources import open_source
 from ddpm_studio.engine import SAMPLERS
+
+
+def image_names(source: str, indices: list[int]) -> list[str]:
+    """`#index name` of each probed image (the file name in its folder or archive)."""
+    keys = open_source(source).keys()
+    return [f"#{i} {keys[i]}" if 0 <= i < len(keys) else f"#{i}" for i in indices]
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -35,29 +43,39 @@ def cmd_probe(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     settings = ProbeSettings(t_values=tuple(args.t or ()), method=args.method, steps=args.steps,
                              inversion_steps=args.inversion_steps, seed=args.seed)  # () -> the model's default row
-    outcome = run_probe(resolve_model(args.model, args.runs_dir), args.data, list(args.index), settings,
+    checkpoint = resolve_model(args.model, args.runs_dir)
+    outcome = run_probe(checkpoint, args.data, list(args.index), settings,
                         device=args.device, inversion=bool(args.inversion),
                         interpolation=args.frames if args.interpolate else None)
     assert outcome is not None  # nothing stops it
     settings, result = outcome.settings, outcome.sdedit
-    exports.save_png(args.out, sdedit_grid(result, scale=args.scale))
-    print(f"{'T':>5} {'MSE':>8} {'LAYOUT':>8} {'DETAIL':>8}   (SDEdit, {settings.method}, {settings.steps} steps)")
+    names = image_names(args.data or model_data_source(checkpoint), list(args.index))
+    print(f"{'t':>5} {'MSE':>8} {'LAYOUT':>8} {'DETAIL':>8}   (SDEdit, {settings.method}, {settings.steps} steps, "
+          f"mean over {len(names)} image(s))")
     for t, mse, layout, detail in result.mean_errors():
         print(f"{t:>5} {mse:>8.4f} {layout:>8.4f} {detail:>8.4f}")
     report: dict[str, Any] = {"t": list(result.t_values), "method": settings.method, "steps": settings.steps,
                               "images": list(args.index), "mse": result.mse.tolist(),
                               "mse_layout": result.mse_layout.tolist(), "mse_detail": result.mse_detail.tolist()}
+    report["image_names"] = names
     inv = outcome.inversion
     if inv is not None:
-        print(f"DDIM inversion ({inv.steps} steps) reconstruction MSE: "
-              + ", ".join(f"{v:.5f}" for v in inv.mse.tolist()))
+        print(f"DDIM inversion ({inv.steps} steps) reconstruction MSE:")
+        for name, value in zip(names, inv.mse.tolist(), strict=False):
+            print(f"  {value:.5f}  {name}")
         report["inversion"] = {"steps": inv.steps, "mse": inv.mse.tolist()}
-        if args.inversion:
-            exports.save_png(args.inversion, inversion_strip(inv, scale=args.scale))
-        if outcome.frames is not None:
-            save_interpolation(outcome.frames, args.interpolate, scale=args.scale * 2)
+    wrote = [(exports.save_png(args.out, sdedit_grid(result, scale=args.scale)), "the SDEdit grid")]
+    if inv is not None and args.inversion:
+        wrote.append((exports.save_png(args.inversion, inversion_strip(inv, scale=args.scale)),
+                      "x_0 | x_T | reconstruction"))
+    if inv is not None and outcome.frames is not None:
+        wrote.append((save_interpolation(outcome.frames, args.interpolate, scale=args.scale * 2),
+                      f"the interpolation {names[0]} -> {names[1]}"))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(report, indent=2) + "\n")
+        wrote.append((Path(args.json), "the errors (JSON)"))
+    for path, what in wrote:
+        print(f"wrote {path} ({what})")
     return 0
 
 

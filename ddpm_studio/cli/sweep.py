@@ -72,6 +72,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                        use_cache=not args.no_cache, cached_only=args.cached_only, on_progress=on_progress)
     if bar is not None:
         bar.close()
+    print(f"reference set: {settings.reference_count} real images of {result.source} (drawn with seed "
+          f"{settings.seed}, all of them if fewer); 'real vs real' is the floor: real images scored against it")
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ddpm_studio.app.data_proposal import follow_data
 from ddpm_studio.app.logs import current_log_file
-from ddpm_studio.app.training import TrainingJob, TrainingSession, prepare
+from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, TrainingSession, prepare, run_complete_message
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import threads
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
@@ -40,15 +41,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Build and validate the RunConfig a `train` command line describes."""
     if args.preset not in UNET_PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(UNET_PRESETS)}")
-    model = replace(UNET_PRESETS[args.preset], in_channels=args.channels, learned_variance=args.learned_variance)
+    data, _shape = follow_data(DataConfig(source=args.data, random_crop=args.random_crop), args.preset,
+                               image_size=args.size, channels=args.channels, hflip=args.hflip)
+    model = replace(UNET_PRESETS[args.preset], in_channels=data.channels, learned_variance=args.learned_variance)
     if args.base_channels is not None:
         model = replace(model, base_channels=args.base_channels)
     if args.block is not None:
         model = replace(model, block=args.block)
     diffusion = DiffusionConfig(schedule=args.schedule, timesteps=args.timesteps, objective=args.objective,
                                 loss=args.loss, learned_variance=args.learned_variance)
-    data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
-                      random_crop=args.random_crop)
     default_steps = TrainingConfig().max_steps
     max_steps = args.steps if args.steps is not None else (
         None if args.epochs is not None or args.minutes is not None else default_steps)
@@ -107,10 +108,32 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
 def _job(args: argparse.Namespace) -> TrainingJob:
     """A new run from the flags, or --resume RUN with only --steps/--epochs, --minutes and --device taken."""
     if not args.resume:
-        return TrainingJob(config=config_from_args(args), runs_dir=args.runs_dir, name=args.name)
+        config = config_from_args(args)
+        _say_data_choice(args, config.data)
+        return TrainingJob(config=config, runs_dir=args.runs_dir, name=args.name)
     _check_resume_flags(args)
     return TrainingJob(resume=args.resume, runs_dir=args.runs_dir, max_steps=args.steps, epochs=args.epochs,
                        max_minutes=args.minutes, device=args.device if args.device != "auto" else None)
+
+
+def _say_data_choice(args: argparse.Namespace, data: DataConfig) -> None:
+    """One line on stderr (unless --quiet) with the data's size, channels and flip, and which followed the data."""
+    followed = [flag for flag, value in (("--size", args.size), ("--channels", args.channels),
+                                         ("--hflip/--no-hflip", args.hflip)) if value is None]
+    if args.quiet or not followed:
+        return
+    print(f"{PROG}: data {data.source}: {data.image_size}x{data.image_size}, {data.channels} channel(s), "
+          f"flip {'on' if data.hflip else 'off'} (from the data: {', '.join(followed)} not given)", file=sys.stderr)
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help, except where the help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -187,6 +210,10 @@ def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interr
         print(f"{PROG}: error: training failed ({outcome.kind}): {outcome.message}", file=sys.stderr)
         return EXIT_ERROR
     print(run.path)
+    if isinstance(outcome, FinishedEvent) and outcome.reason == RUN_COMPLETE:
+        how = "give train --resume a larger --steps, --epochs or --minutes to continue"
+        print(f"{PROG}: {run_complete_message(outcome.step, how)}", file=sys.stderr)
+        return 0
     if isinstance(outcome, FinishedEvent) and outcome.reason == "stopped":
         print(f"{PROG}: stopped at step {outcome.step}; continue with: {PROG} train --resume {run.path}",
               file=sys.stderr)
@@ -195,12 +222,19 @@ def _train_outcome(outcome: FinishedEvent | FailedEvent | None, run: Run, interr
 
 
 def add_train(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a model (torchrun --nproc_per_node N -m ddpm_studio train ... for DDP)")
+    p = sub.add_parser("train", help="train a model (torchrun --nproc_per_node N -m ddpm_studio train ... for DDP)",
+                       formatter_class=_DefaultsFormatter,
+                       description="Train a model. --size, --channels and the flip follow the data when not given: "
+                                   "the same proposal the app makes for the folder (its typical image side, grey or "
+                                   "colour, flip off for small grey images such as digits).")
     d, m, t = DiffusionConfig(), DataConfig(), TrainingConfig()
     p.add_argument("--data", default=m.source, help=f"image folder, .zip, or builtin:{'|'.join(BUILTIN_DATASETS)}")
-    p.add_argument("--size", type=int, default=m.image_size, help="image side in pixels")
-    p.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
-    p.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--size", type=int, default=None,
+                   help="image side in pixels (default: proposed from the data's typical side)")
+    p.add_argument("--channels", type=int, choices=CHANNELS, default=None,
+                   help="1 = grey, 3 = RGB (default: 1 if every image is grey, else 3)")
+    p.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips (default: on, off for small grey images such as digits)")
     p.add_argument("--random-crop", action="store_true")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
@@ -241,4 +275,7 @@ def add_train(sub: Any) -> None:
     p.add_argument("--name", default=None, help="run folder name (default: date-data-size)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (folder or name)")
     add_common(p)
+    for action in p._actions:  # options without help text still show their default
+        if action.help is None and action.option_strings and action.default not in (None, False):
+            action.help = "(default: %(default)s)"
     p.set_defaults(func=cmd_train, new_run_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})

@@ -35,6 +35,7 @@ from ddpm_studio.app.sweep import (
 from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
 from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.gui.model_task_view import ModelTaskView
+from ddpm_studio.gui.plot_axes import frame, plain_axes, show_values
 from ddpm_studio.gui.state import AppState
 
 METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
@@ -118,7 +119,7 @@ class CompareSamplersView(ModelTaskView):
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setAccessibleName("Metric by sampler and NFE")
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems=plain_axes())  # NFE "10, 20", not "10¹, 2·10¹"
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "NFE (network evaluations)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
@@ -234,6 +235,8 @@ class CompareSamplersView(ModelTaskView):
             self.plot.addItem(line)
             self.legend.addItem(pg.PlotDataItem(pen=pg.mkPen((90, 90, 90), style=Qt.PenStyle.DashLine)),
                                 "real vs real (floor)")
+        show_values(self.plot, bool(self.cells))  # an empty plot shows no made-up range (issue 13 item 13)
+        frame(self.plot, [], unit_interval=metric in ("precision", "recall"))  # plain 0–1 for the scores
 
     def table_text(self, method: str, budget: int) -> str | None:
         """What the table shows for one cell (for tests)."""

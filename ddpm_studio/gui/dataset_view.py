@@ -280,10 +280,17 @@ class DatasetView(QWidget):
         if self._syncing:
             return
         rows = [index.data(INDEX_ROLE) for index in self.list_view.selectionModel().selectedIndexes()]
-        self.state.set_selection(rows)
+        self._syncing = True  # the state's echo must not move the current image (and scroll back to it, N6)
+        try:
+            self.state.set_selection(rows)
+        finally:
+            self._syncing = False
+        self._request_preview()
 
     @Slot(list)
     def _on_state_selection(self, indices: list[int]) -> None:
+        if self._syncing:
+            return  # our own selection, coming back from the state
         self._syncing = True
         try:
             selection = QItemSelection()

@@ -84,7 +84,11 @@ class Filmstrip(QWidget):
         self.thumbs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.thumbs.currentRowChanged.connect(self._on_thumb)
         header = QHBoxLayout()
-        header.addWidget(QLabel("<b>Previews</b> (same noise every epoch)"))
+        # previews come by time share (or every N steps/epochs), not once an epoch (issue 22 N10)
+        self.header = QLabel("<b>Previews</b> (the same starting noise each time)")
+        self.header.setToolTip("Sampled from the EMA model as training goes (as often as the preview setting "
+                               "allows), always from the same noise, so the grids compare directly.")
+        header.addWidget(self.header)
         header.addStretch(1)
         header.addWidget(self.slider, 2)
         layout = QVBoxLayout(self)
@@ -100,7 +104,7 @@ class Filmstrip(QWidget):
         pixmap = scaled_nearest(to_qpixmap(grid), QSize(THUMB, THUMB))
         icon = QIcon(pixmap)
         icon.addPixmap(pixmap, QIcon.Mode.Selected)  # untinted when selected: the border shows the selection
-        item = QListWidgetItem(icon, f"epoch {epoch}")
+        item = QListWidgetItem(icon, f"step {step}" if step is not None else f"epoch {epoch}")
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.thumbs.addItem(item)
         self.slider.setEnabled(True)

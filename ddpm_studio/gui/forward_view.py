@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -53,6 +54,7 @@ TILE = 144  # on-screen size of one live image (px)
 PLAY_INTERVAL_MS = 33  # ~30 frames per second
 SIZES = (8, 16, 32, 64, 128)  # x_0 resolutions; the opened dataset's proposal picks one (a 16 px folder: 16)
 DEFAULT_SIZE = 64
+T_MESSAGE_MS = 8000  # how long "T must be between ..." stays up unless T is typed again first
 CHANNEL_CHOICES = ((3, "RGB"), (1, "grey"))  # grey data gets grey noise: ε has the channels of x_0
 
 
@@ -110,7 +112,14 @@ class ForwardView(QWidget):
         self.t_range_label = QLabel()  # why a typed T was not used (RangeSpinBox.out_of_range)
         self.t_range_label.setAccessibleName("Timesteps T message")
         self.t_range_label.setStyleSheet("color: #b00020;")
+        # at the row's end, after the stretch, never wider than the room left: it pushes no control aside, and it
+        # goes when T is typed again, when T changes, or after T_MESSAGE_MS (issue 22 N16: it stayed up)
+        self.t_range_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.t_range_label.hide()
+        self._t_message_timer = QTimer(self)
+        self._t_message_timer.setSingleShot(True)
+        self._t_message_timer.setInterval(T_MESSAGE_MS)
+        self._t_message_timer.timeout.connect(self.t_range_label.hide)
         self.seed_spin = named(QSpinBox(), "Noise seed", "Seed of the fixed ε of each image")
         self.seed_spin.setRange(0, 2**31 - 1)
         self.size_combo = named(QComboBox(), "Image size", "Resolution x_0 is resized to")
@@ -136,6 +145,7 @@ class ForwardView(QWidget):
         self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
         self.timesteps_spin.valueChanged.connect(self._on_schedule_changed)
         self.timesteps_spin.valueChanged.connect(self.t_range_label.hide)
+        self.timesteps_spin.lineEdit().textEdited.connect(self.t_range_label.hide)
         self.timesteps_spin.out_of_range.connect(self._on_t_out_of_range)
         self.compare_check.toggled.connect(self.compare_combo.setEnabled)
         self.compare_check.toggled.connect(self._on_schedule_changed)
@@ -153,7 +163,6 @@ class ForwardView(QWidget):
             caption.setBuddy(widget)
             top.addWidget(caption)
             top.addWidget(widget)
-        top.addWidget(self.t_range_label)
         top.addWidget(self.compare_check)
         top.addWidget(self.compare_combo)
         for label, widget in (("ε seed", self.seed_spin), ("Size", self.size_combo), ("Colour", self.channels_combo)):
@@ -162,6 +171,7 @@ class ForwardView(QWidget):
             top.addWidget(caption)
             top.addWidget(widget)
         top.addStretch(1)
+        top.addWidget(self.t_range_label, 1)
         timeline = QHBoxLayout()
         timeline.addWidget(self.play_button)
         timeline.addWidget(self.slider, 1)
@@ -360,7 +370,9 @@ class ForwardView(QWidget):
     @Slot(str)
     def _on_t_out_of_range(self, message: str) -> None:
         self.t_range_label.setText(message)
+        self.t_range_label.setToolTip(message)
         self.t_range_label.show()
+        self._t_message_timer.start()
 
     @Slot(object)
     def _on_data_profile(self, profile: DataProfile) -> None:

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from ddpm_studio.gui.elided_label import ElidedLabel
+from ddpm_studio.gui.plot_axes import show_values
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
@@ -149,11 +149,15 @@ class LossPlot(QWidget):
         self.smoothing_slider.valueChanged.connect(lambda v: self.set_smoothing(v / SMOOTHING_STEPS))
         self.smoothing_label = QLabel()
         self.smoothing_label.setMinimumWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 4)
-        self.last_label = ElidedLabel("", mode=Qt.TextElideMode.ElideRight, min_chars=4)  # never widens the window
-        self.last_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # the values get a row of their own under the controls: beside them they were elided at 1280 px and
+        # vanished at 1024 (issue 22 N8); "last 0.04512 · smoothed 0.04498" fits the narrowest column
+        self.last_label = QLabel("")
+        self.last_label.setAccessibleName("Last and smoothed loss")
+        self.last_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.last_label.setMinimumHeight(self.last_label.fontMetrics().height())  # no jump when values arrive
         controls = QHBoxLayout()
         controls.addWidget(QLabel("<b>Loss</b>"))
-        controls.addWidget(self.last_label, 1)
+        controls.addStretch(1)
         controls.addWidget(self.smooth_box)
         controls.addWidget(self.smoothing_slider)
         controls.addWidget(self.smoothing_label)
@@ -161,6 +165,7 @@ class LossPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
+        layout.addWidget(self.last_label)
         layout.addWidget(self.plot, 1)
         self._show_smoothing()
         self._show_empty(True)
@@ -278,6 +283,7 @@ class TimestepLossPlot(QWidget):
         self._empty.setPos(0.5, 0.5)
         self.plot.addItem(self._empty, ignoreBounds=True)
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # losses are small: no "loss (x0.001)"
+        show_values(self.plot, False)  # no bars: no made-up 0.1–0.9 range (issue 13 item 13)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.caption = QLabel()
@@ -315,6 +321,7 @@ class TimestepLossPlot(QWidget):
             self._bars = None
         self._empty.setText(message)
         self._empty.show()
+        show_values(self.plot, False)
         self._set_caption(LIVE_CAPTION)
 
     def _set_caption(self, text: str) -> None:
@@ -336,6 +343,7 @@ class TimestepLossPlot(QWidget):
             right = np.append(left[1:], left[-1] + step)
         heights = np.nan_to_num(np.asarray(losses, float), nan=0.0, posinf=0.0)
         self._empty.hide()
+        show_values(self.plot, True)
         if self._bars is None:
             self._bars = pg.BarGraphItem(x0=left, x1=right, height=heights, brush=(70, 130, 200), pen="w")
             self.plot.addItem(self._bars)

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ddpm_studio.gui.plot_axes import frame, plain_axes, show_values
 from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.quality_monitor import read_metrics
@@ -31,6 +32,7 @@ EMPTY_TOOLTIP = (f"The run scores its EMA model's samples now and then (within "
                  f"{TrainingConfig().metrics_time_share:.0%} of the training time)")
 CURVE_PEN = pg.mkPen((200, 90, 20), width=2)
 FLOOR_PEN = pg.mkPen((90, 90, 90), width=1, style=Qt.PenStyle.DashLine)
+UNIT_METRICS = frozenset({"precision", "recall", "memorised"})  # scores in [0, 1]: a fixed 0–1 axis
 MIN_PLOT_HEIGHT = 140  # px: with its chooser and caption it matches the loss plot's row height
 
 
@@ -50,7 +52,7 @@ class MetricPlot(QWidget):
         self.metric_box.setAccessibleName("Sample quality metric")
         self.metric_box.setToolTip("Sample quality of the EMA model, scored on held-out images; the dashed line is "
                                    "real images scored the same way")
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems=plain_axes())  # no "(x0.001)", no 899.6…900.4 (issue 22 N9)
         self.plot.setBackground("w")
         self.plot.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.plot.setLabel("bottom", "step")
@@ -141,3 +143,5 @@ class MetricPlot(QWidget):
             self.best_marker.setData([], [])
             self.best_label.setText("")
         self.empty_label.setVisible(len(steps) == 0)
+        show_values(self.plot, len(steps) > 0)
+        frame(self.plot, steps, unit_interval=self.metric in UNIT_METRICS)

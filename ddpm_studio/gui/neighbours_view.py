@@ -10,6 +10,7 @@ a warning when the ratio test of Carlini et al. 2023 flags the sample as a copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +24,21 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from ddpm_studio.app.evaluation import EvaluationProgress, ModelEvaluation, Neighbours, evaluate_images
-from ddpm_studio.app.evaluation import nearest_neighbours as find_neighbours
+from ddpm_studio.app.neighbours import NamedNeighbours, named_neighbours, trained_with_flips
+from ddpm_studio.gui.filmstrip import SELECTION_STYLE
 from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
 from ddpm_studio.gui.task_worker import TaskRunner
 
 NEIGHBOURS_SHOWN = 3
 TILE_PX = 96  # side of a shown image (nearest-neighbour upscaling of small samples)
 THUMB_PX = 48
+CAPTION_CHARS = 18  # a neighbour's file name is elided to about this many characters (the tooltip has it all)
 WARNING_STYLE = "background: #fde7e9; color: #8a0015; padding: 4px;"
 SHOWN_METRICS = {"swd": "SWD ×10³ ↓", "precision": "precision ↑", "recall": "recall ↑", "memorised": "memorised ↓"}
 
@@ -44,6 +48,12 @@ def _tile(image: np.ndarray, side: int = TILE_PX) -> QLabel:
     label.setPixmap(scaled_nearest(to_qpixmap(image), QSize(side, side)))
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     return label
+
+
+def _short(name: str, chars: int = CAPTION_CHARS) -> str:
+    """The file's own name (no folders), elided in the middle past `chars` characters."""
+    base = Path(name).name or name
+    return base if len(base) <= chars else f"{base[: chars // 2 - 1]}…{base[-(chars // 2):]}"
 
 
 class NeighboursView(QWidget):
@@ -65,18 +75,23 @@ class NeighboursView(QWidget):
         self.caption_labels: list[QLabel] = []
         self.result: Neighbours | None = None
 
-    def show_neighbours(self, sample: np.ndarray, result: Neighbours) -> None:
-        """The sample (H, W, C) uint8, then each neighbour with 'd = 0.123' (and 'mirrored')."""
+    def show_neighbours(self, sample: np.ndarray, result: Neighbours, names: Sequence[str] | None = None) -> None:
+        """The sample (H, W, C) uint8, then each neighbour with its file name (else '#index'), 'd = 0.123' (and
+        'mirrored' when the match is the mirror image)."""
         for widget in self.image_labels + self.caption_labels:
             self.grid.removeWidget(widget)
             widget.deleteLater()
         self.image_labels, self.caption_labels, self.result = [], [], result
         self.hint.setText(f"Sample and its {len(result.distances)} nearest training images "
                           "(RMS pixel distance, images in [-1, 1])")
-        captions = ["sample"] + [f"#{i}  d = {d:.3f}" + ("  (mirrored)" if m else "")
-                                 for i, d, m in zip(result.indices, result.distances, result.mirrored)]
-        for column, (image, caption) in enumerate(zip([sample, *result.images], captions)):
+        shown = list(names) if names is not None else [f"#{i}" for i in result.indices]
+        captions = ["sample"] + [f"{_short(n)}\nd = {d:.3f}" + ("  (mirrored)" if m else "")
+                                 for n, d, m in zip(shown, result.distances, result.mirrored)]
+        tips = ["the sample"] + [f"{n}: RMS distance {d:.4f}" + (", matched mirrored" if m else "")
+                                 for n, d, m in zip(shown, result.distances, result.mirrored)]
+        for column, (image, caption, tip) in enumerate(zip([sample, *result.images], captions, tips)):
             tile, text = _tile(image), QLabel(caption)
+            text.setToolTip(tip)
             text.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.grid.addWidget(tile, 1, column)
             self.grid.addWidget(text, 2, column)
@@ -118,19 +133,37 @@ class SampleQualityPanel(QWidget):
         self.thumbs.setFlow(QListView.Flow.LeftToRight)
         self.thumbs.setWrapping(False)
         self.thumbs.setIconSize(QSize(THUMB_PX, THUMB_PX))
-        self.thumbs.setFixedHeight(THUMB_PX + 28)
+        self.thumbs.setStyleSheet(SELECTION_STYLE)  # a border marks the clicked sample, never a blue tint (old #11)
+        # room for the icon, its number and the horizontal scroll bar of a long strip (64 samples): the bar
+        # used to cover the numbers (issue 22 N13)
+        bar = self.thumbs.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.thumbs.setFixedHeight(THUMB_PX + self.thumbs.fontMetrics().height() + bar + 2 * self.thumbs.spacing()
+                                   + 2 * self.thumbs.frameWidth() + 12)
         self.neighbours = NeighboursView()
+        # one height whatever the texts say (old #29: the Evaluate button and the canvas above moved as the
+        # status wrapped, the table filled and the neighbours appeared): two lines of status, the table's rows,
+        # the neighbours' tiles, captions and warning are reserved from the start
+        line = self.status.fontMetrics().lineSpacing()
+        self.status.setFixedHeight(3 * line + 4)
+        self.table.setFixedHeight((len(SHOWN_METRICS) + 1) * (line + 6) + 8)
+        self.neighbours.setFixedHeight(line + TILE_PX + 2 * line + 2 * line + 3 * 6)
+        self.neighbours.grid.setRowStretch(4, 1)  # the hint, tiles and captions at the top; room below
         head = QHBoxLayout()
         head.addWidget(QLabel("<b>Quality of these samples</b>"))
         head.addWidget(self.evaluate_button)
         head.addStretch(1)
+        scores = QVBoxLayout()  # the scores beside the clicked sample's neighbours: the reserved room is shared
+        scores.addWidget(self.status)
+        scores.addWidget(self.table)
+        scores.addStretch(1)
+        below = QHBoxLayout()
+        below.addLayout(scores, 2)
+        below.addWidget(self.neighbours, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
-        layout.addWidget(self.status)
-        layout.addWidget(self.table)
         layout.addWidget(self.thumbs)
-        layout.addWidget(self.neighbours)
+        layout.addLayout(below)
         self.evaluate_button.clicked.connect(self.evaluate)
         self.thumbs.currentRowChanged.connect(self.show_neighbours_of)
         self._evaluator.progress.connect(self._on_progress)
@@ -147,7 +180,10 @@ class SampleQualityPanel(QWidget):
         self.table.clear()
         self.thumbs.clear()
         for i, image in enumerate(self.samples):
-            item = QListWidgetItem(QIcon(scaled_nearest(to_qpixmap(image), QSize(THUMB_PX, THUMB_PX))), str(i))
+            pixmap = scaled_nearest(to_qpixmap(image), QSize(THUMB_PX, THUMB_PX))
+            icon = QIcon(pixmap)
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)  # the selected sample keeps its own colours
+            item = QListWidgetItem(icon, str(i))
             self.thumbs.addItem(item)
         self.evaluate_button.setEnabled(len(self.samples) > 3)
         against = source or "the model's training data"
@@ -178,7 +214,12 @@ class SampleQualityPanel(QWidget):
         image, source = self.samples[index], self._source
         self._clicked = index
         self.status.setText(f"finding the nearest training images of sample {index} …")
-        self._finder.start(lambda should_stop, report: find_neighbours(image, source(), NEIGHBOURS_SHOWN))
+        checkpoint = self.checkpoint
+
+        def find(should_stop, report) -> NamedNeighbours:  # the run's own flips decide the mirror search
+            return named_neighbours(image, source(), NEIGHBOURS_SHOWN, include_flips=trained_with_flips(checkpoint))
+
+        self._finder.start(find)
 
     def _source(self) -> str:
         """The data set to measure against (on the worker thread: reading a checkpoint's config is file work)."""
@@ -207,10 +248,11 @@ class SampleQualityPanel(QWidget):
                             f"({reference}); {result.seconds:.1f} s")
 
     @Slot(object)
-    def _on_neighbours(self, result: Neighbours) -> None:
+    def _on_neighbours(self, named: NamedNeighbours) -> None:
         if self.samples is None or self._clicked is None:
             return
-        self.neighbours.show_neighbours(self.samples[self._clicked], result)
+        result = named.neighbours
+        self.neighbours.show_neighbours(self.samples[self._clicked], result, named.names)
         self.status.setText(f"sample {self._clicked}: ratio test {result.ratio:.2f} "
                             f"(a copy when ≤ {result.threshold:.2f})")
 

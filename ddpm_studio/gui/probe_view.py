@@ -15,8 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,19 +30,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app import exports
-from ddpm_studio.app.probe import (
-    ProbeOutcome,
-    ProbeSettings,
-    inversion_strip,
-    run_probe,
-    save_interpolation,
-    sdedit_grid,
-)
+from ddpm_studio.app.export_names import export_name, model_name
+from ddpm_studio.app.probe import ProbeOutcome, ProbeSettings, run_probe, sdedit_grid
+from ddpm_studio.app.probe_exports import alphas, labelled_inversion, save_interpolation, save_sdedit_grid
+from ddpm_studio.app.recording import ExportStyle
 from ddpm_studio.engine import SAMPLERS
 from ddpm_studio.gui.image_utils import to_qpixmap
 from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.play_button import PlayPauseButton
+from ddpm_studio.gui.plot_axes import plain_axes, show_values
+from ddpm_studio.gui.sampler_controls import SCALES
+from ddpm_studio.gui.save_dialog import ask_save_path
 from ddpm_studio.gui.state import AppState
 
 MAX_IMAGES = 8  # selected images probed at most
@@ -96,16 +94,15 @@ class ProbeView(ModelTaskView):
         buttons.addWidget(self.cancel_button)
         left.addLayout(buttons)
         left.addWidget(self.progress)
+        left.addWidget(self._export_box())
+        # the texts that change go below every button, so no button moves as they do (issue 13 item 29); the
+        # result summary and the last save each keep their own line (issue 22 N14: "Saved …" replaced the result)
+        self.status.setWordWrap(True)
+        self.export_status = QLabel()
+        self.export_status.setWordWrap(True)
+        self.export_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         left.addWidget(self.status)
-        self.save_grid_button = QPushButton("Save grid…")
-        self.save_gif_button = QPushButton("Save interpolation GIF…")
-        self.save_strip_button = QPushButton("Save interpolation strip…")
-        for button, (kind, suffix) in ((self.save_grid_button, ("PNG image (*.png)", ".png")),
-                                       (self.save_gif_button, ("GIF animation (*.gif)", ".gif")),
-                                       (self.save_strip_button, ("PNG image (*.png)", ".png"))):
-            button.setEnabled(False)
-            button.clicked.connect(lambda _c=False, b=button, k=kind, s=suffix: self._ask_export(b, k, s))
-            left.addWidget(button)
+        left.addWidget(self.export_status)
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
@@ -116,13 +113,14 @@ class ProbeView(ModelTaskView):
         grid_scroll = QScrollArea()
         grid_scroll.setWidget(self.grid_label)
         grid_scroll.setWidgetResizable(True)
-        self.error_plot = pg.PlotWidget(background="w")
+        self.error_plot = pg.PlotWidget(background="w", axisItems=plain_axes())  # 0.001 … 1, no "(x" unit
         self.error_plot.setLabel("bottom", "t (noised to, then reversed)")
-        self.error_plot.setLabel("left", "reconstruction MSE (log scale)")
+        self.error_plot.setLabel("left", "MSE (log)")  # short: the long label was cut ("(x"), N14
         self.error_plot.setLogMode(x=False, y=True)  # 1e-3 at small t to ~1 at t = T-1
         self.error_plot.addLegend(offset=(10, 10))
         self.error_plot.showGrid(x=True, y=True, alpha=0.2)
         self.error_plot.setMinimumHeight(200)
+        show_values(self.error_plot, False)  # empty: no stacked "9 8 7 6 5" (issue 13 item 13)
         self.inversion_label = QLabel()
         self.inversion_text = QLabel()
         self.inversion_text.setWordWrap(True)
@@ -137,6 +135,9 @@ class ProbeView(ModelTaskView):
         self.interp_slider.setAccessibleName("Interpolation position")
         self.interp_slider.setEnabled(False)
         self.interp_slider.valueChanged.connect(self._show_frame)
+        self.alpha_label = QLabel("α = –")  # where the slider is between the two images (issue 22 N14)
+        self.alpha_label.setAccessibleName("Interpolation position alpha")
+        self.alpha_label.setFixedWidth(self.alpha_label.fontMetrics().horizontalAdvance("α = 0.00") + 8)
         self.play_button = PlayPauseButton()
         self.play_button.setEnabled(False)
         self.play_button.toggled.connect(self.set_playing)
@@ -150,6 +151,7 @@ class ProbeView(ModelTaskView):
         slider_row = QHBoxLayout()
         slider_row.addWidget(self.play_button)
         slider_row.addWidget(self.interp_slider, 1)
+        slider_row.addWidget(self.alpha_label)
         interp_layout.addLayout(slider_row)
         bottom = QHBoxLayout()
         bottom.addWidget(inversion, 1)
@@ -161,6 +163,35 @@ class ProbeView(ModelTaskView):
         layout = QHBoxLayout(self)
         layout.addWidget(left_widget)
         layout.addLayout(right, 1)
+
+    def _export_box(self) -> QGroupBox:
+        """The Sampler's export options (scale, captions) and the three save buttons."""
+        box = QGroupBox("Export")
+        layout = QVBoxLayout(box)
+        self.scale_combo = QComboBox()
+        for factor in SCALES:
+            self.scale_combo.addItem("auto (~512 px)" if factor == 0 else f"{factor}×", factor)
+        self.scale_combo.setToolTip("Enlarge exported pictures with nearest-neighbour (crisp pixels, no blur).")
+        self.captions_check = QCheckBox("captions (what, sampler, model, α)")
+        self.captions_check.setChecked(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("scale"))
+        row.addWidget(self.scale_combo, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.captions_check)
+        self.save_grid_button = QPushButton("Save grid…")
+        self.save_gif_button = QPushButton("Save interpolation GIF…")
+        self.save_strip_button = QPushButton("Save interpolation strip…")
+        for button, (kind, suffix) in ((self.save_grid_button, ("PNG image (*.png)", ".png")),
+                                       (self.save_gif_button, ("GIF animation (*.gif)", ".gif")),
+                                       (self.save_strip_button, ("PNG image (*.png)", ".png"))):
+            button.setEnabled(False)
+            button.clicked.connect(lambda _c=False, b=button, k=kind, s=suffix: self._ask_export(b, k, s))
+            layout.addWidget(button)
+        return box
+
+    def export_style(self) -> ExportStyle:
+        return ExportStyle(scale=int(self.scale_combo.currentData()), captions=self.captions_check.isChecked())
 
     # -- inputs ---------------------------------------------------------------------------------
     def indices(self) -> list[int]:
@@ -228,10 +259,11 @@ class ProbeView(ModelTaskView):
                                      (3, "detail (the rest)", (213, 94, 0))):
             self.error_plot.plot(ts, np.array([r[column] for r in rows]), pen=pg.mkPen(colour, width=2),
                                  symbol="o", symbolBrush=colour, symbolPen=None, symbolSize=6, name=name)
+        show_values(self.error_plot, len(ts) > 0)
         inv = outcome.inversion
-        self.inversion_label.setPixmap(to_qpixmap(inversion_strip(inv, scale=SCREEN_SCALE)))
+        self.inversion_label.setPixmap(to_qpixmap(labelled_inversion(outcome, SCREEN_SCALE)))  # rows named (N14)
         self.inversion_text.setText(f"{inv.steps} DDIM steps each way; reconstruction MSE "
-                                    + ", ".join(f"{v:.4f}" for v in inv.mse.tolist()))
+                                    + ", ".join(f"#{i}: {v:.4f}" for i, v in zip(outcome.indices, inv.mse.tolist())))
         has_frames = outcome.frames is not None
         self.interp_slider.setEnabled(has_frames)
         self.play_button.setEnabled(has_frames)
@@ -248,6 +280,7 @@ class ProbeView(ModelTaskView):
     def _show_frame(self, index: int) -> None:
         if self.outcome is not None and self.outcome.frames is not None:
             frame = self.outcome.frames[index]
+            self.alpha_label.setText(f"α = {alphas(len(self.outcome.frames))[index]:.2f}")
             self.interp_label.setPixmap(to_qpixmap(frame.repeat(SCREEN_SCALE * 2, 0).repeat(SCREEN_SCALE * 2, 1)))
 
     def set_playing(self, playing: bool) -> None:
@@ -266,24 +299,29 @@ class ProbeView(ModelTaskView):
 
     # -- export ---------------------------------------------------------------------------------
     def export_grid(self, path: str | Path) -> Path:
+        """The SDEdit grid at the chosen scale, captioned if asked."""
         if self.outcome is None:
             raise ValueError("Run the probe first.")
-        return exports.save_png(path, sdedit_grid(self.outcome.sdedit))
+        return save_sdedit_grid(path, self.outcome, self.export_style(), self._model_label())
 
     def export_interpolation(self, path: str | Path) -> Path:
-        """A .gif animates forth and back; any other suffix writes a PNG strip."""
+        """A .gif animates forth and back, held at each image; any other suffix writes a PNG strip."""
         if self.outcome is None or self.outcome.frames is None:
             raise ValueError("Run the probe on two or more images first.")
-        return save_interpolation(self.outcome.frames, path)
+        return save_interpolation(path, self.outcome, self.export_style(), self._model_label())
+
+    def _model_label(self) -> str:
+        return model_name(self.model_combo.currentData())
 
     def _ask_export(self, button: QPushButton, kind: str, suffix: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, button.text().rstrip("…"), f"probe{suffix}", kind)
-        if not path:
+        what = "sdedit" if button is self.save_grid_button else "interpolation"
+        name = export_name(what, suffix, checkpoint=self.model_combo.currentData(), method="probe")
+        path = ask_save_path(self, self._state.settings, button.text().rstrip("…"), name, kind, suffix)
+        if path is None:
             return
-        path = path if path.lower().endswith(suffix) else path + suffix
         try:
             written = self.export_grid(path) if button is self.save_grid_button else self.export_interpolation(path)
         except (OSError, ValueError) as exc:
-            self.status.setText(f"Export failed: {exc}")
+            self.export_status.setText(f"Export failed: {exc}")
             return
-        self.status.setText(f"Saved {written}")
+        self.export_status.setText(f"Saved {written}")

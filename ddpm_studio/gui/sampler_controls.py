@@ -3,8 +3,8 @@
 `SamplerControls` owns these widgets and turns them into what the worker takes: `sampling_config()`
 (a `SamplingConfig`) and `lane_specs()` (one lane, or two from the same x_T to compare). It enables
 only the fields the chosen method and comparison use; with DDPM the greyed steps field shows T (DDPM runs
-all T steps), and a line shows the cost in network evaluations (`engine.nfe`). The methods are the engine's
-the sampler table's rows with their labels. The view wires the buttons and places `run_bar` (Sample, Cancel,
+all T steps), and a line shows the cost in network evaluations (the sampler table's NFE counter). The
+methods are the sampler table's rows with their labels. The view wires the buttons and places `run_bar` (Sample, Cancel,
 the progress bar with its ETA, the status line) outside the scrolling column, so it is never clipped.
 The export box chooses a nearest-neighbour scale and captions, and has its own progress bar and Cancel.
 """
@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.recording import ExportStyle
 from ddpm_studio.app.sampling import LaneSpec
-from ddpm_studio.engine import SAMPLERS, SamplingConfig, fit_steps, nfe
+from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe
 
 SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
-COMPARE_MODES = {"none": "no comparison", "ddpm_ddim": "DDPM vs DDIM", "checkpoints": "two checkpoints",
+# "two samplers": the method box's sampler beside any second one (issue 22 N12: only DDPM vs DDIM was offered)
+COMPARE_MODES = {"none": "no comparison", "samplers": "two samplers", "checkpoints": "two checkpoints",
                  "eta": "two η values (DDIM)"}
+SECOND_METHOD = "ddpm"  # the second sampler a comparison starts with (DDIM vs DDPM, the classic pair)
 AVERAGE_HELP = ("Average N draws: each image runs N chains from the same starting noise with different fresh "
                 "noise; the shown x̂₀ and the final image are their mean. Cleaner, less grainy images, but the "
                 "chains' details average away: less variety and softer detail. No effect with DDIM η = 0.")
@@ -63,6 +65,7 @@ class SamplerControls(QWidget):
         self._build_layout()
         self.method.currentIndexChanged.connect(self._on_method)
         self.compare.currentIndexChanged.connect(self._on_method)
+        self.method_b.currentIndexChanged.connect(self._on_method)
         self.steps.valueChanged.connect(self._on_steps)
         self._on_method()
 
@@ -106,6 +109,11 @@ class SamplerControls(QWidget):
         for key, text in COMPARE_MODES.items():
             self.compare.addItem(text, key)
         self.model_b = QComboBox()
+        self.method_b = QComboBox()
+        for method in SAMPLERS:
+            self.method_b.addItem(SAMPLERS.label(method), method)
+        self.method_b.setCurrentIndex(self.method_b.findData(SECOND_METHOD))
+        self.method_b.setToolTip("The second sampler, with the same steps, η and starting noise as the first")
         self.eta_b = _double(1.0, 0.0, 2.0, 0.1)
         icon = self.style().standardIcon
         self.sample_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Sample")
@@ -154,6 +162,7 @@ class SamplerControls(QWidget):
         compare_box = QGroupBox("Compare (same starting noise)")
         form = QFormLayout(compare_box)
         form.addRow(self.compare)
+        form.addRow("second sampler", self.method_b)
         form.addRow("second model", self.model_b)
         form.addRow("second η", self.eta_b)
         self.run_bar = QWidget()  # placed by the view, outside the scrolling column
@@ -168,6 +177,12 @@ class SamplerControls(QWidget):
         progress_row.addWidget(self.eta_label)
         bar.addLayout(progress_row)
         bar.addWidget(self.status)
+        # the bar keeps its height while the progress bar comes and goes and the status wraps (old #29)
+        for widget in (self.progress, self.eta_label):
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
         export_box = QGroupBox("Export")
         form = QFormLayout(export_box)
         form.addRow("scale", self.scale)
@@ -234,9 +249,10 @@ class SamplerControls(QWidget):
             raise ValueError("No model: train one, open a run, or choose a checkpoint file.")
         cfg, n, mode = self.sampling_config(), self.average.value(), self.compare.currentData()
         name = self.model_combo.currentText()
-        if mode == "ddpm_ddim":
-            return (LaneSpec("DDPM", Path(model), replace(cfg, method="ddpm"), n),
-                    LaneSpec(f"DDIM, {cfg.steps} steps, η = {cfg.eta:g}", Path(model), replace(cfg, method="ddim"), n))
+        if mode == "samplers":
+            second = replace(cfg, method=self.method_b.currentData())
+            return (LaneSpec(self._sampler_words(cfg), Path(model), cfg, n),
+                    LaneSpec(self._sampler_words(second), Path(model), second, n))
         if mode == "checkpoints":
             other = self.model_b.currentData()
             if not other:
@@ -247,6 +263,13 @@ class SamplerControls(QWidget):
             return (LaneSpec(f"DDIM η = {a.eta:g}", Path(model), a, n),
                     LaneSpec(f"DDIM η = {b.eta:g}", Path(model), b, n))
         return (LaneSpec(name, Path(model), cfg, n),)
+
+    def _sampler_words(self, cfg: SamplingConfig) -> str:
+        """'DDIM, 50 steps, η = 0' / 'DDPM' (all T steps): a lane's label in a comparison of samplers."""
+        if cfg.method == "ddpm":
+            return SAMPLERS.label("ddpm")
+        eta = f", η = {cfg.eta:g}" if cfg.method == "ddim" else ""
+        return f"{SAMPLERS.label(cfg.method)}, {cfg.steps} steps{eta}"
 
     # -- state ----------------------------------------------------------------------------------
     def set_status(self, text: str, *, error: bool = False) -> None:
@@ -273,7 +296,15 @@ class SamplerControls(QWidget):
         elif not ddpm_only:
             self.steps.setValue(self._steps_choice)
         self.steps.blockSignals(False)
-        self.eta.setEnabled((row is not None and "eta" in row.options) or mode in ("ddpm_ddim", "eta"))
+        if mode == "eta" and method != "ddim":  # η is DDIM's: say so in the method box, never switch silently
+            self.method.setCurrentIndex(self.method.findData("ddim"))
+            return  # _on_method runs again for the new method
+        self.method.setEnabled(mode != "eta")
+        self.method.setToolTip("Two η values compare DDIM samples" if mode == "eta" else "")
+        second = self.method_b.currentData() if mode == "samplers" else None
+        uses_eta = [name for name in (method, second) if name in SAMPLERS and "eta" in SAMPLERS[name].options]
+        self.eta.setEnabled(bool(uses_eta) or mode == "eta")
+        self.method_b.setEnabled(mode == "samplers")
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
         self._show_cost()
@@ -286,8 +317,13 @@ class SamplerControls(QWidget):
     def _show_cost(self) -> None:
         """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown)."""
         method, steps, T = self.method.currentData(), self._steps_choice, self._timesteps
-        if self.compare.currentData() == "ddpm_ddim" and T is not None:
-            self.nfe_label.setText(f"{T} + {fit_steps(steps, T)} NFE (DDPM + DDIM)")
+        if self.compare.currentData() == "samplers" and T is not None:
+            second = self.method_b.currentData()
+            try:
+                self.nfe_label.setText(f"{nfe(method, steps, T)} + {nfe(second, steps, T)} NFE "
+                                       f"({SAMPLERS.label(method)} + {SAMPLERS.label(second)})")
+            except ValueError as exc:
+                self.nfe_label.setText(str(exc))
             return
         try:
             self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE)" if T else "—")

@@ -4,7 +4,7 @@ Pick a model (the run being trained, any run on disk, the shipped demo model: `a
 steps, η, noise scale (temperature), "average N draws" (see `app.sampling`), seed and image count. Sampling
 runs an `app.sampling.SamplingSession` in a `SamplerRunner` thread that streams uint8 frames; the view stores
 them and paints the frame the `FramePlayer` points at (throttled to ~30 Hz while streaming). Compare mode runs
-two lanes from the same x_T: DDPM vs DDIM, two checkpoints, or two η values. Exports: final grid PNG, GIF,
+two lanes from the same x_T: two samplers, two checkpoints, or two η values. Exports: final grid PNG, GIF,
 strip of steps, at a chosen nearest-neighbour scale and with captions; each runs on an `ExportRunner` thread
 from a snapshot of the recording, with a progress bar and Cancel, so the window never freezes.
 
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout
 
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import default_choice, model_choices, model_info
+from ddpm_studio.app.export_names import export_name
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
@@ -36,6 +37,7 @@ from ddpm_studio.gui.neighbours_view import SampleQualityPanel
 from ddpm_studio.gui.sampler_controls import SamplerControls
 from ddpm_studio.gui.sampler_lanes import SamplerLanes
 from ddpm_studio.gui.sampler_worker import SamplerRequest, SamplerRunner
+from ddpm_studio.gui.save_dialog import ask_save_path
 from ddpm_studio.gui.training_stats import format_duration
 
 if TYPE_CHECKING:
@@ -102,9 +104,11 @@ class SamplerView(QWidget):
         c.browse_button.clicked.connect(self._browse_checkpoint)
         c.sample_button.clicked.connect(self.start)
         c.cancel_button.clicked.connect(self.cancel)
-        c.png_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_png))
-        c.gif_button.clicked.connect(lambda: self._ask_export("GIF animation (*.gif)", ".gif", self.export_gif))
-        c.strip_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_strip))
+        c.png_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_png, "grid"))
+        c.gif_button.clicked.connect(lambda: self._ask_export("GIF animation (*.gif)", ".gif", self.export_gif,
+                                                              "animation"))
+        c.strip_button.clicked.connect(lambda: self._ask_export("PNG image (*.png)", ".png", self.export_strip,
+                                                                "strip"))
         c.export_cancel.clicked.connect(self.exporter.cancel)
         c.model_combo.currentIndexChanged.connect(self._on_model)
         c.show_eps.toggled.connect(self.lanes.set_show_eps)
@@ -341,13 +345,18 @@ class SamplerView(QWidget):
         self.controls.set_status(text, error=error)
         self._update_buttons()
 
-    def _ask_export(self, filter_text: str, suffix: str, action) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export", str(Path.home() / f"samples{suffix}"), filter_text)
-        if not path:
-            return
-        if not path.lower().endswith(suffix):
-            path += suffix
-        action(path)
+    def export_name(self, what: str, suffix: str) -> str:
+        """The proposed file name: the sampled model, sampler and steps (issue 22 N18)."""
+        lane = self._lanes_asked[0] if self._lanes_asked else None
+        sampling = lane.sampling if lane is not None else self.sampling_config()
+        checkpoint = lane.checkpoint if lane is not None else self.controls.model_combo.currentData()
+        return export_name(what, suffix, checkpoint=checkpoint, method=sampling.method, steps=sampling.steps)
+
+    def _ask_export(self, filter_text: str, suffix: str, action, what: str) -> None:
+        path = ask_save_path(self, self._state.settings, "Export", self.export_name(what, suffix), filter_text,
+                             suffix)
+        if path is not None:
+            action(path)
 
     def _update_buttons(self) -> None:
         busy = self.finished_reason is None and self._runner.is_running()

@@ -8,7 +8,7 @@ Settings, runs and logs go to a temporary DDPM_STUDIO_HOME, never to the user's;
 tab at a mid t), training.png (the reopened run: loss history and previews), sampler_mid.png and sampler.png
 (the shipped demo model, DDIM 50 steps, 16 images: a middle frame and the final one) and, unless
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
-DDPM vs DDIM with `--compare ddpm_ddim`, which takes minutes on a CPU: 1000 DDPM steps).
+DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 WINDOW_SIZE = (1280, 820)  # the default window size (issue 13's walk-through)
 POLL_MS = 50
 MAX_PNG_BYTES = 400_000  # larger screenshots are saved with a 256-colour palette
-COMPARE_MODES = ("eta", "ddpm_ddim", "none")
+COMPARE_MODES = ("eta", "samplers", "none")
 
 
 def wait_until(condition: Callable[[], bool] = lambda: False, timeout_s: float = 5.0,
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=None, help="a run folder to reopen in the Training tab "
                                                                 "(copied, never modified)")
     parser.add_argument("--compare", choices=COMPARE_MODES, default="eta",
-                        help="sampler_compare.png: DDIM η 0 vs 1 (eta, default; seconds), DDPM vs DDIM "
-                             "(ddpm_ddim; 1000 DDPM steps, minutes on a CPU) or none")
+                        help="sampler_compare.png: DDIM η 0 vs 1 (eta, default; seconds), two samplers "
+                             "(samplers: DDIM vs DDPM; 1000 DDPM steps, minutes on a CPU) or none")
     parser.add_argument("--compare-count", type=int, default=16,
                         help="images for the comparison (0 skips it; default 16)")
     parser.add_argument("--compare-timeout", type=float, default=240.0,

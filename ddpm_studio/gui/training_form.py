@@ -40,6 +40,10 @@ LABELS = {"eps": "ε (noise)", "x0": "x₀ (clean image)", "v": "v (velocity)", 
           "huber": "Huber", "cosine": "cosine decay", "resnet": "ResNet (scale-shift)", "convnext": "ConvNeXt",
           "cpu": "CPU", "cuda": "CUDA", "no": "off (float32)", 3: "RGB", 1: "Grayscale"}
 CUSTOM = "custom"
+# "train for" keeps one number per unit; a unit not used yet starts here (issue 22 N7: 2000 steps became 2000
+# minutes). Steps start at TrainingConfig's own default; the CLI has no unit switch, so these are the GUI's.
+FIRST_LENGTH = {"epochs": 10, "minutes": 10}
+LENGTH_SUFFIX = {"steps": " steps", "epochs": " epochs", "minutes": " min"}
 
 
 def _combo(choices, current, labels: dict | None = None) -> QComboBox:
@@ -105,6 +109,9 @@ class TrainingForm(QWidget):
         self.length = QSpinBox()
         self.length.setRange(1, 10_000_000)
         self.length.setValue(tr.max_steps or 1)
+        self.length.setSuffix(LENGTH_SUFFIX["steps"])
+        self._unit = "steps"
+        self._lengths = {"steps": tr.max_steps or 1, **FIRST_LENGTH}  # the last number of each unit
         self.ema = QDoubleSpinBox()
         self.ema.setDecimals(4)
         self.ema.setRange(0.0, 0.9999)
@@ -130,6 +137,8 @@ class TrainingForm(QWidget):
             spin.valueChanged.connect(self._on_edit)
         for check in self.findChildren(QCheckBox) + [self.by_steps, self.by_minutes]:
             check.toggled.connect(self._on_edit)
+        for unit, button in (("steps", self.by_steps), ("epochs", self.by_epochs), ("minutes", self.by_minutes)):
+            button.toggled.connect(lambda checked, unit=unit: checked and self._on_unit(unit))
         self.source.textChanged.connect(self._on_edit)
         self.preset.currentIndexChanged.connect(self._on_preset)
         self._base_training, self._base_data, self._base_diffusion = tr, d, diff
@@ -271,8 +280,8 @@ class TrainingForm(QWidget):
             self.source.setText(spec)
 
     def apply_data_profile(self, profile: DataProfile) -> None:
-        """Defaults that follow the data (AppState.data_profile_changed): the size and channels proposed for the
-        current preset. Ignored for the dataset the shown values were already chosen for (a reopened run's, or
+        """Defaults that follow the data (AppState.data_profile_changed): the size, channels and flip proposed for
+        the current preset. Ignored for the dataset the shown values were already chosen for (a reopened run's, or
         the last launch's remembered form), so a person's own choice is not overwritten by reopening it."""
         if not profile.source or profile.source == self._shaped_for:
             return
@@ -280,7 +289,9 @@ class TrainingForm(QWidget):
         shape = propose_data_shape(profile, self.preset.currentData(), IMAGE_SIZES)
         _set_combo(self.image_size, shape.image_size)
         _set_combo(self.channels, shape.channels)
+        self.hflip.setChecked(shape.hflip)
         self.image_size.setToolTip(f"Proposed {shape.reason}")
+        self.hflip.setToolTip(f"Proposed {shape.reason}")
 
     def set_run_config(self, config: RunConfig) -> None:
         """Show a reopened run's configuration (to read it, or to start a similar run)."""
@@ -331,6 +342,15 @@ class TrainingForm(QWidget):
         finally:
             self.blockSignals(False)
         self.changed.emit()
+
+    def _on_unit(self, unit: str) -> None:
+        """Another "train for" unit: keep the old unit's number, show the new unit's last (or first) number."""
+        if unit == self._unit:
+            return
+        self._lengths[self._unit] = self.length.value()
+        self._unit = unit
+        self.length.setSuffix(LENGTH_SUFFIX[unit])
+        self.length.setValue(self._lengths[unit])
 
     def _on_preset(self) -> None:
         name = self.preset.currentData()

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app.training import TrainingJob
+from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, run_complete_message
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.gui.filmstrip import Filmstrip
 from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
@@ -378,6 +378,9 @@ class TrainingPanel(QWidget):
         elif isinstance(event, ev.FinishedEvent):
             self.last_finish = event
             self.stats.set("status", f"{event.reason} at step {event.step}")
+            if event.reason == RUN_COMPLETE:  # issue 22 N11: a resume with nothing left; the words are app's
+                self.stats.set("step", f"{event.step} / {event.step}")
+                self._show_notice(run_complete_message(event.step))
         elif isinstance(event, ev.FailedEvent):
             self.last_failure = event
             started = self._last_step is not None

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.training.events import StepEvent
@@ -29,6 +30,10 @@ MIN_WALL_S = 2.0  # seconds of training time before the wall rate is trusted
 NAMES = {"status": "Status", "step": "Step", "epoch": "Epoch", "loss": "Loss", "speed": "Throughput",
          "elapsed": "Elapsed", "eta": "ETA", "run": "Run", "checkpoint": "Checkpoint"}
 ROW = ("status", "step", "epoch", "loss", "speed", "elapsed", "eta")  # the first row; run and checkpoint below
+# The first row's columns share the width in these proportions, whatever their text: a value that grows ("1 / 4711"
+# to "4711 / 4711", "training" to "stopping (writing a checkpoint) …") never moves the next column (old #29); a
+# value too long for its column is elided, with the whole text in its tooltip.
+ROW_WEIGHTS = {"status": 4, "step": 3, "epoch": 1, "loss": 2, "speed": 4, "elapsed": 2, "eta": 2}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -46,7 +51,11 @@ class TrainingStats(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.labels = {key: ElidedLabel("—") if key in ("run", "checkpoint") else QLabel("—") for key in NAMES}
+        self.labels: dict[str, QLabel] = {key: ElidedLabel("—") for key in ("run", "checkpoint")}
+        for key in ROW:
+            label = ElidedLabel("—", mode=Qt.TextElideMode.ElideRight, min_chars=3)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # its text sizes nothing
+            self.labels[key] = label
         self._rate_origin: tuple[int, float] | None = None  # (step, elapsed) at the first event of this session
         self._batch_size: int | None = None
         self._last: StepEvent | None = None
@@ -55,6 +64,7 @@ class TrainingStats(QWidget):
         for i, key in enumerate(ROW):
             grid.addWidget(QLabel(f"<b>{NAMES[key]}</b>"), 0, i)
             grid.addWidget(self.labels[key], 1, i)
+            grid.setColumnStretch(i, ROW_WEIGHTS[key])
         for row, key in enumerate(("run", "checkpoint"), start=2):
             # a long path never widens the window: elided in the middle (its file name stays), full text in the tooltip
             grid.addWidget(QLabel(f"<b>{NAMES[key]}</b>"), row, 0)
@@ -110,7 +120,9 @@ class TrainingStats(QWidget):
         self.set("step", f"{event.step}" + (f" / {event.total_steps}" if event.total_steps else ""))
         self.set("epoch", str(event.epoch))
         self.set("loss", f"{event.loss:.4f}")
-        self.set("speed", self._speed_text(event))
+        text, tip = self._speed_text(event)
+        self.set("speed", text)
+        self.labels["speed"].setToolTip(f"{text}: {tip}")
         self.set("elapsed", format_duration(event.elapsed_s))
         self.set("eta", format_duration(self._eta(event)))
 
@@ -121,15 +133,14 @@ class TrainingStats(QWidget):
         self.set("loss", f"{float(record['loss']):.4f}" if "loss" in record else "—")
         self.set("elapsed", format_duration(float(record["time"])) if "time" in record else "—")
 
-    def _speed_text(self, event: StepEvent) -> str:
+    def _speed_text(self, event: StepEvent) -> tuple[str, str]:
+        """The throughput shown, and its explanation (the tooltip)."""
         wall = self.wall_rate()
         if wall is None or wall >= (1.0 - SHOWN_DIFFERENCE) * event.images_per_s:
-            self.labels["speed"].setToolTip("Images per second, data loading included.")
-            return f"{event.images_per_s:.1f} img/s"
-        self.labels["speed"].setToolTip(f"{wall:.1f} images per second of training time, previews and "
-                                        f"checkpoints included; the optimiser steps alone run at "
-                                        f"{event.images_per_s:.1f} img/s.")
-        return f"{wall:.1f} img/s ({event.images_per_s:.1f} without previews)"
+            return f"{event.images_per_s:.1f} img/s", "images per second, data loading included."
+        return (f"{wall:.1f} img/s ({event.images_per_s:.1f} without previews)",
+                f"{wall:.1f} images per second of training time, previews and checkpoints included; the "
+                f"optimiser steps alone run at {event.images_per_s:.1f} img/s.")
 
     def _eta(self, event: StepEvent) -> float | None:
         if not event.total_steps or self._rate_origin is None:

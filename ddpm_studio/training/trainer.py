@@ -249,7 +249,7 @@ class Trainer:
             self.run_dir.save_config(self.config)  # resume reads the horizon from here
         log.info("%s (warm-up %d steps, %s learning rate to step %d)", plan.describe(),
                  self.config.training.warmup_steps, self.config.training.lr_schedule, plan.planned_steps)
-        return None
+        return planner if planner.replan_pending else None  # budget.py re-plans once (issue 22 N17)
 
     def _new_planner(self) -> BudgetPlanner | None:
         tc = self.config.training

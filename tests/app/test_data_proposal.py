@@ -74,3 +74,48 @@ def test_decoding_keeps_the_files_own_mode(tmp_path):
     assert modes == {"rgba.png": "RGBA", "cmyk.jpg": "CMYK", "i16.png": "I;16", "float.tif": "F",
                      "palette.gif": "P"}
     assert {decode_image(tmp_path / name).mode for name in files} <= {"RGB", "L"}  # converted for training
+
+
+# --- issue 22 N4: flip in the proposal, and the CLI's scan (profile_source, follow_data) --------------------
+
+def _grey_digits(folder, count: int = 6, side: int = 16) -> None:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8), "L").save(folder / f"d{i}.png")
+
+
+def test_small_grey_images_get_flip_proposed_off_and_say_so(tmp_path):
+    _grey_digits(tmp_path)
+    shape = propose_data_shape(profile_of(tmp_path))
+    assert shape.hflip is False and "flip off" in shape.reason
+
+
+def test_colour_images_keep_flip_on_and_say_so(tmp_path):
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), "RGB").save(tmp_path / f"{i}.png")
+    shape = propose_data_shape(profile_of(tmp_path))
+    assert shape.hflip is True and "flip on" in shape.reason
+
+
+def test_profile_source_sees_what_the_scan_sees(tmp_path):
+    from ddpm_studio.app.data_proposal import profile_source
+
+    _grey_digits(tmp_path)
+    expected = profile_of(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"not an image")  # left out, as training leaves it out
+    assert profile_source(str(tmp_path)) == expected
+
+
+def test_follow_data_fills_only_what_was_not_given(tmp_path):
+    from ddpm_studio.app.data_proposal import follow_data
+    from ddpm_studio.data.config import DataConfig
+
+    _grey_digits(tmp_path)
+    data, shape = follow_data(DataConfig(source=str(tmp_path)), "tiny", image_size=None, channels=None, hflip=None)
+    assert (data.image_size, data.channels, data.hflip) == (16, 1, False) and shape is not None
+    data, _ = follow_data(DataConfig(source=str(tmp_path)), "tiny", image_size=32, channels=None, hflip=True)
+    assert (data.image_size, data.channels, data.hflip) == (32, 1, True)
+    data, shape = follow_data(DataConfig(source="/no/such/folder"), "tiny", image_size=8, channels=3, hflip=True)
+    assert shape is None and data.image_size == 8  # everything given: nothing scanned

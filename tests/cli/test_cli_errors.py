@@ -323,3 +323,10 @@ def test_divergence_is_reported_once_even_when_verbose(cli_here, tmp_path):
     said = [line for line in result.err_lines if "diverged" in line]
     assert said == [result.err_lines[-1]] and said[0].startswith("ddpm-studio: error: training failed (nan): ")
 
+
+
+def test_resuming_a_complete_run_says_how_to_continue(cli_here, tiny_run) -> None:
+    """Issue 22 N11: the message comes from app.training, for both faces."""
+    done = cli_here("train", "--resume", str(tiny_run), "--quiet")
+    assert done.code == 0, done.err
+    assert "The run is complete (4 / 4 steps): give train --resume a larger --steps" in done.err

@@ -178,3 +178,60 @@ def test_summary_shows_the_files_own_modes_and_long_reasons_have_tooltips(qtbot,
         assert mode in modes
     item = view.problems.topLevelItem(0)
     assert item.toolTip(0) == long_name and item.text(1) in item.toolTip(1)
+
+
+def _cell_layout(view, row: int):
+    """(decoration rect, text rect, cell rect) of one thumbnail, as the delegate lays it out."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    view.list_view.initViewItemOption(option)
+    index = view.model.index(row)
+    option.rect = view.list_view.visualRect(index)
+    view.list_view.itemDelegate().initStyleOption(option, index)
+    style = view.list_view.style()
+    return (style.subElementRect(QStyle.SubElement.SE_ItemViewItemDecoration, option, view.list_view),
+            style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, view.list_view), option.rect, option)
+
+
+def test_every_cell_has_the_same_image_box_and_its_name_inside_it(qtbot, tmp_path, state, view):
+    """Issue 22 N15: a portrait image pushed its name out of the cell, a broken file lost its name, rows were
+    offset by the images' shapes."""
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name, (w, h) in (("a_portrait.png", (12, 20)), ("b_landscape.png", (20, 12)), ("c_square.png", (16, 16))):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "d_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    state.set_source(str(folder))
+    qtbot.waitUntil(lambda: all(view.model.is_cached(r) for r in range(4)), timeout=10_000)
+    layouts = [_cell_layout(view, row) for row in range(4)]
+    assert len({(d.size().width(), d.size().height()) for d, _, _, _ in layouts}) == 1  # one image box
+    assert len({d.top() - cell.top() for d, _, cell, _ in layouts}) == 1 and \
+        len({t.top() - cell.top() for _, t, cell, _ in layouts}) == 1  # names on one line, no offset
+    for _decoration, text, cell, option in layouts:
+        assert cell.contains(text) and option.text  # every name inside its cell, the broken file's too
+    assert layouts[3][3].text == "d_broken.png"
+
+
+def test_ctrl_click_far_down_keeps_the_view_where_it_is(qtbot, tmp_path, state, view):
+    """Issue 22 N6: Ctrl+click far down the grid scrolled back to the first selected image."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    pixels = np.zeros((8, 8), np.uint8)
+    for i in range(400):
+        Image.fromarray(pixels + i % 200, "L").save(folder / f"{i:03d}.png")
+    state.set_source(str(folder))
+    qtbot.waitUntil(lambda: bool(state.selected_indices), timeout=10_000)
+    wait_scan(qtbot, view)
+    bar = view.list_view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() > 0)
+    first = state.selected_indices[0]
+    target = view.model.index(390)
+    rect = view.list_view.visualRect(target)
+    assert view.list_view.viewport().rect().contains(rect.center())
+    qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     rect.center())
+    assert 390 in state.selected_indices and first in state.selected_indices
+    assert bar.value() == bar.maximum()  # not scrolled back to the first selected image

@@ -34,3 +34,17 @@ def test_the_selected_thumbnail_is_bordered_not_tinted(qtbot):
     plain = image.pixelColor(other.left() + 1, other.center().y())
     assert (edge.red(), edge.green(), edge.blue()) == (highlight.red(), highlight.green(), highlight.blue())
     assert (plain.red(), plain.green(), plain.blue()) != (highlight.red(), highlight.green(), highlight.blue())
+
+
+def test_previews_are_not_said_to_come_every_epoch(qtbot):
+    """Issue 22 N10: previews come by time share; the thumbnails name their step."""
+    import numpy as np
+
+    from ddpm_studio.gui.filmstrip import Filmstrip
+
+    strip = Filmstrip()
+    qtbot.addWidget(strip)
+    assert "every epoch" not in strip.header.text() and "same starting noise" in strip.header.text()
+    strip.add_preview(3, np.zeros((8, 8, 3), np.uint8), step=1200)
+    strip.add_preview(3, np.zeros((8, 8, 3), np.uint8))
+    assert [strip.thumbs.item(i).text() for i in range(2)] == ["step 1200", "epoch 3"]

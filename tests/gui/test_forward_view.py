@@ -199,3 +199,29 @@ def test_play_buttons_use_standard_icons_and_no_font_glyphs(qtbot):
     button.blockSignals(False)
     assert button.text() == "Play" and button.icon().cacheKey() == play_key
     assert not any(glyph in button.text() for glyph in "▶⏸")
+
+
+def test_the_T_message_pushes_no_control_and_goes_away(qtbot, view):
+    """Issue 22 N16: the message stayed up and pushed the toolbar's controls to the right."""
+    view.resize(1280, 820)
+    view.show()
+    qtbot.waitExposed(view)
+    spin = view.timesteps_spin
+    before = [w.mapTo(view, w.rect().topLeft()) for w in (view.compare_check, view.seed_spin, view.channels_combo)]
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "5")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert view.t_range_label.isVisible()
+    qtbot.wait(1)  # the layout settles
+    after = [w.mapTo(view, w.rect().topLeft()) for w in (view.compare_check, view.seed_spin, view.channels_combo)]
+    assert after == before
+    qtbot.keyClicks(spin, "1")  # typing again
+    assert not view.t_range_label.isVisible()
+    qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "9")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert view.t_range_label.isVisible()
+    view._t_message_timer.timeout.emit()  # the time is up (not waited for: no timed assertion)
+    assert not view.t_range_label.isVisible()

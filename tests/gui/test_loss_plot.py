@@ -83,3 +83,19 @@ def test_the_log_axis_labels_few_plain_values_and_the_plot_keeps_a_minimum_heigh
     # within less than a decade there are still labelled values (2 and 5 multiples)
     levels = axis.tickValues(math.log10(0.03), math.log10(0.3), 200)
     assert sorted(axis.tickStrings(levels[0][1], 1.0, 1.0)) == sorted(["0.05", "0.1", "0.2"])
+
+
+def test_the_last_and_smoothed_values_are_never_elided(qtbot):
+    """Issue 22 N8: beside the controls, 'smoothed 0.1…' was cut at 1280 px and all of it at 1024."""
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(330, 260)  # the loss column's width at 1024 px
+    plot.show()
+    qtbot.waitExposed(plot)
+    for step in range(1, 40):
+        plot.append(step, 0.123456 / step)
+    plot._redraw()
+    text = plot.last_label.text()
+    assert text.startswith("last ") and "smoothed " in text and "…" not in text
+    qtbot.waitUntil(lambda: plot.last_label.width() >= plot.last_label.fontMetrics().horizontalAdvance(text))
+    assert plot.last_label.minimumSizeHint().width() < plot.width()  # the values never widen the column

@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
+from ddpm_studio.app.probe_exports import HOLD_S
 from ddpm_studio.gui.image_utils import qimage_to_array
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.state import AppState
@@ -62,7 +63,34 @@ def test_probe_of_the_selected_images_shows_grid_plot_inversion_and_interpolatio
     assert view.play_button.text() == "Play"
     grid = view.export_grid(tmp_path / "grid.png")
     assert Image.open(grid).size[0] > 100
-    assert Image.open(view.export_interpolation(tmp_path / "i.gif")).n_frames == 2 * len(outcome.frames) - 2
+    gif = Image.open(view.export_interpolation(tmp_path / "i.gif"))
+    assert gif.n_frames == 2 * len(outcome.frames) - 2  # forth and back (the encoder merges the held copies) ...
+    assert gif.info["duration"] >= 1000 * HOLD_S  # ... and held at each image (issue 22 N14)
+
+
+def test_probe_exports_have_the_samplers_options_and_the_result_stays(qtbot, view, tmp_path, monkeypatch):
+    """Issue 22 N14: tiny uncaptioned exports, 'Saved …' over the result, no α readout, unnamed inversion rows."""
+    from PySide6.QtWidgets import QFileDialog
+
+    view._state.set_selection([2, 7])
+    view.t_edit.setText("3, 10, 19")
+    _run(qtbot, view)
+    summary = view.status.text()
+    assert summary.startswith("Done.")
+    view.interp_slider.setValue(view.interp_slider.maximum())
+    assert view.alpha_label.text() == "α = 1.00"
+    assert "#2: " in view.inversion_text.text() and "#7: " in view.inversion_text.text()
+    assert view.inversion_label.pixmap().width() > 2 * 3 * 8 + 20  # the strip and its column of row names
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(tmp_path / "g.png"), "")))
+    view.save_grid_button.click()
+    assert view.status.text() == summary and view.export_status.text() == f"Saved {tmp_path / 'g.png'}"
+    captioned = Image.open(tmp_path / "g.png")
+    assert max(captioned.size) >= 400  # auto scale: about 512 px, not 400×98
+    view.captions_check.setChecked(False)
+    view.scale_combo.setCurrentIndex(view.scale_combo.findData(1))
+    plain = Image.open(view.export_grid(tmp_path / "plain.png"))
+    assert plain.size[1] < captioned.size[1] and plain.size[0] < captioned.size[0]
+    assert Image.open(view.export_interpolation(tmp_path / "s.png")).size[1] == 8  # the strip at 1x, no caption
 
 
 def test_one_image_has_no_interpolation_and_bad_t_is_said(qtbot, view):

@@ -113,14 +113,17 @@ def test_ddpm_runs_all_T_steps_with_averaging(qtbot, view):
     assert view.recording.frames[0][-1].xt.shape == (2, 16, 16, 3)
 
 
-def test_compare_ddpm_vs_ddim_from_the_same_noise(qtbot, view, tmp_path):
-    view.controls.compare.setCurrentIndex(view.controls.compare.findData("ddpm_ddim"))
+def test_compare_ddim_vs_ddpm_from_the_same_noise(qtbot, view, tmp_path):
+    c = view.controls
+    c.method.setCurrentIndex(c.method.findData("ddim"))
+    c.compare.setCurrentIndex(c.compare.findData("samplers"))
+    assert c.method_b.currentData() == "ddpm" and c.method_b.isEnabled()
     view.controls.steps.setValue(5)
     sample(qtbot, view)
-    assert view.recording.plan.frame_counts == (T, 5)
+    assert view.recording.plan.frame_counts == (5, T)
     assert view.frame_count() == T  # the longer lane drives the player
-    assert len(view.recording.frames[1]) == 5
-    assert view.lane_frame(1, T - 1).index == 4  # the end of one lane lines up with the end of the other
+    assert len(view.recording.frames[0]) == 5
+    assert view.lane_frame(0, T - 1).index == 4  # the end of one lane lines up with the end of the other
     single = export.tile(view.recording.frames[0][-1].xt).shape[1]
     plain(view)
     with Image.open(exported(qtbot, view, view.export_png, tmp_path / "both.png")) as img:
@@ -282,3 +285,23 @@ def test_the_default_model_is_the_demo_not_a_throwaway_run(qtbot, tmp_path, tiny
     widget.controls.method.setCurrentIndex(widget.controls.method.findData("ddpm"))
     assert widget.controls.steps.value() == 1000  # the demo's T
     widget.shutdown(5.0)
+
+
+def test_any_two_samplers_compare_and_two_etas_show_ddim_in_the_method_box(qtbot, view):
+    """Issue 22 N12: 'two η values' switched to DDIM silently; only DDPM vs DDIM was offered."""
+    from ddpm_studio.engine.config import SAMPLING_METHODS
+
+    c = view.controls
+    c.method.setCurrentIndex(c.method.findData("dpmpp_2m"))
+    c.compare.setCurrentIndex(c.compare.findData("samplers"))
+    assert [c.method_b.itemData(i) for i in range(c.method_b.count())] == list(SAMPLING_METHODS)
+    c.method_b.setCurrentIndex(c.method_b.findData("heun"))
+    c.steps.setValue(4)
+    lanes = c.lane_specs()
+    assert [lane.sampling.method for lane in lanes] == ["dpmpp_2m", "heun"]
+    assert "+" in c.nfe_label.text()
+    c.compare.setCurrentIndex(c.compare.findData("eta"))
+    assert c.method.currentData() == "ddim" and not c.method.isEnabled()  # what runs is what the box says
+    assert {lane.sampling.method for lane in c.lane_specs()} == {"ddim"}
+    c.compare.setCurrentIndex(c.compare.findData("none"))
+    assert c.method.isEnabled()

@@ -230,3 +230,25 @@ def test_throughput_counts_the_previews_and_a_dominating_preview_is_a_notice(qtb
     assert not panel.notice_label.isHidden() and "80%" in panel.notice_label.text()
     # the ETA uses the real (wall) rate: 96 steps left at 0.1 step/s
     assert panel.stats.text("eta") == "16:00"
+
+
+def test_the_stats_row_does_not_move_as_its_text_changes(qtbot):
+    """Old #29: the training stats row moved as its numbers changed (a click landed on the wrong button)."""
+    from ddpm_studio.gui.training_stats import ROW, TrainingStats
+
+    stats = TrainingStats()
+    qtbot.addWidget(stats)
+    stats.resize(700, 120)
+    stats.show()
+    qtbot.waitExposed(stats)
+
+    def positions() -> list[int]:
+        qtbot.wait(1)  # the layout settles
+        return [stats.labels[key].x() for key in ROW]
+
+    before = positions()
+    for key, text in (("status", "stopping (writing a checkpoint) …"), ("step", "4711 / 4711"),
+                      ("speed", "1234.5 img/s (2345.6 without previews)"), ("eta", "12:34:56")):
+        stats.set(key, text)
+    assert positions() == before
+    assert stats.text("status") == "stopping (writing a checkpoint) …"  # the whole text (elided only when painted)

@@ -72,3 +72,22 @@ def test_the_block_choice_reaches_the_model_config_and_a_reopened_run_keeps_its_
     fresh.set_run_config(config)
     assert fresh.preset.currentData() == "tiny" and fresh.block.currentData() == "convnext"
     assert fresh.run_config().model == config.model
+
+
+def test_switching_the_length_unit_gives_a_sensible_number_per_unit(qtbot):
+    """Issue 22 N7: 2000 steps switched to minutes stayed 2000 (33 hours)."""
+    from ddpm_studio.gui.training_form import FIRST_LENGTH, TrainingForm
+
+    form = TrainingForm()
+    qtbot.addWidget(form)
+    steps = form.length.value()
+    form.by_minutes.setChecked(True)
+    assert form.length.value() == FIRST_LENGTH["minutes"] and form.length.suffix() == " min"
+    assert form.length_choice() == (None, None, float(FIRST_LENGTH["minutes"]))
+    form.length.setValue(25)
+    form.by_epochs.setChecked(True)
+    assert form.length.value() == FIRST_LENGTH["epochs"] and form.length.suffix() == " epochs"
+    form.by_steps.setChecked(True)
+    assert form.length.value() == steps
+    form.by_minutes.setChecked(True)
+    assert form.length.value() == 25  # each unit keeps its own number

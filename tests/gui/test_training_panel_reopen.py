@@ -80,3 +80,17 @@ def test_a_damaged_file_is_a_notice_not_an_error(qtbot, panel, trained_run, tmp_
     assert not panel.bucket_plot.has_bars() and panel.bucket_plot.message() == UNREADABLE_MESSAGE
     assert not panel.notice_label.isHidden() and "damaged" in panel.notice_label.text()
     assert panel.error_label.isHidden() and panel.loss_plot.point_count() == 4
+
+
+def test_resuming_a_complete_run_says_so(qtbot, panel, trained_run):
+    """Issue 22 N11: Resume on a run at its last step used to do nothing visible."""
+    from PySide6.QtCore import Qt
+
+    assert panel.open_run(trained_run)
+    checkpoints = sorted((trained_run / "checkpoints").iterdir())
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.is_busy() and panel.last_finish is not None, timeout=60_000)
+    assert not panel.notice_label.isHidden()
+    assert panel.notice_label.text() == "The run is complete (4 / 4 steps): raise 'train for' to continue."
+    assert panel.stats.text("step") == "4 / 4"
+    assert sorted((trained_run / "checkpoints").iterdir()) == checkpoints  # nothing trained, nothing written

@@ -36,9 +36,13 @@ def budget_config(tiny_config, **training):
 
 def test_planner_measures_after_the_first_steps_and_plans_the_rest_of_the_budget():
     planner = BudgetPlanner(budget_s=100.0, overhead_share=0.1)
-    answers = [planner.observe(step, 0.5 * step) for step in range(1, 40)]
-    plan = next(a for a in answers if a is not None)
-    assert answers.count(None) == answers.index(plan)  # one answer, then (by contract) no more calls
+    answers = []
+    for step in range(1, 40):
+        answers.append(planner.observe(step, 0.5 * step))
+        if answers[-1] is not None:
+            break
+    plan = answers[-1]
+    assert plan is not None and answers.count(None) == len(answers) - 1
     assert plan.seconds_per_step == pytest.approx(0.5)
     assert plan.measured_steps >= 10 and plan.planned_at_step == 3 + plan.measured_steps
     remaining = (100.0 - 0.5 * plan.planned_at_step) * 0.9
@@ -118,3 +122,49 @@ def test_a_budget_alone_is_a_valid_length_and_planned_steps_must_be_positive():
     TrainingConfig(max_steps=None, max_minutes=2.0).validate()
     with pytest.raises(ValueError, match="planned_steps"):
         TrainingConfig(max_minutes=2.0, planned_steps=0).validate()
+
+
+# --- re-planned once after the warm-up (issue 22 N17) -----------------------------------------------------------
+
+def test_the_replan_uses_the_rate_with_the_previews_real_cost():
+    planner = BudgetPlanner(budget_s=600.0, overhead_share=0.1)
+    step, elapsed, first = 0, 0.0, None
+    while first is None:
+        step, elapsed = step + 1, elapsed + 0.121
+        first = planner.observe(step, elapsed)
+    assert planner.replan_pending and first.seconds_per_step == pytest.approx(0.121)
+    replan = None
+    while replan is None:  # the run is faster than measured (118 ms) and its previews cost 2 %, not the 10 % kept
+        step, elapsed = step + 1, elapsed + 0.118 * 1.02
+        replan = planner.observe(step, elapsed)
+    assert replan.replanned and not planner.replan_pending and elapsed >= 0.25 * 600
+    assert replan.seconds_per_step == pytest.approx(0.118 * 1.02)
+    assert replan.planned_steps == step + int((600.0 - elapsed) / (0.118 * 1.02))
+    assert replan.planned_steps > first.planned_steps  # the budget is used, not ended 7 % early
+    assert "re-planned at step" in replan.describe()
+
+
+class ChangingClock(TickClock):
+    """One second per reading (2 s per step) for the first `slow_reads` readings, then half a second (1 s)."""
+
+    def __init__(self, slow_reads: int) -> None:
+        super().__init__()
+        self.reads, self.slow_reads = 0, slow_reads
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.now += 1.0 if self.reads <= self.slow_reads else 0.5
+        return self.now
+
+
+def test_a_machine_that_speeds_up_after_the_plan_still_trains_to_the_budget(tiny_config, tiny_dataset, tmp_path):
+    config = tiny_config(max_steps=None, max_minutes=2.0, preview_time_share=0.0, metrics_time_share=0.0,
+                         warmup_steps=2, checkpoint_every_steps=1000)
+    run = create_run(config, root=tmp_path, name="faster")
+    trainer = Trainer(config, tiny_dataset, run, device="cpu", clock=ChangingClock(slow_reads=3 * 15))
+    events: list = []
+    trainer.run(events.append)
+    plan = trainer.budget_plan
+    assert plan is not None and plan.replanned  # planned at 2 s per step, re-planned at 1 s
+    assert 0.9 * 120 <= trainer.elapsed_s <= 1.05 * 120  # without the re-plan: 74 s of the 120
+    assert json.loads((run.path / "config.json").read_text())["training"]["planned_steps"] == plan.planned_steps

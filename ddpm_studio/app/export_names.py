@@ -1,0 +1,39 @@
+"""The file name a save dialog proposes: the run, the sampler and its steps, and what is saved.
+
+"samples.png" in the home folder every time (issue 22 N18) made a person rename each export; both the Sampler's
+and the Probe's exports propose `<run>-<sampler>-<steps>steps-<what><suffix>` ("digits16-ddim-50steps-grid.png",
+"demo-dpmpp_2m-20steps-animation.gif", "digits16-probe-sdedit.png"). Qt-free.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ddpm_studio import paths
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+CHECKPOINTS_FOLDER = "checkpoints"
+
+
+def model_name(checkpoint: str | Path | None) -> str:
+    """A short name of the model: "demo", the run folder's name, else the checkpoint file's stem."""
+    if checkpoint is None or str(checkpoint) == "":
+        return "model"
+    path = Path(checkpoint)
+    try:
+        if path.resolve() == paths.demo_checkpoint_dir().resolve() or path.resolve().parent == \
+                paths.demo_checkpoint_dir().resolve():
+            return "demo"
+    except OSError:
+        pass
+    if path.suffix and path.parent.name == CHECKPOINTS_FOLDER:
+        return f"{path.parent.parent.name}-{path.stem}"  # run-step_00004000
+    return path.name if not path.suffix else path.stem
+
+
+def export_name(what: str, suffix: str, *, checkpoint: str | Path | None = None, method: str | None = None,
+                steps: int | None = None) -> str:
+    """`<model>[-<method>][-<steps>steps]-<what><suffix>`, safe as a file name on every system."""
+    parts = [model_name(checkpoint)] + ([method] if method else []) + ([f"{steps}steps"] if steps else []) + [what]
+    return _UNSAFE.sub("_", "-".join(parts)).strip("_") + suffix
