@@ -70,7 +70,7 @@ class StandInTrainer:
 
 class StandInSession:
     def __init__(self, trainer: StandInTrainer, path: Path) -> None:
-        self.trainer, self.problems = trainer, []
+        self.trainer, self.problems, self.skipped_checkpoints = trainer, [], ()
         self.run = type("Run", (), {"path": path})()
 
     def run_training(self, on_event) -> None:
