@@ -115,6 +115,7 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
         config.validate()
         resolve_device(config.training.device)
         dataset = _load(config, status, cancel, on_progress)  # before the run exists: bad data takes no name
+        config = with_data_classes(config, dataset.classes)
         run = create_run(config, root=job.runs_dir, name=job.name) if is_main else None
     path = share_path(str(run.path) if run is not None else None)
     run = run if run is not None else Run(path=Path(path), config=config)
@@ -126,6 +127,17 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
             remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
         raise
     return TrainingSession(run, dataset, trainer)
+
+
+def with_data_classes(config: RunConfig, classes: tuple[str, ...]) -> RunConfig:
+    """A new run's config made class-conditional on the data's classes (their names and order go into
+    config.json, so the run still says "circle", not "0", years later); unlabelled data leaves it as it is."""
+    if not classes or config.model.num_classes:
+        return config
+    conditional = replace(config, model=replace(config.model, num_classes=len(classes)),
+                          data=replace(config.data, classes=tuple(classes)))
+    conditional.validate()
+    return conditional
 
 
 def with_absolute_source(config: RunConfig) -> RunConfig:
