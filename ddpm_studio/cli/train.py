@@ -21,6 +21,7 @@ from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, 
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
 from ddpm_studio.data.config import CHANNELS
+from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
@@ -47,7 +48,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     diffusion = DiffusionConfig(schedule=args.schedule, timesteps=args.timesteps, objective=args.objective,
                                 loss=args.loss, learned_variance=args.learned_variance)
     data = DataConfig(source=args.data, image_size=args.size, channels=args.channels, hflip=not args.no_hflip,
-                      random_crop=args.random_crop)
+                      random_crop=args.random_crop, labels=args.labels)
     default_steps = TrainingConfig().max_steps
     max_steps = args.steps if args.steps is not None else (
         None if args.epochs is not None or args.minutes is not None else default_steps)
@@ -59,7 +60,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every or 0,
         preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
-        seed=args.seed, num_threads=args.threads)
+        seed=args.seed, num_threads=args.threads, class_dropout=args.class_dropout)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
     config.validate()
     return config
@@ -184,6 +185,12 @@ def add_train(sub: Any) -> None:
     p.add_argument("--channels", type=int, choices=CHANNELS, default=m.channels)
     p.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
     p.add_argument("--random-crop", action="store_true")
+    p.add_argument("--labels", choices=LABEL_MODES, default=m.labels,
+                   help="class labels from the data: auto (labels.csv, else class sub-folders, else a built-in set's "
+                        "classes), folders, csv, or none (unconditional); labelled data trains a class-conditional "
+                        "model")
+    p.add_argument("--class-dropout", type=float, default=t.class_dropout,
+                   help="probability of training a labelled image as 'no class' (for classifier-free guidance)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,
