@@ -36,7 +36,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is a file; give a folder for the images")
     sampling = SamplingConfig(method=args.method, steps=steps, eta=args.eta, variance=args.variance,
                               clip_x0=not args.no_clip, noise_scale=args.noise_scale, seed=args.seed,
-                              count=args.count, guidance=args.guidance, guidance_rescale=args.guidance_rescale)
+                              count=args.count, guidance=args.guidance, guidance_rescale=args.guidance_rescale,
+                              guidance_interval=_interval(args.guidance_interval))
     guide = _guide_checkpoint(args)
     ncols = args.ncols or (args.count if args.class_name == ALL_CLASSES else None)
     sizes, total = chunk_sizes(args.count), sampling.nfe(timesteps)
@@ -61,6 +62,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
             exports.save_png(out / f"sample_{i:03d}.png", image)
     print(out)
     return 0
+
+
+def _interval(text: str | None) -> tuple[int, ...]:
+    """--guidance-interval LO,HI -> (LO, HI); None -> () (every step)."""
+    if text is None:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--guidance-interval takes two timesteps LO,HI, got {text!r}") from None
 
 
 def _guide_checkpoint(args: argparse.Namespace) -> Path | None:
@@ -102,6 +113,9 @@ def add_sample(sub: Any) -> None:
                         "unconditional), or autoguidance with --guide; it doubles the batch, not the steps (NFE)")
     s.add_argument("--guidance-rescale", type=float, default=d.guidance_rescale,
                    help="CFG-rescale phi in 0..1 (Lin et al. 2024); 0 = off")
+    s.add_argument("--guidance-interval", default=None, metavar="LO,HI",
+                   help="guide only at timesteps LO <= t <= HI (Kynkaanniemi et al. 2024); elsewhere the plain "
+                        "conditional model (default: every step)")
     s.add_argument("--guide", default=None, metavar="CHECKPOINT",
                    help="autoguidance: a weaker model of the same shape and data (an earlier checkpoint file, or "
                         "another run) to guide away from with --guidance")
