@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ddpm_studio.data.problems import DataSourceError
 
-__all__ = ["LABEL_MODES", "LABELS_CSV", "ClassLabels", "LabelSummary", "read_labels", "summarize_labels"]
+__all__ = ["LABEL_MODES", "LABELS_CSV", "ClassLabels", "LabelSummary", "read_labels", "source_labels",
+           "summarize_labels"]
 
 LABEL_MODES: tuple[str, ...] = ("auto", "folders", "csv", "none")
 LABELS_CSV = "labels.csv"
@@ -78,6 +79,16 @@ def summarize_labels(labels: ClassLabels, keys: list[str] | None = None) -> Labe
     counted = Counter(labels.labels.get(k, UNLABELLED) for k in keys)
     unlabelled = tuple(k for k in keys if labels.labels.get(k, UNLABELLED) == UNLABELLED)
     return LabelSummary(labels.rule, tuple((name, counted[i]) for i, name in enumerate(labels.classes)), unlabelled)
+
+
+def source_labels(spec: str | Path, mode: str = "auto") -> tuple[ClassLabels, LabelSummary] | None:
+    """Open a data source (folder, .zip, built-in set) and read its labels without decoding any image: the
+    classes, per-class counts and unlabelled files a Dataset view shows before training (None: unlabelled).
+    DataSourceError as `read_labels`, or when the source cannot be opened."""
+    from ddpm_studio.data.sources import open_source  # sources -> synthetic; kept out of the config's imports
+
+    labels = read_labels(open_source(spec), mode)
+    return None if labels is None else (labels, summarize_labels(labels))
 
 
 def read_labels(source: object, mode: str = "auto") -> ClassLabels | None:

@@ -116,3 +116,14 @@ def test_old_config_without_labels_means_none():
                                    "random_crop": False})
     assert config.labels == "none" and config.classes == ()
     assert DataConfig.from_dict(DataConfig(classes=("a", "b")).to_dict()).classes == ("a", "b")
+
+
+def test_source_labels_reads_without_decoding(tmp_path):
+    from ddpm_studio.data.labels import source_labels
+
+    root = _class_folder(tmp_path / "d")
+    (root / "Dog" / "broken.png").write_bytes(b"not an image")  # counted: nothing is decoded
+    labels, summary = source_labels(root)
+    assert labels.classes == ("cat", "Dog") and summary.counts == (("cat", 2), ("Dog", 2))
+    assert summary.rule == "folders" and summary.unlabelled == ()
+    assert source_labels(tmp_path / "d", "none") is None
