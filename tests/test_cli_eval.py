@@ -101,3 +101,19 @@ def test_eval_per_class_reports_faithfulness(tmp_path, capsys):
     assert [r["guidance"] for r in results] == [0.0, 2.0]
     assert [c["name"] for c in results[0]["classes"]] == ["circle", "square", "triangle"]
     assert 0.0 <= results[1]["faithfulness"] <= 1.0 and results[0]["real_faithfulness"] is not None
+
+
+def test_eval_with_an_autoguidance_guide(tmp_path, capsys, save_random_checkpoint):
+    main_model = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
+    weak = save_random_checkpoint(tmp_path / "w.safetensors", DATA, seed=1)
+    other = save_random_checkpoint(tmp_path / "o.safetensors", "builtin:glyphs?n=48")
+    settings = EvaluationSettings(count=8, steps=3, reference_count=12)
+    plain = evaluate_model(main_model, settings=settings, device="cpu")
+    guided = evaluate_model(main_model, settings=settings, device="cpu", guidance=2.0, guide=weak)
+    assert "autoguided by" in guided.model and guided.report.swd.mean != plain.report.swd.mean
+    same = evaluate_model(main_model, settings=settings, device="cpu", guidance=1.0, guide=weak)
+    assert same.report.scalars() == plain.report.scalars()  # w = 1: the main model alone
+    assert main(["eval", str(main_model), "--guide", str(other), "--guidance", "2", *SMALL]) == 1
+    assert "o.safetensors cannot guide this model: the guide model differs in data source" in capsys.readouterr().err
+    assert main(["eval", str(main_model), "--guidance", "0,2", *SMALL]) == 1
+    assert "need --per-class" in capsys.readouterr().err

@@ -63,17 +63,20 @@ def sample_in_chunks(checkpoint: Path, sampling: SamplingConfig, *, chunk: int =
 
 def final_images(model: torch.nn.Module, diffusion, shape: tuple[int, ...], config: SamplingConfig, *,
                  batch_size: int, device: torch.device, should_stop: Callable[[], bool] = lambda: False,
-                 on_step: Callable[[int, SamplerStep], None] | None = None) -> torch.Tensor | None:
+                 on_step: Callable[[int, SamplerStep], None] | None = None,
+                 guide: torch.nn.Module | None = None) -> torch.Tensor | None:
     """`config.count` final images (N, C, H, W) in [-1, 1] from one x_T (`draw_x_T(config.seed, ...)`), sampled
     `batch_size` at a time (batch b's fresh noise from seed + its first index). None when `should_stop()`
-    answered True between two steps. `on_step(batch_count, step)` sees every step."""
+    answered True between two steps. `on_step(batch_count, step)` sees every step; `guide` is an autoguidance
+    model (`engine.sample`)."""
     x_T = draw_x_T(config.seed, (config.count, *shape))
     out = []
     for first in range(0, config.count, batch_size):
         noise = x_T[first:first + batch_size]
         batch = replace(config.for_images(first, noise.shape[0]), seed=config.seed + first)
         last = None
-        for last in sample(model, diffusion, tuple(noise.shape), batch, noise=noise.to(device), device=device):
+        for last in sample(model, diffusion, tuple(noise.shape), batch, noise=noise.to(device), device=device,
+                           guide=guide):
             if should_stop():
                 return None
             if on_step is not None:

@@ -29,6 +29,7 @@ import torch
 
 from ddpm_studio.app.catalogue import model_name, resolve_model
 from ddpm_studio.app.chunked_sampling import final_images
+from ddpm_studio.app.sampling import guide_mismatch
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.transforms import uint8_to_float
@@ -137,11 +138,20 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
 
 
 def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device, on_progress: ProgressFn | None,
-            should_stop: Callable[[], bool], *, labels: tuple[int, ...] = (), guidance: float = 1.0) -> torch.Tensor:
+            should_stop: Callable[[], bool], *, labels: tuple[int, ...] = (), guidance: float = 1.0,
+            guide: Path | None = None) -> torch.Tensor:
     """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights, from one x_T drawn from `seed`, each asked for
-    class `labels[i // count]` (one block of `count` per label; none: unconditional) with guidance `guidance`."""
+    class `labels[i // count]` (one block of `count` per label; none: unconditional) with guidance `guidance`
+    (classifier-free, or autoguidance away from the `guide` checkpoint)."""
     model, diffusion, config = load_model(checkpoint, device=device, ema=True)
     model.eval()
+    weak = None
+    if guide is not None:
+        weak, _, guide_config = load_model(resolve_checkpoint(guide), device=device, ema=True)
+        weak.eval()
+        problem = guide_mismatch(config, guide_config)
+        if problem is not None:
+            raise ValueError(f"{Path(guide).name} cannot guide this model: {problem}")
     shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
     per_image = tuple(label for label in labels for _ in range(settings.count))
     sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
@@ -157,7 +167,7 @@ def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device
 
     with torch.inference_mode():
         images = final_images(model, diffusion, shape, sampling, batch_size=settings.batch_size, device=device,
-                              should_stop=should_stop, on_step=step)
+                              should_stop=should_stop, on_step=step, guide=weak)
     if images is None:
         raise EvaluationCancelled("evaluation cancelled")
     return images
@@ -193,9 +203,11 @@ def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: E
 def evaluate_model(model: str | Path, data: str | None = None, settings: EvaluationSettings | None = None, *,
                    samples_dir: str | Path | None = None, runs_dir: Path | None = None,
                    device: str | torch.device = "auto", on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> ModelEvaluation:
+                   should_stop: Callable[[], bool] | None = None, guidance: float = 1.0,
+                   guide: str | Path | None = None) -> ModelEvaluation:
     """Sample MODEL (a run, checkpoint file or "demo"; or take the images of `samples_dir` at its size) and score
-    the samples against `data` (default: the model's training data)."""
+    the samples against `data` (default: the model's training data). `guide` (a weaker checkpoint or run) and
+    `guidance` sample with autoguidance."""
     settings = settings or EvaluationSettings()
     settings.validate()
     checkpoint = resolve_checkpoint(resolve_model(model, runs_dir))
@@ -208,8 +220,12 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         label = str(samples_dir)
     else:
         reference_data(source, size, channels, settings, on_progress)  # fail on bad data before sampling
-        samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False))
+        weak = None if guide is None else resolve_model(guide, runs_dir)
+        samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False),
+                          guidance=guidance, guide=weak)
         label = model_name(resolve_model(model, runs_dir))
+        if weak is not None:
+            label += f", autoguided by {model_name(weak)} at w = {guidance:g}"
     return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
                            sampling_seconds=time.perf_counter() - started)
 
@@ -290,13 +306,13 @@ def _labelled_images(source: str, config, classes: tuple[str, ...]) -> tuple[tor
 
 
 def evaluate_classes(model: str | Path, settings: EvaluationSettings | None = None, *, guidance: float = 1.0,
-                     runs_dir: Path | None = None, device: str | torch.device = "auto",
+                     guide: str | Path | None = None, runs_dir: Path | None = None, device: str | torch.device = "auto",
                      on_progress: ProgressFn | None = None,
                      should_stop: Callable[[], bool] | None = None) -> ClassEvaluation:
     """Sample `settings.count` images of every class of a conditional MODEL at guidance `guidance`; score each
     class's samples against that class's real images (held out for a built-in set) and the class faithfulness
-    of all of them against the training images (evaluation/faithfulness.py). ValueError for an unconditional
-    model."""
+    of all of them against the training images (evaluation/faithfulness.py); with `guide`, `guidance` is the
+    autoguidance scale. ValueError for an unconditional model."""
     settings = settings or EvaluationSettings()
     settings.validate()
     started = time.perf_counter()
@@ -311,7 +327,8 @@ def evaluate_classes(model: str | Path, settings: EvaluationSettings | None = No
     held = held_out_spec(config.data.source, settings.reference_count)
     real, real_labels = _labelled_images(held, config, classes) if held is not None else (pool, pool_labels)
     samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False),
-                      labels=tuple(range(len(classes))), guidance=guidance)
+                      labels=tuple(range(len(classes))), guidance=guidance,
+                      guide=None if guide is None else resolve_model(guide, runs_dir))
     requested = torch.arange(len(classes)).repeat_interleave(settings.count)
     if on_progress is not None:
         on_progress(EvaluationProgress("scoring", 0, len(classes)))

@@ -106,8 +106,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results = []
         for w in _guidance_scales(args.guidance):
             try:
-                results.append(evaluate_classes(args.model, settings, guidance=w, runs_dir=args.runs_dir,
-                                                device=args.device, on_progress=on_progress))
+                results.append(evaluate_classes(args.model, settings, guidance=w, guide=args.guide,
+                                                runs_dir=args.runs_dir, device=args.device, on_progress=on_progress))
             finally:
                 for bar in bars.values():
                     bar.close()
@@ -116,8 +116,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _write_json(args.json, [r.to_dict() for r in results])
         return 0
     try:
+        scales = _guidance_scales(args.guidance)
+        if len(scales) > 1:
+            raise ValueError("several --guidance scales need --per-class")
         result = evaluate_model(args.model, args.data, settings, samples_dir=args.samples, runs_dir=args.runs_dir,
-                                device=args.device, on_progress=on_progress)
+                                device=args.device, on_progress=on_progress, guidance=scales[0], guide=args.guide)
     finally:
         for bar in bars.values():
             bar.close()
@@ -150,7 +153,10 @@ def add_eval(sub: Any) -> None:
                    help="a class-conditional model: --count samples of each class, scored against that class's "
                         "real images, and the class faithfulness (nearest training images carry the class)")
     s.add_argument("--guidance", default="1", metavar="W[,W...]",
-                   help="with --per-class: classifier-free guidance scale(s), one evaluation each (default 1)")
+                   help="guidance scale: classifier-free with --per-class (several: one evaluation each), or "
+                        "autoguidance with --guide (default 1: none)")
+    s.add_argument("--guide", default=None, metavar="CHECKPOINT",
+                   help="autoguidance: a weaker model of the same shape and data (checkpoint file or run)")
     s.add_argument("--json", default=None, metavar="OUT", help="write every metric and its reference as JSON here")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
