@@ -127,7 +127,7 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
         return _CACHE[key]
     if on_progress is not None:
         on_progress(EvaluationProgress("loading data", 0, 1))
-    data = DataConfig(source=source, image_size=image_size, channels=channels, hflip=False)
+    data = DataConfig(source=source, image_size=image_size, channels=channels, hflip=False, labels="none")
     found = prepare_quality_data(data, load_dataset(data), settings.evaluation())
     _CACHE[key] = found
     while len(_CACHE) > _CACHE_SIZE:
@@ -175,7 +175,7 @@ def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device
 
 def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> torch.Tensor:
     """The images of a folder (or .zip) as (N, C, H, W) in [-1, 1] at the model's size (centre crop, no flip)."""
-    data = DataConfig(source=str(folder), image_size=image_size, channels=channels, hflip=False)
+    data = DataConfig(source=str(folder), image_size=image_size, channels=channels, hflip=False, labels="none")
     return dataset_images(load_dataset(data))
 
 

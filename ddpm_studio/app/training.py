@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.data import ImageDataset, load_dataset
-from ddpm_studio.data.problems import Problem
+from ddpm_studio.data.problems import DataSourceError, Problem
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
@@ -115,6 +115,8 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
         config.validate()
         resolve_device(config.training.device)
         dataset = _load(config, status, cancel, on_progress)  # before the run exists: bad data takes no name
+        if dataset.label_problem is not None:  # labels: auto found classes it cannot use (data/labels.py)
+            raise DataSourceError(dataset.label_problem)
         config = with_data_classes(config, dataset.classes)
         run = create_run(config, root=job.runs_dir, name=job.name) if is_main else None
     path = share_path(str(run.path) if run is not None else None)

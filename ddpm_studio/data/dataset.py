@@ -64,7 +64,16 @@ class ImageDataset(Dataset):
                 f"'{source.spec}' has {total} images: {need / 2**30:.1f} GiB at {side}x{side} exceeds the "
                 f"{max_cache_bytes / 2**30:.1f} GiB memory limit; choose a smaller image size or a subset"
             )
-        self.class_labels = _class_labels(source, config)  # before decoding: a bad labels.csv fails fast
+        # before decoding: a bad labels.csv fails fast. Under "auto" for a set without a run's classes, a labelling
+        # problem is kept in `label_problem` instead (readers that need no labels, the sweep's or the evaluation's,
+        # still load the images; a new training run raises it: app.training)
+        self.label_problem: str | None = None
+        try:
+            self.class_labels = _class_labels(source, config)
+        except DataSourceError as exc:
+            if config.labels != "auto" or config.classes:
+                raise
+            self.class_labels, self.label_problem = None, str(exc)
         self.cache, self.keys = self._decode_all(total, on_progress, cancel, workers or _default_workers())
         # (N,) class index of each cached image, UNLABELLED (-1) where none; None for an unlabelled set
         self.labels: Tensor | None = None if self.class_labels is None else torch.tensor(

@@ -127,3 +127,19 @@ def test_source_labels_reads_without_decoding(tmp_path):
     assert labels.classes == ("cat", "Dog") and summary.counts == (("cat", 2), ("Dog", 2))
     assert summary.rule == "folders" and summary.unlabelled == ()
     assert source_labels(tmp_path / "d", "none") is None
+
+
+def test_auto_keeps_a_labelling_problem_for_training_to_raise(tmp_path):
+    from ddpm_studio.app.training import TrainingJob, prepare
+    from ddpm_studio.training.config import RunConfig
+
+    root = _class_folder(tmp_path / "d")
+    _png(root / "loose.png")
+    dataset = load_dataset(DataConfig(source=str(root), image_size=8))  # the sweep, the evaluation: images load
+    assert len(dataset) == 4 and dataset.labels is None and "loose image at the top level" in dataset.label_problem
+    with pytest.raises(DataSourceError, match="labels from folders"):
+        load_dataset(DataConfig(source=str(root), image_size=8, labels="folders"))
+    config = RunConfig(data=DataConfig(source=str(root), image_size=8))
+    with pytest.raises(DataSourceError, match=r"labels from folders \(sub-folder name = class\)"):
+        prepare(TrainingJob(config=config, runs_dir=tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run folder left
