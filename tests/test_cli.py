@@ -198,3 +198,24 @@ def test_block_flag_trains_a_convnext_unet_that_sampling_rebuilds(tmp_path, caps
     assert (out / "grid.png").is_file()
     assert _train(tmp_path, "--block", "unet") == 2  # not a choice: argparse's usage error
     assert "--block" in capsys.readouterr().err
+
+
+def test_conditional_train_sample_by_class_and_its_errors(tmp_path, capsys):
+    assert _train(tmp_path, "--steps", "2", "--name", "cond") == 0
+    run = open_run(tmp_path / "runs" / "cond")
+    assert run.config.data.classes == ("circle", "square", "triangle") and run.config.model.num_classes == 3
+    out = tmp_path / "rows"
+    common = ["--steps", "3", "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    assert main(["sample", "cond", "--class", "all", "--count", "2", "--guidance", "2", "--out", str(out),
+                 *common]) == 0
+    assert len(list(out.glob("sample_*.png"))) == 6
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape[0] > grid.shape[1]  # 3 rows of 2
+    assert main(["sample", "cond", "--guide", "cond", "--guidance", "2", "--class", "square", "--count", "1",
+                 "--out", str(tmp_path / "auto"), *common]) == 0
+    capsys.readouterr()
+    assert main(["sample", "cond", "--class", "dog", "--out", str(tmp_path / "x"), *common]) == 1
+    assert "unknown class 'dog'" in capsys.readouterr().err
+    assert _train(tmp_path, "--steps", "1", "--name", "plain", "--labels", "none") == 0
+    assert main(["sample", "plain", "--class", "circle", "--out", str(tmp_path / "x"), *common]) == 1
+    assert "asked of an unconditional model" in capsys.readouterr().err

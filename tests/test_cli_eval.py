@@ -80,3 +80,40 @@ def test_use_case_progress_cancel_and_images(tmp_path, save_random_checkpoint):
     fresh = evaluate_images(uint8, DATA, settings)
     assert fresh.settings.count == 20 and fresh.report.memorisation.share <= 0.1  # 8 px: rare chance matches
     assert fresh.report.precision_recall.recall > 0.5 and isinstance(uint8, np.ndarray)
+
+
+def test_eval_per_class_reports_faithfulness(tmp_path, capsys):
+    import json as _json
+
+    from ddpm_studio.cli import main as _main
+
+    runs = tmp_path / "runs"
+    assert _main(["train", "--data", "builtin:shapes?n=24", "--size", "8", "--base-channels", "8", "--timesteps",
+                  "10", "--batch-size", "4", "--steps", "1", "--threads", "1", "--name", "cond", "--runs-dir",
+                  str(runs), "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "classes.json"
+    assert _main(["eval", "cond", "--per-class", "--guidance", "0,2", "--count", "4", "--steps", "2",
+                  "--reference-count", "24", "--runs-dir", str(runs), "--json", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "guidance w = 0" in text and "guidance w = 2" in text and "class faithfulness" in text
+    results = _json.loads(out.read_text())
+    assert [r["guidance"] for r in results] == [0.0, 2.0]
+    assert [c["name"] for c in results[0]["classes"]] == ["circle", "square", "triangle"]
+    assert 0.0 <= results[1]["faithfulness"] <= 1.0 and results[0]["real_faithfulness"] is not None
+
+
+def test_eval_with_an_autoguidance_guide(tmp_path, capsys, save_random_checkpoint):
+    main_model = save_random_checkpoint(tmp_path / "m.safetensors", DATA)
+    weak = save_random_checkpoint(tmp_path / "w.safetensors", DATA, seed=1)
+    other = save_random_checkpoint(tmp_path / "o.safetensors", "builtin:glyphs?n=48")
+    settings = EvaluationSettings(count=8, steps=3, reference_count=12)
+    plain = evaluate_model(main_model, settings=settings, device="cpu")
+    guided = evaluate_model(main_model, settings=settings, device="cpu", guidance=2.0, guide=weak)
+    assert "autoguided by" in guided.model and guided.report.swd.mean != plain.report.swd.mean
+    same = evaluate_model(main_model, settings=settings, device="cpu", guidance=1.0, guide=weak)
+    assert same.report.scalars() == plain.report.scalars()  # w = 1: the main model alone
+    assert main(["eval", str(main_model), "--guide", str(other), "--guidance", "2", *SMALL]) == 1
+    assert "o.safetensors cannot guide this model: the guide model differs in data source" in capsys.readouterr().err
+    assert main(["eval", str(main_model), "--guidance", "0,2", *SMALL]) == 1
+    assert "need --per-class" in capsys.readouterr().err

@@ -39,36 +39,44 @@ def chunk_sizes(count: int, size: int = CHUNK) -> list[int]:
 
 def sample_in_chunks(checkpoint: Path, sampling: SamplingConfig, *, chunk: int = CHUNK,
                      device: str | torch.device = "auto", first_chunk_frames: int = 1,
-                     on_step: Callable[[int, SamplerStep], None] | None = None) -> Iterator[Chunk]:
+                     on_step: Callable[[int, SamplerStep], None] | None = None, class_name: str | None = None,
+                     guide: Path | None = None) -> Iterator[Chunk]:
     """`sampling.count` images of `checkpoint` in chunks of at most `chunk`, one model load for all of them.
 
     The first chunk keeps `first_chunk_frames` frames (a GIF of the reverse process), the others only their
-    images. `on_step(chunk_index, step)` sees every sampler step."""
+    images. `on_step(chunk_index, step)` sees every sampler step. `class_name` and `guide` steer every chunk
+    (`LaneSpec`); with "all" a chunk of n holds one row of n per class."""
     models: dict[Path, LoadedModel] = {}
     first = 0
     for k, count in enumerate(chunk_sizes(sampling.count, chunk)):
-        config = replace(sampling, seed=sampling.seed + k * CHUNK_SEED_STRIDE, count=count)
-        session = SamplingSession((LaneSpec(config.method, Path(checkpoint), config),), device=device,
-                                  max_frames=first_chunk_frames if k == 0 else 1, models=models)
+        config = replace(sampling.for_images(first if class_name is None else 0, count),
+                         seed=sampling.seed + k * CHUNK_SEED_STRIDE)
+        lane = LaneSpec(config.method, Path(checkpoint), config, class_name=class_name, guide=guide)
+        session = SamplingSession((lane,), device=device, max_frames=first_chunk_frames if k == 0 else 1,
+                                  models=models)
         session.start()
         step_hook = None if on_step is None else (lambda _lane, step, k=k: on_step(k, step))
-        yield Chunk(k, first, list(session.frames(on_step=step_hook)))
-        first += count
+        frames = list(session.frames(on_step=step_hook))
+        yield Chunk(k, first, frames)
+        first += frames[-1].xt.shape[0] if frames else count
 
 
 def final_images(model: torch.nn.Module, diffusion, shape: tuple[int, ...], config: SamplingConfig, *,
                  batch_size: int, device: torch.device, should_stop: Callable[[], bool] = lambda: False,
-                 on_step: Callable[[int, SamplerStep], None] | None = None) -> torch.Tensor | None:
+                 on_step: Callable[[int, SamplerStep], None] | None = None,
+                 guide: torch.nn.Module | None = None) -> torch.Tensor | None:
     """`config.count` final images (N, C, H, W) in [-1, 1] from one x_T (`draw_x_T(config.seed, ...)`), sampled
     `batch_size` at a time (batch b's fresh noise from seed + its first index). None when `should_stop()`
-    answered True between two steps. `on_step(batch_count, step)` sees every step."""
+    answered True between two steps. `on_step(batch_count, step)` sees every step; `guide` is an autoguidance
+    model (`engine.sample`)."""
     x_T = draw_x_T(config.seed, (config.count, *shape))
     out = []
     for first in range(0, config.count, batch_size):
         noise = x_T[first:first + batch_size]
-        batch = replace(config, seed=config.seed + first, count=noise.shape[0])
+        batch = replace(config.for_images(first, noise.shape[0]), seed=config.seed + first)
         last = None
-        for last in sample(model, diffusion, tuple(noise.shape), batch, noise=noise.to(device), device=device):
+        for last in sample(model, diffusion, tuple(noise.shape), batch, noise=noise.to(device), device=device,
+                           guide=guide):
             if should_stop():
                 return None
             if on_step is not None:

@@ -30,17 +30,19 @@ import torch
 from ddpm_studio.app.catalogue import model_name, resolve_model
 from ddpm_studio.app.chunked_sampling import final_images
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_shape
-from ddpm_studio.app.sampling import load_for_sampling
+from ddpm_studio.app.sampling import guide_mismatch, load_for_sampling
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.transforms import uint8_to_float
 from ddpm_studio.engine import SAMPLERS, SamplingConfig
 from ddpm_studio.evaluation import EvaluationConfig, EvaluationReport, evaluate, memorisation
-from ddpm_studio.training.checkpoint import load_checkpoint, resolve_checkpoint
+from ddpm_studio.evaluation.faithfulness import class_faithfulness
+from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
-from ddpm_studio.training.quality_monitor import QualityData, dataset_images, prepare_quality_data
+from ddpm_studio.training.quality_monitor import QualityData, dataset_images, held_out_spec, prepare_quality_data
 
-__all__ = ["EvaluationSettings", "EvaluationProgress", "ModelEvaluation", "EvaluationCancelled", "Neighbours",
+__all__ = ["ClassEvaluation", "ClassScore", "evaluate_classes",
+           "EvaluationSettings", "EvaluationProgress", "ModelEvaluation", "EvaluationCancelled", "Neighbours",
            "evaluate_model", "evaluate_images", "reference_data", "nearest_neighbours", "load_sample_folder",
            "HELD_OUT_RULE"]
 
@@ -126,7 +128,7 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
         return _CACHE[key]
     if on_progress is not None:
         on_progress(EvaluationProgress("loading data", 0, 1))
-    data = DataConfig(source=source, image_size=image_size, channels=channels, hflip=False)
+    data = DataConfig(source=source, image_size=image_size, channels=channels, hflip=False, labels="none")
     found = prepare_quality_data(data, load_dataset(data), settings.evaluation())
     _CACHE[key] = found
     while len(_CACHE) > _CACHE_SIZE:
@@ -137,24 +139,36 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
 
 
 def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device, on_progress: ProgressFn | None,
-            should_stop: Callable[[], bool]) -> torch.Tensor:
-    """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights (or a diffusers model), from one x_T drawn
-    from `seed`."""
+            should_stop: Callable[[], bool], *, labels: tuple[int, ...] = (), guidance: float = 1.0,
+            guide: Path | None = None) -> torch.Tensor:
+    """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights (or a diffusers model), from one x_T drawn from
+    `seed`, each asked for class `labels[i // count]` (one block of `count` per label; none: unconditional) with
+    guidance `guidance` (classifier-free, or autoguidance away from the `guide` checkpoint)."""
     loaded = load_for_sampling(checkpoint, device)
-    model, diffusion, shape = loaded.model, loaded.diffusion, loaded.shape
+    model, diffusion, config, shape = loaded.model, loaded.diffusion, loaded.config, loaded.shape
+    weak = None
+    if guide is not None:
+        weak, _, guide_config = load_model(resolve_checkpoint(guide), device=device, ema=True)
+        weak.eval()
+        problem = "a published model has no training run to compare with" if config is None else (
+            guide_mismatch(config, guide_config))
+        if problem is not None:
+            raise ValueError(f"{Path(guide).name} cannot guide this model: {problem}")
+    per_image = tuple(label for label in labels for _ in range(settings.count))
     sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
-                              seed=settings.seed, count=settings.count)
+                              seed=settings.seed, count=len(per_image) or settings.count, labels=per_image,
+                              guidance=guidance)
     done = 0
 
     def step(batch_count: int, last) -> None:
         nonlocal done
         done += batch_count
         if on_progress is not None:
-            on_progress(EvaluationProgress("sampling", done, settings.count * last.num_steps))
+            on_progress(EvaluationProgress("sampling", done, sampling.count * last.num_steps))
 
     with torch.inference_mode():
         images = final_images(model, diffusion, shape, sampling, batch_size=settings.batch_size, device=device,
-                              should_stop=should_stop, on_step=step)
+                              should_stop=should_stop, on_step=step, guide=weak)
     if images is None:
         raise EvaluationCancelled("evaluation cancelled")
     return images
@@ -162,7 +176,7 @@ def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device
 
 def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> torch.Tensor:
     """The images of a folder (or .zip) as (N, C, H, W) in [-1, 1] at the model's size (centre crop, no flip)."""
-    data = DataConfig(source=str(folder), image_size=image_size, channels=channels, hflip=False)
+    data = DataConfig(source=str(folder), image_size=image_size, channels=channels, hflip=False, labels="none")
     return dataset_images(load_dataset(data))
 
 
@@ -190,9 +204,11 @@ def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: E
 def evaluate_model(model: str | Path, data: str | None = None, settings: EvaluationSettings | None = None, *,
                    samples_dir: str | Path | None = None, runs_dir: Path | None = None,
                    device: str | torch.device = "auto", on_progress: ProgressFn | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> ModelEvaluation:
+                   should_stop: Callable[[], bool] | None = None, guidance: float = 1.0,
+                   guide: str | Path | None = None) -> ModelEvaluation:
     """Sample MODEL (a run, checkpoint file or "demo"; or take the images of `samples_dir` at its size) and score
-    the samples against `data` (default: the model's training data)."""
+    the samples against `data` (default: the model's training data). `guide` (a weaker checkpoint or run) and
+    `guidance` sample with autoguidance."""
     settings = settings or EvaluationSettings()
     settings.validate()
     resolved = resolve_model(model, runs_dir)
@@ -213,8 +229,12 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         label = str(samples_dir)
     else:
         reference_data(source, size, channels, settings, on_progress)  # fail on bad data before sampling
-        samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False))
+        weak = None if guide is None else resolve_model(guide, runs_dir)
+        samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False),
+                          guidance=guidance, guide=weak)
         label = model_name(resolve_model(model, runs_dir))
+        if weak is not None:
+            label += f", autoguided by {model_name(weak)} at w = {guidance:g}"
     return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
                            sampling_seconds=time.perf_counter() - started)
 
@@ -250,3 +270,90 @@ def nearest_neighbours(image: np.ndarray, source: str, count: int = 3,
     return Neighbours(uint8, tuple(float(d) for d in result.distances[0]), tuple(bool(m) for m in flip),
                       tuple(int(i) for i in indices), float(result.ratio[0]), bool(result.memorised[0]),
                       config.memorisation_threshold)
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class's samples against that class's real images."""
+
+    name: str
+    report: EvaluationReport | None  # SWD, precision, recall; None when the class has too few real images
+    reference_count: int  # real images of the class measured against
+    faithfulness: float  # share of the class's samples whose nearest real images carry the class
+
+
+@dataclass(frozen=True)
+class ClassEvaluation:
+    """Per-class scores and class faithfulness of a conditional model at one guidance scale."""
+
+    model: str
+    source: str
+    guidance: float
+    settings: EvaluationSettings  # `count` samples per class
+    classes: tuple[ClassScore, ...]
+    faithfulness: float  # over every sample
+    real_faithfulness: float | None  # held-out real images scored the same way (the embedding's ceiling)
+    k: int  # neighbours voting
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "source": self.source, "guidance": self.guidance,
+                "settings": asdict(self.settings), "faithfulness": self.faithfulness,
+                "real_faithfulness": self.real_faithfulness, "k": self.k, "seconds": self.seconds,
+                "classes": [{"name": c.name, "faithfulness": c.faithfulness, "reference_count": c.reference_count,
+                             "metrics": c.report.scalars() if c.report is not None else None} for c in self.classes]}
+
+
+def _labelled_images(source: str, config, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, C, H, W) in [-1, 1], labels (N,)) of a data source, labelled in the run's class order."""
+    labels = "auto" if config.data.labels == "none" else config.data.labels
+    data = DataConfig(source=source, image_size=config.data.image_size, channels=config.data.channels, hflip=False,
+                      labels=labels, classes=classes)
+    dataset = load_dataset(data)
+    assert dataset.labels is not None  # classes given: load_dataset refused unlabelled data
+    return dataset_images(dataset), dataset.labels
+
+
+def evaluate_classes(model: str | Path, settings: EvaluationSettings | None = None, *, guidance: float = 1.0,
+                     guide: str | Path | None = None, runs_dir: Path | None = None, device: str | torch.device = "auto",
+                     on_progress: ProgressFn | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> ClassEvaluation:
+    """Sample `settings.count` images of every class of a conditional MODEL at guidance `guidance`; score each
+    class's samples against that class's real images (held out for a built-in set) and the class faithfulness
+    of all of them against the training images (evaluation/faithfulness.py); with `guide`, `guidance` is the
+    autoguidance scale. ValueError for an unconditional model."""
+    settings = settings or EvaluationSettings()
+    settings.validate()
+    started = time.perf_counter()
+    checkpoint = resolve_checkpoint(resolve_model(model, runs_dir))
+    config = load_checkpoint(checkpoint, with_state=False).config
+    classes = config.data.classes
+    if not classes:
+        raise ValueError("per-class scores need a class-conditional model; this one was trained without classes")
+    if on_progress is not None:
+        on_progress(EvaluationProgress("loading data", 0, 1))
+    pool, pool_labels = _labelled_images(config.data.source, config, classes)
+    held = held_out_spec(config.data.source, settings.reference_count)
+    real, real_labels = _labelled_images(held, config, classes) if held is not None else (pool, pool_labels)
+    samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False),
+                      labels=tuple(range(len(classes))), guidance=guidance,
+                      guide=None if guide is None else resolve_model(guide, runs_dir))
+    requested = torch.arange(len(classes)).repeat_interleave(settings.count)
+    if on_progress is not None:
+        on_progress(EvaluationProgress("scoring", 0, len(classes)))
+    faithful = class_faithfulness(samples, requested, pool, pool_labels, len(classes))
+    floor = (class_faithfulness(real, real_labels, pool, pool_labels, len(classes)).share
+             if held is not None else None)
+    scores = []
+    for c, name in enumerate(classes):
+        mine = real[real_labels == c]
+        report = None
+        if mine.shape[0] > 3 and settings.count > 3:
+            evaluation = EvaluationConfig(sample_count=settings.count, reference_count=mine.shape[0],
+                                          seed=settings.seed)
+            report = evaluate(samples[requested == c], mine, None, evaluation)
+        scores.append(ClassScore(name, report, int(mine.shape[0]), faithful.per_class[c]))
+        if on_progress is not None:
+            on_progress(EvaluationProgress("scoring", c + 1, len(classes)))
+    return ClassEvaluation(model_name(resolve_model(model, runs_dir)), config.data.source, guidance, settings,
+                           tuple(scores), faithful.share, floor, faithful.k, time.perf_counter() - started)

@@ -15,12 +15,17 @@ sharpness): every image runs N chains that share its x_T but draw independent fr
 ancestral step. The shown predicted x_0, and the final image, are the mean over the N chains, a Monte
 Carlo estimate of E[x_0 | x_T]: cleaner, but the chains' differing details average away too. With N = 1
 it is ordinary sampling; deterministic samplers (DDIM with η = 0) give N identical chains.
+
+Steering (issue 20): a lane may ask a class-conditional model for a class by name (`class_name`), or for
+"all" of them: one row of `count` images per class, every row from the same x_T, so the rows differ by class
+alone. `sampling.guidance` is the classifier-free guidance scale w, or, with a `guide` checkpoint (a weaker model
+of the same shape and data: an earlier checkpoint, another run), the autoguidance scale (`engine.guidance`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +35,10 @@ from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine import GaussianDiffusion, SamplerStep, SamplingConfig, draw_x_T, sample
 from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
+from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
 
+ALL_CLASSES = "all"  # class_name asking for one row per class
 EPS_DISPLAY_RANGE = 3.0  # ε ~ N(0, I): show ±3σ across black..white
 MAX_FRAMES = 250  # frames kept per lane by default (spread evenly, first and last kept)
 
@@ -44,6 +51,8 @@ class LaneSpec:
     checkpoint: Path
     sampling: SamplingConfig
     average: int = 1  # N chains per image averaged for the shown x_0 and the final image
+    class_name: str | None = None  # a class of a conditional model, ALL_CLASSES (a row each), or None (no class)
+    guide: Path | None = None  # a weaker checkpoint: sampling.guidance is then the autoguidance scale
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,12 @@ class LoadedModel:
     shape: tuple[int, int, int]
     data_source: str | None = None
     weights: Path | None = None
+    config: RunConfig | None = None  # the run's configuration (class names); None: a published model
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names of a conditional model, in label order; () when unconditional."""
+        return () if self.config is None else self.config.data.classes
 
 
 def load_for_sampling(checkpoint: str | Path, device: str | torch.device) -> LoadedModel:
@@ -134,7 +149,54 @@ def load_for_sampling(checkpoint: str | Path, device: str | torch.device) -> Loa
     model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
     model.eval()
     shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    return LoadedModel(model, diffusion, shape, config.data.source, resolve_checkpoint(Path(checkpoint)))
+    return LoadedModel(model, diffusion, shape, config.data.source, resolve_checkpoint(Path(checkpoint)), config)
+
+
+def class_labels(classes: tuple[str, ...], class_name: str | None) -> tuple[int, ...]:
+    """The labels of `class_name` among a model's `classes`: () for None, every class for ALL_CLASSES.
+    ValueError (one line) for a class asked of an unconditional model or an unknown name."""
+    if class_name is None:
+        return ()
+    if not classes:
+        raise ValueError(f"class {class_name!r} asked of an unconditional model (it was trained without classes)")
+    if class_name == ALL_CLASSES:
+        return tuple(range(len(classes)))
+    if class_name not in classes:
+        shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+        raise ValueError(f"unknown class {class_name!r}; the model's classes are {shown} (or {ALL_CLASSES})")
+    return (classes.index(class_name),)
+
+
+def steered(sampling: SamplingConfig, classes: tuple[str, ...], class_name: str | None) -> SamplingConfig:
+    """`sampling` with the labels of `class_name`; for ALL_CLASSES, K rows of `sampling.count` images (row k of
+    class k): count becomes K · count."""
+    labels = class_labels(classes, class_name)
+    if class_name != ALL_CLASSES:
+        return replace(sampling, labels=labels) if labels else sampling
+    rows = tuple(k for k in labels for _ in range(sampling.count))
+    return replace(sampling, count=len(rows), labels=rows)
+
+
+def guide_mismatch(main: RunConfig, weak: RunConfig) -> str | None:
+    """Why `weak` cannot guide `main` (autoguidance needs the same images, process, output and data), or None."""
+    checks = (("image shape", (main.data.channels, main.data.image_size), (weak.data.channels, weak.data.image_size)),
+              ("timesteps T", main.diffusion.timesteps, weak.diffusion.timesteps),
+              ("noise schedule", main.diffusion.schedule, weak.diffusion.schedule),
+              ("objective", main.diffusion.objective, weak.diffusion.objective),
+              ("data source", main.data.source, weak.data.source),
+              ("classes", main.data.classes, weak.data.classes))
+    for what, a, b in checks:
+        if a != b:
+            return f"the guide model differs in {what} ({_words(b)} vs the model's {_words(a)})"
+    return None
+
+
+def _words(value: object) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}x{value[1]}"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 class SamplingSession:
@@ -158,28 +220,45 @@ class SamplingSession:
         loaded = []
         for spec in self.specs:
             spec.sampling.validate()
-            path = Path(spec.checkpoint)
-            if path not in self.models:
-                self.models[path] = load_for_sampling(path, self.device)
-            found = self.models[path]
-            loaded.append((found.model, found.diffusion, found.shape))
-        shapes = {shape for _, _, shape in loaded}
+            found = self._load(spec.checkpoint)
+            guide = self._guide(found, spec.guide)
+            loaded.append((found, steered(spec.sampling, found.classes, spec.class_name), guide))
+        shapes = {found.shape for found, _, _ in loaded}
         if len(shapes) > 1:
             raise ValueError("the models make different image shapes "
                              f"({' vs '.join('x'.join(map(str, s)) for s in shapes)}); they cannot share x_T")
-        self._lanes = [_Lane(i, spec, self._sampler(spec, model, diffusion, shape), self.max_frames)
-                       for i, (spec, (model, diffusion, shape)) in enumerate(zip(self.specs, loaded))]
+        self._lanes = [_Lane(i, spec, self._sampler(spec, config, found, guide), self.max_frames)
+                       for i, (spec, (found, config, guide)) in enumerate(zip(self.specs, loaded))]
         return SamplingPlan(tuple(s.label for s in self.specs), tuple(len(lane.kept) for lane in self._lanes),
                             tuple(lane.num_steps for lane in self._lanes))
 
-    def _sampler(self, spec: LaneSpec, model, diffusion, shape: tuple[int, int, int]) -> Iterator[SamplerStep]:
-        """`engine.sample()`: it draws x_T from the seed itself; N draws share each image's x_T."""
-        cfg, average = spec.sampling, max(1, spec.average)
-        if average == 1:
-            return sample(model, diffusion, (cfg.count, *shape), cfg, device=self.device)
-        x_T = draw_x_T(cfg.seed, (cfg.count, *shape))
+    def _load(self, checkpoint: Path) -> LoadedModel:
+        path = Path(checkpoint)
+        if path not in self.models:
+            self.models[path] = load_for_sampling(path, self.device)
+        return self.models[path]
+
+    def _guide(self, main: LoadedModel, checkpoint: Path | None) -> torch.nn.Module | None:
+        """The autoguidance model, checked against the main one (ValueError naming the difference)."""
+        if checkpoint is None:
+            return None
+        guide = self._load(checkpoint)
+        problem = None if main.config is None or guide.config is None else guide_mismatch(main.config, guide.config)
+        if problem is not None:
+            raise ValueError(f"{Path(checkpoint).name} cannot guide this model: {problem}")
+        return guide.model
+
+    def _sampler(self, spec: LaneSpec, cfg: SamplingConfig, found: LoadedModel,
+                 guide: torch.nn.Module | None) -> Iterator[SamplerStep]:
+        """`engine.sample()`: it draws x_T from the seed itself; N draws share each image's x_T; the rows of
+        ALL_CLASSES share theirs."""
+        model, diffusion, shape, average = found.model, found.diffusion, found.shape, max(1, spec.average)
+        rows = len(found.classes) if spec.class_name == ALL_CLASSES else 1
+        if average == 1 and rows == 1:
+            return sample(model, diffusion, (cfg.count, *shape), cfg, device=self.device, guide=guide)
+        x_T = draw_x_T(cfg.seed, (cfg.count // rows, *shape)).repeat(rows, 1, 1, 1)  # (K·n, C, H, W)
         noise = x_T.repeat_interleave(average, dim=0)  # (B·N, C, H, W)
-        return sample(model, diffusion, tuple(noise.shape), cfg, noise=noise, device=self.device)
+        return sample(model, diffusion, tuple(noise.shape), cfg, noise=noise, device=self.device, guide=guide)
 
     def frames(self, *, should_stop: Callable[[], bool] | None = None,
                on_step: Callable[[int, SamplerStep], None] | None = None) -> Iterator[SampleFrame]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.data import ImageDataset, load_dataset
-from ddpm_studio.data.problems import Problem
+from ddpm_studio.data.problems import DataSourceError, Problem
 from ddpm_studio.data.synthetic import BUILTIN_PREFIX
 from ddpm_studio.training.checkpoint import CheckpointError
 from ddpm_studio.training.config import RunConfig
@@ -157,6 +157,9 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
         config.validate()
         resolve_device(config.training.device)
         dataset = _load(config, status, cancel, on_progress)  # before the run exists: bad data takes no name
+        if dataset.label_problem is not None:  # labels: auto found classes it cannot use (data/labels.py)
+            raise DataSourceError(dataset.label_problem)
+        config = with_data_classes(config, dataset.classes)
         run = create_run(config, root=job.runs_dir, name=job.name) if is_main else None
     path = share_path(str(run.path) if run is not None else None)
     run = run if run is not None else Run(path=Path(path), config=config)
@@ -168,6 +171,17 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
             remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
         raise
     return TrainingSession(run, dataset, trainer, is_new=job.resume is None and is_main)
+
+
+def with_data_classes(config: RunConfig, classes: tuple[str, ...]) -> RunConfig:
+    """A new run's config made class-conditional on the data's classes (their names and order go into
+    config.json, so the run still says "circle", not "0", years later); unlabelled data leaves it as it is."""
+    if not classes or config.model.num_classes:
+        return config
+    conditional = replace(config, model=replace(config.model, num_classes=len(classes)),
+                          data=replace(config.data, classes=tuple(classes)))
+    conditional.validate()
+    return conditional
 
 
 def with_absolute_source(config: RunConfig) -> RunConfig:

@@ -12,9 +12,11 @@ import torch
 from ddpm_studio.app.catalogue import DEMO
 from ddpm_studio.app.evaluation import (
     HELD_OUT_RULE,
+    ClassEvaluation,
     EvaluationProgress,
     EvaluationSettings,
     ModelEvaluation,
+    evaluate_classes,
     evaluate_model,
 )
 from ddpm_studio.atomic import atomic_write_text
@@ -57,6 +59,35 @@ def format_report(result: ModelEvaluation) -> str:
     return "\n".join(lines)
 
 
+def format_classes(result: ClassEvaluation) -> str:
+    """Per-class SWD / precision / recall against that class's real images, and class faithfulness."""
+    s = result.settings
+    nearest = "nearest training image" if result.k == 1 else f"{result.k} nearest training images (majority)"
+    ceiling = "" if result.real_faithfulness is None else f" (held-out real images: {result.real_faithfulness:.3f})"
+    lines = [f"{result.model}: {s.count} samples per class ({s.method}, {s.steps} steps), guidance w = "
+             f"{result.guidance:g}, vs the real images of each class of {result.source}",
+             f"class faithfulness: {result.faithfulness:.3f}{ceiling}, the share of samples whose {nearest} "
+             "(colour-blind silhouettes) carry the requested class",
+             f"{'CLASS':16} {'FAITHFUL':>8} {'SWD':>8} {'PRECISION':>9} {'RECALL':>7} {'REAL':>5}"]
+    for c in result.classes:
+        m = c.report.scalars() if c.report is not None else {}
+        cells = [f"{m[k]:.3f}" if k in m else "-" for k in ("swd", "precision", "recall")]
+        lines.append(f"{c.name[:16]:16} {c.faithfulness:>8.3f} {cells[0]:>8} {cells[1]:>9} {cells[2]:>7} "
+                     f"{c.reference_count:>5}")
+    lines.append(f"took {result.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _guidance_scales(text: str) -> list[float]:
+    try:
+        scales = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--guidance takes scales separated by commas, such as 0,1,2; got {text!r}") from None
+    if not scales:
+        raise ValueError("--guidance needs at least one scale")
+    return scales
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -72,17 +103,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
             bar = bars[p.stage] = ProgressBar(p.total, p.stage, enabled=not args.quiet)
         bar.update(p.done)
 
+    if args.per_class:
+        results = []
+        for w in _guidance_scales(args.guidance):
+            try:
+                results.append(evaluate_classes(args.model, settings, guidance=w, guide=args.guide,
+                                                runs_dir=args.runs_dir, device=args.device, on_progress=on_progress))
+            finally:
+                for bar in bars.values():
+                    bar.close()
+                bars.clear()
+            print(format_classes(results[-1]))
+        _write_json(args.json, [r.to_dict() for r in results])
+        return 0
     try:
+        scales = _guidance_scales(args.guidance)
+        if len(scales) > 1:
+            raise ValueError("several --guidance scales need --per-class")
         result = evaluate_model(args.model, args.data, settings, samples_dir=args.samples, runs_dir=args.runs_dir,
-                                device=args.device, on_progress=on_progress)
+                                device=args.device, on_progress=on_progress, guidance=scales[0], guide=args.guide)
     finally:
         for bar in bars.values():
             bar.close()
     print(format_report(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.json), json.dumps(result.to_dict(), indent=2) + "\n")
+    _write_json(args.json, result.to_dict())
     return 0
+
+
+def _write_json(path: str | None, data: Any) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(path), json.dumps(data, indent=2) + "\n")
 
 
 def add_eval(sub: Any) -> None:
@@ -99,6 +150,14 @@ def add_eval(sub: Any) -> None:
     s.add_argument("--reference-count", type=positive_int, default=d.reference_count,
                    help=f"real images measured against (default {d.reference_count})")
     s.add_argument("--seed", type=seed, default=d.seed)
+    s.add_argument("--per-class", action="store_true",
+                   help="a class-conditional model: --count samples of each class, scored against that class's "
+                        "real images, and the class faithfulness (nearest training images carry the class)")
+    s.add_argument("--guidance", default="1", metavar="W[,W...]",
+                   help="guidance scale: classifier-free with --per-class (several: one evaluation each), or "
+                        "autoguidance with --guide (default 1: none)")
+    s.add_argument("--guide", default=None, metavar="CHECKPOINT",
+                   help="autoguidance: a weaker model of the same shape and data (checkpoint file or run)")
     s.add_argument("--json", default=None, metavar="OUT", help="write every metric and its reference as JSON here")
     s.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")

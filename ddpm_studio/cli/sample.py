@@ -10,6 +10,7 @@ from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
+from ddpm_studio.app.sampling import ALL_CLASSES
 from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
@@ -48,7 +49,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is a file; give a folder for the images")
     sampling = SamplingConfig(method=args.method, steps=steps, eta=args.eta, variance=args.variance,
                               clip_x0=not args.no_clip, noise_scale=args.noise_scale, seed=args.seed,
-                              count=args.count)
+                              count=args.count, guidance=args.guidance, guidance_rescale=args.guidance_rescale,
+                              guidance_interval=_interval(args.guidance_interval))
+    guide = _guide_checkpoint(args)
+    ncols = args.ncols or (args.count if args.class_name == ALL_CLASSES else None)
     sizes, total = chunk_sizes(args.count), sampling.nfe(timesteps)
     bars: dict[int, ProgressBar] = {}
 
@@ -58,19 +62,37 @@ def cmd_sample(args: argparse.Namespace) -> int:
             bars[k] = ProgressBar(total, f"{label} (NFE)", enabled=not args.quiet)
         bars[k].update(round((step.index + 1) * total / step.num_steps))
 
-    chunks = sample_in_chunks(model, sampling, device=device,
-                              first_chunk_frames=args.gif_frames if args.gif else 1, on_step=on_step)
+    chunks = sample_in_chunks(model, sampling, device=device, first_chunk_frames=args.gif_frames if args.gif else 1,
+                              on_step=on_step, class_name=args.class_name, guide=guide)
     for chunk in chunks:
         bars[chunk.index].close()
         images = chunk.frames[-1].xt  # (count, H, W, C) uint8
         if chunk.index == 0:
-            exports.save_png(out / "grid.png", exports.tile(images, ncols=args.ncols))
+            exports.save_png(out / "grid.png", exports.tile(images, ncols=ncols))
             if args.gif:
-                exports.save_gif(out / "reverse.gif", [exports.tile(f.xt, ncols=args.ncols) for f in chunk.frames])
+                exports.save_gif(out / "reverse.gif", [exports.tile(f.xt, ncols=ncols) for f in chunk.frames])
         for i, image in enumerate(images, start=chunk.first):
             exports.save_png(out / f"sample_{i:03d}.png", image)
     print(out)
     return 0
+
+
+def _interval(text: str | None) -> tuple[int, ...]:
+    """--guidance-interval LO,HI -> (LO, HI); None -> () (every step)."""
+    if text is None:
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--guidance-interval takes two timesteps LO,HI, got {text!r}") from None
+
+
+def _guide_checkpoint(args: argparse.Namespace) -> Path | None:
+    """--guide: a checkpoint file, or a run (its latest usable checkpoint)."""
+    if args.guide is None:
+        return None
+    guide = resolve_model(args.guide, args.runs_dir)
+    return load_checkpoint(guide, with_state=False).path if guide.is_dir() else guide
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -98,7 +120,21 @@ def add_sample(sub: Any) -> None:
     s.add_argument("--seed", type=seed, default=d.seed)
     s.add_argument("--count", type=int, default=d.count,
                    help=f"images (at most {MAX_COUNT}, made {CHUNK} at a time)")
-    s.add_argument("--ncols", type=positive_int, default=None)
+    s.add_argument("--class", dest="class_name", default=None, metavar=f"NAME|{ALL_CLASSES}",
+                   help="a class of a class-conditional model, or 'all': one row of --count images per class, "
+                        "every row from the same noise")
+    s.add_argument("--guidance", type=float, default=d.guidance,
+                   help="guidance scale w: classifier-free towards --class (1 = the plain conditional model, 0 = "
+                        "unconditional), or autoguidance with --guide; it doubles the batch, not the steps (NFE)")
+    s.add_argument("--guidance-rescale", type=float, default=d.guidance_rescale,
+                   help="CFG-rescale phi in 0..1 (Lin et al. 2024); 0 = off")
+    s.add_argument("--guidance-interval", default=None, metavar="LO,HI",
+                   help="guide only at timesteps LO <= t <= HI (Kynkaanniemi et al. 2024); elsewhere the plain "
+                        "conditional model (default: every step)")
+    s.add_argument("--guide", default=None, metavar="CHECKPOINT",
+                   help="autoguidance: a weaker model of the same shape and data (an earlier checkpoint file, or "
+                        "another run) to guide away from with --guidance")
+    s.add_argument("--ncols", type=positive_int, default=None, help="grid columns (default: --count with --class all)")
     s.add_argument("--out", default="samples", help="output folder")
     s.add_argument("--gif", action="store_true", help="also write reverse.gif of the reverse process")
     s.add_argument("--gif-frames", type=bounded_int(2, 10_000), default=exports.GIF_FRAMES)

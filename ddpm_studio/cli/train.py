@@ -23,6 +23,7 @@ from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, 
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
 from ddpm_studio.data.config import CHANNELS
+from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
@@ -41,7 +42,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Build and validate the RunConfig a `train` command line describes."""
     if args.preset not in UNET_PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {', '.join(UNET_PRESETS)}")
-    data, _shape = follow_data(DataConfig(source=args.data, random_crop=args.random_crop), args.preset,
+    data, _shape = follow_data(DataConfig(source=args.data, random_crop=args.random_crop, labels=args.labels),
+                               args.preset,
                                image_size=args.size, channels=args.channels, hflip=args.hflip)
     model = replace(UNET_PRESETS[args.preset], in_channels=data.channels, learned_variance=args.learned_variance)
     if args.base_channels is not None:
@@ -61,7 +63,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every or 0,
         preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
-        seed=args.seed, num_threads=args.threads)
+        seed=args.seed, num_threads=args.threads, class_dropout=args.class_dropout)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
     config.validate()
     return config
@@ -236,6 +238,12 @@ def add_train(sub: Any) -> None:
     p.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
                    help="random horizontal flips (default: on, off for small grey images such as digits)")
     p.add_argument("--random-crop", action="store_true")
+    p.add_argument("--labels", choices=LABEL_MODES, default=m.labels,
+                   help="class labels from the data: auto (labels.csv, else class sub-folders, else a built-in set's "
+                        "classes), folders, csv, or none (unconditional); labelled data trains a class-conditional "
+                        "model")
+    p.add_argument("--class-dropout", type=float, default=t.class_dropout,
+                   help="probability of training a labelled image as 'no class' (for classifier-free guidance)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,

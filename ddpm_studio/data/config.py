@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.typed_config import load_config
 
 __all__ = ["CHANNELS", "DataConfig"]
@@ -26,6 +27,11 @@ class DataConfig:
     channels: int = 3  # 3 = RGB, 1 = grayscale
     hflip: bool = True  # random horizontal flip with p = 0.5
     random_crop: bool = False  # random crop from a 9/8-larger resize instead of a centre crop
+    labels: str = "auto"  # class labels from the data: "auto" | "folders" | "csv" | "none" (data/labels.py)
+    classes: tuple[str, ...] = ()  # the run's class names in class-index order (filled in from the data); () = none
+
+    # runs written before labels existed trained unconditionally on whatever folder they had
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"labels": "none"}
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
@@ -35,9 +41,15 @@ class DataConfig:
             raise ValueError(f"image_size must be an integer in [4, 1024], got {self.image_size!r}")
         if self.channels not in CHANNELS:
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+        if self.labels not in LABEL_MODES:
+            raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, got {self.labels!r}")
+        if len(set(self.classes)) != len(self.classes) or not all(isinstance(c, str) and c for c in self.classes):
+            raise ValueError(f"classes must be distinct non-empty names, got {list(self.classes)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> DataConfig:

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.decode import ImageDecodeError
+from ddpm_studio.data.labels import UNLABELLED, ClassLabels, LabelSummary, read_labels, summarize_labels
 from ddpm_studio.data.problems import DataLoadCancelled, DataSourceError, Problem, summarize_problems
 from ddpm_studio.data.sources import ImageSource, open_source
 from ddpm_studio.data.transforms import ImageTransform, to_uint8, uint8_to_float
@@ -63,7 +64,20 @@ class ImageDataset(Dataset):
                 f"'{source.spec}' has {total} images: {need / 2**30:.1f} GiB at {side}x{side} exceeds the "
                 f"{max_cache_bytes / 2**30:.1f} GiB memory limit; choose a smaller image size or a subset"
             )
+        # before decoding: a bad labels.csv fails fast. Under "auto" for a set without a run's classes, a labelling
+        # problem is kept in `label_problem` instead (readers that need no labels, the sweep's or the evaluation's,
+        # still load the images; a new training run raises it: app.training)
+        self.label_problem: str | None = None
+        try:
+            self.class_labels = _class_labels(source, config)
+        except DataSourceError as exc:
+            if config.labels != "auto" or config.classes:
+                raise
+            self.class_labels, self.label_problem = None, str(exc)
         self.cache, self.keys = self._decode_all(total, on_progress, cancel, workers or _default_workers())
+        # (N,) class index of each cached image, UNLABELLED (-1) where none; None for an unlabelled set
+        self.labels: Tensor | None = None if self.class_labels is None else torch.tensor(
+            [self.class_labels.labels.get(k, UNLABELLED) for k in self.keys], dtype=torch.long)
         if len(self.keys) == 0:
             raise DataSourceError(
                 f"none of the {total} files in '{source.spec}' could be decoded ({summarize_problems(self.problems)})"
@@ -124,6 +138,15 @@ class ImageDataset(Dataset):
 
     # -- for views and reports ----------------------------------------------------------------------
     @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names in class-index order; () for an unlabelled set."""
+        return () if self.class_labels is None else self.class_labels.classes
+
+    def label_summary(self) -> LabelSummary | None:
+        """Per-class counts of the decoded images and the unlabelled files (None for an unlabelled set)."""
+        return None if self.class_labels is None else summarize_labels(self.class_labels, self.keys)
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every item."""
         return (self.config.channels, self.config.image_size, self.config.image_size)
@@ -147,6 +170,17 @@ class ImageDataset(Dataset):
     def __repr__(self) -> str:
         return (f"ImageDataset({self.spec!r}, {len(self)} images, {self.image_shape}, "
                 f"{len(self.problems)} skipped)")
+
+
+def _class_labels(source: ImageSource, config: DataConfig) -> ClassLabels | None:
+    """The source's labels under `config.labels`, in the order of `config.classes` when a run fixed one."""
+    found = read_labels(source, config.labels)
+    if not config.classes:
+        return found
+    if found is None:
+        raise DataSourceError(f"the run is conditional on {len(config.classes)} classes but "
+                              f"'{source.spec}' has no labels (labels: {config.labels})")
+    return found.reordered(config.classes)
 
 
 def load_dataset(

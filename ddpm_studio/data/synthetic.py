@@ -26,7 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.data.problems import DataSourceError
 
-__all__ = ["BUILTIN_DATASETS", "DEFAULT_COUNT", "SyntheticSource", "parse_builtin_spec", "BUILTIN_PREFIX"]
+__all__ = ["BUILTIN_CLASSES", "BUILTIN_DATASETS", "DEFAULT_COUNT", "SyntheticSource", "parse_builtin_spec",
+           "BUILTIN_PREFIX"]
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_DATASETS: tuple[str, ...] = ("shapes", "glyphs")
@@ -36,6 +37,8 @@ MAX_COUNT = 1_000_000
 SUPERSAMPLE = 4  # shapes: polygons drawn at 4x, box-filtered down (antialiasing)
 GLYPH_SUPERSAMPLE = 2  # glyphs: already antialiased by FreeType and the bilinear warp
 GLYPH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle")  # render_shape's kinds 0, 1, 2
+BUILTIN_CLASSES: dict[str, tuple[str, ...]] = {"shapes": SHAPE_CLASSES, "glyphs": tuple(GLYPH_CHARS)}
 _KIND_SALT = {"shapes": 1, "glyphs": 2}
 _PARAMS = {"n": DEFAULT_COUNT, "size": DEFAULT_SIZE, "seed": 0}
 
@@ -97,6 +100,16 @@ class SyntheticSource:
         rng = np.random.default_rng([self.seed, _KIND_SALT[self.kind], index])
         return render_shape(rng, size) if self.kind == "shapes" else render_glyph(rng, size)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names, in class-index order: the shape kinds or the glyph characters."""
+        return BUILTIN_CLASSES[self.kind]
+
+    def label(self, index: int) -> int:
+        """The class index of item `index` (what `load` draws), without rendering it."""
+        rng = np.random.default_rng([self.seed, _KIND_SALT[self.kind], index])
+        return _shape_kind(rng)[2] if self.kind == "shapes" else _glyph_index(rng)
+
 
 def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
@@ -114,11 +127,21 @@ def _contrasting_colours(rng: np.random.Generator) -> tuple[tuple[int, int, int]
     return bg, fg
 
 
+def _shape_kind(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int, int, int], int]:
+    """The first draws of a shape: (background, foreground, kind), kind 0 circle, 1 square, 2 triangle."""
+    bg, fg = _contrasting_colours(rng)
+    return bg, fg, int(rng.integers(len(SHAPE_CLASSES)))
+
+
+def _glyph_index(rng: np.random.Generator) -> int:
+    """The first draw of a glyph: the index of its character in GLYPH_CHARS."""
+    return int(rng.integers(len(GLYPH_CHARS)))
+
+
 def render_shape(rng: np.random.Generator, size: int) -> Image.Image:
     """One circle, square or triangle of circumradius r in [0.18, 0.38]*size, fully inside the frame."""
     big = size * SUPERSAMPLE
-    bg, fg = _contrasting_colours(rng)
-    shape = int(rng.integers(3))  # 0 circle, 1 square, 2 triangle
+    bg, fg, shape = _shape_kind(rng)
     radius = rng.uniform(0.18, 0.38) * big
     cx, cy = rng.uniform(radius, big - radius, size=2)
     angle = rng.uniform(0.0, 2.0 * math.pi)
@@ -188,7 +211,7 @@ def _affine_inverse(big: int, rng: np.random.Generator) -> tuple[float, ...]:
 def render_glyph(rng: np.random.Generator, size: int) -> Image.Image:
     """A jittered letter/digit; 70% dark ink on light paper, 30% light ink on a dark ground."""
     big = size * GLYPH_SUPERSAMPLE
-    char = GLYPH_CHARS[int(rng.integers(len(GLYPH_CHARS)))]
+    char = GLYPH_CHARS[_glyph_index(rng)]
     if rng.random() < 0.7:
         bg = _hsv(rng.random(), rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0))
         ink = _hsv(rng.random(), rng.uniform(0.3, 1.0), rng.uniform(0.05, 0.45))

@@ -14,6 +14,7 @@ from ddpm_studio.engine.forward import (
     velocity,
 )
 from ddpm_studio.engine.grids import GRIDS, ddim_timesteps, fit_steps, make_grid
+from ddpm_studio.engine.guidance import autoguided, cfg, steer
 from ddpm_studio.engine.losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl, regression_loss
 from ddpm_studio.engine.sampler_table import SAMPLERS, SamplerSpec, get_sampler, nfe, sample, steps_for_nfe
 from ddpm_studio.engine.samplers import ddim_invert, ddim_sample, ddpm_sample
@@ -29,6 +30,9 @@ __all__ = [
     "SAMPLERS",
     "SCHEDULE_NAMES",
     "SamplerSpec",
+    "autoguided",
+    "cfg",
+    "steer",
     "draw_x_T",
     "fit_steps",
     "get_sampler",

@@ -25,6 +25,7 @@ from torch import Tensor
 from ddpm_studio.engine.diffusion import GaussianDiffusion, Model
 from ddpm_studio.engine.dpm_solver import dpm_solver_2m_sample
 from ddpm_studio.engine.grids import FIXED_LENGTH_GRIDS, GRIDS, make_grid
+from ddpm_studio.engine.guidance import steer
 from ddpm_studio.engine.karras import euler_ancestral_sample, euler_sample, heun_sample
 from ddpm_studio.engine.samplers import ddim_sample, ddpm_sample
 from ddpm_studio.engine.sampling_common import SamplerStep, seeded_noise
@@ -194,12 +195,17 @@ def steps_for_nfe(method: str, nfe_budget: int, num_timesteps: int) -> int:
 
 
 def sample(model: Model, diffusion: GaussianDiffusion, shape: Sequence[int], config: SamplingConfig, *,
-           noise: Tensor | None = None, device: torch.device | str | None = None) -> Iterator[SamplerStep]:
+           noise: Tensor | None = None, device: torch.device | str | None = None,
+           guide: Model | None = None) -> Iterator[SamplerStep]:
     """Run the sampler chosen by ``config`` on its default grid, x_T and fresh noise from ``config.seed``
     (``sampling_common.seeded_noise``; ``noise`` replaces x_T and leaves the fresh noise as it was).
 
-    It costs ``config.nfe(T)`` network evaluations; Euler ancestral always adds the full noise (η = 1)."""
+    Steering (``config.labels``, ``config.guidance``, ``guide`` for autoguidance) wraps the model once
+    (``guidance.steer``), so every sampler honours it. It costs ``config.nfe(T)`` network evaluations, each on
+    ``config.batch_factor()`` times the batch; Euler ancestral always adds the full noise (η = 1)."""
     config.validate()
+    model = steer(model, shape[0], labels=config.labels, guidance=config.guidance, interval=config.interval,
+                  rescale=config.guidance_rescale, guide=guide)
     spec = SAMPLERS.lookup(config.method)
     x_T, generator = seeded_noise(config.seed, shape, noise)
     return spec.run(model, diffusion, shape, steps=config.steps, clip_x0=config.clip_x0, noise=x_T,

@@ -7,7 +7,13 @@ Layout, for levels i = 0..L-1 with widths w_i = base · mult_i:
     out ← conv ← GN-SiLU ← [block(cat(h, skip)) ×n, linear-attn] ─ up ─ … ┘
 
 Time t enters every block through a sinusoidal embedding + MLP (scale-shift for ResNet blocks, added
-for ConvNeXt). With `learned_variance` the output has 2C channels: ε and the interpolation v of
+for ConvNeXt). A class-conditional network (`num_classes` = K > 0) adds a learned class embedding to the time
+embedding (Ho & Salimans 2022, "Classifier-free diffusion guidance"; Dhariwal & Nichol 2021, App. B) with K + 1
+rows: row K is "no class" (the null label ∅), so one network gives ε(x_t, t, c) and ε(x_t, t, ∅). It is called
+`model(x_t, t, y)` with y (B,) in 0..K, or `model(x_t, t)` (y = None: every row ∅). With K = 0 nothing is added:
+the parameters, their initialisation and every output are those of an unconditional network.
+
+With `learned_variance` the output has 2C channels: ε and the interpolation v of
 Improved DDPM eq. (15). Parameter counts (`count_parameters`, RGB): "tiny" 852,451; "small" 8,026,627;
 "ddpm128" 33,236,355 — the DDPM write-up's model with that shape had 32,009,619 (+3.8 %; its exact block
 layout is not known to us; with two blocks per level ours has 51,259,395).
@@ -90,11 +96,30 @@ class UNet(nn.Module):
 
         self.out_norm = nn.GroupNorm(_groups(c.norm_groups, ch), ch)
         self.out_conv = nn.Conv2d(ch, c.out_channels, 3, padding=1)
+        # made last so the other layers' initial weights are those of the unconditional network
+        self.class_embed = nn.Embedding(c.num_classes + 1, emb_dim) if c.num_classes else None
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """x (B, C, H, W) noisy images, t (B,) timesteps (long or float) -> (B, out_channels, H, W)."""
-        self._check_input(x, t)
-        emb = F.silu(self.time_embed(t))                 # (B, E); every block projects SiLU(emb)
+    @property
+    def num_classes(self) -> int:
+        """K: classes the network is conditioned on (0: unconditional); label K is "no class"."""
+        return self.config.num_classes
+
+    def _embedding(self, t: Tensor, y: Tensor | None) -> Tensor:
+        """SiLU(time embedding [+ class embedding]) (B, E); y None or a conditional net's null row is ∅."""
+        emb = self.time_embed(t)
+        if self.class_embed is not None:
+            if y is None:
+                y = torch.full((t.shape[0],), self.num_classes, dtype=torch.long, device=t.device)
+            emb = emb + self.class_embed(y.to(device=t.device, dtype=torch.long)).to(emb.dtype)
+        elif y is not None:
+            raise ValueError("this model is unconditional: it takes no class labels")
+        return F.silu(emb)
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """x (B, C, H, W) noisy images, t (B,) timesteps (long or float), y (B,) class labels in 0..K (K = "no
+        class"; None: all K) for a conditional net -> (B, out_channels, H, W)."""
+        self._check_input(x, t, y)
+        emb = self._embedding(t, y)                      # (B, E); every block projects SiLU(emb)
         h = self.init_conv(x)                            # (B, w_0, H, W)
         skips: list[Tensor] = []
         for level in self.down:
@@ -113,7 +138,7 @@ class UNet(nn.Module):
             h = level.resample(level.attn(h))
         return self.out_conv(F.silu(self.out_norm(h)))
 
-    def _check_input(self, x: Tensor, t: Tensor) -> None:
+    def _check_input(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> None:
         """Concise errors instead of shape mismatches deep inside the network."""
         c = self.config
         if x.ndim != 4 or x.shape[1] != c.in_channels:
@@ -125,6 +150,8 @@ class UNet(nn.Module):
                              f"{c.levels} levels; use a size that is a multiple of {m}")
         if t.ndim != 1 or t.shape[0] != x.shape[0]:
             raise ValueError(f"expected t of shape ({x.shape[0]},), got {tuple(t.shape)}")
+        if y is not None and (y.shape != t.shape or y.dtype.is_floating_point):
+            raise ValueError(f"expected integer class labels y of shape ({x.shape[0]},), got {tuple(y.shape)}")
 
 
 def build_unet(config: UNetConfig) -> UNet:

@@ -31,6 +31,7 @@ class UNetConfig:
     attention_head_dim: int = 32               # width of one head
     norm_groups: int = 8                       # GroupNorm groups (must divide every level's width)
     convnext_mult: int = 2                     # hidden width factor of a ConvNeXt block
+    num_classes: int = 0                       # class-conditional with this many classes (+1 "no class"); 0 = not
 
     @property
     def out_channels(self) -> int:
@@ -68,6 +69,8 @@ class UNetConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.attention_heads < 1 or self.attention_head_dim < 1:
             raise ValueError("attention_heads and attention_head_dim must be positive")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0, got {self.num_classes!r}")
         if self.convnext_mult < 1:
             raise ValueError(f"convnext_mult must be positive, got {self.convnext_mult}")
         for mult in self.channel_mults:
@@ -80,7 +83,8 @@ class UNetConfig:
                                   ("num_res_blocks", self.num_res_blocks, 8),
                                   ("attention_heads", self.attention_heads, 64),
                                   ("attention_head_dim", self.attention_head_dim, 512),
-                                  ("convnext_mult", self.convnext_mult, 8)):
+                                  ("convnext_mult", self.convnext_mult, 8),
+                                  ("num_classes", self.num_classes, 100_000)):
             if value > most:
                 raise ValueError(f"{name} must be at most {most}, got {value}")
 

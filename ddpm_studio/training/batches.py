@@ -41,11 +41,18 @@ class BatchSource:
             self._epoch_cache = (epoch, list(sampler))
         return self._epoch_cache[1]
 
-    def batch(self, epoch: int, index: int) -> torch.Tensor:
-        """Batch `index` of `epoch`, in [-1, 1]; DataError if the dataset cannot deliver it."""
+    def _chosen(self, epoch: int, index: int) -> list[int]:
         b = self.batch_size
         indices = self.epoch_indices(epoch)
-        chosen = indices[index * b:(index + 1) * b] if len(indices) >= b else indices
+        return indices[index * b:(index + 1) * b] if len(indices) >= b else indices
+
+    def labels(self, epoch: int, index: int) -> torch.Tensor:
+        """The class labels (B,) of batch `index` of `epoch` (-1 = unlabelled); the dataset must have `labels`."""
+        return self.dataset.labels.index_select(0, torch.as_tensor(self._chosen(epoch, index), dtype=torch.long))
+
+    def batch(self, epoch: int, index: int) -> torch.Tensor:
+        """Batch `index` of `epoch`, in [-1, 1]; DataError if the dataset cannot deliver it."""
+        chosen = self._chosen(epoch, index)
         try:
             batch_fn = getattr(self.dataset, "batch", None)
             if batch_fn is not None:

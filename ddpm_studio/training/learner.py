@@ -8,6 +8,7 @@ so the same inputs give the same update. It knows nothing of runs, events or the
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from typing import Any
 
@@ -78,11 +79,12 @@ class Learner:
         return x.contiguous(memory_format=self.memory_format) if self.memory_format is not None else x
 
     def step(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, lr: float, *,
-             number: int) -> tuple[float, torch.Tensor]:
+             number: int, y: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
         """One optimiser step on L = mean_b loss(x0_b, t_b, ε_b) (Ho et al. Algorithm 1, lines 2-5).
 
         `x0` and `noise` are (B, C, H, W) on the device, `t` (B,) on the CPU; `number` (1-based) names the step
-        in a NonFiniteLoss. Returns the loss (averaged over ranks under DDP) and the per-sample losses (B,) on CPU.
+        in a NonFiniteLoss; `y` (B,) are a conditional net's class labels (after dropout).
+        Returns the loss (averaged over ranks under DDP) and the per-sample losses (B,) on CPU.
         """
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -90,7 +92,8 @@ class Learner:
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype is not None
                     else contextlib.nullcontext())
         with autocast:
-            terms = self.diffusion.training_losses(self.net, x0, t.to(self.device), noise=noise)
+            net = self.net if y is None else functools.partial(self.net, y=y.to(self.device))
+            terms = self.diffusion.training_losses(net, x0, t.to(self.device), noise=noise)
         per_sample = terms.loss.float()  # (B,)
         loss = per_sample.mean()
         self.optimizer.zero_grad(set_to_none=True)

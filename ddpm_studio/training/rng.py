@@ -32,6 +32,12 @@ class RandomStreams:
         noise = torch.randn(shape, generator=self.sampler)
         return t, noise
 
+    def drop_labels(self, labels: torch.Tensor, p: float, null: int) -> torch.Tensor:
+        """Labels (B,) with each replaced by `null` with probability `p` (and unlabelled ones, -1, always): the
+        label dropout that trains ε(x_t, t, ∅) in the same network (Ho & Salimans 2022, Algorithm 1)."""
+        dropped = torch.rand(labels.shape, generator=self.sampler) < p
+        return torch.where(dropped | (labels < 0), torch.full_like(labels, null), labels)
+
     @contextlib.contextmanager
     def own_global_rng(self) -> Iterator[None]:
         """Run with this rank's own global-CPU-RNG state (dropout), leaving the process's state as it was."""

@@ -274,7 +274,8 @@ class Trainer:
                 return "stopped"
             started = self.clock()
             x0 = self.batches.batch_on_every_rank(self.epoch, self.batch_in_epoch)  # DataError on all ranks or none
-            loss, per_sample, t = self._train_step(x0)
+            y = self.batches.labels(self.epoch, self.batch_in_epoch) if self.config.model.num_classes else None
+            loss, per_sample, t = self._train_step(x0, y)
             self.step += 1
             self.batch_in_epoch += 1
             epoch_number = self.epoch + 1
@@ -333,13 +334,16 @@ class Trainer:
 
     # ---- one step ---------------------------------------------------------------------------------------
 
-    def _train_step(self, x0: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
-        """One optimiser step on x_0 with fresh t and ε from this rank's sampler stream."""
+    def _train_step(self, x0: torch.Tensor, y: torch.Tensor | None = None) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """One optimiser step on x_0 with fresh t and ε (and a conditional net's label dropout, drawn after them)
+        from this rank's sampler stream."""
         x0 = self.learner.to_device(x0)
         t_cpu, noise = self.rng.draw_t_and_noise(x0.shape, self.diffusion.num_timesteps)
+        if y is not None:
+            y = self.rng.drop_labels(y, self.config.training.class_dropout, self.config.model.num_classes)
         with self.rng.own_global_rng():
             loss, per_sample = self.learner.step(x0, t_cpu, self.learner.to_device(noise), self.lr_at(self.step),
-                                                 number=self.step + 1)
+                                                 number=self.step + 1, y=y)
         return loss, per_sample, t_cpu
 
     # ---- reporting, previews, checkpoints ---------------------------------------------------------------
