@@ -289,12 +289,12 @@ def test_the_default_model_is_the_demo_not_a_throwaway_run(qtbot, tmp_path, tiny
 
 def test_any_two_samplers_compare_and_two_etas_show_ddim_in_the_method_box(qtbot, view):
     """Issue 22 N12: 'two η values' switched to DDIM silently; only DDPM vs DDIM was offered."""
-    from ddpm_studio.engine.config import SAMPLING_METHODS
+    from ddpm_studio.engine import SAMPLERS
 
     c = view.controls
     c.method.setCurrentIndex(c.method.findData("dpmpp_2m"))
     c.compare.setCurrentIndex(c.compare.findData("samplers"))
-    assert [c.method_b.itemData(i) for i in range(c.method_b.count())] == list(SAMPLING_METHODS)
+    assert [c.method_b.itemData(i) for i in range(c.method_b.count())] == list(SAMPLERS)
     c.method_b.setCurrentIndex(c.method_b.findData("heun"))
     c.steps.setValue(4)
     lanes = c.lane_specs()
