@@ -25,7 +25,7 @@ class PointMLPConfig:
     """The point denoiser's size."""
 
     dim: int = 2  # D: coordinates per point
-    width: int = 128  # hidden units of every layer
+    width: int = 64  # hidden units of every layer
     blocks: int = 3  # residual blocks
     time_dim: int = 32  # sinusoid size of the time embedding (its MLP has `width` units)
     learned_variance: bool = False  # output 2D numbers (Improved DDPM eq. 15); must match DiffusionConfig's
