@@ -191,6 +191,18 @@ class Lab:
         tt = torch.full((x0.shape[0],), self._check_t(t), dtype=torch.long)
         return q_sample(self.diffusion.schedule_for(x0), x0, tt, noise).numpy()
 
+    def forward_clouds(self, *, count: int | None = None, seed: int = 0, schedule: str | None = None) -> np.ndarray:
+        """x_t for every t at once, (T, N, 2) float32, with one fixed noise: what a t slider scrubs through.
+        ``schedule`` swaps the schedule (same T) to compare paths to noise."""
+        diffusion = self.diffusion if schedule is None else GaussianDiffusion(
+            replace(self.config.diffusion, schedule=schedule))
+        x0 = self._x0[: count or len(self.data)]
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+        schedule_x = diffusion.schedule_for(x0)
+        clouds = [q_sample(schedule_x, x0, torch.full((x0.shape[0],), t, dtype=torch.long), noise)
+                  for t in range(diffusion.num_timesteps)]
+        return torch.stack(clouds).numpy()
+
     def _check_t(self, t: int) -> int:
         if not 0 <= t < self.diffusion.num_timesteps:
             raise ValueError(f"t must be in 0..{self.diffusion.num_timesteps - 1}, got {t}")

@@ -1,0 +1,97 @@
+"""One 2-D plot of the lab: the data, a point cloud, the field as segments, trajectories as paths, samples.
+
+Every layer is one pyqtgraph item whose data is replaced (never re-created): scatter plots without per-point
+pens for the clouds (thousands of points redraw in a few ms), one `PlotDataItem` with ``connect="pairs"``
+for the field and one with NaN-separated polylines (``connect="finite"``) for all the paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from ddpm_studio.app.lab import Field
+from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
+
+EXTENT = 1.6  # the view shows [-EXTENT, EXTENT]²: the data's [-1, 1] and the noise around it
+DATA_BRUSH = pg.mkBrush(150, 150, 150, 110)
+CLOUD_BRUSH = pg.mkBrush(40, 40, 40, 150)
+FIELD_PEN = pg.mkPen((0, 114, 178, 200), width=1)
+FIELD_SCALE = 0.3  # a segment goes x_t -> x_t + 0.3 (x̂_0 - x_t): long enough to read, short enough not to cross
+
+
+def sampler_colour(method: str, alpha: int = 255) -> tuple[int, int, int, int]:
+    return (*SAMPLER_COLOURS.get(method, (90, 60, 160)), alpha)
+
+
+def polylines(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, N, 2) paths -> x, y of N polylines separated by NaN (pyqtgraph's connect="finite")."""
+    s, n, _ = paths.shape
+    padded = np.full((n, s + 1, 2), np.nan, dtype=np.float64)
+    padded[:, :s] = paths.transpose(1, 0, 2)
+    flat = padded.reshape(-1, 2)
+    return flat[:, 0], flat[:, 1]
+
+
+def segments(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs start_i, end_i interleaved for connect="pairs"."""
+    both = np.empty((2 * len(starts), 2), dtype=np.float64)
+    both[0::2], both[1::2] = starts, ends
+    return both[:, 0], both[:, 1]
+
+
+class PointPlot(pg.PlotWidget):
+    """A square [-1.6, 1.6]² plot with the lab's layers, bottom to top: data, cloud, field, paths, samples."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMinimumSize(220, 220)
+        item = self.getPlotItem()
+        item.setAspectLocked(True)
+        item.setRange(xRange=(-EXTENT, EXTENT), yRange=(-EXTENT, EXTENT), padding=0)
+        item.disableAutoRange()  # a fixed frame: x_T's outliers must not zoom the data away
+        item.setMouseEnabled(False, False)
+        item.hideButtons()
+        item.showGrid(x=True, y=True, alpha=0.15)
+        if title:
+            item.setTitle(title, color="#333", size="8pt")
+        self.data_item = pg.ScatterPlotItem(size=3, pen=None, brush=DATA_BRUSH, pxMode=True)
+        self.cloud_item = pg.ScatterPlotItem(size=3, pen=None, brush=CLOUD_BRUSH, pxMode=True)
+        self.field_item = pg.PlotDataItem(pen=FIELD_PEN, connect="pairs")
+        self.paths_item = pg.PlotDataItem(connect="finite")
+        self.samples_item = pg.ScatterPlotItem(size=4, pen=None, pxMode=True)
+        for layer in (self.data_item, self.cloud_item, self.field_item, self.paths_item, self.samples_item):
+            self.addItem(layer)
+
+    def set_title(self, text: str) -> None:
+        self.getPlotItem().setTitle(text, color="#333", size="8pt")
+
+    @property
+    def title_text(self) -> str:
+        return self.getPlotItem().titleLabel.text
+
+    def set_data(self, points: np.ndarray | None) -> None:
+        self.data_item.setData(pos=np.zeros((0, 2)) if points is None else points)
+
+    def set_cloud(self, points: np.ndarray | None) -> None:
+        self.cloud_item.setData(pos=np.zeros((0, 2)) if points is None else points)
+
+    def set_field(self, field: Field | None, scale: float = FIELD_SCALE) -> None:
+        if field is None:
+            self.field_item.setData([], [])
+            return
+        ends = field.positions + scale * (field.x0 - field.positions)
+        self.field_item.setData(*segments(field.positions, ends))
+
+    def set_paths(self, paths: np.ndarray | None, method: str = "", count: int = 40) -> None:
+        """The first ``count`` trajectories (S, N, 2) as faint polylines in the sampler's colour."""
+        if paths is None or count == 0:
+            self.paths_item.setData([], [])
+            return
+        self.paths_item.setPen(pg.mkPen(sampler_colour(method, 90), width=1))
+        self.paths_item.setData(*polylines(paths[:, :count]))
+
+    def set_samples(self, points: np.ndarray | None, method: str = "") -> None:
+        self.samples_item.setBrush(pg.mkBrush(*sampler_colour(method, 220)))
+        self.samples_item.setData(pos=np.zeros((0, 2)) if points is None else points)
