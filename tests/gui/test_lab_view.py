@@ -45,7 +45,7 @@ def test_choose_points_train_scrub_and_compare(qtbot, view, tmp_path):
     view.reopen()
     _idle(qtbot, view)
     assert view.t_slider.maximum() == 39
-    assert view.forward_plot.data_item.data.size == 300
+    assert len(view.forward_plot.data_item.data) == 300
     qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
     _idle(qtbot, view)
     assert view.status.text().startswith("step 30, loss ")
@@ -69,7 +69,7 @@ def test_choose_points_train_scrub_and_compare(qtbot, view, tmp_path):
     _idle(qtbot, view)
     for lane, label in ((view.left_lane, "DDIM, 5 NFE: SWD"), (view.right_lane, "DPM-Solver++(2M), 5 NFE: SWD")):
         assert lane.plot.title_text.startswith(label)
-        assert lane.plot.samples_item.data.size == 500
+        assert len(lane.plot.samples_item.data) == 500
         px, _ = lane.plot.paths_item.getData()
         assert len(px) == 40 * (5 + 2)  # 40 paths of x_T + 5 states, NaN-separated
     starts = [lane.plot.paths_item.getData()[0][0] for lane in (view.left_lane, view.right_lane)]
