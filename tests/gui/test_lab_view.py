@@ -65,16 +65,21 @@ def test_choose_points_train_scrub_and_compare(qtbot, view, tmp_path):
 
     view.left_lane.set_choice(view.left_lane.choice().__class__("ddim", 5))
     view.right_lane.set_choice(view.right_lane.choice().__class__("dpmpp_2m", 5))
-    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    view.t_slider.setValue(20)  # a field-only look right after: the lanes still follow the new choices
     _idle(qtbot, view)
-    for lane, label in ((view.left_lane, "DDIM, 5 NFE: SWD"), (view.right_lane, "DPM-Solver++(2M), 5 NFE: SWD")):
-        assert lane.plot.title_text.startswith(label)
+    for lane, label in ((view.left_lane, "DDIM, 5 NFE"), (view.right_lane, "DPM-Solver++(2M), 5 NFE")):
+        assert lane.plot.title_text == label
+        assert lane.summary.text().startswith(f"{label}: SWD to the data ")
+        assert "(data vs data floor " in lane.summary.text()
         assert len(lane.plot.samples_item.data) == 500
         px, _ = lane.plot.paths_item.getData()
         assert len(px) == 40 * (5 + 2)  # 40 paths of x_T + 5 states, NaN-separated
     starts = [lane.plot.paths_item.getData()[0][0] for lane in (view.left_lane, view.right_lane)]
     assert starts[0] == starts[1]  # the same x_T
     assert all(np.isfinite(view.distances))
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.left_lane.summary.text().startswith("DDIM, 5 NFE: SWD to the data ")
 
     view.grab().save(str(tmp_path / "lab.png"))
 

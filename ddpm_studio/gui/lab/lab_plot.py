@@ -105,14 +105,20 @@ class PointPlot(pg.PlotWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         if title:
             item.setTitle(title, color="#333", size="8pt")
-        self.data_item = PointsItem(3, DATA_COLOUR)
+        self.data_item = PointsItem(2, DATA_COLOUR)
         self.data_item.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)  # static: blit
-        self.cloud_item = PointsItem(3, CLOUD_COLOUR)
+        self.cloud_item = PointsItem(2, CLOUD_COLOUR)
         self.field_item = pg.PlotDataItem(pen=FIELD_PEN, connect="pairs")
         self.paths_item = pg.PlotDataItem(connect="finite")
-        self.samples_item = PointsItem(4, sampler_colour(""))
+        self.samples_item = PointsItem(3, sampler_colour(""))
         for layer in (self.data_item, self.cloud_item, self.field_item, self.paths_item, self.samples_item):
             self.addItem(layer)
+
+    def resizeEvent(self, event) -> None:
+        """Keep all of [-1.6, 1.6]² in view at any size: the locked aspect widens the longer axis, never crops."""
+        super().resizeEvent(event)
+        if self.getPlotItem() is not None:  # (the base class resizes once before the plot item exists)
+            self.getPlotItem().setRange(xRange=(-EXTENT, EXTENT), yRange=(-EXTENT, EXTENT), padding=0)
 
     def set_title(self, text: str) -> None:
         self.getPlotItem().setTitle(text, color="#333", size="8pt")

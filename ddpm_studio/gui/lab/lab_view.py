@@ -62,6 +62,8 @@ class LabLane(QWidget):
         self.eta.setSingleStep(0.1)
         self.eta.setToolTip("DDIM's η: 0 deterministic, 1 as stochastic as DDPM")
         self.plot = PointPlot()
+        self.summary = QLabel("")  # the sampler, its NFE and its distance to the data against the floor
+        self.summary.setWordWrap(True)
         self.schedule: str | None = None  # set: this lane shows that schedule's forward process instead
         row = QHBoxLayout()
         row.addWidget(self.method, 1)
@@ -72,6 +74,7 @@ class LabLane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
+        layout.addWidget(self.summary)
         layout.addWidget(self.plot, 1)
         self.set_choice(choice)
         self.method.currentIndexChanged.connect(self._follow_method)
@@ -123,6 +126,7 @@ class LabView(QWidget):
         self._opened: LabOpened | None = None
         self._job: str | None = None  # "open" | "train" | "look" while a task runs
         self._train_after_open = False
+        self._look_lanes = False  # the look in flight recomputes the lanes
         self._lanes: tuple[Lane, Lane] | None = None
         self._step = 0
         self._loss_steps: list[float] = []
@@ -177,7 +181,7 @@ class LabView(QWidget):
         left.addWidget(self.status)
         left.addWidget(self.loss_plot, 1)
 
-        self.forward_plot = PointPlot("forward process x_t and the field x_t → x̂0")
+        self.forward_plot = PointPlot("x_t and the field x_t → x̂0")
         self.t_slider = QSlider(Qt.Orientation.Horizontal)
         self.t_slider.setRange(0, self._base.diffusion.timesteps - 1)
         self.t_slider.setAccessibleName("timestep t")
@@ -318,10 +322,12 @@ class LabView(QWidget):
         self._follow_job()
 
     def look(self, *, lanes: bool) -> None:
-        """Recompute the field (and the lanes) now, unless training shows them anyway."""
+        """Recompute the field (and the lanes) now, unless training shows them anyway. A look replaces the one in
+        flight, so it also does the lanes when that one was going to."""
         if self._opened is None or self._job in ("open", "train"):
             return
-        self._job = "look"
+        lanes = lanes or (self._job == "look" and self._look_lanes)
+        self._job, self._look_lanes = "look", lanes
         self._runner.start(look_task(self._opened.lab, self._update_request(), lanes=lanes), threads=1)
         self._follow_job()
 
@@ -397,8 +403,9 @@ class LabView(QWidget):
             lane.plot.set_cloud(None)
             lane.plot.set_paths(trajectory.paths, method, 40 if len(trajectory.timesteps) <= 60 else 12)
             lane.plot.set_samples(trajectory.samples, method)
-            lane.plot.set_title(f"{trajectory.choice.label}, {trajectory.nfe} NFE: SWD {result.distance:.3f} "
-                                f"(floor {floor:.3f})")
+            lane.plot.set_title(f"{trajectory.choice.label}, {trajectory.nfe} NFE")
+            lane.summary.setText(f"{trajectory.choice.label}, {trajectory.nfe} NFE: SWD to the data "
+                                 f"{result.distance:.3f} (data vs data floor {floor:.3f})")
         self.distances = (distances[0], distances[1])
 
     def _show_clouds(self) -> None:
@@ -410,6 +417,7 @@ class LabView(QWidget):
             if result.clouds is not None:
                 lane.plot.set_cloud(result.clouds[t])
                 lane.plot.set_title(f"{lane.schedule} schedule: x_t at t = {t}")
+                lane.summary.setText(f"the forward process under the {lane.schedule} schedule")
 
     def _follow_job(self) -> None:
         training = self._job == "train"
