@@ -65,14 +65,16 @@ class LabLane(QWidget):
         self.summary = QLabel("")  # the sampler, its NFE and its distance to the data against the floor
         self.summary.setWordWrap(True)
         self.schedule: str | None = None  # set: this lane shows that schedule's forward process instead
+        _narrow(self.method)
         row = QHBoxLayout()
-        row.addWidget(self.method, 1)
         row.addWidget(QLabel("NFE"))
         row.addWidget(self.nfe)
         row.addWidget(QLabel("η"))
         row.addWidget(self.eta)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.method)
         layout.addLayout(row)
         layout.addWidget(self.summary)
         layout.addWidget(self.plot, 1)
@@ -207,7 +209,9 @@ class LabView(QWidget):
         layout = QHBoxLayout(self)
         left_box = QWidget()
         left_box.setLayout(left)
-        left_box.setMaximumWidth(300)
+        left_box.setMaximumWidth(280)
+        for box in (self.preset, self.data):
+            _narrow(box)
         layout.addWidget(left_box)
         layout.addLayout(middle, 2)
         layout.addLayout(lanes, 4)
@@ -435,6 +439,12 @@ class LabView(QWidget):
         """The points the forward plot shows now (tests)."""
         x, y = self.forward_plot.cloud_item.getData()
         return np.stack([x, y], 1)
+
+
+def _narrow(box: QComboBox) -> None:
+    """A combo box whose minimum width does not grow with its longest item (the tab fits 1024 px)."""
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(10)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
