@@ -20,6 +20,7 @@ from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice,
 SNAPSHOT_S = 0.1  # the field and the loss while training: 10 per second
 LANES_S = 1.0  # the lanes' trajectories while training: once a second
 CHUNK = 10  # training steps between looks at the clock and the request
+LOOK_SHARE = 4.0  # after a look of d seconds, train at least 4·d seconds before the next
 
 
 @dataclass(frozen=True)
@@ -97,19 +98,26 @@ def look_task(lab: Lab, request: LabRequest, *, lanes: bool) -> Callable[..., La
 
 def train_task(lab: Lab, steps: int, request: Callable[[], LabRequest]) -> Callable[..., LabSnapshot]:
     """Train up to ``steps`` more steps (a cancel pauses: the lab keeps its state), reporting the loss and the
-    field 10 times a second and the lanes once a second; the result is the final look with both lanes."""
+    field up to 10 times a second and the lanes up to once a second; the result is the final look with both lanes.
+
+    Looking never takes more than a fifth of the worker's time: after a look that took d seconds the next one
+    waits at least 4·d (DDPM's T steps on a busy machine can take a second), so training keeps going."""
     def run(should_stop: Callable[[], bool], report: Callable[..., None]) -> LabSnapshot:
         pending: list[LossPoint] = []
-        last_look = last_lanes = time.monotonic()
+        next_look = next_lanes = time.monotonic()
         done = 0
         while done < steps and not should_stop():
             pending += lab.train(min(CHUNK, steps - done), every=CHUNK)
             done += CHUNK
-            now = time.monotonic()
-            if now - last_look >= SNAPSHOT_S:
-                with_lanes = now - last_lanes >= LANES_S
+            start = time.monotonic()
+            if start >= next_look:
+                with_lanes = start >= next_lanes
                 report(look(lab, request(), lanes=with_lanes, losses=tuple(pending)), True)
-                pending, last_look = [], now
-                last_lanes = now if with_lanes else last_lanes
+                pending, now = [], time.monotonic()
+                cost = now - start
+                if with_lanes:
+                    next_lanes, next_look = now + max(LANES_S, LOOK_SHARE * cost), now + SNAPSHOT_S
+                else:
+                    next_look = now + max(SNAPSHOT_S, LOOK_SHARE * cost)
         return look(lab, request(), lanes=True, losses=tuple(pending))
     return run
