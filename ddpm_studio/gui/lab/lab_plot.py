@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.functions as fn
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QWidget
 
 from ddpm_studio.app.lab import Field
@@ -46,13 +46,13 @@ def segments(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 class PointsItem(pg.GraphicsObject):
-    """N points as round dots of a fixed pixel size: one QPolygonF, drawn with one cosmetic pen."""
+    """N points as square dots of a fixed pixel size: one QPolygonF, mapped to device pixels and drawn there."""
 
-    def __init__(self, size: float, colour: tuple[int, ...]) -> None:
+    def __init__(self, size: int, colour: tuple[int, ...]) -> None:
         super().__init__()
-        self._pen = QPen(QColor(*colour), size)
-        self._pen.setCosmetic(True)  # the width is in pixels, whatever the zoom
-        self._pen.setCapStyle(Qt.PenCapStyle.SquareCap)  # square dots: round ones cost ~10x to rasterise
+        self._size = size  # the side of each square dot in pixels
+        self._pen = QPen(QColor(*colour), 1)
+        self._pen.setCosmetic(True)
         self._points = np.zeros((0, 2))
         self._polygon = fn.create_qpolygonf(0)
         self._bounds = QRectF()
@@ -86,8 +86,16 @@ class PointsItem(pg.GraphicsObject):
 
     def paint(self, painter: QPainter, *args: object) -> None:
         if len(self._points):
+            # drawn in device pixels: under the view's y-flipped, anisotropic transform Qt drew the dots as dashes
+            # and as size² one-pixel passes, which the raster engine blits; a wide pen is stroked point by point
+            device = painter.transform().map(self._polygon)
+            painter.save()
             painter.setPen(self._pen)
-            painter.drawPoints(self._polygon)
+            for dx in range(self._size):
+                for dy in range(self._size):
+                    painter.setTransform(QTransform.fromTranslate(dx - self._size // 2, dy - self._size // 2))
+                    painter.drawPoints(device)
+            painter.restore()
 
 
 class PointPlot(pg.PlotWidget):
