@@ -208,6 +208,18 @@ class Lab:
             raise ValueError(f"t must be in 0..{self.diffusion.num_timesteps - 1}, got {t}")
         return int(t)
 
+    def density(self, *, grid: int = 96, extent: float = 1.6, blur: float = 1.5) -> np.ndarray:
+        """The data's density on a grid×grid lattice over [-extent, extent]² (x index first, like
+        ``np.histogram2d``), a histogram smoothed by a Gaussian of ``blur`` cells; it sums to 1 over the lattice."""
+        edges = np.linspace(-extent, extent, grid + 1)
+        hist, _, _ = np.histogram2d(self.data.points[:, 0], self.data.points[:, 1], bins=(edges, edges))
+        radius = max(1, int(3 * blur))
+        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / blur) ** 2)
+        kernel /= kernel.sum()
+        for axis in (0, 1):
+            hist = np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="same"), axis, hist)
+        return (hist / hist.sum()).astype(np.float32)
+
     # ---- the reverse process ---------------------------------------------------------------------------
 
     def x_T(self, count: int, seed: int = 0) -> torch.Tensor:

@@ -116,3 +116,13 @@ def test_bad_config_is_one_line() -> None:
     with pytest.raises(ValueError, match="batch_size must be an integer >= 2"):
         Lab(tiny(batch_size=1))
     torch.manual_seed(0)  # (the lab never touches the global RNG; this only keeps the next test honest)
+
+
+def test_density_sits_on_the_data() -> None:
+    lab = Lab(tiny(data="gmm?modes=2", points=400))
+    density = lab.density(grid=32, extent=1.6)
+    assert density.shape == (32, 32) and abs(float(density.sum()) - 1.0) < 1e-5 and density.min() >= 0
+    # the two modes sit near x = ±0.8 (normalised), y = 0: the peak is in an outer column, not the middle
+    peak_x = np.unravel_index(int(density.argmax()), density.shape)[0]
+    assert peak_x <= 10 or peak_x >= 21
+    assert density[14:18, 14:18].sum() < 0.01

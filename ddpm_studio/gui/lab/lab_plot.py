@@ -22,6 +22,8 @@ EXTENT = 1.6  # the view shows [-EXTENT, EXTENT]²: the data's [-1, 1] and the n
 DATA_COLOUR = (150, 150, 150, 110)
 CLOUD_COLOUR = (40, 40, 40, 150)
 FIELD_PEN = pg.mkPen((0, 114, 178, 200), width=1)
+DENSITY_LUT = np.stack([np.linspace(255, 200, 256), np.linspace(255, 225, 256), np.full(256, 255.0)], 1).astype(
+    np.uint8)  # white to a pale blue
 FIELD_SCALE = 0.3  # a segment goes x_t -> x_t + 0.3 (x̂_0 - x_t): long enough to read, short enough not to cross
 
 
@@ -119,7 +121,11 @@ class PointPlot(pg.PlotWidget):
         self.field_item = pg.PlotDataItem(pen=FIELD_PEN, connect="pairs")
         self.paths_item = pg.PlotDataItem(connect="finite")
         self.samples_item = PointsItem(3, sampler_colour(""))
-        for layer in (self.data_item, self.cloud_item, self.field_item, self.paths_item, self.samples_item):
+        self.density_item = pg.ImageItem(axisOrder="col-major")  # the data's density, shaded under everything
+        self.density_item.setLookupTable(DENSITY_LUT)
+        self.density_item.setRect(QRectF(-EXTENT, -EXTENT, 2 * EXTENT, 2 * EXTENT))
+        for layer in (self.density_item, self.data_item, self.cloud_item, self.field_item, self.paths_item,
+                      self.samples_item):
             self.addItem(layer)
 
     def resizeEvent(self, event) -> None:
@@ -137,6 +143,15 @@ class PointPlot(pg.PlotWidget):
 
     def set_data(self, points: np.ndarray | None) -> None:
         self.data_item.setData(points)
+
+    def set_density(self, density: np.ndarray | None) -> None:
+        """A (G, G) density (x index first) shaded behind the points; the densest tenth of cells is the darkest."""
+        if density is None:
+            self.density_item.clear()
+            return
+        top = float(np.quantile(density[density > 0], 0.9)) if (density > 0).any() else 1.0
+        self.density_item.setImage(np.clip(density / top, 0, 1), levels=(0, 1), autoLevels=False)
+        self.density_item.setRect(QRectF(-EXTENT, -EXTENT, 2 * EXTENT, 2 * EXTENT))
 
     def set_cloud(self, points: np.ndarray | None) -> None:
         self.cloud_item.setData(points)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory
+from ddpm_studio.gui.lab.lab_plot import EXTENT
 
 SNAPSHOT_S = 0.1  # the field and the loss while training: 10 per second
 LANES_S = 1.0  # the lanes' trajectories while training: once a second
@@ -58,6 +59,7 @@ class LabOpened:
     points: np.ndarray  # (N, 2)
     labels: np.ndarray | None
     clouds: np.ndarray  # (T, N, 2)
+    density: np.ndarray  # (G, G) the data's smoothed histogram over the plots' [-1.6, 1.6]², x index first
     floor: float
     num_timesteps: int
     snapshot: LabSnapshot
@@ -69,6 +71,7 @@ def open_task(config: LabConfig, request: Callable[[], LabRequest]) -> Callable[
         clouds = lab.forward_clouds()
         wanted = request()
         return LabOpened(lab=lab, points=lab.data.points, labels=lab.data.labels, clouds=clouds,
+                         density=lab.density(extent=EXTENT),
                          floor=lab.floor(min(wanted.count, 500)), num_timesteps=lab.diffusion.num_timesteps,
                          snapshot=look(lab, wanted, lanes=True))
     return run

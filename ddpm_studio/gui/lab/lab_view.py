@@ -287,6 +287,7 @@ class LabView(QWidget):
         self.right_lane.set_schedule(preset.right_schedule)
         self.t_slider.setRange(0, preset.config.diffusion.timesteps - 1)
         self.t_slider.setValue(preset.t(preset.config.diffusion.timesteps))
+        self.show_field.setChecked(preset.view != "forward")  # an untrained model's field says nothing
         hint = " Press Train." if preset.train_steps else ""
         self.caption.setText(preset.caption + hint)
         self.reopen()
@@ -360,6 +361,7 @@ class LabView(QWidget):
             self.t_slider.setRange(0, value.num_timesteps - 1)
             for plot in (self.forward_plot, self.left_lane.plot, self.right_lane.plot):
                 plot.set_data(value.points)
+                plot.set_density(value.density)
             self._show(value.snapshot)
             return
         self._show(value)
