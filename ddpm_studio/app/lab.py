@@ -27,7 +27,11 @@ from ddpm_studio.evaluation.swd import sliced_wasserstein
 from ddpm_studio.training.ema import EMA
 from ddpm_studio.training.learner import make_adamw
 
-__all__ = ["Field", "Lab", "LabConfig", "LossPoint", "SamplerChoice", "Trajectory", "lab_diffusion_config"]
+__all__ = ["DEFAULT_TRAIN_STEPS", "Field", "Lab", "LabConfig", "LossPoint", "SamplerChoice", "Trajectory",
+           "lab_diffusion_config"]
+
+
+DEFAULT_TRAIN_STEPS = 2000  # one "Train" of the tab and `ddpm-studio lab`: the moons' samples on the data (bench/)
 
 
 def lab_diffusion_config() -> DiffusionConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ddpm_studio.app.lab import LabConfig, SamplerChoice, lab_diffusion_config
+from ddpm_studio.app.lab import DEFAULT_TRAIN_STEPS, LabConfig, SamplerChoice, lab_diffusion_config
 
 __all__ = ["LabPreset", "PRESETS", "VIEWS", "get_preset"]
 
@@ -23,7 +23,7 @@ class LabPreset:
     title: str
     caption: str
     config: LabConfig = field(default_factory=LabConfig)
-    train_steps: int = 2000
+    train_steps: int = DEFAULT_TRAIN_STEPS
     left: SamplerChoice = SamplerChoice("ddim", 20)
     right: SamplerChoice = SamplerChoice("ddpm", 200)
     t_fraction: float = 0.5  # where the t slider goes, as a fraction of T

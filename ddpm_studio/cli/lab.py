@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ddpm_studio.app.lab import LabConfig, SamplerChoice
+from ddpm_studio.app.lab import DEFAULT_TRAIN_STEPS, LabConfig, SamplerChoice
 from ddpm_studio.app.lab_presets import PRESETS, get_preset
 from ddpm_studio.app.lab_report import run_lab
 from ddpm_studio.cli.progress import ProgressBar
@@ -37,7 +37,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             diffusion = replace(diffusion, **{name: getattr(args, name)})
     config = replace(config, diffusion=diffusion, seed=args.seed,
                      **{k: v for k, v in (("data", args.data), ("points", args.points)) if v is not None})
-    steps = args.steps if args.steps is not None else (preset.train_steps if preset else 2000)
+    steps = args.steps if args.steps is not None else (preset.train_steps if preset else DEFAULT_TRAIN_STEPS)
     choices = args.sampler or ([preset.left, preset.right] if preset else [SamplerChoice(), SamplerChoice("ddpm")])
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,7 +60,8 @@ def add_lab(sub: Any) -> None:
                    help=f"point set: moons, gmm?modes=8, swiss, spiral, checkerboard, rings, letter:A, "
                         f"image:PATH or csv:PATH (default {d.data})")
     p.add_argument("--points", type=int, default=None, help=f"points drawn (default {d.points})")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's, else 2000)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training steps (default: the preset's, else {DEFAULT_TRAIN_STEPS})")
     p.add_argument("--sampler", type=sampler_choice, action="append",
                    help="METHOD[:NFE], repeatable (default: ddim:20 and ddpm, all from the same x_T)")
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, default=None)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app.lab import LabConfig, SamplerChoice
+from ddpm_studio.app.lab import DEFAULT_TRAIN_STEPS, LabConfig, SamplerChoice
 from ddpm_studio.app.lab_presets import PRESETS, LabPreset, get_preset
 from ddpm_studio.data.points import POINT_SETS
 from ddpm_studio.engine import SAMPLERS, SCHEDULE_NAMES
@@ -41,7 +41,6 @@ from ddpm_studio.gui.task_worker import TaskRunner
 
 DATA_CHOICES = (*POINT_SETS, "gmm?modes=3", "letter:A")
 NO_PRESET = "(no preset)"
-DEFAULT_TRAIN_STEPS = 2000
 
 
 class LabLane(QWidget):
