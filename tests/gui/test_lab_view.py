@@ -62,6 +62,10 @@ def test_choose_points_train_scrub_and_compare(qtbot, view, tmp_path):
     assert np.abs(at_0).max() <= 1.1 and at_T.std() > 0.8  # the data at t = 0, nearly N(0, I) at T
     field_x, _ = view.forward_plot.field_item.getData()
     assert field_x is not None and len(field_x) == 2 * 21 * 21  # one segment per grid point
+    view.field_mode.setCurrentIndex(view.field_mode.findData("score"))
+    score_x, _ = view.forward_plot.field_item.getData()
+    assert len(score_x) == 2 * 21 * 21 and not np.allclose(score_x, field_x)
+    assert np.allclose(score_x[0::2], field_x[0::2])  # the same starts, other ends
 
     view.left_lane.set_choice(view.left_lane.choice().__class__("ddim", 5))
     view.right_lane.set_choice(view.right_lane.choice().__class__("dpmpp_2m", 5))

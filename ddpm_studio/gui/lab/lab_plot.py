@@ -156,11 +156,21 @@ class PointPlot(pg.PlotWidget):
     def set_cloud(self, points: np.ndarray | None) -> None:
         self.cloud_item.setData(points)
 
-    def set_field(self, field: Field | None, scale: float = FIELD_SCALE) -> None:
+    def set_field(self, field: Field | None, mode: str = "x0", scale: float = FIELD_SCALE) -> None:
+        """Segments from each grid point x_t: towards its x̂_0 (``mode="x0"``, a fixed share of the way), or along
+        the score −ε̂/σ_t (``"score"``, lengths relative to the median so that every t reads alike)."""
         if field is None:
             self.field_item.setData([], [])
             return
-        ends = field.positions + scale * (field.x0 - field.positions)
+        if mode == "score":
+            norms = np.linalg.norm(field.score, axis=1, keepdims=True)
+            columns = np.unique(field.positions[:, 0])
+            spacing = float(np.diff(columns).min()) if len(columns) > 1 else 0.1  # the grid's step
+            step = field.score / max(float(np.median(norms)), 1e-12) * 0.6 * spacing
+            length = np.linalg.norm(step, axis=1, keepdims=True)
+            ends = field.positions + step * np.minimum(1.0, 2 * spacing / np.maximum(length, 1e-12))
+        else:
+            ends = field.positions + scale * (field.x0 - field.positions)
         self.field_item.setData(*segments(field.positions, ends))
 
     def set_paths(self, paths: np.ndarray | None, method: str = "", count: int = 40) -> None:

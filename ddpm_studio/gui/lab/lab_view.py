@@ -130,6 +130,7 @@ class LabView(QWidget):
         self._look_lanes = False  # the look in flight recomputes the lanes
         self._lanes: tuple[Lane, Lane] | None = None
         self._step = 0
+        self._field = None  # the latest Field snapshot
         self._loss_steps: list[float] = []
         self._loss_values: list[float] = []
         self.error: str | None = None
@@ -183,17 +184,22 @@ class LabView(QWidget):
         left.addWidget(self.status)
         left.addWidget(self.loss_plot, 1)
 
-        self.forward_plot = PointPlot("x_t and the field x_t → x̂0")
+        self.forward_plot = PointPlot("x_t at the slider's t and the learned field")
         self.t_slider = QSlider(Qt.Orientation.Horizontal)
         self.t_slider.setRange(0, self._base.diffusion.timesteps - 1)
         self.t_slider.setAccessibleName("timestep t")
         self.t_label = QLabel("t = 0")
         self.show_field = QCheckBox("field")
         self.show_field.setChecked(True)
+        self.field_mode = QComboBox()
+        self.field_mode.addItem("x_t → x̂0", "x0")
+        self.field_mode.addItem("score", "score")
+        self.field_mode.setToolTip("the field: where each x_t would be mapped (x̂0), or the score −ε̂/σ_t")
         slider_row = QHBoxLayout()
         slider_row.addWidget(self.t_label)
         slider_row.addWidget(self.t_slider, 1)
         slider_row.addWidget(self.show_field)
+        slider_row.addWidget(self.field_mode)
         middle = QVBoxLayout()
         middle.addWidget(self.forward_plot, 1)
         middle.addLayout(slider_row)
@@ -228,6 +234,7 @@ class LabView(QWidget):
         self.run_button.clicked.connect(lambda: self.look(lanes=True))
         self.t_slider.valueChanged.connect(self._on_t)
         self.show_field.toggled.connect(lambda _: self.look(lanes=False))
+        self.field_mode.currentIndexChanged.connect(lambda _: self._redraw_field())
         for lane in (self.left_lane, self.right_lane):
             lane.changed.connect(self._lanes_changed)
         self._follow_job()
@@ -387,12 +394,17 @@ class LabView(QWidget):
         last = f", loss {self._loss_values[-1]:.4f}" if self._loss_values else ""
         self.status.setText(f"step {snapshot.step}{last}" if snapshot.step else "not trained")
         if snapshot.field is not None:
-            self.forward_plot.set_field(snapshot.field if self.show_field.isChecked() else None)
+            self._field = snapshot.field
+            self._redraw_field()
         if snapshot.lanes is not None:
             self._lanes = snapshot.lanes
             self._show_lanes()
         self._show_clouds()
         self.snapshot_shown.emit()
+
+    def _redraw_field(self) -> None:
+        shown = self._field if self.show_field.isChecked() else None
+        self.forward_plot.set_field(shown, self.field_mode.currentData())
 
     def _show_lanes(self) -> None:
         assert self._lanes is not None and self._opened is not None
