@@ -18,6 +18,7 @@ from ddpm_studio.cli.common import EXIT_USAGE, PROG, check_runs_dir
 from ddpm_studio.cli.errors import report
 from ddpm_studio.cli.eval import add_eval
 from ddpm_studio.cli.inpaint import add_inpaint
+from ddpm_studio.cli.lab import add_lab
 from ddpm_studio.cli.noise import add_noise
 from ddpm_studio.cli.probe import add_probe
 from ddpm_studio.cli.runs import add_runs
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe(sub)
     add_inpaint(sub)
     add_eval(sub)
+    add_lab(sub)
     for command in sub.choices.values():  # -v also after the command: `ddpm-studio runs -v`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                              help="log progress details on stderr")

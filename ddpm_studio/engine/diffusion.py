@@ -34,9 +34,9 @@ Model = Callable[[Tensor, Tensor], Tensor]
 class ModelPrediction:
     """What the network says about x_t: the noise, the clean image and (if learned) the log-variance."""
 
-    eps: Tensor  # (B, C, H, W)
-    x0: Tensor  # (B, C, H, W)
-    log_variance: Tensor | None  # (B, C, H, W) when the variance is learned, else None
+    eps: Tensor  # (B, ...) like x_t: (B, C, H, W) images, (B, 2) points
+    x0: Tensor  # (B, ...)
+    log_variance: Tensor | None  # (B, ...) when the variance is learned, else None
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,9 @@ class GaussianDiffusion:
     # ---- reading the network output ------------------------------------------------------------------
 
     def _call_model(self, model: Model, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Run ``model(x_t, t)``; split off the variance channels when learned. Output cast to x_t's dtype."""
+        """Run ``model(x_t, t)``; split off the variance channels when learned. Output cast to x_t's dtype.
+
+        Dimension 1 is the channel dimension of any (B, C, ...) x_t: an image's colours, a point's coordinates."""
         out = model(xt, t)
         channels = xt.shape[1]
         expected = 2 * channels if self.config.learned_variance else channels

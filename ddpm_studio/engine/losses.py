@@ -24,7 +24,7 @@ def mean_flat(x: Tensor) -> Tensor:
 
 
 def regression_loss(name: str, prediction: Tensor, target: Tensor) -> Tensor:
-    """Per-sample L2 (MSE), L1 or Huber (δ = 1) loss averaged over C, H, W: (B, C, H, W) -> (B,)."""
+    """Per-sample L2 (MSE), L1 or Huber (δ = 1) loss averaged over all but the batch dimension: (B, ...) -> (B,)."""
     if prediction.shape != target.shape:
         raise ValueError(f"prediction has shape {tuple(prediction.shape)} but target has {tuple(target.shape)}")
     if name == "l2":
@@ -91,11 +91,11 @@ def discretized_gaussian_log_likelihood(x: Tensor, *, means: Tensor, log_scales:
 
 
 def kl_bits_per_dim(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor) -> Tensor:
-    """Per-sample KL of eq. (5)'s L_{t-1} term, averaged over C, H, W, in bits: -> (B,)."""
+    """Per-sample KL of eq. (5)'s L_{t-1} term, averaged over all but the batch dimension, in bits: (B, ...) -> (B,)."""
     return mean_flat(normal_kl(mean1, logvar1, mean2, logvar2)) / _LOG2
 
 
 def decoder_nll_bits_per_dim(x0: Tensor, means: Tensor, log_variance: Tensor) -> Tensor:
-    """Per-sample L_0 = -log p(x_0 | x_1) of the discretized decoder, averaged over C, H, W, in bits."""
+    """Per-sample L_0 = -log p(x_0 | x_1) of the discretized decoder, averaged over all but dim 0, in bits."""
     log_likelihood = discretized_gaussian_log_likelihood(x0, means=means, log_scales=0.5 * log_variance)
     return -mean_flat(log_likelihood) / _LOG2

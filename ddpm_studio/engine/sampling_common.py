@@ -30,9 +30,9 @@ class SamplerStep:
     index: int  # 0 .. num_steps - 1
     num_steps: int
     t: int  # the 0-based timestep the model was evaluated at
-    xt: Tensor  # (B, C, H, W) the new state x_{t_prev}
-    x0_pred: Tensor  # (B, C, H, W) predicted x_0 at this step
-    eps_pred: Tensor  # (B, C, H, W) predicted noise at this step
+    xt: Tensor  # (B, ...) the new state x_{t_prev}: (B, C, H, W) images, (B, 2) points
+    x0_pred: Tensor  # (B, ...) predicted x_0 at this step
+    eps_pred: Tensor  # (B, ...) predicted noise at this step
 
 
 # The per-step hook every sampler accepts (``constrain=``): called with the state x_t a step has just reached and

@@ -27,6 +27,7 @@ from ddpm_studio.gui.elided_label import ElidedLabel
 from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
 from ddpm_studio.gui.forward_view import ForwardView
 from ddpm_studio.gui.inpaint.inpaint_view import InpaintView
+from ddpm_studio.gui.lab import LabView
 from ddpm_studio.gui.pool_jobs import PoolJobs
 from ddpm_studio.gui.probe_view import ProbeView
 from ddpm_studio.gui.sampler_view import SamplerView
@@ -40,7 +41,8 @@ from ddpm_studio.training.devices import cuda_available
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
-TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe", "Inpaint")
+TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe", "Inpaint",
+             "2-D lab")
 
 
 def _open(spec: str, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
@@ -79,11 +81,12 @@ class MainWindow(QMainWindow):
         self.sampler_view = SamplerView(state)
         self.compare_view, self.probe_view = CompareSamplersView(state), ProbeView(state)  # issue 12
         self.inpaint_view = InpaintView(state)
+        self.lab_view = LabView(state)  # issue 26
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Main areas")
         self.tabs.setDocumentMode(True)
         for widget, name in zip((self.dataset_view, self.forward_view, self.training_panel, self.sampler_view,
-                                 self.compare_view, self.probe_view, self.inpaint_view), TAB_NAMES):
+                                 self.compare_view, self.probe_view, self.inpaint_view, self.lab_view), TAB_NAMES):
             widget.setAccessibleName(name)
             self.tabs.addTab(widget, name)
         self.start_hint = StartHint(TAB_NAMES[:4])
@@ -357,6 +360,7 @@ class MainWindow(QMainWindow):
         self.training_panel.shutdown(timeout_s=10.0)
         self.sampler_view.shutdown(timeout_s=10.0)
         self.inpaint_view.shutdown(timeout_s=10.0)
+        self.lab_view.shutdown(timeout_s=10.0)
         self.forward_view.shutdown()
         self.dataset_view.shutdown()
         self._opener.shutdown(5.0)  # a source still opening is not shown any more

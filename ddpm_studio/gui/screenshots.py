@@ -8,7 +8,8 @@ Settings, runs and logs go to a temporary DDPM_STUDIO_HOME, never to the user's;
 tab at a mid t), training.png (the reopened run: loss history and previews), sampler_mid.png and sampler.png
 (the shipped demo model, DDIM 50 steps, 16 images: a middle frame and the final one) and, unless
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
-DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps).
+DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
+lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
         saved.append(_training(window, out_dir, copied))
         saved += _sampler(window, out_dir, compare, compare_count, compare_timeout_s)
         window.sampler_view.shutdown()
+        saved += _lab(window, out_dir)
         window.close()
         wait_until(timeout_s=0.5)
     del app
@@ -173,6 +175,28 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
             log.warning("%s did not finish within %.0f s: no sampler_compare.png", compare, compare_timeout_s)
             view.cancel()
             wait_until(lambda: not view.is_busy(), timeout_s=10)
+    return saved
+
+
+def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> list[Path]:
+    """The 2-D lab: the DDPM vs DDIM preset trained `steps` steps (lab.png), then 3 NFE Euler vs DPM-Solver++
+    on the same model (lab_few_nfe.png) and the field at large t (in both)."""
+    from ddpm_studio.app.lab import SamplerChoice
+
+    view = window.lab_view
+    window.tabs.setCurrentWidget(view)
+    view.preset.setCurrentIndex(view.preset.findData("ddpm_vs_ddim"))
+    view.steps.setValue(steps)
+    view.train()
+    wait_until(lambda: not view.running and view.status.text().startswith(f"step {steps}"), timeout_s=timeout_s)
+    view.t_slider.setValue(int(0.8 * view.t_slider.maximum()))
+    wait_until(lambda: not view.running, timeout_s=30)
+    saved = [_save(window, out_dir / "lab.png")]
+    view.left_lane.set_choice(SamplerChoice("euler", 3))
+    view.right_lane.set_choice(SamplerChoice("dpmpp_2m", 3))
+    wait_until(lambda: not view.running, timeout_s=60)
+    saved.append(_save(window, out_dir / "lab_few_nfe.png"))
+    view.shutdown()
     return saved
 
 

@@ -1,0 +1,79 @@
+"""The lab headless (CLI `lab`): train on a point set, run two samplers from the same x_T, write figures and
+metrics. The same :class:`~ddpm_studio.app.lab.Lab` calls the view makes, in one function."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ddpm_studio.app import exports
+from ddpm_studio.app.lab import Lab, LabConfig, LossPoint, SamplerChoice
+from ddpm_studio.app.lab_figure import field_panel, loss_panel, trajectory_panel
+from ddpm_studio.atomic import atomic_write_bytes
+
+__all__ = ["LabReport", "run_lab"]
+
+FIGURE_NAME = "lab.png"
+METRICS_NAME = "metrics.json"
+
+
+@dataclass(frozen=True)
+class LabReport:
+    figure: Path
+    metrics: Path
+    floor: float
+    distances: dict[str, float]  # "<method>@<nfe>" -> SWD to the data
+
+
+def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir: Path | str, *,
+            count: int = 500, seed: int = 0, t: int | None = None, caption: str | None = None,
+            should_stop: Callable[[], bool] = lambda: False,
+            report: Callable[[LossPoint], None] | None = None) -> LabReport:
+    """Train ``steps`` steps, sample ``count`` points with each choice from one x_T, write lab.png and
+    metrics.json into ``out_dir``."""
+    if not choices:
+        raise ValueError("give at least one sampler")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for lab.png and metrics.json")
+    out.mkdir(parents=True, exist_ok=True)
+    lab = Lab(config)
+    lab.train(steps, should_stop=should_stop, report=report, every=max(1, steps // 100))
+    floor = lab.floor(count, seed=seed)
+    x_T = lab.x_T(count, seed)
+    t = t if t is not None else lab.diffusion.num_timesteps // 2
+    panels, distances, lanes = [], {}, []
+    for choice in choices:
+        trajectory = lab.trajectories(choice, count=count, seed=seed, x_T=x_T)
+        distance = lab.distance(trajectory.samples, seed=seed)
+        distances[f"{choice.method}@{trajectory.nfe}"] = distance
+        lanes.append({"method": choice.method, "nfe": trajectory.nfe, "eta": choice.eta, "swd": distance,
+                      "nearest_data_median": float(_median(lab.nearest_data_distance(trajectory.samples)))})
+        panels.append(trajectory_panel(lab.data.points, trajectory, distance, floor))
+    panels.append(field_panel(lab.forward_cloud(t), lab.field(t), lab.diffusion.num_timesteps))
+    panels.append(loss_panel(lab.history))
+    figure = exports.save_png(out / FIGURE_NAME, exports.hstack(panels), caption=caption)
+    metrics = _metrics(config, lab, steps, floor, lanes, count)
+    metrics_path = out / METRICS_NAME
+    atomic_write_bytes(metrics_path, (json.dumps(metrics, indent=2) + "\n").encode(), what="the metrics")
+    return LabReport(figure=figure, metrics=metrics_path, floor=floor, distances=distances)
+
+
+def _median(values: Any) -> float:
+    import numpy as np
+
+    return float(np.median(values))
+
+
+def _metrics(config: LabConfig, lab: Lab, steps: int, floor: float, lanes: list[dict], count: int) -> dict:
+    return {
+        "format": "ddpm-studio.lab/1",
+        "data": config.data, "points": len(lab.data), "steps": lab.step, "requested_steps": steps,
+        "model": config.model.to_dict(), "diffusion": config.diffusion.to_dict(),
+        "batch_size": config.batch_size, "lr": config.lr, "ema_decay": config.ema_decay, "seed": config.seed,
+        "samples": count, "floor_swd": floor, "samplers": lanes,
+        "loss": [[p.step, p.loss] for p in lab.history],
+    }

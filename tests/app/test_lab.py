@@ -1,0 +1,128 @@
+"""app.lab: the 2-D lab trains and samples through the image engine's own paths (no second sampler or loss)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ddpm_studio.app import lab as lab_module
+from ddpm_studio.app.lab import Lab, LabConfig, SamplerChoice, swd_points
+from ddpm_studio.engine import SAMPLERS, DiffusionConfig, GaussianDiffusion
+from ddpm_studio.engine.point_mlp import PointMLPConfig
+from ddpm_studio.evaluation import swd as swd_module
+from ddpm_studio.training import ema as ema_module
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny MLPs gain nothing from threads and lose much on a busy machine (the lab's own runs use one too)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(**changes) -> LabConfig:
+    config = LabConfig(points=200, model=PointMLPConfig(width=16, blocks=1), batch_size=32,
+                       diffusion=DiffusionConfig(timesteps=20))
+    return replace(config, **changes)
+
+
+def test_the_lab_calls_the_image_paths(monkeypatch, toy_row) -> None:
+    """Loss, EMA, every sampler and the distance are the engine's / training's / evaluation's own functions."""
+    calls: dict[str, int] = {}
+
+    def spy(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, wrapper)
+
+    spy(GaussianDiffusion, "training_losses")
+    spy(GaussianDiffusion, "predict")
+    spy(ema_module.EMA, "update")
+    spy(lab_module, "sample")  # engine.sample, the one entry of the sampler table
+    spy(lab_module, "sliced_wasserstein")
+    lab = Lab(tiny())
+    lab.train(3)
+    assert calls["training_losses"] == 3 and calls["update"] == 3
+    trajectory = lab.trajectories(SamplerChoice("toy", 4), count=8)  # a row registered in SAMPLERS runs
+    assert calls["sample"] == 1 and trajectory.nfe == SAMPLERS["toy"].cost(len(trajectory.timesteps))
+    lab.field(5)
+    assert calls["predict"] >= 2
+    lab.distance(trajectory.samples)
+    assert calls["sliced_wasserstein"] == 1
+    assert lab_module.sliced_wasserstein is not swd_module.sliced_wasserstein  # (spied) -- it is that function
+    source = open(lab_module.__file__).read()
+    assert "def ddim" not in source and "posterior" not in source and "randn_like" not in source  # no maths of its own
+
+
+def test_training_lowers_the_loss_and_reset_repeats_it() -> None:
+    lab = Lab(tiny())
+    first = lab.train(60, every=20)
+    assert [p.step for p in first] == [20, 40, 60]
+    assert first[-1].loss < first[0].loss
+    lab.reset()
+    assert lab.step == 0 and lab.history == []
+    assert lab.train(60, every=20) == first  # same seed, same run
+    assert lab.train(50, should_stop=lambda: lab.step >= 65) == [replace(first[0], step=65, loss=pytest.approx(
+        lab.history[-1].loss))]
+
+
+def test_trajectories_every_step_and_the_same_x_T() -> None:
+    lab = Lab(tiny())
+    x_T = lab.x_T(30, seed=4)
+    for method in SAMPLERS:
+        trajectory = lab.trajectories(SamplerChoice(method, 6), count=30, seed=1, x_T=x_T)
+        steps = len(trajectory.timesteps)
+        assert trajectory.paths.shape == (steps + 1, 30, 2) and trajectory.x0_preds.shape == (steps, 30, 2)
+        assert np.array_equal(trajectory.paths[0], x_T.numpy())
+        assert trajectory.nfe == (20 if method == "ddpm" else SAMPLERS[method].cost(steps))
+    heun = lab.trajectories(SamplerChoice("heun", 5), count=4)
+    assert heun.nfe == 5 and len(heun.timesteps) == 3
+
+
+def test_field_forward_cloud_and_t_range() -> None:
+    lab = Lab(tiny())
+    field = lab.field(10, grid=5)
+    assert field.positions.shape == field.x0.shape == field.eps.shape == field.score.shape == (25, 2)
+    assert np.allclose(field.score, -field.eps / float(lab.diffusion.schedule.sqrt_one_minus_alphas_cumprod[10]))
+    gap = [np.abs(lab.forward_cloud(t) - lab.data.points).mean() for t in (0, 10)]
+    assert gap[0] < 0.1 < gap[1]  # t = 0: nearly the data
+    assert np.array_equal(lab.forward_cloud(7), lab.forward_cloud(7))  # one fixed noise per seed
+    assert abs(lab.forward_cloud(19).std() - 1.0) < 0.15  # t = T - 1: nearly N(0, I)
+    with pytest.raises(ValueError, match="t must be in 0..19, got 20"):
+        lab.field(20)
+
+
+def test_distance_and_floor() -> None:
+    lab = Lab(tiny(points=400))
+    floor = lab.floor(200)
+    assert 0 < floor < lab.distance(np.random.default_rng(0).standard_normal((200, 2)).astype(np.float32))
+    assert swd_points(lab.data.points[:50], lab.data.points[:50]) == 0.0
+    small = Lab(tiny(points=10))
+    assert small.floor(100) > 0  # fewer points than 2·count: resampled with replacement
+    assert small.nearest_data_distance(small.data.points).max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_config_is_one_line() -> None:
+    with pytest.raises(ValueError, match="model.learned_variance must match"):
+        Lab(replace(tiny(), model=PointMLPConfig(learned_variance=True)))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 2"):
+        Lab(tiny(batch_size=1))
+    torch.manual_seed(0)  # (the lab never touches the global RNG; this only keeps the next test honest)
+
+
+def test_density_sits_on_the_data() -> None:
+    lab = Lab(tiny(data="gmm?modes=2", points=400))
+    density = lab.density(grid=32, extent=1.6)
+    assert density.shape == (32, 32) and abs(float(density.sum()) - 1.0) < 1e-5 and density.min() >= 0
+    # the two modes sit near x = ±0.8 (normalised), y = 0: the peak is in an outer column, not the middle
+    peak_x = np.unravel_index(int(density.argmax()), density.shape)[0]
+    assert peak_x <= 10 or peak_x >= 21
+    assert density[14:18, 14:18].sum() < 0.01

@@ -1,0 +1,37 @@
+"""`ddpm-studio lab`: trains on points, compares samplers from one x_T, writes lab.png and metrics.json."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from ddpm_studio.cli import main
+
+
+def test_lab_writes_the_figure_and_metrics(tmp_path, capsys):
+    out = tmp_path / "lab"
+    assert main(["lab", "--data", "moons", "--points", "200", "--steps", "20", "--timesteps", "20", "--count", "50",
+                 "--sampler", "euler:3", "--sampler", "dpmpp_2m:3", "--sampler", "ddpm", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("floor (data vs data) SWD ")
+    assert [line.split(":")[0] for line in printed[1:4]] == ["euler@3", "dpmpp_2m@3", "ddpm@20"]
+    assert printed[-2:] == [str(out / "lab.png"), str(out / "metrics.json")]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["format"] == "ddpm-studio.lab/1" and metrics["steps"] == 20 and metrics["points"] == 200
+    assert [(s["method"], s["nfe"]) for s in metrics["samplers"]] == [("euler", 3), ("dpmpp_2m", 3), ("ddpm", 20)]
+    assert metrics["floor_swd"] > 0 and all(s["swd"] > 0 for s in metrics["samplers"])
+    assert metrics["loss"][-1][0] == 20
+    with Image.open(out / "lab.png") as image:
+        assert image.width > 4 * image.height  # 3 sampler panels, the field and the loss side by side
+
+
+def test_lab_preset_and_bad_input(tmp_path, capsys):
+    assert main(["lab", "--preset", "schedules", "--points", "100", "--count", "20", "--out", str(tmp_path / "s")]) == 0
+    assert json.loads((tmp_path / "s" / "metrics.json").read_text())["diffusion"]["schedule"] == "linear"
+    capsys.readouterr()
+    (tmp_path / "nan.csv").write_text("1,2\nnan,1\n")
+    assert main(["lab", "--data", f"csv:{tmp_path / 'nan.csv'}", "--steps", "1", "--out", str(tmp_path / "o")]) == 1
+    assert capsys.readouterr().err.strip().endswith("nan.csv: line 2 of the points has a NaN or infinite coordinate")
+    assert main(["lab", "--sampler", "rk4:3"]) == 2
+    assert "sampler must be one of ddpm" in capsys.readouterr().err

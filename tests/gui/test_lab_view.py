@@ -1,0 +1,128 @@
+"""The 2-D lab tab driven as a person would: choose points, train a few steps, move the t slider, run two
+samplers from the same x_T, pause / reset, pick a preset; assert what the plots show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt
+
+from ddpm_studio.app.lab import LabConfig
+from ddpm_studio.engine import DiffusionConfig
+from ddpm_studio.engine.point_mlp import PointMLPConfig
+from ddpm_studio.gui.lab import LabView
+from ddpm_studio.gui.state import AppState
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def view(qtbot, tmp_path):
+    state = AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), device="cpu")
+    widget = LabView(state)
+    # a tiny lab: what a person gets from the defaults, only smaller (T = 40, a 16-unit MLP)
+    widget._base = LabConfig(model=PointMLPConfig(width=16, blocks=1), batch_size=64,
+                             diffusion=DiffusionConfig(timesteps=40))
+    widget.points.setValue(300)
+    widget.steps.setValue(30)
+    qtbot.addWidget(widget)
+    widget.resize(1300, 560)
+    widget.show()
+    yield widget
+    widget.shutdown(10.0)
+
+
+def _idle(qtbot, view) -> None:
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error is None, view.error
+
+
+def test_choose_points_train_scrub_and_compare(qtbot, view, tmp_path):
+    view.data.setCurrentText("gmm?modes=3")
+    view.reopen()
+    _idle(qtbot, view)
+    assert view.t_slider.maximum() == 39
+    assert len(view.forward_plot.data_item.data) == 300
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.status.text().startswith("step 30, loss ")
+    assert view.train_button.text() == "Resume" and view.reset_button.isEnabled()
+    x, y = view.loss_curve.getData()
+    assert x[-1] == 30 and np.isfinite(y).all()
+
+    view.t_slider.setValue(0)
+    at_0 = view.shown_cloud.copy()
+    view.t_slider.setValue(39)
+    _idle(qtbot, view)
+    at_T = view.shown_cloud
+    assert at_0.shape == at_T.shape == (300, 2)
+    assert np.abs(at_0).max() <= 1.1 and at_T.std() > 0.8  # the data at t = 0, nearly N(0, I) at T
+    field_x, _ = view.forward_plot.field_item.getData()
+    assert field_x is not None and len(field_x) == 2 * 21 * 21  # one segment per grid point
+    view.field_mode.setCurrentIndex(view.field_mode.findData("score"))
+    score_x, _ = view.forward_plot.field_item.getData()
+    assert len(score_x) == 2 * 21 * 21 and not np.allclose(score_x, field_x)
+    assert np.allclose(score_x[0::2], field_x[0::2])  # the same starts, other ends
+
+    view.left_lane.set_choice(view.left_lane.choice().__class__("ddim", 5))
+    view.right_lane.set_choice(view.right_lane.choice().__class__("dpmpp_2m", 5))
+    view.t_slider.setValue(20)  # a field-only look right after: the lanes still follow the new choices
+    _idle(qtbot, view)
+    for lane, label in ((view.left_lane, "DDIM, 5 NFE"), (view.right_lane, "DPM-Solver++(2M), 5 NFE")):
+        assert lane.plot.title_text == label
+        assert lane.summary.text().startswith(f"{label}: SWD to the data ")
+        assert "(data vs data floor " in lane.summary.text()
+        assert len(lane.plot.samples_item.data) == 500
+        px, _ = lane.plot.paths_item.getData()
+        assert len(px) == 40 * (5 + 2)  # 40 paths of x_T + 5 states, NaN-separated
+    starts = [lane.plot.paths_item.getData()[0][0] for lane in (view.left_lane, view.right_lane)]
+    assert starts[0] == starts[1]  # the same x_T
+    assert all(np.isfinite(view.distances))
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.left_lane.summary.text().startswith("DDIM, 5 NFE: SWD to the data ")
+
+    view.grab().save(str(tmp_path / "lab.png"))
+
+
+def test_pause_resume_and_reset(qtbot, view):
+    view.steps.setValue(100000)
+    view.reopen()
+    _idle(qtbot, view)
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.status.text().startswith("step "), timeout=WAIT_MS)
+    assert view.pause_button.isEnabled() and not view.train_button.isEnabled()
+    qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    paused = int(view.status.text().split()[1].rstrip(","))
+    assert 0 < paused < 100000 and view.train_button.text() == "Resume"
+    qtbot.mouseClick(view.reset_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.status.text() == "not trained" and view.train_button.text() == "Train"
+    assert view.loss_curve.getData()[0] is None or len(view.loss_curve.getData()[0]) == 0
+
+
+def test_a_preset_sets_the_lab_up(qtbot, view):
+    view.preset.setCurrentIndex(view.preset.findData("schedules"))
+    _idle(qtbot, view)
+    assert view.caption.text().startswith("Linear β destroys the data by mid-way")
+    assert view.schedule.currentText() == "linear"
+    assert view.left_lane.plot.title_text.startswith("linear schedule: x_t at t = ")
+    assert view.right_lane.plot.title_text.startswith("cosine schedule: x_t at t = ")
+    assert not view.left_lane.method.isEnabled()
+    linear, cosine = (np.stack(lane.plot.cloud_item.getData(), 1) for lane in (view.left_lane, view.right_lane))
+    data = view.forward_plot.data_item.data
+    assert np.abs(linear - cosine).mean() > 0.05  # the two schedules noise the same points differently
+    assert len(data) == len(linear)
+
+
+def test_bad_points_say_so(qtbot, view, tmp_path):
+    (tmp_path / "one.csv").write_text("1,2\n")
+    view.data.setCurrentText(f"csv:{tmp_path / 'one.csv'}")
+    view.reopen()
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error == "one.csv: one point; a distribution needs at least 2"
+    assert view.status.text() == "⚠ one.csv: one point; a distribution needs at least 2"
