@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from ddpm_studio.gui.forward_view import ForwardView
+    from ddpm_studio.gui.forward.forward_view import ForwardView
     from ddpm_studio.gui.state import AppState
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,7 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ddpm_studio.app.sampling import SampleFrame, SamplingPlan
-from ddpm_studio.gui.sampler_view import SamplerView
+from ddpm_studio.gui.sampler.sampler_view import SamplerView
 from ddpm_studio.gui.state import AppState
 
 HEARTBEAT_MS = 10

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return selftest_main([a for a in args if a != "--self-test"])
     if not _is_command_line(args):
-        from ddpm_studio.gui.app import main as gui_main
+        from ddpm_studio.gui.application import main as gui_main
 
         return gui_main(args)
     from ddpm_studio.cli import main as cli_main

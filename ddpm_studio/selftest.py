@@ -85,7 +85,7 @@ def check_platform(ctx: Context) -> str:
 
 
 def check_environment(ctx: Context) -> str:
-    """Python, torch and Qt import, and torch before PySide6 (see gui/app.py)."""
+    """Python, torch and Qt import, and torch before PySide6 (see gui/application.py)."""
     import PySide6
     import torch
 
@@ -99,7 +99,7 @@ def check_qt(ctx: Context) -> str:
     from PySide6.QtCore import QSettings
 
     from ddpm_studio.gui import launch_failure
-    from ddpm_studio.gui.app import create_application, install_qt_message_handler, setup_logging
+    from ddpm_studio.gui.application import create_application, install_qt_message_handler, setup_logging
 
     ctx.log_path = setup_logging("INFO")  # under DDPM_STUDIO_HOME: Qt warnings stay off the report
     launch_failure.set_log_path(ctx.log_path)  # a fatal platform failure still prints its reason (N1)

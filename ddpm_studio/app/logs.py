@@ -1,6 +1,6 @@
 """The log file both faces write: one rotating file in the user log folder, tracebacks kept there.
 
-`setup_logging` is called once by each entry point: the GUI (`gui/app.py`) and the CLI (`cli/main.py`). The file
+`setup_logging` is called once by each entry point: the GUI (`gui/application.py`) and the CLI (`cli/main.py`). The file
 (`paths.log_dir()/ddpm-studio.log`: the platformdirs user log dir, or `$DDPM_STUDIO_HOME/logs`) gets every
 record with its traceback. The CLI also asks for a terminal handler (`terminal=`): one line per record,
 "ddpm-studio: warning: <message>", never a traceback; records that carry a traceback are left to the file (the

@@ -28,7 +28,7 @@ from ddpm_studio.cli.train import add_train
 
 log = logging.getLogger("ddpm_studio.cli")
 
-# the app's own flags (gui/app.py, selftest.py): `ddpm-studio` with no command opens the app
+# the app's own flags (gui/application.py, selftest.py): `ddpm-studio` with no command opens the app
 APP_FLAGS_HELP = """\
 without a command, ddpm-studio opens the app:
   ddpm-studio [--reset-settings] [--source SOURCE] [--log-level LEVEL]

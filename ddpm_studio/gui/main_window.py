@@ -21,21 +21,21 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QScr
 import ddpm_studio
 from ddpm_studio.data.problems import DataSourceError
 from ddpm_studio.data.sources import open_source
-from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
-from ddpm_studio.gui.dataset_view import DatasetView
-from ddpm_studio.gui.elided_label import ElidedLabel
-from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
-from ddpm_studio.gui.forward_view import ForwardView
+from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
+from ddpm_studio.gui.dataset.dataset_view import DatasetView
+from ddpm_studio.gui.dataset.thumbnail_model import ScanSummary
+from ddpm_studio.gui.forward.forward_view import ForwardView
 from ddpm_studio.gui.inpaint.inpaint_view import InpaintView
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.lab import LabView
-from ddpm_studio.gui.pool_jobs import PoolJobs
-from ddpm_studio.gui.probe_view import ProbeView
-from ddpm_studio.gui.sampler_view import SamplerView
+from ddpm_studio.gui.probe.probe_view import ProbeView
+from ddpm_studio.gui.sampler.sampler_view import SamplerView
 from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
-from ddpm_studio.gui.thumbnail_model import ScanSummary
-from ddpm_studio.gui.training_panel import TrainingPanel
-from ddpm_studio.gui.wheel_guard import install_wheel_guard
+from ddpm_studio.gui.training.panel import TrainingPanel
+from ddpm_studio.gui.widgets.elided_label import ElidedLabel
+from ddpm_studio.gui.widgets.fitting_scroll_area import FittingScrollArea
+from ddpm_studio.gui.widgets.wheel_guard import install_wheel_guard
 from ddpm_studio.training.devices import cuda_available
 
 log = logging.getLogger(__name__)

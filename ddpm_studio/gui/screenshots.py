@@ -81,7 +81,7 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
             size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
-    from ddpm_studio.gui.app import create_application
+    from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
     from ddpm_studio.gui.state import AppState
 

@@ -21,7 +21,7 @@ from ddpm_studio.data.sources import ImageSource, open_source
 from ddpm_studio.training.devices import resolve_device
 
 if TYPE_CHECKING:
-    from ddpm_studio.gui.thumbnail_model import ScanSummary
+    from ddpm_studio.gui.dataset.thumbnail_model import ScanSummary
 
 log = logging.getLogger(__name__)
 

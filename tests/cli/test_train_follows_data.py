@@ -42,7 +42,7 @@ def test_the_gui_form_makes_the_same_proposal_for_the_folder(qtbot, tmp_path: Pa
     pytest.importorskip("pytestqt")
     from ddpm_studio.app.data_proposal import profile_source
     from ddpm_studio.cli import build_parser, config_from_args
-    from ddpm_studio.gui.training_form import TrainingForm
+    from ddpm_studio.gui.training.form import TrainingForm
 
     data = _digits(tmp_path / "digits16")
     form = TrainingForm()

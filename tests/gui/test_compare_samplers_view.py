@@ -10,7 +10,7 @@ pytest.importorskip("pytestqt")
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt
 
-from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
+from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.state import AppState
 
 DATA = "builtin:shapes?n=48"

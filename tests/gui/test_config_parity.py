@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from ddpm_studio.cli import build_parser, config_from_args
-from ddpm_studio.gui.training_form import TrainingForm
+from ddpm_studio.gui.training.form import TrainingForm
 from ddpm_studio.training.config import RunConfig
 
 

@@ -8,9 +8,9 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
-from ddpm_studio.gui.dataset_view import DatasetView
-from ddpm_studio.gui.image_utils import qimage_to_array
+from ddpm_studio.gui.dataset.dataset_view import DatasetView
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.image_utils import qimage_to_array
 
 
 def make_folder(root, good: int = 5):

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ddpm_studio.gui.filmstrip import Filmstrip
+from ddpm_studio.gui.training.filmstrip import Filmstrip
 
 RED = (200, 40, 40)
 
@@ -40,7 +40,7 @@ def test_previews_are_not_said_to_come_every_epoch(qtbot):
     """Issue 22 N10: previews come by time share; the thumbnails name their step."""
     import numpy as np
 
-    from ddpm_studio.gui.filmstrip import Filmstrip
+    from ddpm_studio.gui.training.filmstrip import Filmstrip
 
     strip = Filmstrip()
     qtbot.addWidget(strip)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from ddpm_studio.gui.fitting_scroll_area import FittingScrollArea
+from ddpm_studio.gui.widgets.fitting_scroll_area import FittingScrollArea
 
 
 def _page_with_a_wrapped_label() -> QWidget:

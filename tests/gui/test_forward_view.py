@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
 from ddpm_studio.engine.schedules import make_schedule
-from ddpm_studio.gui.forward_view import ForwardView, spread_of_t
+from ddpm_studio.gui.forward.forward_view import ForwardView, spread_of_t
 from ddpm_studio.gui.state import AppState
 
 
@@ -186,7 +186,7 @@ def test_a_failed_load_never_leaves_the_previous_images_beside_the_error(qtbot, 
 def test_play_buttons_use_standard_icons_and_no_font_glyphs(qtbot):
     """Issue 13 item 14: no "▶"/"⏸" text that a default font draws as a box; the icon and the word follow the
     state however it is set (a click, or setChecked with the signals blocked)."""
-    from ddpm_studio.gui.play_button import PlayPauseButton
+    from ddpm_studio.gui.widgets.play_button import PlayPauseButton
 
     button = PlayPauseButton()
     qtbot.addWidget(button)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ddpm_studio.gui.loss_plot import MIN_PLOT_HEIGHT, NO_STEPS_MESSAGE, LossPlot, smoothed
+from ddpm_studio.gui.training.loss_plot import MIN_PLOT_HEIGHT, NO_STEPS_MESSAGE, LossPlot, smoothed
 
 
 @pytest.fixture

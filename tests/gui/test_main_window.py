@@ -12,7 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from ddpm_studio.gui import app as app_module
+from ddpm_studio.gui import application as app_module
 from ddpm_studio.gui.errors import ErrorReporter
 from ddpm_studio.gui.main_window import TAB_NAMES, MainWindow, about_text
 from ddpm_studio.gui.state import AppState
@@ -235,7 +235,7 @@ def test_dismissing_the_start_here_path_is_remembered(qtbot, settings, make_wind
 
 
 def test_error_banners_name_the_dataset_tab(make_window):
-    from ddpm_studio.gui import training_panel
+    from ddpm_studio.gui.training import panel as training_panel
 
     window = make_window()
     hints = " ".join(training_panel.FAILURE_HINTS.values())

@@ -12,9 +12,9 @@ from PySide6.QtCore import QSettings
 
 from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.metric_plot import EMPTY_MESSAGE, MetricPlot
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.metric_plot import EMPTY_MESSAGE, MetricPlot
+from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.quality_monitor import read_metrics

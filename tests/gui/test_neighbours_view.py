@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from ddpm_studio.data import DataConfig, load_dataset
-from ddpm_studio.gui.neighbours_view import SampleQualityPanel
+from ddpm_studio.gui.sampler.sample_quality_view import SampleQualityPanel
 
 SOURCE = "builtin:shapes?n=40&size=16"
 WAIT_MS = 60_000
@@ -107,7 +107,7 @@ def test_the_strip_of_64_samples_shows_its_numbers_above_the_scroll_bar(qtbot, p
 
 def test_the_selected_sample_keeps_its_colours(qtbot, pane):
     """Old #11: the sample strip tinted the selected sample blue."""
-    from ddpm_studio.gui.image_utils import qimage_to_array
+    from ddpm_studio.gui.widgets.image_utils import qimage_to_array
 
     samples = np.zeros((4, 8, 8, 3), np.uint8)
     samples[:] = (200, 30, 30)

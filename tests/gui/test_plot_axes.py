@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ddpm_studio.gui.metric_plot import MetricPlot
-from ddpm_studio.gui.plot_axes import PlainAxis, plain_number
+from ddpm_studio.gui.training.metric_plot import MetricPlot
+from ddpm_studio.gui.widgets.plot_axes import PlainAxis, plain_number
 from ddpm_studio.training.events import MetricsEvent
 
 
@@ -43,8 +43,8 @@ def test_a_lone_point_is_framed_with_whole_numbers_and_recall_on_0_to_1(qtbot):
 def test_compare_and_probe_plots_are_plain_and_empty_without_numbers(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
-    from ddpm_studio.gui.probe_view import ProbeView
+    from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
+    from ddpm_studio.gui.probe.probe_view import ProbeView
     from ddpm_studio.gui.state import AppState
 
     state = AppState(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))

@@ -1,4 +1,4 @@
-"""PoolJobs: only the newest generation's answers are delivered (gui/pool_jobs.py), the helper behind opening a
+"""PoolJobs: only the newest generation's answers are delivered (gui/jobs/pool_jobs.py), the helper behind opening a
 source, the dataset preview, the forward view's x_0, thumbnails and the dataset check."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ddpm_studio.gui.pool_jobs import PoolJobs
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 
 WAIT_S = 30  # bounds on waits for a pool thread: never a timing assertion
 

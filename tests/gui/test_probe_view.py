@@ -13,9 +13,9 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.app.probe_exports import HOLD_S
-from ddpm_studio.gui.image_utils import qimage_to_array
-from ddpm_studio.gui.probe_view import ProbeView
+from ddpm_studio.gui.probe.probe_view import ProbeView
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.image_utils import qimage_to_array
 
 DATA = "builtin:shapes?n=16"
 WAIT_MS = 120_000

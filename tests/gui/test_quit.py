@@ -12,7 +12,7 @@ import atexit, sys
 from pathlib import Path
 marker = Path(sys.argv[1])
 atexit.register(lambda: marker.write_text("ran"))  # stands for torch's and PySide's teardown handlers
-from ddpm_studio.gui.app import main
+from ddpm_studio.gui.application import main
 main(["--quit-after", "100"])
 """
 

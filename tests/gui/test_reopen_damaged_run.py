@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings
 
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.runs import create_run
 from ddpm_studio.training.trainer import Trainer
 

@@ -10,9 +10,9 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings
 
 from ddpm_studio.engine import SAMPLERS
-from ddpm_studio.gui.compare_samplers_view import CompareSamplersView
-from ddpm_studio.gui.probe_view import ProbeView
-from ddpm_studio.gui.sampler_controls import SamplerControls
+from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
+from ddpm_studio.gui.probe.probe_view import ProbeView
+from ddpm_studio.gui.sampler.sampler_controls import SamplerControls
 from ddpm_studio.gui.state import AppState
 
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt
 from ddpm_studio.app import exports as export
 from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.sampler_view import SamplerView
+from ddpm_studio.gui.sampler.sampler_view import SamplerView
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.runs import create_run

@@ -16,7 +16,7 @@ from ddpm_studio.gui.state import AppState
 
 def test_the_sampler_proposes_a_name_and_the_next_dialog_opens_where_the_last_one_saved(qtbot, tmp_path,
                                                                                        monkeypatch):
-    from ddpm_studio.gui.sampler_view import SamplerView
+    from ddpm_studio.gui.sampler.sampler_view import SamplerView
 
     state = AppState(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     view = SamplerView(state)

@@ -1,4 +1,4 @@
-"""TaskRunner's run ids: a replaced or joined run's late answers never reach the view (gui/task_worker.py).
+"""TaskRunner's run ids: a replaced or joined run's late answers never reach the view (gui/jobs/task_worker.py).
 
 A task's signals are queued to the GUI thread; these tests let a run emit while the GUI thread does not spin its
 event loop, replace or join it, and then see what is delivered. Qt delivers the queued answers of one sender in
@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from ddpm_studio.gui.task_worker import TaskRunner
+from ddpm_studio.gui.jobs.task_worker import TaskRunner
 
 WAIT_S = 30  # bounds on waits for a worker thread: never a timing assertion
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PIL import Image
 
 from ddpm_studio.data.sources import FolderSource, scan_folder
-from ddpm_studio.gui.thumbnail_model import skipped_files
+from ddpm_studio.gui.dataset.thumbnail_model import skipped_files
 
 
 def test_the_dataset_views_skipped_files_come_from_the_data_layers_scan(tmp_path):

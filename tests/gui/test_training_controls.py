@@ -18,7 +18,7 @@ from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
 from ddpm_studio.gui.main_window import MainWindow
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import StepEvent
 from ddpm_studio.training.runs import create_run, open_run, runs_root
@@ -234,7 +234,7 @@ def test_throughput_counts_the_previews_and_a_dominating_preview_is_a_notice(qtb
 
 def test_the_stats_row_does_not_move_as_its_text_changes(qtbot):
     """Old #29: the training stats row moved as its numbers changed (a click landed on the wrong button)."""
-    from ddpm_studio.gui.training_stats import ROW, TrainingStats
+    from ddpm_studio.gui.training.stats import ROW, TrainingStats
 
     stats = TrainingStats()
     qtbot.addWidget(stats)

@@ -11,8 +11,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings
 
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_form import TrainingForm
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.form import TrainingForm
+from ddpm_studio.gui.training.panel import TrainingPanel
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_the_block_choice_reaches_the_model_config_and_a_reopened_run_keeps_its_
 
 def test_switching_the_length_unit_gives_a_sensible_number_per_unit(qtbot):
     """Issue 22 N7: 2000 steps switched to minutes stayed 2000 (33 hours)."""
-    from ddpm_studio.gui.training_form import FIRST_LENGTH, TrainingForm
+    from ddpm_studio.gui.training.form import FIRST_LENGTH, TrainingForm
 
     form = TrainingForm()
     qtbot.addWidget(form)

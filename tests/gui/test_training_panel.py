@@ -11,7 +11,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.checkpoint import load_model
 from ddpm_studio.training.runs import open_run
 

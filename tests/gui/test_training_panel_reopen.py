@@ -13,9 +13,9 @@ from PySide6.QtCore import QSettings
 
 from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training_panel import TrainingPanel
+from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE
+from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer

@@ -1,10 +1,10 @@
-"""The training session's phases and their rules, without widgets (gui/training_state.py)."""
+"""The training session's phases and their rules, without widgets (gui/training/state.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ddpm_studio.gui.training_state import BUSY, TRANSITIONS, IllegalTransition, Phase, TrainingState
+from ddpm_studio.gui.training.state import BUSY, TRANSITIONS, IllegalTransition, Phase, TrainingState
 
 
 def walk(*phases: Phase) -> TrainingState:

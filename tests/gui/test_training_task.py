@@ -1,5 +1,5 @@
 """Training as a TaskRunner task: pause / resume / stop through the control handle, the Trainer's events as
-snapshots in order (gui/training_worker.py), and the panel following the session's phases. A stand-in Trainer
+snapshots in order (gui/training/task.py), and the panel following the session's phases. A stand-in Trainer
 with the real one's control surface keeps these fast and exact; tests/gui/test_training_panel.py drives the
 real Trainer through the panel."""
 
@@ -15,12 +15,12 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings
 
 from ddpm_studio.app.training import TrainingJob
-from ddpm_studio.gui import training_worker
+from ddpm_studio.gui.jobs.task_worker import TaskRunner
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.task_worker import TaskRunner
-from ddpm_studio.gui.training_panel import TrainingPanel
-from ddpm_studio.gui.training_state import Phase
-from ddpm_studio.gui.training_worker import RunReady, Stage, TrainingControl, training_task
+from ddpm_studio.gui.training import task as training_worker
+from ddpm_studio.gui.training.panel import TrainingPanel
+from ddpm_studio.gui.training.state import Phase
+from ddpm_studio.gui.training.task import RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 
 WAIT_MS = 30_000  # bounds on waits for the worker thread: never a timing assertion

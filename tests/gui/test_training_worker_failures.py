@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from ddpm_studio.app.training import TrainingJob
-from ddpm_studio.gui.training_worker import Notice, TrainingControl, training_task
+from ddpm_studio.gui.training.task import Notice, TrainingControl, training_task
 from ddpm_studio.training.events import FailedEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import create_run

@@ -7,7 +7,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QFormLayout, QScrollArea, QSlider, QSpinBox, QWidget
 
-from ddpm_studio.gui.wheel_guard import install_wheel_guard
+from ddpm_studio.gui.widgets.wheel_guard import install_wheel_guard
 
 
 def wheel(widget: QWidget, notches: int = -1) -> None:

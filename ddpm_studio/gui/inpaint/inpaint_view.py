@@ -39,10 +39,10 @@ from ddpm_studio.app.inpainting import (
 from ddpm_studio.app.inpainting_masks import MASK_PRESETS, check_mask
 from ddpm_studio.data.transforms import ImageTransform, to_uint8
 from ddpm_studio.engine import SAMPLERS
-from ddpm_studio.gui.image_utils import to_qpixmap
 from ddpm_studio.gui.inpaint.mask_canvas import MaskCanvas
-from ddpm_studio.gui.model_task_view import ModelTaskView
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.image_utils import to_qpixmap
+from ddpm_studio.gui.widgets.model_task_view import ModelTaskView
 
 RESULT_SCALE = 3  # nearest upscaling of the result grids on screen
 

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ddpm_studio.app.inpainting_masks import preset_mask
-from ddpm_studio.gui.image_utils import to_qimage
+from ddpm_studio.gui.widgets.image_utils import to_qimage
 
 OVERLAY = QColor(230, 40, 40, 140)
 

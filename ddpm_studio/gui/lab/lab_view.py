@@ -34,10 +34,10 @@ from ddpm_studio.app.lab_presets import PRESETS, LabPreset, get_preset
 from ddpm_studio.data.points import POINT_SETS
 from ddpm_studio.engine import SAMPLERS, SCHEDULE_NAMES
 from ddpm_studio.engine.config import OBJECTIVES
+from ddpm_studio.gui.jobs.task_worker import TaskRunner
 from ddpm_studio.gui.lab.lab_plot import PointPlot
 from ddpm_studio.gui.lab.lab_tasks import LabOpened, LabRequest, LabSnapshot, Lane, look_task, open_task, train_task
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.task_worker import TaskRunner
 
 DATA_CHOICES = (*POINT_SETS, "gmm?modes=3", "letter:A")
 NO_PRESET = "(no preset)"

@@ -21,7 +21,7 @@ from ddpm_studio.app.logs import LOG_FILE_NAME, setup_logging  # noqa: F401 - th
 from ddpm_studio.gui import launch_failure
 from ddpm_studio.gui.errors import ErrorReporter
 from ddpm_studio.gui.state import APPLICATION, ORGANIZATION
-from ddpm_studio.gui.wheel_guard import install_wheel_guard
+from ddpm_studio.gui.widgets.wheel_guard import install_wheel_guard
 
 log = logging.getLogger("ddpm_studio")
 _qt_log = logging.getLogger("ddpm_studio.qt")

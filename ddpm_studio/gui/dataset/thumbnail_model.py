@@ -26,8 +26,8 @@ from ddpm_studio.app.data_proposal import is_grey, original_mode
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.problems import Problem
 from ddpm_studio.data.sources import ImageSource
-from ddpm_studio.gui.image_utils import thumbnail_qimage
-from ddpm_studio.gui.pool_jobs import PoolJobs
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
+from ddpm_studio.gui.widgets.image_utils import thumbnail_qimage
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.evaluation import EvaluationProgress, ModelEvaluation, Neighbours, evaluate_images
 from ddpm_studio.app.neighbours import NamedNeighbours, named_neighbours, trained_with_flips
-from ddpm_studio.gui.filmstrip import SELECTION_STYLE
-from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
-from ddpm_studio.gui.task_worker import TaskRunner
+from ddpm_studio.gui.jobs.task_worker import TaskRunner
+from ddpm_studio.gui.training.filmstrip import SELECTION_STYLE
+from ddpm_studio.gui.widgets.image_utils import scaled_nearest, to_qpixmap
 
 NEIGHBOURS_SHOWN = 3
 TILE_PX = 96  # side of a shown image (nearest-neighbour upscaling of small samples)

@@ -14,8 +14,8 @@ from typing import Any
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QWidget
 
 from ddpm_studio.app.catalogue import model_choices
+from ddpm_studio.gui.jobs.task_worker import Task, TaskRunner
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.task_worker import Task, TaskRunner
 
 
 class ModelTaskView(QWidget):

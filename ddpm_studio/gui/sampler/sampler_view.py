@@ -31,14 +31,14 @@ from ddpm_studio.app.export_names import export_name
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
-from ddpm_studio.gui.animation import FramePlayer
-from ddpm_studio.gui.export_worker import ExportJob, ExportRunner
-from ddpm_studio.gui.neighbours_view import SampleQualityPanel
-from ddpm_studio.gui.sampler_controls import SamplerControls
-from ddpm_studio.gui.sampler_lanes import SamplerLanes
-from ddpm_studio.gui.sampler_worker import SamplerRequest, SamplerRunner
-from ddpm_studio.gui.save_dialog import ask_save_path
-from ddpm_studio.gui.training_stats import format_duration
+from ddpm_studio.gui.sampler.animation import FramePlayer
+from ddpm_studio.gui.sampler.export_worker import ExportJob, ExportRunner
+from ddpm_studio.gui.sampler.sample_quality_view import SampleQualityPanel
+from ddpm_studio.gui.sampler.sampler_controls import SamplerControls
+from ddpm_studio.gui.sampler.sampler_lanes import SamplerLanes
+from ddpm_studio.gui.sampler.sampler_worker import SamplerRequest, SamplerRunner
+from ddpm_studio.gui.training.stats import format_duration
+from ddpm_studio.gui.widgets.save_dialog import ask_save_path
 
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState

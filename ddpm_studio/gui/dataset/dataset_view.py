@@ -32,12 +32,12 @@ from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.synthetic import BUILTIN_DATASETS
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
-from ddpm_studio.gui.elided_label import ElidedLabel
-from ddpm_studio.gui.image_utils import to_qimage
-from ddpm_studio.gui.pool_jobs import PoolJobs
+from ddpm_studio.gui.dataset.thumbnail_delegate import BorderSelectionDelegate
+from ddpm_studio.gui.dataset.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.thumbnail_delegate import BorderSelectionDelegate
-from ddpm_studio.gui.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
+from ddpm_studio.gui.widgets.elided_label import ElidedLabel
+from ddpm_studio.gui.widgets.image_utils import to_qimage
 
 log = logging.getLogger(__name__)
 

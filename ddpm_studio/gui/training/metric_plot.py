@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ddpm_studio.gui.plot_axes import frame, plain_axes, show_values
+from ddpm_studio.gui.widgets.plot_axes import frame, plain_axes, show_values
 from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.quality_monitor import read_metrics

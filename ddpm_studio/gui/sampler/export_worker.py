@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ddpm_studio.app.exports import ExportCancelled, Progress, StopCheck
-from ddpm_studio.gui.task_worker import TaskFace
+from ddpm_studio.gui.jobs.task_worker import TaskFace
 
 ExportJob = Callable[[Progress, StopCheck], Path]
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
+from ddpm_studio.gui.widgets.image_utils import scaled_nearest, to_qpixmap
 
 SPEEDS_FPS: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 DEFAULT_FPS = 20.0

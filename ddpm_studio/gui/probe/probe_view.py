@@ -35,13 +35,13 @@ from ddpm_studio.app.probe import ProbeOutcome, ProbeSettings, run_probe, sdedit
 from ddpm_studio.app.probe_exports import alphas, labelled_inversion, save_interpolation, save_sdedit_grid
 from ddpm_studio.app.recording import ExportStyle
 from ddpm_studio.engine import SAMPLERS
-from ddpm_studio.gui.image_utils import to_qpixmap
-from ddpm_studio.gui.model_task_view import ModelTaskView
-from ddpm_studio.gui.play_button import PlayPauseButton
-from ddpm_studio.gui.plot_axes import plain_axes, show_values
-from ddpm_studio.gui.sampler_controls import SCALES
-from ddpm_studio.gui.save_dialog import ask_save_path
+from ddpm_studio.gui.sampler.sampler_controls import SCALES
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.image_utils import to_qpixmap
+from ddpm_studio.gui.widgets.model_task_view import ModelTaskView
+from ddpm_studio.gui.widgets.play_button import PlayPauseButton
+from ddpm_studio.gui.widgets.plot_axes import plain_axes, show_values
+from ddpm_studio.gui.widgets.save_dialog import ask_save_path
 
 MAX_IMAGES = 8  # selected images probed at most
 SCREEN_SCALE = 3  # nearest upscaling of the small images on screen

@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
-from ddpm_studio.gui.elided_label import ElidedLabel
+from ddpm_studio.gui.widgets.elided_label import ElidedLabel
 from ddpm_studio.training.events import StepEvent
 
 SHOWN_DIFFERENCE = 0.1  # show the wall rate beside the step rate when it is more than 10 % lower

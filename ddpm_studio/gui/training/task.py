@@ -19,7 +19,7 @@ from pathlib import Path
 from ddpm_studio.app.failures import describe_failure
 from ddpm_studio.app.training import TrainingJob, prepare
 from ddpm_studio.data import DataLoadCancelled
-from ddpm_studio.gui.task_worker import Task
+from ddpm_studio.gui.jobs.task_worker import Task
 from ddpm_studio.training.events import FailedEvent, StepEvent, TrainingEvent
 from ddpm_studio.training.trainer import Trainer
 

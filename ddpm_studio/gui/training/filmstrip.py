@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ddpm_studio.app.exports import tile
-from ddpm_studio.gui.animation import ImagePane
-from ddpm_studio.gui.image_utils import scaled_nearest, to_qpixmap
+from ddpm_studio.gui.sampler.animation import ImagePane
+from ddpm_studio.gui.widgets.image_utils import scaled_nearest, to_qpixmap
 
 THUMB = 72
 SELECTION_STYLE = ("QListView::item { border: 2px solid transparent; padding: 1px; }"

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QPainter, QPalette
 
-from ddpm_studio.gui.image_utils import to_qimage
+from ddpm_studio.gui.widgets.image_utils import to_qimage
 
 GRID_TILE = 60  # on-screen size of one grid cell (px)
 

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ddpm_studio.app.sampling import MAX_FRAMES, LaneSpec, SamplingSession
-from ddpm_studio.gui.task_worker import TaskFace
+from ddpm_studio.gui.jobs.task_worker import TaskFace
 
 OOM_MESSAGE = "Out of GPU memory: lower the image count or average fewer draws."
 

@@ -40,14 +40,14 @@ from ddpm_studio.app.forward import ForwardNoiser, spread_of_t
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
-from ddpm_studio.gui.forward_figure import render_figure
-from ddpm_studio.gui.forward_loader import load_images
-from ddpm_studio.gui.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
-from ddpm_studio.gui.play_button import PlayPauseButton
-from ddpm_studio.gui.pool_jobs import PoolJobs
-from ddpm_studio.gui.range_spin_box import RangeSpinBox
-from ddpm_studio.gui.schedule_curves import ScheduleCurves
+from ddpm_studio.gui.forward.forward_figure import render_figure
+from ddpm_studio.gui.forward.forward_loader import load_images
+from ddpm_studio.gui.forward.schedule_curves import ScheduleCurves
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.image_utils import ImageTile, qimage_to_array, to_qimage_rgb32
+from ddpm_studio.gui.widgets.play_button import PlayPauseButton
+from ddpm_studio.gui.widgets.range_spin_box import RangeSpinBox
 
 MAX_IMAGES = 4  # selected images shown at once
 TILE = 144  # on-screen size of one live image (px)

@@ -36,14 +36,14 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, run_complete_message
 from ddpm_studio.data.config import DataConfig
-from ddpm_studio.gui.filmstrip import Filmstrip
-from ddpm_studio.gui.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
-from ddpm_studio.gui.metric_plot import MetricPlot
-from ddpm_studio.gui.task_worker import TaskRunner
-from ddpm_studio.gui.training_form import TrainingForm
-from ddpm_studio.gui.training_state import Phase, TrainingState
-from ddpm_studio.gui.training_stats import TrainingStats
-from ddpm_studio.gui.training_worker import Notice, RunReady, Stage, TrainingControl, training_task
+from ddpm_studio.gui.jobs.task_worker import TaskRunner
+from ddpm_studio.gui.training.filmstrip import Filmstrip
+from ddpm_studio.gui.training.form import TrainingForm
+from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
+from ddpm_studio.gui.training.metric_plot import MetricPlot
+from ddpm_studio.gui.training.state import Phase, TrainingState
+from ddpm_studio.gui.training.stats import TrainingStats
+from ddpm_studio.gui.training.task import Notice, RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training import events as ev
 from ddpm_studio.training.config import RunConfig
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.sampling import SampleFrame
-from ddpm_studio.gui.animation import ImagePane
+from ddpm_studio.gui.sampler.animation import ImagePane
 
 
 class SamplerLanes(QWidget):

@@ -34,9 +34,9 @@ from ddpm_studio.app.sweep import (
 )
 from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
 from ddpm_studio.engine import SAMPLERS
-from ddpm_studio.gui.model_task_view import ModelTaskView
-from ddpm_studio.gui.plot_axes import frame, plain_axes, show_values
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.model_task_view import ModelTaskView
+from ddpm_studio.gui.widgets.plot_axes import frame, plain_axes, show_values
 
 METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
                  "recall": "Recall (higher is better)"}

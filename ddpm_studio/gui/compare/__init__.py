@@ -1,0 +1,1 @@
+"""The compare part of the GUI (docs/architecture.md, "GUI folders")."""

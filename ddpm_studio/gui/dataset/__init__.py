@@ -1,0 +1,1 @@
+"""The dataset part of the GUI (docs/architecture.md, "GUI folders")."""

@@ -1,0 +1,1 @@
+"""The forward part of the GUI (docs/architecture.md, "GUI folders")."""

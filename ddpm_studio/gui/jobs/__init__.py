@@ -1,0 +1,1 @@
+"""The jobs part of the GUI (docs/architecture.md, "GUI folders")."""

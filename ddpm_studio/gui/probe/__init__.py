@@ -1,0 +1,1 @@
+"""The probe part of the GUI (docs/architecture.md, "GUI folders")."""

@@ -1,0 +1,1 @@
+"""The sampler part of the GUI (docs/architecture.md, "GUI folders")."""

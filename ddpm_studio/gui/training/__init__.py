@@ -1,0 +1,1 @@
+"""The training part of the GUI (docs/architecture.md, "GUI folders")."""

@@ -1,0 +1,1 @@
+"""The widgets part of the GUI (docs/architecture.md, "GUI folders")."""
