@@ -84,3 +84,21 @@ def toy_row():
                                         final_step_evals=2, options=("eta",)))
     yield row
     SAMPLERS.unregister("toy")
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusers_unet():
+    """`make() -> diffusers.UNet2DModel`: a random 8x8 RGB UNet2DModel (two levels, seed 0), for the tests that
+    open a published-model folder they save themselves (skipped without diffusers)."""
+    diffusers = pytest.importorskip("diffusers")
+
+    def make():
+        import torch
+
+        torch.manual_seed(0)
+        return diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
+                                     block_out_channels=(16, 32), norm_num_groups=8,
+                                     down_block_types=("DownBlock2D", "DownBlock2D"),
+                                     up_block_types=("UpBlock2D", "UpBlock2D"))
+
+    return make

@@ -22,24 +22,22 @@ from ddpm_studio.engine import SAMPLERS, SamplingConfig, sample
 TOLERANCE = 1e-4
 
 
-def _unet() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
-                                 block_out_channels=(16, 32), norm_num_groups=8,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+@pytest.fixture
+def make_pipeline(tiny_diffusers_unet):
+    """`make(folder, kind="ddpm"|"ddim", **scheduler settings) -> folder`: a pipeline saved with random weights."""
 
+    def make(folder: Path, kind: str = "ddpm", **scheduler: object) -> Path:
+        unet = tiny_diffusers_unet()
+        if kind == "ddpm":
+            pipe = diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=50,
+                                                                                      **scheduler))
+        else:
+            pipe = diffusers.DDIMPipeline(unet=unet, scheduler=diffusers.DDIMScheduler(num_train_timesteps=50,
+                                                                                      **scheduler))
+        pipe.save_pretrained(folder)
+        return folder
 
-def _pipeline(folder: Path, kind: str = "ddpm", **scheduler: object) -> Path:
-    unet = _unet()
-    if kind == "ddpm":
-        pipe = diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=50,
-                                                                                  **scheduler))
-    else:
-        pipe = diffusers.DDIMPipeline(unet=unet, scheduler=diffusers.DDIMScheduler(num_train_timesteps=50,
-                                                                                  **scheduler))
-    pipe.save_pretrained(folder)
-    return folder
+    return make
 
 
 def _pipeline_output(pipe, **kwargs) -> torch.Tensor:
@@ -49,8 +47,8 @@ def _pipeline_output(pipe, **kwargs) -> torch.Tensor:
 
 @pytest.mark.parametrize("scheduler", [{}, {"variance_type": "fixed_large", "beta_schedule": "squaredcos_cap_v2"},
                                        {"prediction_type": "v_prediction", "clip_sample": False}])
-def test_ddpm_ancestral_sampling_equals_ddpm_pipeline(tmp_path, scheduler):
-    folder = _pipeline(tmp_path / "ddpm", **scheduler)
+def test_ddpm_ancestral_sampling_equals_ddpm_pipeline(tmp_path, scheduler, make_pipeline):
+    folder = make_pipeline(tmp_path / "ddpm", **scheduler)
     found = load_diffusers_model(folder)
     pipe = diffusers.DDPMPipeline.from_pretrained(folder)
     expected = _pipeline_output(pipe, batch_size=2, num_inference_steps=50, generator=torch.Generator().manual_seed(7))
@@ -59,8 +57,8 @@ def test_ddpm_ancestral_sampling_equals_ddpm_pipeline(tmp_path, scheduler):
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
-def test_ddim_equals_ddim_pipeline_on_its_grid(tmp_path):
-    folder = _pipeline(tmp_path / "ddim", kind="ddim", clip_sample=False)
+def test_ddim_equals_ddim_pipeline_on_its_grid(tmp_path, make_pipeline):
+    folder = make_pipeline(tmp_path / "ddim", kind="ddim", clip_sample=False)
     found = load_diffusers_model(folder)
     pipe = diffusers.DDIMPipeline.from_pretrained(folder)
     expected = _pipeline_output(pipe, batch_size=2, num_inference_steps=10, eta=0.0,
@@ -73,8 +71,8 @@ def test_ddim_equals_ddim_pipeline_on_its_grid(tmp_path):
     torch.testing.assert_close(ours, expected, rtol=0, atol=TOLERANCE)
 
 
-def test_dpm_solver_equals_diffusers_multistep_scheduler(tmp_path):
-    folder = _pipeline(tmp_path / "dpm", clip_sample=False)
+def test_dpm_solver_equals_diffusers_multistep_scheduler(tmp_path, make_pipeline):
+    folder = make_pipeline(tmp_path / "dpm", clip_sample=False)
     found = load_diffusers_model(folder)
     scheduler = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=50, algorithm_type="dpmsolver++",
                                                       solver_order=2, final_sigmas_type="zero")
@@ -89,8 +87,8 @@ def test_dpm_solver_equals_diffusers_multistep_scheduler(tmp_path):
     torch.testing.assert_close(ours, x, rtol=0, atol=TOLERANCE)
 
 
-def test_a_pipeline_folder_is_a_model_of_the_sampling_session(tmp_path):
-    folder = _pipeline(tmp_path / "p")
+def test_a_pipeline_folder_is_a_model_of_the_sampling_session(tmp_path, make_pipeline):
+    folder = make_pipeline(tmp_path / "p")
     assert is_diffusers_folder(folder) and not is_diffusers_folder(tmp_path)
     session = SamplingSession((LaneSpec("pub", folder, SamplingConfig(method="dpmpp_2m", steps=4, count=2)),),
                               device="cpu", max_frames=2)
@@ -118,16 +116,16 @@ def _edit_json(path: Path, **changes: object) -> None:
     (lambda f: _edit_json(f / "unet" / "config.json", sample_sizes=8), "unknown key sample_sizes"),
     (lambda f: (f / "model_index.json").write_text("[1, 2"), "cannot be read as JSON"),
 ])
-def test_bad_folders_are_one_line(tmp_path, damage, message):
-    folder = _pipeline(tmp_path / "bad")
+def test_bad_folders_are_one_line(tmp_path, damage, message, make_pipeline):
+    folder = make_pipeline(tmp_path / "bad")
     damage(folder)
     with pytest.raises(DiffusersModelError, match=message) as raised:
         load_diffusers_model(folder)
     assert "\n" not in str(raised.value)
 
 
-def test_pickled_code_in_a_legacy_bin_is_refused(tmp_path):
-    folder = _pipeline(tmp_path / "legacy")
+def test_pickled_code_in_a_legacy_bin_is_refused(tmp_path, make_pipeline):
+    folder = make_pipeline(tmp_path / "legacy")
     weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
     state = load_diffusers_model(folder).model.unet.state_dict()
     weights.unlink()
@@ -138,11 +136,11 @@ def test_pickled_code_in_a_legacy_bin_is_refused(tmp_path):
     assert load_diffusers_model(folder).shape == (3, 8, 8)
 
 
-def test_the_sweep_and_the_probe_run_on_a_published_model(tmp_path):
+def test_the_sweep_and_the_probe_run_on_a_published_model(tmp_path, make_pipeline):
     from ddpm_studio.app.probe import ProbeSettings, run_probe
     from ddpm_studio.app.sweep import SweepSettings, model_data_source, run_sweep
 
-    folder = _pipeline(tmp_path / "pub")
+    folder = make_pipeline(tmp_path / "pub")
     data = "builtin:shapes?n=24"
     result = run_sweep(folder, data, SweepSettings(methods=("ddim", "dpmpp_2m"), budgets=(2,), count=8,
                                                    reference_count=8, with_floor=False),
@@ -160,10 +158,10 @@ def test_the_sweep_and_the_probe_run_on_a_published_model(tmp_path):
                   interpolation=None)
 
 
-def test_eval_scores_a_published_model_against_given_images(tmp_path):
+def test_eval_scores_a_published_model_against_given_images(tmp_path, make_pipeline):
     from ddpm_studio.app.evaluation import EvaluationSettings, evaluate_model
 
-    folder = _pipeline(tmp_path / "pub")
+    folder = make_pipeline(tmp_path / "pub")
     settings = EvaluationSettings(count=8, steps=2, reference_count=8, batch_size=4)
     result = evaluate_model(folder, "builtin:shapes?n=40", settings, device="cpu")
     assert result.report.scalars()["swd"] > 0 and result.settings.count == 8

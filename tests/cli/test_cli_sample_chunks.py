@@ -45,15 +45,10 @@ def test_chunk_zero_is_exactly_an_unchunked_run(tmp_path, tiny_run):
     assert np.array_equal(list(alone.frames())[-1].xt, chunks[0].frames[-1].xt)
 
 
-def test_sample_opens_a_diffusers_pipeline_folder(cli_here, tmp_path):
-    diffusers = __import__("pytest").importorskip("diffusers")
-    import torch
+def test_sample_opens_a_diffusers_pipeline_folder(cli_here, tmp_path, tiny_diffusers_unet):
+    import diffusers
 
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
-                                 block_out_channels=(16, 32), norm_num_groups=8,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+    unet = tiny_diffusers_unet()
     folder = tmp_path / "published"
     diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=30)).save_pretrained(folder)
     out = tmp_path / "out"

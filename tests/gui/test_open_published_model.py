@@ -9,7 +9,6 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("diffusers")
 
 import diffusers
-import torch
 from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.gui.main_window import MainWindow
@@ -19,12 +18,8 @@ WAIT_MS = 120_000
 
 
 @pytest.fixture
-def published(tmp_path):
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=3, out_channels=3, layers_per_block=1,
-                                 block_out_channels=(16, 32), norm_num_groups=8,
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"))
+def published(tmp_path, tiny_diffusers_unet):
+    unet = tiny_diffusers_unet()
     folder = tmp_path / "ddpm-tiny-published"
     diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler(num_train_timesteps=40)).save_pretrained(folder)
     return folder
