@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.log_path = log_path
         self._shown_once = False
         self._opener = PoolJobs(self)  # the newest request wins: an older one's answer is dropped
+        self.fallback_notice: str | None = None  # why the last data source was not reopened at start
         self._opener.answered.connect(self._on_opened)
         self.setWindowTitle("DDPM Studio")
         self.setAcceptDrops(True)
@@ -174,6 +175,8 @@ class MainWindow(QMainWindow):
         """Open a folder, .zip or builtin spec in the background; it becomes current when ready."""
         self._opener.renew()
         self._fallback = fallback if fallback != spec else None
+        if fallback is not None:
+            self.fallback_notice = None
         self.statusBar().showMessage(f"Opening {spec}…")
         self._opener.submit(partial(_open, spec))
 
@@ -182,7 +185,9 @@ class MainWindow(QMainWindow):
         spec, source, error = answer
         if source is None:
             if self._fallback:
-                log.info("could not reopen %s (%s); opening %s", spec, error, self._fallback)
+                self.fallback_notice = (f"The last data source, {spec}, could not be reopened ({error}); "
+                                        f"showing {self._fallback} instead.")
+                log.warning("%s", self.fallback_notice)
                 self.open_source(self._fallback)
                 return
             self.statusBar().showMessage(f"Could not open {spec}", 5000)
@@ -190,6 +195,8 @@ class MainWindow(QMainWindow):
             self._message(QMessageBox.Icon.Warning, "Could not open the data source", error)
             return
         self.statusBar().clearMessage()
+        if self.fallback_notice is not None and spec == DEFAULT_SOURCE:  # never replaced silently (issue 23 F20)
+            self.statusBar().showMessage(self.fallback_notice, 30_000)
         if Path(spec).is_dir():
             self.state.settings.setValue("last_folder", spec)
         elif Path(spec).is_file():

@@ -281,3 +281,15 @@ def test_every_tab_fits_a_1024x700_window(make_window):
     tab_bar = window.tabs.tabBar().sizeHint().height()
     too_big = {name: size for name, size in needs.items() if size[0] > 1000 or size[1] + tab_bar + chrome > 680}
     assert too_big == {}
+
+
+def test_a_vanished_data_folder_is_said_when_the_built_in_set_replaces_it(qtbot, settings, tmp_path):
+    """Issue 23 F20: the last folder gone at relaunch was silently replaced by the built-in set."""
+    settings.setValue("last_source", str(tmp_path / "photos-that-were-deleted"))
+    state = AppState(settings, device="cpu")
+    with qtbot.waitSignal(state.source_changed, timeout=20_000):
+        window = MainWindow(state)
+        qtbot.addWidget(window)
+    assert window.fallback_notice is not None and "photos-that-were-deleted" in window.fallback_notice
+    assert "could not be reopened" in window.statusBar().currentMessage()
+    window.close()
