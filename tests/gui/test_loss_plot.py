@@ -99,3 +99,17 @@ def test_the_last_and_smoothed_values_are_never_elided(qtbot):
     assert text.startswith("last ") and "smoothed " in text and "…" not in text
     qtbot.waitUntil(lambda: plot.last_label.width() >= plot.last_label.fontMetrics().horizontalAdvance(text))
     assert plot.last_label.minimumSizeHint().width() < plot.width()  # the values never widen the column
+
+
+def test_steps_trained_again_replace_the_lost_ones_instead_of_looping_back(qtbot):
+    """Issue 23 F20: after a resume from an older checkpoint the curve looped back over the lost steps."""
+    from ddpm_studio.gui.training.loss_plot import LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    for step in range(1, 11):
+        plot.append(step, 1.0 / step)
+    for step in range(6, 9):  # resumed from the step-5 checkpoint: steps 6.. again
+        plot.append(step, 2.0)
+    steps, values, _ = plot.data()
+    assert steps.tolist() == [1, 2, 3, 4, 5, 6, 7, 8] and values.tolist()[-3:] == [2.0, 2.0, 2.0]

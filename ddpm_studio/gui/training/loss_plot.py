@@ -63,6 +63,8 @@ class _Series:
         self._weight = 0.0
 
     def append(self, step: float, value: float) -> None:
+        if self.count and step <= self.steps[self.count - 1]:
+            self._rewind(step)
         if self.count == len(self.steps):
             for name in ("steps", "values", "smooth"):
                 old = getattr(self, name)
@@ -77,6 +79,15 @@ class _Series:
         self.steps[i], self.values[i] = step, value
         self.smooth[i] = self._ema / self._weight if self._weight > 0 else value
         self.count += 1
+
+    def _rewind(self, step: float) -> None:
+        """Drop the points at `step` and after: a resume from an older checkpoint (the newest was damaged)
+        trains those steps again, and the curve must not loop back over the lost ones (issue 23 F20)."""
+        keep = int(np.searchsorted(self.steps[:self.count], step, side="left"))
+        steps, values = self.steps[:keep].copy(), self.values[:keep].copy()
+        self.count, self._ema, self._weight = 0, 0.0, 0.0
+        for s, v in zip(steps, values):
+            self.append(float(s), float(v))
 
     def set_smoothing(self, smoothing: float) -> None:
         """A new EMA weight: the whole smoothed curve is recomputed."""
