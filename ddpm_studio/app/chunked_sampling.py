@@ -40,20 +40,22 @@ def chunk_sizes(count: int, size: int = CHUNK) -> list[int]:
 def sample_in_chunks(checkpoint: Path, sampling: SamplingConfig, *, chunk: int = CHUNK,
                      device: str | torch.device = "auto", first_chunk_frames: int = 1,
                      on_step: Callable[[int, SamplerStep], None] | None = None, class_name: str | None = None,
-                     guide: Path | None = None) -> Iterator[Chunk]:
+                     guide: Path | None = None, precision: str = "auto",
+                     models: dict[Path, LoadedModel] | None = None) -> Iterator[Chunk]:
     """`sampling.count` images of `checkpoint` in chunks of at most `chunk`, one model load for all of them.
 
     The first chunk keeps `first_chunk_frames` frames (a GIF of the reverse process), the others only their
     images. `on_step(chunk_index, step)` sees every sampler step. `class_name` and `guide` steer every chunk
-    (`LaneSpec`); with "all" a chunk of n holds one row of n per class."""
-    models: dict[Path, LoadedModel] = {}
+    (`LaneSpec`); with "all" a chunk of n holds one row of n per class. `precision`: the network's dtype
+    (`load_for_sampling`); `models` may hold the model already loaded (by path), e.g. to measure its cost first."""
+    models = {} if models is None else models
     first = 0
     for k, count in enumerate(chunk_sizes(sampling.count, chunk)):
         config = replace(sampling.for_images(first if class_name is None else 0, count),
                          seed=sampling.seed + k * CHUNK_SEED_STRIDE)
         lane = LaneSpec(config.method, Path(checkpoint), config, class_name=class_name, guide=guide)
         session = SamplingSession((lane,), device=device, max_frames=first_chunk_frames if k == 0 else 1,
-                                  models=models)
+                                  models=models, precision=precision)
         session.start()
         step_hook = None if on_step is None else (lambda _lane, step, k=k: on_step(k, step))
         frames = list(session.frames(on_step=step_hook))

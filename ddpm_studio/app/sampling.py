@@ -34,9 +34,10 @@ import torch
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_model
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine import GaussianDiffusion, SamplerStep, SamplingConfig, draw_x_T, sample
+from ddpm_studio.engine.precision import with_precision
 from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
 from ddpm_studio.training.config import RunConfig
-from ddpm_studio.training.devices import resolve_device
+from ddpm_studio.training.devices import inference_dtype, resolve_device
 
 ALL_CLASSES = "all"  # class_name asking for one row per class
 EPS_DISPLAY_RANGE = 3.0  # ε ~ N(0, I): show ±3σ across black..white
@@ -139,17 +140,23 @@ class LoadedModel:
         return () if self.config is None else self.config.data.classes
 
 
-def load_for_sampling(checkpoint: str | Path, device: str | torch.device) -> LoadedModel:
+def load_for_sampling(checkpoint: str | Path, device: str | torch.device, *,
+                      precision: str = "auto") -> LoadedModel:
     """The one model load of every inference use case (sampling, sweep, probe): a checkpoint file or run
-    folder (its latest usable checkpoint, EMA weights), or a diffusers model folder (`app.diffusers_model`)."""
+    folder (its latest usable checkpoint, EMA weights), or a diffusers model folder (`app.diffusers_model`).
+    `precision` is the network's dtype (`training.devices.inference_dtype`: "auto" = bf16 / fp16 on CUDA,
+    float32 elsewhere); the samplers' own arithmetic stays in float32 / float64 (`engine.precision`)."""
     device = resolve_device(device)
+    dtype = inference_dtype(precision, device)
     if is_diffusers_folder(checkpoint):
         found = load_diffusers_model(checkpoint, device=device)
-        return LoadedModel(found.model, found.diffusion, found.shape, None, found.weights)
+        return LoadedModel(with_precision(found.model, device, dtype), found.diffusion, found.shape, None,
+                           found.weights)
     model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
     model.eval()
     shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
-    return LoadedModel(model, diffusion, shape, config.data.source, resolve_checkpoint(Path(checkpoint)), config)
+    return LoadedModel(with_precision(model, device, dtype), diffusion, shape, config.data.source,
+                       resolve_checkpoint(Path(checkpoint)), config)
 
 
 def class_labels(classes: tuple[str, ...], class_name: str | None) -> tuple[int, ...]:
@@ -207,11 +214,12 @@ class SamplingSession:
 
     def __init__(self, lanes: tuple[LaneSpec, ...], *, device: str | torch.device = "auto",
                  max_frames: int = MAX_FRAMES, with_eps: bool = False,
-                 models: dict[Path, LoadedModel] | None = None) -> None:
+                 models: dict[Path, LoadedModel] | None = None, precision: str = "auto") -> None:
         if not lanes:
             raise ValueError("nothing to sample: no lanes")
         self.specs, self.max_frames, self.with_eps = tuple(lanes), max_frames, with_eps
-        self.device = resolve_device(device)
+        self.device, self.precision = resolve_device(device), precision
+        inference_dtype(precision, self.device)  # an unknown precision is said before any model loads
         self.models: dict[Path, LoadedModel] = {} if models is None else models
         self._lanes: list[_Lane] = []
 
@@ -235,7 +243,7 @@ class SamplingSession:
     def _load(self, checkpoint: Path) -> LoadedModel:
         path = Path(checkpoint)
         if path not in self.models:
-            self.models[path] = load_for_sampling(path, self.device)
+            self.models[path] = load_for_sampling(path, self.device, precision=self.precision)
         return self.models[path]
 
     def _guide(self, main: LoadedModel, checkpoint: Path | None) -> torch.nn.Module | None:

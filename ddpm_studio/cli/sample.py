@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
 from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
-from ddpm_studio.app.sampling import ALL_CLASSES
+from ddpm_studio.app.sampling import ALL_CLASSES, load_for_sampling
+from ddpm_studio.app.sampling_cost import cost_warning, measure_eval
 from ddpm_studio.cli.arguments import bounded_int, positive_int, seed
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
@@ -21,7 +23,7 @@ from ddpm_studio.training.checkpoint import (
     load_checkpoint,
     read_checkpoint_config,
 )
-from ddpm_studio.training.devices import resolve_device
+from ddpm_studio.training.devices import PRECISIONS, resolve_device
 
 MAX_COUNT = 50_000  # images one `sample` writes at most (the customary FID sample size)
 
@@ -52,6 +54,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
                               count=args.count, guidance=args.guidance, guidance_rescale=args.guidance_rescale,
                               guidance_interval=_interval(args.guidance_interval))
     guide = _guide_checkpoint(args)
+    loaded = load_for_sampling(model, device, precision=args.precision)  # once, for the estimate and every chunk
+    images = args.count * (len(loaded.classes) if args.class_name == ALL_CLASSES else 1)
+    steered = guide is not None or args.class_name is not None  # CFG towards a class, or autoguidance
+    warning = cost_warning(measure_eval(loaded, device, images), images, sampling.nfe(timesteps),
+                           sampling.batch_factor(guide=steered))
+    if warning:
+        print(f"ddpm-studio: {warning}", file=sys.stderr)
     ncols = args.ncols or (args.count if args.class_name == ALL_CLASSES else None)
     sizes, total = chunk_sizes(args.count), sampling.nfe(timesteps)
     bars: dict[int, ProgressBar] = {}
@@ -63,7 +72,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         bars[k].update(round((step.index + 1) * total / step.num_steps))
 
     chunks = sample_in_chunks(model, sampling, device=device, first_chunk_frames=args.gif_frames if args.gif else 1,
-                              on_step=on_step, class_name=args.class_name, guide=guide)
+                              on_step=on_step, class_name=args.class_name, guide=guide, precision=args.precision,
+                              models={Path(model): loaded})
     for chunk in chunks:
         bars[chunk.index].close()
         images = chunk.frames[-1].xt  # (count, H, W, C) uint8
@@ -139,6 +149,9 @@ def add_sample(sub: Any) -> None:
     s.add_argument("--gif", action="store_true", help="also write reverse.gif of the reverse process")
     s.add_argument("--gif-frames", type=bounded_int(2, 10_000), default=exports.GIF_FRAMES)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    s.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the network's dtype: auto (bf16, or fp16, on CUDA; float32 elsewhere), no (float32), bf16, "
+                        "fp16; the sampler's own arithmetic stays in float32/float64")
     add_common(s)
     s.set_defaults(func=cmd_sample)
 

@@ -2,7 +2,8 @@
 out-of-memory errors. Training, sampling and both faces ask here (nowhere else decides a device).
 
 On CUDA the Trainer uses autocast with bf16 where the GPU supports it (no loss scaling needed), else fp16
-with a GradScaler; CPU and MPS train in float32.
+with a GradScaler; CPU and MPS train in float32. Sampling runs the network in the same dtype by default
+(`inference_dtype`: "auto"), and a user may ask for bf16 / fp16 anywhere or for float32 ("no").
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import logging
 
 import torch
 
-__all__ = ["DEVICE_CHOICES", "amp_dtype", "bf16_supported", "cuda_available", "is_out_of_memory",
-           "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "PRECISIONS", "amp_dtype", "bf16_supported", "cuda_available", "inference_dtype",
+           "is_out_of_memory", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +70,16 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "bf16" or (mode == "auto" and bf16_supported()):
         return torch.bfloat16
     return torch.float16
+
+
+PRECISIONS: tuple[str, ...] = ("auto", "no", "bf16", "fp16")  # the network's dtype when sampling
+
+
+def inference_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the network samples in (None: float32). "auto" is the Trainer's choice (bf16 or fp16 on CUDA,
+    float32 elsewhere); "bf16" / "fp16" are honoured on every device (autocast; slow on most CPUs)."""
+    if mode not in PRECISIONS:
+        raise ValueError(f"unknown precision {mode!r}; use one of {', '.join(PRECISIONS)}")
+    if mode == "auto":
+        return amp_dtype("auto", device)
+    return {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
