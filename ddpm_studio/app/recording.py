@@ -7,10 +7,10 @@ Qt-free: frames are `SampleFrame`s of uint8 arrays; the pictures are (H, W, 3) u
 
 Exported pictures follow an `ExportStyle`: a nearest-neighbour scale (0 = `exports.auto_scale`) and captions
 that say what a picture is (`describe_lane`: sampler, steps, η, checkpoint; a GIF frame's step and t; a strip
-column's t); in a comparison each half carries its own caption. A steered lane (issue 20) says its class and guidance
-scale w (`steering_words`); "all classes" lays its images out one row per class, each row named at its left. `snapshot()` is what an export on a worker
-thread reads, so a new sampling run may start meanwhile. The `save_*` methods write through `app.exports`
-(atomic, and the GIF chunked with progress and cancel).
+column's t); in a comparison each half carries its own caption. A steered lane (issue 20) says its class and
+guidance scale w (`steering_words`); "all classes" lays its images out one row per class, each row named at its
+left. `snapshot()` is what an export on a worker thread reads, so a new sampling run may start meanwhile. The
+`save_*` methods write through `app.exports` (atomic, and the GIF chunked with progress and cancel).
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def test_the_class_chooser_is_greyed_for_an_unconditional_model(view, tmp_path, 
     items = [s.class_combo.itemText(i) for i in range(s.class_combo.count())]
     assert s.class_combo.isEnabled() and items == [NO_CLASS, *CLASSES, EVERY_CLASS]
     choose(s.class_combo, "circle")
-    assert s.guidance.isEnabled() and "w = 1 is the plain conditional model, w = 0 the unconditional" in s.guidance.toolTip()
+    tip = s.guidance.toolTip()
+    assert s.guidance.isEnabled() and "w = 1 is the plain conditional model, w = 0 the unconditional" in tip
 
 
 def test_the_slider_reaches_the_sampling_config_and_the_cost_says_the_batch_doubles(view):
