@@ -129,9 +129,10 @@ ROW_LABEL_MAX_PX = 160  # a row's name longer than this is cut with an ellipsis
 
 
 def with_row_labels(grid: np.ndarray, names: Sequence[str], *, image_height: int, scale: int = 1, pad: int = PAD,
-                    font_px: int = CAPTION_FONT_PX) -> np.ndarray:
-    """`grid` (a `tile` of one row per name, upscaled by `scale`) with each row's name to its left, centred on
-    the row ("all classes": the class of each row). Channels are promoted to 3."""
+                    font_px: int = CAPTION_FONT_PX, top: int = 0) -> np.ndarray:
+    """`grid` (a `tile` of one row per name, upscaled by `scale`, starting `top` px down: under column headings)
+    with each row's name to its left, centred on the row ("all classes": the class of each row). Channels are
+    promoted to 3."""
     font = _font(font_px)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     texts = [_fit(measure, caption_text(name), font, ROW_LABEL_MAX_PX) for name in names]
@@ -139,7 +140,7 @@ def with_row_labels(grid: np.ndarray, names: Sequence[str], *, image_height: int
     column = Image.new("RGB", (width, grid.shape[0]), "white")
     draw = ImageDraw.Draw(column)
     for i, text in enumerate(texts):
-        centre = (pad + i * (image_height + pad) + image_height / 2) * scale
+        centre = top + (pad + i * (image_height + pad) + image_height / 2) * scale
         draw.text((CAPTION_MARGIN, round(centre - font_px / 2)), text, fill="black", font=font)
     rgb = np.repeat(grid, 3, axis=2) if grid.shape[2] == 1 else grid
     return np.concatenate([np.asarray(column), rgb], axis=1)

@@ -229,10 +229,12 @@ class SamplerRecording:
             scale = style.factor(export.make_strip(batches, rows=rows).shape)
             labels = [f"t = {f.t}" for f in frames] if style.captions else None
             strip = export.make_strip(batches, rows=rows, scale=scale, column_labels=labels)
+            if names and style.captions:  # each class named left of its row, under the columns' headings
+                body = export.tile(batches[0][:rows], ncols=1).shape[0] * scale
+                strip = export.with_row_labels(strip, names, image_height=batches[0].shape[1], scale=scale,
+                                               top=strip.shape[0] - body)
             what = "predicted x̂₀" if key == "x0" else "x_t"
-            order = f" · rows: {', '.join(names)}" if names else ""
-            strips.append(export.captioned(strip, f"{what} · {self._caption(lane)}{order}")
-                          if style.captions else strip)
+            strips.append(export.captioned(strip, f"{what} · {self._caption(lane)}") if style.captions else strip)
         return export.vstack(strips)
 
 

@@ -71,6 +71,7 @@ def choose(combo, data) -> None:
 
 
 def set_w(slider, w: float) -> None:
+    """Drag the slider as a person would: one step is 0.25."""
     slider.setValue(round(w / 0.25))
 
 
@@ -149,6 +150,15 @@ def test_all_classes_lays_out_one_named_row_per_class_and_exports_say_class_and_
         pixels = np.asarray(picture.convert("L"))
     assert (pixels[-grid.shape[0]:, :20] < 128).any()  # dark text of a row name left of the images
 
+    gif = tmp_path / "all.gif"
+    view.export_gif(gif)  # each frame: the x_t and x0 grids one row per class, the names at the left
+    qtbot.waitUntil(lambda: not view.is_exporting(), timeout=WAIT_MS)
+    assert view.export_error is None
+    composite = view.recording.styled_composite(0, view.controls.export_style(), 1)
+    assert composite.shape[1] > 2 * grid.shape[1] + 20
+    strip = view.recording.strips([0, 2], "x0")  # the first image of each class, a row each
+    assert strip.shape[0] == export.tile(images[:3], ncols=1).shape[0]
+
 
 def test_lane_b_takes_its_own_w_from_the_same_noise(qtbot, view):
     c, s = view.controls, view.controls.steering
@@ -163,7 +173,7 @@ def test_lane_b_takes_its_own_w_from_the_same_noise(qtbot, view):
     assert "× 2 on lane B (guidance batch)" in c.nfe_label.text()
     a, b = view.lane_specs()
     assert (a.sampling.guidance, b.sampling.guidance) == (1.0, 4.0) and a.label != b.label
-    assert view.export_name("grid", ".png") == "cond-ddim-3steps-triangle-w1-vs-triangle-w4-grid.png"
+    assert view.export_name("grid", ".png") == "cond-ddim-3steps-triangle-w1-vs-w4-grid.png"
     sample(qtbot, view)
     lane_a, lane_b = final(view, 0), final(view, 1)
     assert np.abs(lane_a - lane_b).max() > 10  # w moved the samples

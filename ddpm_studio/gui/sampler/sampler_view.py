@@ -380,7 +380,7 @@ class SamplerView(QWidget):
 
     def export_name(self, what: str, suffix: str) -> str:
         """The proposed file name: the sampled model, sampler and steps (issue 22 N18), and the class and w of a
-        steered run (issue 20; 'triangle-w2-vs-w1' when two lanes compare their steering)."""
+        steered run (issue 20; 'triangle-w1-vs-w3' when two lanes compare their steering)."""
         lanes = self._lanes_asked or self.lane_specs_or_none()
         lane = lanes[0] if lanes else None
         sampling = lane.sampling if lane is not None else self.sampling_config()
@@ -389,7 +389,9 @@ class SamplerView(QWidget):
                  for spec in lanes]
         steering = names[0] if names else ""
         if len(names) > 1 and names[1] != names[0] and names[1]:
-            steering = f"{steering or 'none'}-vs-{names[1]}"
+            a, b = names[0].split("-"), names[1].split("-")
+            shared = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            steering = f"{steering or 'none'}-vs-{'-'.join(b[shared:])}"  # 'triangle-w1-vs-w3'
         return export_name(what, suffix, checkpoint=checkpoint, method=sampling.method, steps=sampling.steps,
                            steering=steering)
 

@@ -181,6 +181,10 @@ class SteeringControls(QGroupBox):
     def w(self, lane_b: bool = False) -> float:
         return w_of(self.guidance_b if lane_b else self.guidance)
 
+    def set_w(self, w: float, lane_b: bool = False) -> None:
+        """Move the lane's slider to `w` (to the nearest step of W_STEP, within 0 … W_MAX)."""
+        (self.guidance_b if lane_b else self.guidance).setValue(round(w / W_STEP))
+
     def steer(self, cfg: SamplingConfig, lane_b: bool = False) -> SamplingConfig:
         """`cfg` with the lane's guidance scale and knobs (w = 1, the plain model, when nothing is steered)."""
         if not self.guiding(lane_b):
