@@ -128,7 +128,7 @@ def labelled_panels(panels: Sequence[tuple[np.ndarray, str]], *, scale: int = 1,
 ROW_LABEL_MAX_PX = 160  # a row's name longer than this is cut with an ellipsis
 
 
-def with_row_labels(grid: np.ndarray, names: Sequence[str], *, image_height: int, scale: int = 1, pad: int = PAD,
+def label_grid_rows(grid: np.ndarray, names: Sequence[str], *, image_height: int, scale: int = 1, pad: int = PAD,
                     font_px: int = CAPTION_FONT_PX, top: int = 0) -> np.ndarray:
     """`grid` (a `tile` of one row per name, upscaled by `scale`, starting `top` px down: under column headings)
     with each row's name to its left, centred on the row ("all classes": the class of each row). Channels are

@@ -139,7 +139,7 @@ class SamplerRecording:
     def _named_rows(self, lane: int, picture: np.ndarray, image_height: int, scale: int) -> np.ndarray:
         """`picture` (grids of `lane` side by side, upscaled) with its class rows named at the left, if any."""
         names = self.row_names(lane)
-        return export.with_row_labels(picture, names, image_height=image_height, scale=scale) if names else picture
+        return export.label_grid_rows(picture, names, image_height=image_height, scale=scale) if names else picture
 
     def frames_at(self, index: int) -> list[SampleFrame]:
         """Each lane's frame at player position `index`, leaving out lanes with no frame yet."""
@@ -231,7 +231,7 @@ class SamplerRecording:
             strip = export.make_strip(batches, rows=rows, scale=scale, column_labels=labels)
             if names and style.captions:  # each class named left of its row, under the columns' headings
                 body = export.tile(batches[0][:rows], ncols=1).shape[0] * scale
-                strip = export.with_row_labels(strip, names, image_height=batches[0].shape[1], scale=scale,
+                strip = export.label_grid_rows(strip, names, image_height=batches[0].shape[1], scale=scale,
                                                top=strip.shape[0] - body)
             what = "predicted x̂₀" if key == "x0" else "x_t"
             strips.append(export.captioned(strip, f"{what} · {self._caption(lane)}") if style.captions else strip)

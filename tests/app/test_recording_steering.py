@@ -48,5 +48,5 @@ def test_all_classes_rows_are_laid_out_and_named():
     strip = named.strips([0, 1], "x0", style)  # the first image of each class, a row each, named
     assert named.strips([0, 1], "x0").shape[0] == export.tile(last[:3], ncols=1).shape[0]  # 3 rows, not 4
     assert strip.shape[1] > named.strips([0, 1], "x0", ExportStyle(scale=2, captions=False)).shape[1]
-    labelled = export.with_row_labels(export.tile(last, ncols=2), CLASSES, image_height=8)
+    labelled = export.label_grid_rows(export.tile(last, ncols=2), CLASSES, image_height=8)
     assert labelled.shape[0] == export.tile(last, ncols=2).shape[0] and labelled.shape[1] > 40
