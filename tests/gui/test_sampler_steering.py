@@ -94,6 +94,11 @@ def test_the_class_chooser_is_greyed_for_an_unconditional_model(view, tmp_path, 
     assert not s.guidance.isEnabled() and "Choose a class or a guide model" in s.guidance.toolTip()
     assert view.sampling_config().guidance == 1.0  # nothing steered: the plain model, whatever the slider says
     assert model_classes(tmp_path / "plain.safetensors") == ()
+    choose(view.controls.compare, "guidance")  # two guidance scales of a model with nothing to guide: said, not run
+    view.start()
+    assert not view.is_busy() and view.controls.status.text() == \
+        "Two guidance scales need a class (of a class-conditional model) or a guide model."
+    choose(view.controls.compare, "none")
 
     view.add_model(conditional_run("cond"))
     items = [s.class_combo.itemText(i) for i in range(s.class_combo.count())]
