@@ -2,7 +2,8 @@
 
 "samples.png" in the home folder every time (issue 22 N18) made a person rename each export; both the Sampler's
 and the Probe's exports propose `<run>-<sampler>-<steps>steps-<what><suffix>` ("digits16-ddim-50steps-grid.png",
-"demo-dpmpp_2m-20steps-animation.gif", "digits16-probe-sdedit.png"). Qt-free.
+"demo-dpmpp_2m-20steps-animation.gif", "digits16-probe-sdedit.png"); a steered Sampler run adds its class and guidance
+scale ("demo-ddim-50steps-triangle-w2-grid.png", issue 20). Qt-free.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from pathlib import Path
 
 from ddpm_studio import paths
+from ddpm_studio.app.sampling import ALL_CLASSES
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 CHECKPOINTS_FOLDER = "checkpoints"
@@ -32,8 +34,19 @@ def model_name(checkpoint: str | Path | None) -> str:
     return path.name if not path.suffix else path.stem
 
 
+def steering_name(class_name: str | None = None, guidance: float | None = None, *, autoguided: bool = False) -> str:
+    """'triangle-w2', 'allclasses-w1.5', 'autoguided-w2', '' (no steering): the class and w of a file name."""
+    parts = [] if class_name is None else ["allclasses" if class_name == ALL_CLASSES else class_name]
+    parts += ["autoguided"] if autoguided else []
+    if parts and guidance is not None:
+        parts.append(f"w{guidance:g}")
+    return "-".join(parts)
+
+
 def export_name(what: str, suffix: str, *, checkpoint: str | Path | None = None, method: str | None = None,
-                steps: int | None = None) -> str:
-    """`<model>[-<method>][-<steps>steps]-<what><suffix>`, safe as a file name on every system."""
-    parts = [model_name(checkpoint)] + ([method] if method else []) + ([f"{steps}steps"] if steps else []) + [what]
+                steps: int | None = None, steering: str = "") -> str:
+    """`<model>[-<method>][-<steps>steps][-<steering>]-<what><suffix>` (`steering_name`: the class and w), safe
+    as a file name on every system."""
+    parts = [model_name(checkpoint)] + ([method] if method else []) + ([f"{steps}steps"] if steps else [])
+    parts += ([steering] if steering else []) + [what]
     return _UNSAFE.sub("_", "-".join(parts)).strip("_") + suffix

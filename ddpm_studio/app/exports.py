@@ -125,6 +125,27 @@ def labelled_panels(panels: Sequence[tuple[np.ndarray, str]], *, scale: int = 1,
     return hstack([np.concatenate([band, image], axis=0) for band, image in zip(bands, rgb)], gap=gap)
 
 
+ROW_LABEL_MAX_PX = 160  # a row's name longer than this is cut with an ellipsis
+
+
+def label_grid_rows(grid: np.ndarray, names: Sequence[str], *, image_height: int, scale: int = 1, pad: int = PAD,
+                    font_px: int = CAPTION_FONT_PX, top: int = 0) -> np.ndarray:
+    """`grid` (a `tile` of one row per name, upscaled by `scale`, starting `top` px down: under column headings)
+    with each row's name to its left, centred on the row ("all classes": the class of each row). Channels are
+    promoted to 3."""
+    font = _font(font_px)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    texts = [_fit(measure, caption_text(name), font, ROW_LABEL_MAX_PX) for name in names]
+    width = int(max((measure.textlength(text, font=font) for text in texts), default=0)) + 2 * CAPTION_MARGIN
+    column = Image.new("RGB", (width, grid.shape[0]), "white")
+    draw = ImageDraw.Draw(column)
+    for i, text in enumerate(texts):
+        centre = top + (pad + i * (image_height + pad) + image_height / 2) * scale
+        draw.text((CAPTION_MARGIN, round(centre - font_px / 2)), text, fill="black", font=font)
+    rgb = np.repeat(grid, 3, axis=2) if grid.shape[2] == 1 else grid
+    return np.concatenate([np.asarray(column), rgb], axis=1)
+
+
 def _to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
     """(H, W, C) uint8 -> PIL image ('L' for one channel, 'RGB' for three), nearest-upscaled."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):

@@ -63,6 +63,11 @@ class SamplingPlan:
     labels: tuple[str, ...]
     frame_counts: tuple[int, ...]
     num_steps: tuple[int, ...]
+    rows: tuple[tuple[str, ...], ...] = ()  # per lane: the class of each image row ("all classes"), else ()
+
+    def row_names(self, lane: int) -> tuple[str, ...]:
+        """The class names of `lane`'s image rows (one row per class), or () for an ordinary grid."""
+        return self.rows[lane] if lane < len(self.rows) else ()
 
 
 @dataclass(frozen=True)
@@ -237,8 +242,10 @@ class SamplingSession:
                              f"({' vs '.join('x'.join(map(str, s)) for s in shapes)}); they cannot share x_T")
         self._lanes = [_Lane(i, spec, self._sampler(spec, config, found, guide), self.max_frames)
                        for i, (spec, (found, config, guide)) in enumerate(zip(self.specs, loaded))]
+        rows = tuple(found.classes if spec.class_name == ALL_CLASSES else () for spec, (found, _, _)
+                     in zip(self.specs, loaded))
         return SamplingPlan(tuple(s.label for s in self.specs), tuple(len(lane.kept) for lane in self._lanes),
-                            tuple(lane.num_steps for lane in self._lanes))
+                            tuple(lane.num_steps for lane in self._lanes), rows)
 
     def _load(self, checkpoint: Path) -> LoadedModel:
         path = Path(checkpoint)

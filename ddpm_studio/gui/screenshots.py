@@ -10,6 +10,8 @@ tab at a mid t), training.png (the reopened run: loss history and previews), sam
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
 DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
 lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
+With `--classes W`, also sampler_classes.png: a class-conditional model (the demo, or `--classes-model PATH`)
+with "all classes" (one row per class from the same noise) at guidance scale w = W.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def copy_run(run_dir: Path) -> Path:
 
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
-            size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
+            size: tuple[int, int] = WINDOW_SIZE, classes_w: float | None = None,
+            classes_model: Path | None = None) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -98,6 +101,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
         saved += _forward(window, out_dir)
         saved.append(_training(window, out_dir, copied))
         saved += _sampler(window, out_dir, compare, compare_count, compare_timeout_s)
+        if classes_w is not None:
+            saved += sampler_classes(window.sampler_view, window, out_dir, classes_w, classes_model)
         window.sampler_view.shutdown()
         saved += _lab(window, out_dir)
         window.close()
@@ -178,6 +183,32 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
     return saved
 
 
+def sampler_classes(view, window, out_dir: Path, w: float, model: Path | None = None,
+                    per_class: int = 6) -> list[Path]:
+    """sampler_classes.png: `model` (default: the demo) with "all classes" at guidance scale `w`, DDIM 50 steps."""
+    from ddpm_studio.app.sampling import ALL_CLASSES
+    from ddpm_studio.training import DEMO_CHECKPOINT
+
+    if hasattr(window, "tabs"):
+        window.tabs.setCurrentWidget(view)
+    view.add_model(model if model is not None else DEMO_CHECKPOINT)
+    c = view.controls
+    if c.steering.class_combo.findData(ALL_CLASSES) < 0:
+        log.warning("%s is not class-conditional: no sampler_classes.png", c.model_combo.currentText())
+        return []
+    c.compare.setCurrentIndex(c.compare.findData("none"))
+    c.method.setCurrentIndex(c.method.findData("ddim"))
+    c.steps.setValue(50)
+    c.count.setValue(per_class)
+    c.steering.class_combo.setCurrentIndex(c.steering.class_combo.findData(ALL_CLASSES))
+    c.steering.set_w(w)
+    if not _sample(view, timeout_s=240):
+        log.warning("all classes did not finish sampling: no sampler_classes.png")
+        return []
+    view.player.set_current(view.frame_count() - 1)
+    return [_save(window, out_dir / "sampler_classes.png")]
+
+
 def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> list[Path]:
     """The 2-D lab: the DDPM vs DDIM preset trained `steps` steps (lab.png), then 3 NFE Euler vs DPM-Solver++
     on the same model (lab_few_nfe.png) and the field at large t (in both)."""
@@ -253,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for the comparison before skipping it (default 240)")
     parser.add_argument("--size", type=lambda text: tuple(int(v) for v in text.lower().split("x")),
                         default=WINDOW_SIZE, help=f"window size WxH (default {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]})")
+    parser.add_argument("--classes", type=float, default=None, metavar="W",
+                        help="also sampler_classes.png: all classes of a class-conditional model at guidance w = W")
+    parser.add_argument("--classes-model", type=Path, default=None,
+                        help="the class-conditional model of --classes (default: the demo model)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -260,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
-                            args.compare_timeout, args.size):
+                            args.compare_timeout, args.size, args.classes, args.classes_model):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)

@@ -3,14 +3,15 @@
 `FramePlayer` owns no pixels: it knows how many frames exist and each frame's (step, t) and emits
 `current_changed(index)`; the view that holds the frames paints them. While frames stream in, the player
 "follows" the newest one until the user grabs the slider or presses play. `ImagePane` shows one uint8
-image scaled up with crisp pixels, used by the sampler view and the preview filmstrip.
+image scaled up with crisp pixels, used by the sampler view and the preview filmstrip; it can name the rows of a
+grid at their left ("all classes": one row per class), drawn at screen resolution so the names stay crisp.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,6 +45,8 @@ class ImagePane(QWidget):
         self.label.setStyleSheet("background: #202020;")
         self._pixmap: QPixmap | None = None
         self._array: np.ndarray | None = None
+        self._row_names: tuple[str, ...] = ()
+        self._row_geometry = (0, 0)  # (image height, padding) of the grid's rows, in source pixels
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)
@@ -54,6 +57,16 @@ class ImagePane(QWidget):
         self._array = array
         self._pixmap = to_qpixmap(array) if array is not None else None
         self._rescale()
+
+    def set_row_labels(self, names: tuple[str, ...], image_height: int = 0, pad: int = 0) -> None:
+        """Name each row of the grid shown (rows of `image_height` px with `pad` px around them) at its left;
+        () shows the picture alone."""
+        if (tuple(names), (image_height, pad)) != (self._row_names, self._row_geometry):
+            self._row_names, self._row_geometry = tuple(names), (image_height, pad)
+            self._rescale()
+
+    def row_labels(self) -> tuple[str, ...]:
+        return self._row_names
 
     def image(self) -> np.ndarray | None:
         """The array currently shown."""
@@ -71,8 +84,31 @@ class ImagePane(QWidget):
             self.label.clear()
             return
         size = self.label.size()
-        side = QSize(max(16, size.width() - 4), max(16, size.height() - 4))
-        self.label.setPixmap(scaled_nearest(self._pixmap, side))
+        names_w = self._names_width()
+        side = QSize(max(16, size.width() - 4 - names_w), max(16, size.height() - 4))
+        scaled = scaled_nearest(self._pixmap, side)
+        self.label.setPixmap(self._with_names(scaled, names_w) if names_w else scaled)
+
+    def _names_width(self) -> int:
+        metrics = self.label.fontMetrics()
+        return max((metrics.horizontalAdvance(name) for name in self._row_names), default=-8) + 8
+
+    def _with_names(self, scaled: QPixmap, names_w: int) -> QPixmap:
+        """`scaled` with each row's name right-aligned to its left, centred on the row."""
+        canvas = QPixmap(scaled.width() + names_w, scaled.height())
+        canvas.fill(QColor("#202020"))
+        painter = QPainter(canvas)
+        painter.drawPixmap(names_w, 0, scaled)
+        painter.setPen(QColor("#f0f0f0"))
+        factor = scaled.height() / max(1, self._pixmap.height())
+        height, pad = self._row_geometry
+        line = self.label.fontMetrics().height()
+        for i, name in enumerate(self._row_names):
+            centre = (pad + i * (height + pad) + height / 2) * factor
+            painter.drawText(QRect(0, round(centre - line / 2), names_w - 6, line),
+                             int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), name)
+        painter.end()
+        return canvas
 
 
 class FramePlayer(QWidget):

@@ -7,6 +7,9 @@ all T steps), and a line shows the cost in network evaluations (the sampler tabl
 methods are the sampler table's rows with their labels. The view wires the buttons and places `run_bar` (Sample, Cancel,
 the progress bar with its ETA, the status line) outside the scrolling column, so it is never clipped.
 The export box chooses a nearest-neighbour scale and captions, and has its own progress bar and Cancel.
+`SteeringControls` (class, guidance scale w, guide model) sits under the sampler; its w and class reach every lane,
+and the "two guidance scales" comparison gives lane B its own (the same x_T, so "w = 1 vs w = 3" shows what w
+does). The cost line says when guidance doubles the batch: NFE count steps, and guidance does not add steps.
 """
 
 from __future__ import annotations
@@ -32,15 +35,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app.recording import ExportStyle
+from ddpm_studio.app.recording import ExportStyle, steering_words
 from ddpm_studio.app.sampling import LaneSpec
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe
+from ddpm_studio.gui.sampler.steering_controls import SteeringControls
 
 SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
 # "two samplers": the method box's sampler beside any second one (issue 22 N12: only DDPM vs DDIM was offered)
 COMPARE_MODES = {"none": "no comparison", "samplers": "two samplers", "checkpoints": "two checkpoints",
-                 "eta": "two η values (DDIM)"}
+                 "eta": "two η values (DDIM)", "guidance": "two guidance scales / classes"}
 SECOND_METHOD = "ddpm"  # the second sampler a comparison starts with (DDIM vs DDPM, the classic pair)
+NFE_HELP = ("Network function evaluations: what a sampler costs (Heun: 2 per step but the last; DDPM: T, whatever "
+            "the steps). Guidance does not add steps: it doubles the batch of each evaluation (a conditional and an "
+            "unconditional prediction, or the model and its guide), so each costs about twice.")
 AVERAGE_HELP = ("Average N draws: each image runs N chains from the same starting noise with different fresh "
                 "noise; the shown x̂₀ and the final image are their mean. Cleaner, less grainy images, but the "
                 "chains' details average away: less variety and softer detail. No effect with DDIM η = 0.")
@@ -67,6 +74,7 @@ class SamplerControls(QWidget):
         self.compare.currentIndexChanged.connect(self._on_method)
         self.method_b.currentIndexChanged.connect(self._on_method)
         self.steps.valueChanged.connect(self._on_steps)
+        self.steering.changed.connect(self._show_cost)
         self._on_method()
 
     # -- construction ---------------------------------------------------------------------------
@@ -99,8 +107,9 @@ class SamplerControls(QWidget):
         self.clip.setChecked(d.clip_x0)
         self.show_eps = QCheckBox("show predicted noise ε̂")
         self.nfe_label = QLabel()
-        self.nfe_label.setToolTip("Network function evaluations: what a sampler costs (Heun: 2 per step but the "
-                                  "last; DDPM: T, whatever the steps).")
+        self.nfe_label.setToolTip(NFE_HELP)
+        self.nfe_label.setWordWrap(True)
+        self.steering = SteeringControls()
         self._timesteps: int | None = None  # T of the chosen model, when known
         self._steps_choice = d.steps  # the person's steps, kept while DDPM shows T
 
@@ -165,6 +174,11 @@ class SamplerControls(QWidget):
         form.addRow("second sampler", self.method_b)
         form.addRow("second model", self.model_b)
         form.addRow("second η", self.eta_b)
+        form.addRow("second class", self.steering.class_b)
+        b_row = QHBoxLayout()
+        b_row.addWidget(self.steering.guidance_b, 1)
+        b_row.addWidget(self.steering.w_label_b)
+        form.addRow("second w", b_row)
         self.run_bar = QWidget()  # placed by the view, outside the scrolling column
         bar = QVBoxLayout(self.run_bar)
         bar.setContentsMargins(0, 0, 0, 0)
@@ -197,7 +211,7 @@ class SamplerControls(QWidget):
         export_progress.addWidget(self.export_cancel)
         form.addRow(export_progress)
         left = QVBoxLayout(self)
-        for w in (model_box, sampler_box, compare_box, export_box):
+        for w in (model_box, sampler_box, self.steering, compare_box, export_box):
             left.addWidget(w)
         left.addStretch(1)
 
@@ -232,37 +246,53 @@ class SamplerControls(QWidget):
     def set_timesteps(self, timesteps: int | None) -> None:
         """T of the chosen model (None when unknown): DDPM's greyed steps field shows it, and the cost uses it."""
         self._timesteps = timesteps
+        self.steering.set_timesteps(timesteps)
         self._on_method()
 
     def export_style(self) -> ExportStyle:
         return ExportStyle(scale=int(self.scale.currentData()), captions=self.captions.isChecked())
 
     def sampling_config(self) -> SamplingConfig:
+        """The first lane's settings, its guidance scale and knobs included (the class goes in its LaneSpec)."""
+        return self.steering.steer(self._base_config())
+
+    def _base_config(self) -> SamplingConfig:
         return replace(SamplingConfig(), method=self.method.currentData(), steps=self._steps_choice,
                        eta=self.eta.value(), clip_x0=self.clip.isChecked(), noise_scale=self.noise_scale.value(),
                        seed=self.seed.value(), count=self.count.value())
+
+    def _lane(self, label: str, model: str, cfg: SamplingConfig, average: int, lane_b: bool = False) -> LaneSpec:
+        """A lane of `cfg` steered as the steering box says (lane B's own class and w when `lane_b`), its
+        label saying how ('tiny · class triangle · w = 2')."""
+        s = self.steering
+        spec = LaneSpec(label, Path(model), s.steer(cfg, lane_b), average, s.class_name(lane_b), s.guide())
+        words = steering_words(spec)
+        return replace(spec, label=f"{label} · {words}" if words else label)
 
     def lane_specs(self) -> tuple[LaneSpec, ...]:
         """The lanes the current settings ask for (one, or two to compare)."""
         model = self.model_combo.currentData()
         if not model:
             raise ValueError("No model: train one, open a run, or choose a checkpoint file.")
-        cfg, n, mode = self.sampling_config(), self.average.value(), self.compare.currentData()
+        cfg, n, mode = self._base_config(), self.average.value(), self.compare.currentData()
         name = self.model_combo.currentText()
         if mode == "samplers":
             second = replace(cfg, method=self.method_b.currentData())
-            return (LaneSpec(self._sampler_words(cfg), Path(model), cfg, n),
-                    LaneSpec(self._sampler_words(second), Path(model), second, n))
+            return (self._lane(self._sampler_words(cfg), model, cfg, n),
+                    self._lane(self._sampler_words(second), model, second, n))
         if mode == "checkpoints":
             other = self.model_b.currentData()
             if not other:
                 raise ValueError("Choose the second model to compare with.")
-            return (LaneSpec(name, Path(model), cfg, n), LaneSpec(self.model_b.currentText(), Path(other), cfg, n))
+            return (self._lane(name, model, cfg, n), self._lane(self.model_b.currentText(), other, cfg, n))
         if mode == "eta":
             a, b = replace(cfg, method="ddim"), replace(cfg, method="ddim", eta=self.eta_b.value())
-            return (LaneSpec(f"DDIM η = {a.eta:g}", Path(model), a, n),
-                    LaneSpec(f"DDIM η = {b.eta:g}", Path(model), b, n))
-        return (LaneSpec(name, Path(model), cfg, n),)
+            return (self._lane(f"DDIM η = {a.eta:g}", model, a, n), self._lane(f"DDIM η = {b.eta:g}", model, b, n))
+        if mode == "guidance":
+            if not (self.steering.guiding() or self.steering.guiding(lane_b=True)):
+                raise ValueError("Two guidance scales need a class (of a class-conditional model) or a guide model.")
+            return (self._lane(name, model, cfg, n), self._lane(name, model, cfg, n, lane_b=True))
+        return (self._lane(name, model, cfg, n),)
 
     def _sampler_words(self, cfg: SamplingConfig) -> str:
         """'DDIM, 50 steps, η = 0' / 'DDPM' (all T steps): a lane's label in a comparison of samplers."""
@@ -307,7 +337,7 @@ class SamplerControls(QWidget):
         self.method_b.setEnabled(mode == "samplers")
         self.model_b.setEnabled(mode == "checkpoints")
         self.eta_b.setEnabled(mode == "eta")
-        self._show_cost()
+        self.steering.set_compare_b(mode == "guidance")  # -> _show_cost
 
     def _on_steps(self, value: int) -> None:
         if self.steps.isEnabled():
@@ -315,17 +345,37 @@ class SamplerControls(QWidget):
         self._show_cost()
 
     def _show_cost(self) -> None:
-        """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown)."""
+        """'50 NFE' for the chosen method and steps on the chosen model's T ('—' while T is unknown), and
+        '× 2 (guidance batch)' when guidance doubles the batch of each evaluation (never the steps)."""
         method, steps, T = self.method.currentData(), self._steps_choice, self._timesteps
+        doubled = self.guidance_note()
         if self.compare.currentData() == "samplers" and T is not None:
             second = self.method_b.currentData()
             try:
-                self.nfe_label.setText(f"{nfe(method, steps, T)} + {nfe(second, steps, T)} NFE "
+                self.nfe_label.setText(f"{nfe(method, steps, T)} + {nfe(second, steps, T)} NFE{doubled} "
                                        f"({SAMPLERS.label(method)} + {SAMPLERS.label(second)})")
             except ValueError as exc:
                 self.nfe_label.setText(str(exc))
             return
         try:
-            self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE)" if T else "—")
+            self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE){doubled}" if T else "—")
         except ValueError as exc:
             self.nfe_label.setText(str(exc))
+
+    def guidance_note(self) -> str:
+        """' × 2 (guidance batch)' (classifier-free: a conditional and an unconditional prediction per image), ' × 2
+        (guide network)' (autoguidance), with 'lane A' / 'lane B' when only one lane of a comparison guides; ''
+        when nothing doubles (no steering, or w = 0 or 1: one plain prediction, `SamplingConfig.batch_factor`)."""
+        s, b_on = self.steering, self.compare.currentData() == "guidance"
+        what = "guide network" if s.guide() is not None else "guidance batch"
+
+        def doubles(lane_b: bool) -> bool:
+            cfg = replace(s.steer(self._base_config(), lane_b), labels=(0,) if s.class_name(lane_b) else ())
+            return cfg.batch_factor(guide=s.guide() is not None) == 2
+
+        a, b = doubles(False), b_on and doubles(True)
+        if a and (b or not b_on):
+            return f" × 2 ({what})"
+        if a or b:
+            return f" × 2 on lane {'A' if a else 'B'} ({what})"
+        return ""

@@ -4,7 +4,8 @@ Each row is a title (the lane's label and step count) above three `ImagePane`s; 
 when the user asks for it. At the last step the predicted x̂₀ is the final image itself, so its pane hides
 and the final image takes the row's space (scrubbing back shows both again). Rows are made on demand
 and hidden, never deleted, when a run has fewer lanes, so switching
-between one lane and a comparison costs no widget churn.
+between one lane and a comparison costs no widget churn. A lane asked for "all classes" shows one row of images
+per class, each named at the left of the x_t pane (`set_rows`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class SamplerLanes(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.panes: list[tuple[QLabel, ImagePane, ImagePane, ImagePane]] = []
+        self._rows: tuple[tuple[str, ...], ...] = ()  # per lane: the class of each image row, or ()
         self._show_eps = False
         self.ensure(1)
 
@@ -53,6 +55,13 @@ class SamplerLanes(QWidget):
         for (title, *_), label, steps in zip(self.panes, labels, num_steps):
             title.setText(f"<b>{label}</b> — {steps} steps")
 
+    def set_rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Per lane, the class of each image row ("all classes"), or () for an ordinary square grid."""
+        self._rows = tuple(tuple(names) for names in rows)
+
+    def row_names(self, lane: int) -> tuple[str, ...]:
+        return self._rows[lane] if lane < len(self._rows) else ()
+
     def set_show_eps(self, on: bool) -> None:
         """Show or hide the predicted-noise column."""
         self._show_eps = on
@@ -64,13 +73,16 @@ class SamplerLanes(QWidget):
             return
         _title, xt_pane, x0_pane, eps_pane = self.panes[lane]
         final = frame.index >= frame.num_steps - 1
+        names = self.row_names(lane)
+        ncols = max(1, frame.xt.shape[0] // len(names)) if names else None
         xt_pane.set_title("final image x₀" if final else f"x_t  (t = {frame.t})")
-        xt_pane.set_image(export.tile(frame.xt))
+        xt_pane.set_row_labels(names, frame.xt.shape[1], export.PAD)
+        xt_pane.set_image(export.tile(frame.xt, ncols=ncols))
         if x0_pane.isVisibleTo(x0_pane.parentWidget()) == final:  # identical to the final image: use the space
             x0_pane.setVisible(not final)
             x0_pane.parentWidget().layout().setColumnStretch(1, 0 if final else 1)
-        x0_pane.set_image(export.tile(frame.x0))
-        eps_pane.set_image(export.tile(frame.eps) if frame.eps is not None else None)
+        x0_pane.set_image(export.tile(frame.x0, ncols=ncols))
+        eps_pane.set_image(export.tile(frame.eps, ncols=ncols) if frame.eps is not None else None)
 
     def _layout_eps(self) -> None:
         for _title, _xt, _x0, eps_pane in self.panes:

@@ -12,6 +12,11 @@ The model list defaults to the catalogue's best model (`app.catalogue.default_ch
 has trained longer). Sampling shows a progress bar with an ETA (frames are spread evenly over the steps, so
 frames done / frames planned is the progress); the Sample/Cancel bar sits outside the scrolling column.
 
+Steering (issue 20): for a class-conditional model the steering box offers its classes ("all classes": one row
+per class from the same noise, each row named), the guidance scale w, and guide models for autoguidance
+(`app.guides`: the run's earlier checkpoints, other runs on the same data); a guide that does not fit is said in
+one line in the status area, before and instead of sampling. Captions and proposed file names carry class and w.
+
 The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of each lane) and
 `app.recording.SamplerRecording` (the frames per lane and the exported pictures); this view wires them.
 """
@@ -27,7 +32,8 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout
 
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import default_choice, model_choices, model_info
-from ddpm_studio.app.export_names import export_name
+from ddpm_studio.app.export_names import export_name, steering_name
+from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.engine import SamplingConfig
@@ -64,6 +70,7 @@ class SamplerView(QWidget):
         self._exporting = False
         self.exported: Path | None = None  # the last file an export wrote
         self.export_error: str | None = None
+        self.guide_error: str | None = None  # why the chosen guide model cannot guide the chosen model
         self._build()
         self._connect()
         self.refresh_models()
@@ -111,6 +118,8 @@ class SamplerView(QWidget):
                                                                 "strip"))
         c.export_cancel.clicked.connect(self.exporter.cancel)
         c.model_combo.currentIndexChanged.connect(self._on_model)
+        c.steering.guide_changed.connect(self._check_guide)
+        c.steering.guide_browse.clicked.connect(self._browse_guide)
         c.show_eps.toggled.connect(self.lanes.set_show_eps)
         self.exporter.progress.connect(self._on_export_progress)
         self.exporter.finished.connect(self._on_exported)
@@ -138,10 +147,30 @@ class SamplerView(QWidget):
         self._update_buttons()
 
     def _on_model(self, *_args) -> None:
-        """The chosen model's T, for DDPM's steps field and the cost in NFE (read from its config, no weights)."""
+        """The chosen model's T (DDPM's steps field, the cost in NFE), its classes and the guide models on offer,
+        read from config files and checkpoint headers (no weights)."""
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
+        steering = self.controls.steering
+        steering.set_classes(model_classes(path) if path else ())
+        steering.set_guides([(g.label, g.path) for g in guide_choices(path)] if path else [])  # -> _check_guide
+
+    def _check_guide(self) -> None:
+        """Say at once, in one line, why the chosen guide cannot guide the chosen model (None: it fits)."""
+        model, guide = self.controls.model_combo.currentData(), self.controls.steering.guide()
+        was = self.guide_error
+        self.guide_error = guide_problem(model, guide) if model and guide is not None else None
+        if self.guide_error is not None:
+            self.controls.set_status(self.guide_error, error=True)
+        elif was is not None:
+            self.controls.set_status("Choose a model and press Sample.")
+
+    def _browse_guide(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "A guide model (a weaker checkpoint)", "",
+                                              "Checkpoints (*.safetensors)")
+        if path:
+            self.controls.steering.add_guide(Path(path))
 
     def _on_model_opened(self) -> None:
         """File → Open Model…: refill the lists and select the model just opened."""
@@ -177,6 +206,9 @@ class SamplerView(QWidget):
         except ValueError as exc:
             self.controls.set_status(str(exc), error=True)
             return
+        self._check_guide()
+        if self.guide_error is not None:
+            return
         self.recording.clear()
         self.finished_reason, self.error = None, None
         self.player.clear()
@@ -205,6 +237,7 @@ class SamplerView(QWidget):
         captions = [describe_lane(spec, n) for spec, n in zip(self._lanes_asked, plan.num_steps)]
         self.recording.begin(plan, captions if len(captions) == len(plan.labels) else None)
         self.lanes.ensure(len(plan.labels))
+        self.lanes.set_rows(plan.rows)
         self.lanes.set_titles(plan.labels, plan.num_steps)
         self.controls.set_status("sampling …")
         self._sampling_started, self._frames_received = time.monotonic(), 0
@@ -346,11 +379,28 @@ class SamplerView(QWidget):
         self._update_buttons()
 
     def export_name(self, what: str, suffix: str) -> str:
-        """The proposed file name: the sampled model, sampler and steps (issue 22 N18)."""
-        lane = self._lanes_asked[0] if self._lanes_asked else None
+        """The proposed file name: the sampled model, sampler and steps (issue 22 N18), and the class and w of a
+        steered run (issue 20; 'triangle-w1-vs-w3' when two lanes compare their steering)."""
+        lanes = self._lanes_asked or self.lane_specs_or_none()
+        lane = lanes[0] if lanes else None
         sampling = lane.sampling if lane is not None else self.sampling_config()
         checkpoint = lane.checkpoint if lane is not None else self.controls.model_combo.currentData()
-        return export_name(what, suffix, checkpoint=checkpoint, method=sampling.method, steps=sampling.steps)
+        names = [steering_name(spec.class_name, spec.sampling.guidance, autoguided=spec.guide is not None)
+                 for spec in lanes]
+        steering = names[0] if names else ""
+        if len(names) > 1 and names[1] != names[0] and names[1]:
+            a, b = names[0].split("-"), names[1].split("-")
+            shared = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            steering = f"{steering or 'none'}-vs-{'-'.join(b[shared:])}"  # 'triangle-w1-vs-w3'
+        return export_name(what, suffix, checkpoint=checkpoint, method=sampling.method, steps=sampling.steps,
+                           steering=steering)
+
+    def lane_specs_or_none(self) -> tuple[LaneSpec, ...]:
+        """The lanes the settings ask for, or () while they ask for nothing valid (no model)."""
+        try:
+            return self.lane_specs()
+        except ValueError:
+            return ()
 
     def _ask_export(self, filter_text: str, suffix: str, action, what: str) -> None:
         path = ask_save_path(self, self._state.settings, "Export", self.export_name(what, suffix), filter_text,
