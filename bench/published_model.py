@@ -7,11 +7,12 @@ The model is a UNet2DModel with the configuration of Ho et al.'s CIFAR-10 DDPM a
 each side as a user would (nothing is downloaded). One run = DDIM with η = 0 at `--steps` steps on a batch of
 `--batch` images from fixed noise, on diffusers' own "leading" grid for both sides.
 
-Every row runs in its own subprocess (`--peer NAME --threads N`) in interleaved rounds, each keeping its best
-time, so load from other processes disturbs both alike. Reports seconds per image at 1 and 2 threads.
+Each thread count runs in its own process, which holds both peers and alternates them run by run (who goes
+first alternates too), so load from other processes disturbs a pair alike: the figure is the median of the
+per-pair ratios, with their range; the best seconds per image of each peer are printed beside it.
 
-    nice -n 10 python bench/published_model.py                 # the table
-    python bench/published_model.py --peer ours --threads 1    # one worker, prints one JSON line
+    nice -n 10 python bench/published_model.py                       # the table, 1 and 2 threads
+    python bench/published_model.py --thread-counts 1 --rounds 4     # a shorter one
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEERS = ("ours", "diffusers")
 
 
 def make_pipeline(folder: Path) -> int:
@@ -44,6 +44,10 @@ def make_pipeline(folder: Path) -> int:
 
 
 def worker(args: argparse.Namespace) -> dict:
+    """Both peers in one process, alternating run by run (`--rounds` pairs): each pair sees the same machine
+    load, so the median of the per-pair ratios is the figure; the best time of each peer is reported too."""
+    import statistics
+
     import torch
 
     torch.set_num_threads(args.threads)
@@ -71,46 +75,49 @@ def worker(args: argparse.Namespace) -> dict:
             pipe(batch_size=args.batch, num_inference_steps=args.steps, eta=0.0, output_type="np",
                  generator=torch.Generator().manual_seed(0))
 
-    run = ours if args.peer == "ours" else theirs
-    run()  # warm-up: oneDNN kernel choice, allocator growth
-    best = float("inf")
-    for _ in range(args.repeats):
+    def timed(run) -> float:
         start = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - start)
-    return {"peer": args.peer, "threads": args.threads, "s_per_image": best / args.batch}
+        return time.perf_counter() - start
+
+    ours(), theirs()  # warm-up: oneDNN kernel choice, allocator growth
+    pairs = []
+    for k in range(args.rounds):
+        first, second = (ours, theirs) if k % 2 == 0 else (theirs, ours)  # alternate who goes first
+        a, b = timed(first), timed(second)
+        pairs.append((a, b) if k % 2 == 0 else (b, a))  # (ours, theirs)
+    ratios = sorted(theirs_s / ours_s for ours_s, theirs_s in pairs)
+    return {"threads": args.threads, "ours_s_per_image": min(p[0] for p in pairs) / args.batch,
+            "diffusers_s_per_image": min(p[1] for p in pairs) / args.batch,
+            "median_ratio": statistics.median(ratios), "ratio_range": [ratios[0], ratios[-1]], "pairs": len(pairs)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peer", choices=PEERS)
+    parser.add_argument("--worker", action="store_true", help="one thread count in this process (internal)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--thread-counts", default="1,2", help="the table's thread counts")
     parser.add_argument("--folder", default=None)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6, help="pairs of runs (ours, DDIMPipeline) per thread count")
     args = parser.parse_args()
-    if args.peer:
+    if args.worker:
         print(json.dumps(worker(args)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         params = make_pipeline(Path(tmp))
-        print(f"UNet2DModel {params / 1e6:.1f} M parameters, 32 px, DDIM {args.steps} steps, batch {args.batch}")
-        best: dict[tuple[str, int], float] = {}
-        for _ in range(args.rounds):
-            for threads in (1, 2):
-                for peer in PEERS:
-                    out = subprocess.run([sys.executable, __file__, "--peer", peer, "--threads", str(threads),
-                                          "--folder", tmp, "--steps", str(args.steps), "--batch", str(args.batch),
-                                          "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
-                    row = json.loads(out.stdout.strip().splitlines()[-1])
-                    key = (peer, threads)
-                    best[key] = min(best.get(key, float("inf")), row["s_per_image"])
-        for threads in (1, 2):
-            ours, theirs = best[("ours", threads)], best[("diffusers", threads)]
-            print(f"{threads} thread(s): ours {ours:.3f} s/image, DDIMPipeline {theirs:.3f} s/image, "
-                  f"ratio {theirs / ours:.2f}x (> 1: ours faster)")
+        print(f"UNet2DModel {params / 1e6:.1f} M parameters, 32 px, DDIM {args.steps} steps, batch {args.batch}, "
+              f"{args.rounds} alternating pairs per row")
+        for threads in (int(v) for v in args.thread_counts.split(",")):
+            out = subprocess.run([sys.executable, __file__, "--worker", "--threads", str(threads), "--folder", tmp,
+                                  "--steps", str(args.steps), "--batch", str(args.batch), "--rounds",
+                                  str(args.rounds)], capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            low, high = row["ratio_range"]
+            print(f"{threads} thread(s): ours {row['ours_s_per_image']:.3f} s/image, DDIMPipeline "
+                  f"{row['diffusers_s_per_image']:.3f} s/image (best of {row['pairs']}); DDIMPipeline / ours per "
+                  f"pair: median {row['median_ratio']:.3f}x, range {low:.3f}-{high:.3f} (> 1: ours faster)")
 
 
 if __name__ == "__main__":
