@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from ddpm_studio.app.sampling import LoadedModel
+from ddpm_studio.app.sampling import LoadedModel, load_for_sampling
 
-__all__ = ["WARN_SECONDS", "EvalCost", "cost_warning", "estimate_seconds", "format_seconds", "measure_eval"]
+__all__ = ["MEASURE_FROM_SIDE", "WARN_SECONDS", "EvalCost", "cost_warning", "estimate_seconds", "format_seconds",
+           "measure_eval", "measure_model"]
 
+MEASURE_FROM_SIDE = 128  # the Sampler measures models of this image side or more when they are chosen
 WARN_SECONDS = 60.0  # a run estimated to take longer than this is said before it starts
 MEASURED_BATCH = 16  # the batch of the second pass (a chunk is 256 images: the estimate errs high)
 _BIG_NETWORK_S = 2.0  # a network slower than this on one image is measured on one image again, not a batch
@@ -55,6 +58,13 @@ def measure_eval(loaded: LoadedModel, device: str | torch.device, count: int = 1
     first = timed(1)  # includes the kernels' one-time set-up: not the figure
     batch = max(1, min(count, MEASURED_BATCH)) if first < _BIG_NETWORK_S else 1
     return EvalCost(timed(batch), loaded.shape[-1], device.type)
+
+
+def measure_model(path: str | Path, device: str | torch.device, count: int = 1) -> EvalCost:
+    """Load the model at `path` (a checkpoint, run or diffusers folder) and `measure_eval` it: a background job's
+    work (a 256 px model takes seconds to load and to evaluate)."""
+    loaded = load_for_sampling(path, device)
+    return measure_eval(loaded, next(loaded.model.parameters()).device, count)
 
 
 def estimate_seconds(cost: EvalCost, count: int, nfe: int, batch_factor: int = 1) -> float:

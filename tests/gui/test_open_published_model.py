@@ -63,3 +63,19 @@ def test_a_folder_that_is_no_model_is_said_and_changes_nothing(qtbot, window, tm
     assert not window.open_model(tmp_path / "photos")
     assert "is not a diffusers model folder, a run folder or a checkpoint file" in window.statusBar().currentMessage()
     assert _items(window.sampler_view.controls.model_combo) == before and window.state.opened_models == []
+
+
+def test_a_big_model_is_timed_and_the_cost_line_says_how_long(qtbot, window, published, monkeypatch):
+    """Models of MEASURE_FROM_SIDE px or more are timed on the pool when chosen (issue 27: the count / size warning
+    with an estimated time); the threshold is lowered to this 8 px model so the real measurement runs here."""
+    from ddpm_studio.gui.sampler import sampler_view
+
+    monkeypatch.setattr(sampler_view, "MEASURE_FROM_SIDE", 8)
+    assert window.open_model(published)
+    controls = window.sampler_view.controls
+    controls.steps.setValue(3)  # within its T = 40
+    qtbot.waitUntil(lambda: "about" in controls.nfe_label.text(), timeout=WAIT_MS)
+    controls.count.setValue(4)
+    assert "for 4 image(s) on the CPU" in controls.nfe_label.text()
+    controls.count.setValue(8)
+    assert "for 8 image(s) on the CPU" in controls.nfe_label.text()  # the estimate follows the count at once

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.recording import ExportStyle, steering_words
 from ddpm_studio.app.sampling import LaneSpec
+from ddpm_studio.app.sampling_cost import WARN_SECONDS, EvalCost, cost_warning, estimate_seconds, format_seconds
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe
 from ddpm_studio.gui.sampler.steering_controls import SteeringControls
 
@@ -103,6 +104,7 @@ class SamplerControls(QWidget):
         self.count = QSpinBox()
         self.count.setRange(1, 256)
         self.count.setValue(d.count)
+        self.count.valueChanged.connect(lambda _v: self._show_cost())  # the time estimate scales with it
         self.clip = QCheckBox("clip x̂₀ to [-1, 1]")
         self.clip.setChecked(d.clip_x0)
         self.show_eps = QCheckBox("show predicted noise ε̂")
@@ -111,6 +113,7 @@ class SamplerControls(QWidget):
         self.nfe_label.setWordWrap(True)
         self.steering = SteeringControls()
         self._timesteps: int | None = None  # T of the chosen model, when known
+        self._eval_cost: EvalCost | None = None  # the chosen model's measured evaluation (big models only)
         self._steps_choice = d.steps  # the person's steps, kept while DDPM shows T
 
     def _build_compare_run_export(self) -> None:
@@ -358,9 +361,27 @@ class SamplerControls(QWidget):
                 self.nfe_label.setText(str(exc))
             return
         try:
-            self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE){doubled}" if T else "—")
+            self.nfe_label.setText(f"{nfe(method, steps, T)} network evaluations (NFE){doubled}"
+                                   f"{self._time_estimate(nfe(method, steps, T), 2 if doubled else 1)}" if T else "—")
         except ValueError as exc:
             self.nfe_label.setText(str(exc))
+
+    def set_eval_cost(self, cost: EvalCost | None) -> None:
+        """The chosen model's measured evaluation (`app.sampling_cost`; None: not measured, a small model)."""
+        self._eval_cost = cost
+        self._show_cost()
+
+    def _time_estimate(self, evaluations: int, batch_factor: int) -> str:
+        """' · about 40 min for 16 images' once the model was measured ('' before), in red when it is long."""
+        if self._eval_cost is None:
+            return ""
+        images = self.count.value() * self.steering.row_count()
+        seconds = estimate_seconds(self._eval_cost, images, evaluations, batch_factor)
+        long = seconds > WARN_SECONDS
+        self.nfe_label.setStyleSheet("color: #b00020;" if long else "")
+        self.nfe_label.setToolTip(NFE_HELP + (f"\n{cost_warning(self._eval_cost, images, evaluations, batch_factor)}"
+                                              if long else ""))
+        return f" · about {format_seconds(seconds)} for {images} image(s) on the {self._eval_cost.device.upper()}"
 
     def guidance_note(self) -> str:
         """' × 2 (guidance batch)' (classifier-free: a conditional and an unconditional prediction per image), ' × 2

@@ -23,6 +23,7 @@ The parts: `SamplerControls` (the settings column), `SamplerLanes` (the panes of
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,12 +32,14 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ddpm_studio.app import exports as export
-from ddpm_studio.app.catalogue import default_choice, model_choices, model_info
+from ddpm_studio.app.catalogue import default_choice, model_choices, model_info, model_shape
 from ddpm_studio.app.export_names import export_name, steering_name
 from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
+from ddpm_studio.app.sampling_cost import MEASURE_FROM_SIDE, EvalCost, measure_model
 from ddpm_studio.engine import SamplingConfig
+from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.sampler.animation import FramePlayer
 from ddpm_studio.gui.sampler.export_worker import ExportJob, ExportRunner
 from ddpm_studio.gui.sampler.sample_quality_view import SampleQualityPanel
@@ -49,6 +52,8 @@ from ddpm_studio.gui.widgets.save_dialog import ask_save_path
 if TYPE_CHECKING:
     from ddpm_studio.gui.state import AppState
 
+log = logging.getLogger(__name__)
+
 RENDER_INTERVAL_S = 1 / 30
 
 
@@ -60,6 +65,8 @@ class SamplerView(QWidget):
         self._state = state
         self._runner = SamplerRunner(self)
         self.exporter = ExportRunner(self)
+        self._cost_jobs = PoolJobs(self)  # the chosen big model's measured evaluation: the newest choice wins
+        self._cost_jobs.answered.connect(self._on_cost)
         self.recording = SamplerRecording()
         self._last_render = 0.0
         self._lanes_asked: tuple[LaneSpec, ...] = ()
@@ -152,9 +159,32 @@ class SamplerView(QWidget):
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
+        self._measure_cost(path)
         steering = self.controls.steering
         steering.set_classes(model_classes(path) if path else ())
         steering.set_guides([(g.label, g.path) for g in guide_choices(path)] if path else [])  # -> _check_guide
+
+    def _measure_cost(self, path: str | None) -> None:
+        """A model of MEASURE_FROM_SIDE px or more is loaded and timed on the pool (`app.sampling_cost`), so the
+        cost line can say how long a run will take before it starts; smaller ones are not (seconds at most)."""
+        self._cost_jobs.renew()
+        self.controls.set_eval_cost(None)
+        shape = model_shape(path) if path else None
+        if shape is None or shape[-1] < MEASURE_FROM_SIDE:
+            return
+        device, count = self._state.device, self.controls.count.value()
+
+        def job(should_stop, report) -> None:
+            try:
+                report(measure_model(path, device, count))
+            except (OSError, ValueError, RuntimeError) as exc:  # a damaged model says so when Sample is pressed
+                log.info("could not measure %s: %s", path, exc)
+
+        self._cost_jobs.submit(job)
+
+    @Slot(object)
+    def _on_cost(self, cost: EvalCost) -> None:
+        self.controls.set_eval_cost(cost)
 
     def _check_guide(self) -> None:
         """Say at once, in one line, why the chosen guide cannot guide the chosen model (None: it fits)."""
@@ -231,6 +261,7 @@ class SamplerView(QWidget):
         self.player.pause()
         self._runner.shutdown(timeout_s)
         self.exporter.shutdown(timeout_s)
+        self._cost_jobs.shutdown(timeout_s)
 
     @Slot(object)
     def _on_planned(self, plan: SamplingPlan) -> None:

@@ -170,6 +170,10 @@ class SteeringControls(QGroupBox):
         """The chosen class (a name, ALL_CLASSES, or None: no class) of lane A, or of lane B."""
         return (self.class_b if lane_b else self.class_combo).currentData()
 
+    def row_count(self) -> int:
+        """Rows of images lane A makes per 'images' asked: one per class for "all classes", else 1."""
+        return len(self._classes) if self.class_name() == ALL_CLASSES and self._classes else 1
+
     def guide(self) -> Path | None:
         data = self.guide_combo.currentData()
         return Path(data) if data else None
