@@ -32,7 +32,7 @@ from ddpm_studio.data.problems import DataSourceError, Problem
 __all__ = ["FEW_IMAGES", "IMBALANCE", "RULE_TEXT", "ClassOverview", "class_overview"]
 
 RULE_TEXT = {  # how each rule reads in a sentence
-    "builtin": "the built-in set's own classes",
+    "builtin": "the built-in set",
     "folders": "sub-folders (sub-folder name = class)",
     "csv": f"{LABELS_CSV} (file,label; it overrides sub-folders)",
     "none": "none",
@@ -68,8 +68,8 @@ class ClassOverview:
     def _unlabelled_reason(self) -> str:
         if self.rule == "csv":
             return f"unlabelled: {LABELS_CSV} does not name it (it trains only the 'no class' entry)"
-        return ("unlabelled: loose at the top level, but classes come from sub-folders (sub-folder name = class); "
-                f"training refuses it: move it into a class folder, add {LABELS_CSV}, or train with labels none")
+        return ("unlabelled: loose beside the class folders (rule: sub-folder name = class); training refuses it "
+                f"until it is moved into one, a {LABELS_CSV} is added, or labels are none")
 
     def warnings(self, keys: Iterable[str] | None = None) -> list[str]:
         """One line per concern: the labelling problem, classes with few images, a strong imbalance."""
