@@ -49,11 +49,12 @@ from ddpm_studio.data.problems import DataSourceError
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference
 from ddpm_studio.evaluation.faithfulness import FAITHFULNESS_EMBEDDING, FAITHFULNESS_K, class_faithfulness
+from ddpm_studio.training.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import dataset_images
 
 __all__ = ["GUIDANCE_SCALES", "GuidanceSweepSettings", "GuidancePoint", "GuidanceProgress", "GuidanceSweepResult",
-           "GuidanceSweepCancelled", "parse_scales", "run_guidance_sweep"]
+           "GuidanceSweepCancelled", "guide_candidates", "parse_scales", "run_guidance_sweep"]
 
 GUIDANCE_SCALES: tuple[float, ...] = (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)  # the scales of the issue
 CLASSIFIER_FREE, AUTOGUIDANCE = "classifier-free", "autoguidance"
@@ -77,6 +78,20 @@ def _check_scales(scales: tuple[float, ...]) -> None:
     if bad:
         raise ValueError(f"guidance scales must be finite numbers >= 0 (0 = unconditional, 1 = the plain model), "
                          f"got {bad[0]!r}")
+
+
+def guide_candidates(model: str | Path) -> list[tuple[str, Path]]:
+    """Weaker versions of `model` to offer as its autoguidance guide (Karras et al. 2024 guide with an earlier
+    checkpoint of the same training): (label, checkpoint) of the other checkpoints of its run, newest first;
+    empty for a model with no other checkpoint beside it."""
+    path = Path(model)
+    folder = path / "checkpoints" if path.is_dir() else path.parent
+    try:
+        main = resolve_checkpoint(path).resolve()
+    except CheckpointError:
+        return []
+    run = folder.parent.name if folder.name == "checkpoints" else folder.name
+    return [(f"{run}: step {step}", p) for step, p in reversed(list_checkpoints(folder)) if p.resolve() != main]
 
 
 @dataclass(frozen=True)

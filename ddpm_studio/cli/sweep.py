@@ -12,12 +12,7 @@ import torch
 
 from ddpm_studio.app import exports
 from ddpm_studio.app.catalogue import DEMO, resolve_model
-from ddpm_studio.app.guidance_sweep import (
-    GuidanceSweepResult,
-    GuidanceSweepSettings,
-    parse_scales,
-    run_guidance_sweep,
-)
+from ddpm_studio.app.guidance_sweep import GuidanceSweepResult, GuidanceSweepSettings, parse_scales, run_guidance_sweep
 from ddpm_studio.app.sweep import SWEEP_METRICS, SweepResult, SweepSettings, model_data_source, run_sweep
 from ddpm_studio.app.sweep_plot import plot_guidance_panels, plot_panels
 from ddpm_studio.atomic import atomic_write_text

@@ -55,7 +55,7 @@ def _class_overview_job(source, _should_stop: Callable[[], bool], report: Callab
     the overview None when the labels cannot be read at all (logged)."""
     try:
         overview = class_overview(source)
-    except Exception:  # noqa: BLE001 - an unreadable labels file must not stop the browser
+    except Exception:  # an unreadable labels file must not stop the browser
         log.exception("reading the classes of %s failed", getattr(source, "spec", source))
         overview = None
     report((source, overview))
