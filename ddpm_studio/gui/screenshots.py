@@ -10,6 +10,8 @@ tab at a mid t), training.png (the reopened run: loss history and previews), sam
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
 DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
 lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
+With `--guidance-model CKPT` (a class-conditional checkpoint or run trained on the shown data), also
+compare_guidance.png: the Compare-samplers tab's guidance sweep of that model (w = 0, 1, 1.5, 2, 3, 5).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def copy_run(run_dir: Path) -> Path:
 
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
-            size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
+            size: tuple[int, int] = WINDOW_SIZE, guidance_model: Path | None = None) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -100,6 +102,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
         saved += _sampler(window, out_dir, compare, compare_count, compare_timeout_s)
         window.sampler_view.shutdown()
         saved += _lab(window, out_dir)
+        if guidance_model is not None:
+            saved += _compare_guidance(window, out_dir, guidance_model)
         window.close()
         wait_until(timeout_s=0.5)
     del app
@@ -178,6 +182,22 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
     return saved
 
 
+def _compare_guidance(window, out_dir: Path, model: Path, count: int = 128, timeout_s: float = 900.0) -> list[Path]:
+    """compare_guidance.png: the guidance sweep of `model` (DPM-Solver++ at 20 NFE, `count` samples per w)."""
+    view = window.compare_view
+    window.tabs.setCurrentWidget(view)
+    view.set_mode("guidance")
+    view.add_model(model, model.name)
+    view.count.setValue(count)
+    view.start()
+    if not wait_until(lambda: not view.running, timeout_s=timeout_s) or view.error:
+        log.warning("the guidance sweep did not finish (%s): no compare_guidance.png", view.error or "timed out")
+        view.cancel()
+        wait_until(lambda: not view.running, timeout_s=30)
+        return []
+    return [_save(window, out_dir / "compare_guidance.png")]
+
+
 def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> list[Path]:
     """The 2-D lab: the DDPM vs DDIM preset trained `steps` steps (lab.png), then 3 NFE Euler vs DPM-Solver++
     on the same model (lab_few_nfe.png) and the field at large t (in both)."""
@@ -253,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for the comparison before skipping it (default 240)")
     parser.add_argument("--size", type=lambda text: tuple(int(v) for v in text.lower().split("x")),
                         default=WINDOW_SIZE, help=f"window size WxH (default {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]})")
+    parser.add_argument("--guidance-model", type=Path, default=None,
+                        help="a class-conditional checkpoint or run: also compare_guidance.png (its guidance sweep)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -260,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
-                            args.compare_timeout, args.size):
+                            args.compare_timeout, args.size, args.guidance_model):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)
