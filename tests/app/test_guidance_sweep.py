@@ -104,3 +104,13 @@ def test_errors_are_one_line(tmp_path, save_random_checkpoint, conditional):
         with pytest.raises(ValueError, match=message) as caught:
             parse_scales(text)
         assert "\n" not in str(caught.value)
+
+
+def test_cancel_keeps_the_finished_points(conditional, tmp_path):
+    done = []
+    result = run_guidance_sweep(conditional, DATA, GuidanceSweepSettings(scales=(0.0, 1.0, 2.0), **SMALL),
+                                cache_dir=tmp_path, on_point=done.append, should_stop=lambda: bool(done))
+    assert result.cancelled and [p.scale for p in result.points] == [0.0] and result.floor is None
+    again = run_guidance_sweep(conditional, DATA, GuidanceSweepSettings(scales=(0.0, 1.0, 2.0), **SMALL),
+                               cache_dir=tmp_path)
+    assert [p.cached for p in again.points] == [True, False, False] and not again.cancelled
