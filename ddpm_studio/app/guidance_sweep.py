@@ -85,13 +85,14 @@ def guide_candidates(model: str | Path) -> list[tuple[str, Path]]:
     checkpoint of the same training): (label, checkpoint) of the other checkpoints of its run, newest first;
     empty for a model with no other checkpoint beside it."""
     path = Path(model)
-    folder = path / "checkpoints" if path.is_dir() else path.parent
     try:
+        folder = path / "checkpoints" if path.is_dir() else path.parent
         main = resolve_checkpoint(path).resolve()
-    except CheckpointError:
+        found = list_checkpoints(folder)
+        run = folder.parent.name if folder.name == "checkpoints" else folder.name
+        return [(f"{run}: step {step}", p) for step, p in reversed(found) if p.resolve() != main]
+    except (CheckpointError, OSError):  # gone, unreadable, a name too long: nothing to offer
         return []
-    run = folder.parent.name if folder.name == "checkpoints" else folder.name
-    return [(f"{run}: step {step}", p) for step, p in reversed(list_checkpoints(folder)) if p.resolve() != main]
 
 
 @dataclass(frozen=True)

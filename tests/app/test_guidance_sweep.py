@@ -114,3 +114,16 @@ def test_cancel_keeps_the_finished_points(conditional, tmp_path):
     again = run_guidance_sweep(conditional, DATA, GuidanceSweepSettings(scales=(0.0, 1.0, 2.0), **SMALL),
                                cache_dir=tmp_path)
     assert [p.cached for p in again.points] == [True, False, False] and not again.cancelled
+
+
+def test_guide_candidates_are_the_other_checkpoints_of_the_run(tmp_path, save_random_checkpoint):
+    from ddpm_studio.app.guidance_sweep import guide_candidates
+
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    for step in (10, 20, 30):
+        save_random_checkpoint(folder / f"step_{step:08d}.safetensors", DATA)
+    assert [label for label, _ in guide_candidates(tmp_path / "run")] == ["run: step 20", "run: step 10"]
+    assert [label for label, _ in guide_candidates(folder / "step_00000020.safetensors")] == ["run: step 30",
+                                                                                               "run: step 10"]
+    assert guide_candidates(tmp_path / "missing") == [] and guide_candidates(tmp_path / ("x" * 300)) == []
