@@ -42,6 +42,7 @@ def _run(qtbot, view) -> None:
 def test_guidance_mode_draws_metric_against_w_then_reads_the_cache(qtbot, view, tmp_path, save_random_checkpoint):
     view.add_model(save_random_checkpoint(tmp_path / "cond.safetensors", DATA, classes=CLASSES), "tiny")
     assert not view.methods_box.isVisibleTo(view) and view.guidance.isVisibleTo(view)
+    assert "needs a class-conditional model" in view.status.text()
     assert not view.plot.getPlotItem().ctrl.logXCheck.isChecked()  # w on a linear axis
     _run(qtbot, view)
     assert view.error is None and view.guidance_result is not None

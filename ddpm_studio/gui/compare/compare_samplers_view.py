@@ -53,6 +53,9 @@ from ddpm_studio.gui.widgets.plot_axes import frame, plain_axes, show_values
 METRIC_LABELS = {"swd": "SWD ×10³ (lower is better)", "precision": "Precision (higher is better)",
                  "recall": "Recall (higher is better)", "faithfulness": "Class faithfulness (higher is better)"}
 MODES = (("nfe", "Sweep NFE"), ("guidance", "Sweep guidance"))
+NFE_IDLE = "Choose samplers and budgets, then Run."
+GUIDANCE_IDLE = ("Choose the scales, a sampler and a guide, then Run. Classifier-free guidance needs a "
+                 "class-conditional model; any model can be autoguided by a weaker one (Guide).")
 def _table_order(method: str) -> int:
     """A method's place in the sampler table (a cached cell of a sampler no longer in it goes last)."""
     names = SAMPLERS.names()
@@ -69,7 +72,7 @@ class CompareSamplersView(ModelTaskView):
     CANCELLING = "Cancelling after the current step…"
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(state, "sweep", "Run", "Choose samplers and budgets, then Run.", parent)
+        super().__init__(state, "sweep", "Run", NFE_IDLE, parent)
         self.cells: dict[tuple[str, int], SweepCell] = {}
         self.result: SweepResult | None = None
         self.points: dict[float, GuidancePoint] = {}
@@ -191,6 +194,8 @@ class CompareSamplersView(ModelTaskView):
         self.plot.setLogMode(x=not guidance, y=False)
         self.plot.setLabel("bottom", "guidance scale w (1 = the plain model)" if guidance
                            else "NFE (network evaluations)")
+        if not self.running:
+            self.status.setText(GUIDANCE_IDLE if guidance else NFE_IDLE)
         self._show_caption()
         self._redraw()
 
