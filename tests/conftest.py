@@ -36,9 +36,10 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     remove_handlers()
 
 
-def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int = 0):
+def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int = 0, classes: tuple[str, ...] = ()):
     """A random tiny UNet (8×8 images, T = 20, linear schedule) saved as a step-1 checkpoint whose config names
-    `data`: the model of the sampler, sweep, probe and eval tests (untrained weights give finite, varied images)."""
+    `data`: the model of the sampler, sweep, probe and eval tests (untrained weights give finite, varied images).
+    With `classes` (the data's class names) it is class-conditional, its class embedding drawn at random too."""
     import torch
 
     from ddpm_studio.data.config import DataConfig
@@ -47,11 +48,15 @@ def _save_random_checkpoint(path, data: str = "builtin:shapes?n=48", seed: int =
     from ddpm_studio.training.config import RunConfig, TrainingConfig
 
     model_config = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
-                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4)
+                              mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4,
+                              num_classes=len(classes))
     config = RunConfig(model=model_config, diffusion=DiffusionConfig(schedule="linear", timesteps=20),
-                       data=DataConfig(source=data, image_size=8), training=TrainingConfig())
+                       data=DataConfig(source=data, image_size=8, classes=tuple(classes)), training=TrainingConfig())
     torch.manual_seed(seed)
-    return save_checkpoint(path, config=config, step=1, model_state=UNet(model_config).state_dict())
+    net = UNet(model_config)
+    if classes:
+        torch.nn.init.normal_(net.class_embed.weight)  # zero-initialised would make every class the same
+    return save_checkpoint(path, config=config, step=1, model_state=net.state_dict())
 
 
 @pytest.fixture(scope="session")

@@ -250,22 +250,26 @@ def model_data_source(checkpoint: str | Path) -> str:
     return read_checkpoint_config(resolve_checkpoint(Path(checkpoint)))[0].data.source  # the header alone
 
 
-def _dataset(data: str | ImageDataset, image_size: int, channels: int) -> ImageDataset:
+def sweep_dataset(data: str | ImageDataset, image_size: int, channels: int,
+                  classes: tuple[str, ...] = ()) -> ImageDataset:
+    """The images measured against, un-augmented; with `classes` (a conditional model's), labelled in that
+    order (DataSourceError when the data cannot be labelled so)."""
     if isinstance(data, ImageDataset):
         if data.image_shape != (channels, image_size, image_size):
             raise ValueError(f"the data set gives {data.image_shape} images, the model makes "
                              f"{(channels, image_size, image_size)}")
         return data
-    return load_dataset(DataConfig(source=data, image_size=image_size, channels=channels, hflip=False))
+    return load_dataset(DataConfig(source=data, image_size=image_size, channels=channels, hflip=False,
+                                   classes=classes))
 
 
-def _reference_images(dataset: ImageDataset, count: int, seed: int) -> torch.Tensor:
+def reference_images(dataset: ImageDataset, count: int, seed: int) -> torch.Tensor:
     """`count` (or all) images of the data set, drawn without replacement by `seed`, un-augmented."""
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
     return dataset.batch(order.sort().values, generator=torch.Generator().manual_seed(seed))
 
 
-def _grid_key(method: str) -> dict[str, str]:
+def grid_key(method: str) -> dict[str, str]:
     """The sampler's default grid (its sampler-table row) in the cache key: a changed grid is a miss."""
     return {"grid": SAMPLERS.lookup(method).grid}
 
@@ -302,7 +306,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     loaded = load_for_sampling(checkpoint, device)  # a checkpoint or run, or a diffusers model folder
     model, diffusion, shape, path = loaded.model, loaded.diffusion, loaded.shape, loaded.weights
     T = diffusion.num_timesteps
-    dataset = _dataset(data, shape[1], shape[0])
+    dataset = sweep_dataset(data, shape[1], shape[0])
     cache = SweepCache(cache_dir or sweep_cache_dir(), path)
     evaluation = settings.evaluation()
     common = dict(source=dataset.spec, images=len(dataset), shape=shape, count=settings.count,
@@ -313,7 +317,7 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
     todo = []
     for method, budget, steps, cost in plan:
         key = cache.key(kind="cell", method=method, steps=steps, clip_x0=settings.clip_x0,
-                        batch_size=settings.batch_size, **_grid_key(method), **common)
+                        batch_size=settings.batch_size, **grid_key(method), **common)
         hit = cache.get_cell(key) if use_cache else None
         if hit is not None:
             cells[(method, budget)] = SweepCell(method, budget, steps, cost, dict(hit["metrics"]),
@@ -329,8 +333,8 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
 
     if cached_only:
         return result(False, cache.get_floor(cache.key(kind="floor", **common)) if settings.with_floor else None)
-    reference_images = _reference_images(dataset, settings.reference_count, settings.seed)
-    reference = prepare_reference(reference_images, evaluation) if todo else None
+    reference_images_ = reference_images(dataset, settings.reference_count, settings.seed)
+    reference = prepare_reference(reference_images_, evaluation) if todo else None
     total, done = sum(cost for *_, cost, _ in todo), 0.0
     for index, (method, budget, steps, cost, key) in enumerate(todo):
         def tick(fraction: float, method=method, budget=budget, cost=cost, index=index) -> None:
@@ -352,11 +356,11 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         cells[(method, budget)] = SweepCell(method, budget, steps, cost, metrics, seconds)
         if on_cell is not None:
             on_cell(cells[(method, budget)])
-    floor = _floor(dataset, settings, cache, common, use_cache) if settings.with_floor and not stop() else None
+    floor = floor_metrics(dataset, settings, cache, common, use_cache) if settings.with_floor and not stop() else None
     return result(stop(), floor)
 
 
-def _floor(dataset: ImageDataset, settings: SweepSettings, cache: SweepCache, common: dict[str, Any],
+def floor_metrics(dataset: ImageDataset, settings: SweepSettings, cache: SweepCache, common: dict[str, Any],
            use_cache: bool) -> dict[str, float] | None:
     """Real vs real at the sweep's sizes (cached like a cell); None when the data set is too small for it."""
     key = cache.key(kind="floor", **common)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ddpm_studio.data.problems import DataSourceError
 
-__all__ = ["LABEL_MODES", "LABELS_CSV", "ClassLabels", "LabelSummary", "read_labels", "source_labels",
-           "summarize_labels"]
+__all__ = ["LABEL_MODES", "LABELS_CSV", "ClassLabels", "LabelSummary", "folder_labels_with_loose", "read_labels",
+           "source_labels", "summarize_labels"]
 
 LABEL_MODES: tuple[str, ...] = ("auto", "folders", "csv", "none")
 LABELS_CSV = "labels.csv"
@@ -152,7 +152,14 @@ def _labels_from_csv(text: str, keys: list[str]) -> ClassLabels:
     return ClassLabels(classes, {k: index[rows[k][0]] if k in rows else UNLABELLED for k in keys}, "csv")
 
 
-def _labels_from_folders(keys: list[str], *, required: bool, spec: str) -> ClassLabels | None:
+def folder_labels_with_loose(keys: list[str], spec: str) -> ClassLabels | None:
+    """Labels from class sub-folders where loose top-level images are UNLABELLED instead of an error: what the
+    Dataset tab lists before training refuses them (data/class_overview.py)."""
+    return _labels_from_folders(keys, required=False, spec=spec, loose_ok=True)
+
+
+def _labels_from_folders(keys: list[str], *, required: bool, spec: str, loose_ok: bool = False) -> ClassLabels | None:
+    """Labels from class sub-folders; loose top-level images are an error, or UNLABELLED with `loose_ok`."""
     parts = [k.split("/") for k in keys]
     while parts and all(len(p) > 2 for p in parts) and len({p[0] for p in parts}) == 1:
         parts = [p[1:] for p in parts]  # one wrapping folder (a zip of "flowers/daisy/1.jpg"): look through it
@@ -163,10 +170,11 @@ def _labels_from_folders(keys: list[str], *, required: bool, spec: str) -> Class
     if not classes:
         raise DataSourceError(f"labels from folders: '{spec}' has no class sub-folders (every image is at "
                               "the top level)")
-    if loose:
+    if loose and not loose_ok:
         raise DataSourceError(f"labels from folders (sub-folder name = class): '{spec}' also has {len(loose)} "
                               f"loose image{'s' if len(loose) > 1 else ''} at the top level (e.g. '{loose[0]}'); "
                               f"move {'them' if len(loose) > 1 else 'it'} into a class folder, add {LABELS_CSV}, "
                               "or train with labels none")
     index = {c: i for i, c in enumerate(classes)}
-    return ClassLabels(classes, {k: index[p[0]] for k, p in zip(keys, parts)}, "folders")
+    return ClassLabels(classes, {k: index[p[0]] if len(p) > 1 else UNLABELLED for k, p in zip(keys, parts)},
+                       "folders")

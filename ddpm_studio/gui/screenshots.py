@@ -12,6 +12,8 @@ DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM 
 lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
 With `--classes W`, also sampler_classes.png: a class-conditional model (the demo, or `--classes-model PATH`)
 with "all classes" (one row per class from the same noise) at guidance scale w = W.
+With `--guidance-model CKPT` (a class-conditional checkpoint or run trained on the shown data), also
+compare_guidance.png: the Compare-samplers tab's guidance sweep of that model (w = 0, 1, 1.5, 2, 3, 5).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def copy_run(run_dir: Path) -> Path:
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
             size: tuple[int, int] = WINDOW_SIZE, classes_w: float | None = None,
-            classes_model: Path | None = None) -> list[Path]:
+            classes_model: Path | None = None, guidance_model: Path | None = None) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -105,6 +107,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
             saved += sampler_classes(window.sampler_view, window, out_dir, classes_w, classes_model)
         window.sampler_view.shutdown()
         saved += _lab(window, out_dir)
+        if guidance_model is not None:
+            saved += _compare_guidance(window, out_dir, guidance_model)
         window.close()
         wait_until(timeout_s=0.5)
     del app
@@ -209,6 +213,22 @@ def sampler_classes(view, window, out_dir: Path, w: float, model: Path | None = 
     return [_save(window, out_dir / "sampler_classes.png")]
 
 
+def _compare_guidance(window, out_dir: Path, model: Path, count: int = 128, timeout_s: float = 900.0) -> list[Path]:
+    """compare_guidance.png: the guidance sweep of `model` (DPM-Solver++ at 20 NFE, `count` samples per w)."""
+    view = window.compare_view
+    window.tabs.setCurrentWidget(view)
+    view.set_mode("guidance")
+    view.add_model(model, model.name)
+    view.count.setValue(count)
+    view.start()
+    if not wait_until(lambda: not view.running, timeout_s=timeout_s) or view.error:
+        log.warning("the guidance sweep did not finish (%s): no compare_guidance.png", view.error or "timed out")
+        view.cancel()
+        wait_until(lambda: not view.running, timeout_s=30)
+        return []
+    return [_save(window, out_dir / "compare_guidance.png")]
+
+
 def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> list[Path]:
     """The 2-D lab: the DDPM vs DDIM preset trained `steps` steps (lab.png), then 3 NFE Euler vs DPM-Solver++
     on the same model (lab_few_nfe.png) and the field at large t (in both)."""
@@ -288,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also sampler_classes.png: all classes of a class-conditional model at guidance w = W")
     parser.add_argument("--classes-model", type=Path, default=None,
                         help="the class-conditional model of --classes (default: the demo model)")
+    parser.add_argument("--guidance-model", type=Path, default=None,
+                        help="a class-conditional checkpoint or run: also compare_guidance.png (its guidance sweep)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -295,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
-                            args.compare_timeout, args.size, args.classes, args.classes_model):
+                            args.compare_timeout, args.size, args.classes, args.classes_model,
+                            args.guidance_model):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)

@@ -1,5 +1,7 @@
-"""The dataset browser: a lazily decoded thumbnail grid, a summary (count, sizes, modes), the problems
-list, and a preview of exactly what training sees (`ImageTransform` at the chosen size and channels).
+"""The dataset browser: a lazily decoded thumbnail grid, a summary (count, sizes, modes, classes), the classes
+with their counts, warnings and a class filter on the thumbnails (`class_panel.py`), the problems list (skipped
+files, and files no labelling rule labels), and a preview of exactly what training sees (`ImageTransform` at the
+chosen size and channels).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
+from ddpm_studio.data.class_overview import ClassOverview, class_overview
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.synthetic import BUILTIN_DATASETS
 from ddpm_studio.data.transforms import ImageTransform, make_grid, to_uint8
+from ddpm_studio.gui.dataset.class_panel import ClassPanel
 from ddpm_studio.gui.dataset.thumbnail_delegate import BorderSelectionDelegate
 from ddpm_studio.gui.dataset.thumbnail_model import INDEX_ROLE, THUMB_SIZE, ScanSummary, ThumbnailModel
 from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
@@ -44,6 +48,17 @@ log = logging.getLogger(__name__)
 PREVIEW_SIZES = (16, 32, 64, 128, 256)
 PREVIEW_MAX = 8  # selected images shown in the training preview
 PREVIEW_PIXELS = 288  # on-screen size of the preview grid
+
+
+def _class_overview_job(source, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
+    """A pool job: the source's classes under the "auto" rules (no image decoded); answers (source, overview),
+    the overview None when the labels cannot be read at all (logged)."""
+    try:
+        overview = class_overview(source)
+    except Exception:  # an unreadable labels file must not stop the browser
+        log.exception("reading the classes of %s failed", getattr(source, "spec", source))
+        overview = None
+    report((source, overview))
 
 
 def _training_preview(source, indices: list[int], size: int, channels: int, _should_stop: Callable[[], bool],
@@ -82,6 +97,10 @@ class DatasetView(QWidget):
         self._scroll_to_top = False  # a new source opens at its first row (also after its first selection)
         self._previews = PoolJobs(self)  # the newest selection wins: an older preview's answer is dropped
         self._previews.answered.connect(self._on_preview)
+        self._classes = PoolJobs(self)  # the class overview of the newest source
+        self._classes.answered.connect(self._on_classes)
+        self.overview: ClassOverview | None = None
+        self._unlabelled: tuple = ()  # Problems rows of the files no labelling rule labels
         self._build()
         self.model.summary_changed.connect(self._on_summary)
         state.source_changed.connect(self._on_source)
@@ -125,13 +144,30 @@ class DatasetView(QWidget):
         self.list_view.setModel(self.model)
         self.list_view.setItemDelegate(BorderSelectionDelegate(self.list_view))  # true colours, framed selection
         self.list_view.selectionModel().selectionChanged.connect(self._on_view_selection)
+        self.class_panel = ClassPanel()
+        self.class_panel.filter_changed.connect(self._apply_filter)
+        thumbnails = QWidget()
+        thumbnails_layout = QVBoxLayout(thumbnails)
+        thumbnails_layout.setContentsMargins(0, 0, 0, 0)
+        self.filter_row = QWidget()  # "Show: [class]" above the thumbnails, hidden with the class UI
+        filter_layout = QHBoxLayout(self.filter_row)
+        filter_layout.setContentsMargins(0, 0, 0, 0)
+        filter_layout.addWidget(QLabel("Show:"))
+        filter_layout.addWidget(self.class_panel.filter_combo)
+        filter_layout.addStretch(1)
+        self.class_panel.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.filter_row.setVisible(False)
+        thumbnails_layout.addWidget(self.filter_row)
+        thumbnails_layout.addWidget(self.list_view, 1)
 
         self.count_label = QLabel("–")
         self.sizes_label = QLabel("–")
         self.modes_label = QLabel("–")
         self.shape_label = QLabel("–")
+        self.classes_label = QLabel("–")
         for label, name in ((self.count_label, "Image count"), (self.sizes_label, "Image sizes"),
-                            (self.modes_label, "Image modes"), (self.shape_label, "Proposed training shape")):
+                            (self.modes_label, "Image modes"), (self.shape_label, "Proposed training shape"),
+                            (self.classes_label, "Classes")):
             label.setAccessibleName(name)
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -141,6 +177,7 @@ class DatasetView(QWidget):
         form.addRow("Sizes:", self.sizes_label)
         form.addRow("Modes:", self.modes_label)
         form.addRow("Proposed:", self.shape_label)
+        form.addRow("Classes:", self.classes_label)
 
         self.problems = QTreeWidget()
         self.problems.setAccessibleName("Problems: skipped files and reasons")
@@ -186,10 +223,11 @@ class DatasetView(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(summary_box)
+        side_layout.addWidget(self.class_panel)
         side_layout.addWidget(self.problems_box, 1)
         side_layout.addWidget(preview_box, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.list_view)
+        splitter.addWidget(thumbnails)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -224,6 +262,7 @@ class DatasetView(QWidget):
         """Cancel thumbnail, scan and preview work and wait for it."""
         self.model.shutdown(timeout_s)
         self._previews.shutdown(timeout_s)
+        self._classes.shutdown(timeout_s)
 
     # -- reactions -----------------------------------------------------------------------------
     @Slot(object)
@@ -231,7 +270,14 @@ class DatasetView(QWidget):
         self.source_label.setText(f"{source.name} — {source.spec}")
         self.problems.clear()
         self.shape_label.setText("–")
+        self.overview, self._unlabelled = None, ()
+        self.classes_label.setText("checking…")
+        self.class_panel.show_overview(None, [])
+        self.filter_row.setVisible(False)
+        self._classes.renew()
+        self._classes.submit(partial(_class_overview_job, source))
         self.model.set_source(source)
+        self._apply_filter(None)
         self.list_view.scrollToTop()
         self._scroll_to_top = True
 
@@ -247,12 +293,60 @@ class DatasetView(QWidget):
         self.count_label.setText(f"{summary.valid:,} valid of {summary.total:,} candidates{progress}")
         self.sizes_label.setText(_top(summary.sizes, lambda s: f"{s[0]}×{s[1]}"))
         self.modes_label.setText(_top(summary.modes, str))
-        if len(summary.problems) != self.problems.topLevelItemCount():
-            self.problems.clear()
-            self.problems.addTopLevelItems([_problem_item(p.name, p.reason) for p in summary.problems])
-            self._size_problem_columns()
-        self.problems_box.setTitle(f"Problems ({len(summary.problems)})")
+        if summary.done and self.overview is not None:
+            self._show_classes()  # counted again over the images that decode
+        self._show_problems()
         self.state.report_scan(self.model.source, summary)  # first valid images selected, data profile
+
+    def _show_problems(self) -> None:
+        """Skipped files, then the files no labelling rule labels (each reason names the rule)."""
+        rows = list(self.model.summary.problems) + list(self._unlabelled)
+        if len(rows) != self.problems.topLevelItemCount():
+            self.problems.clear()
+            self.problems.addTopLevelItems([_problem_item(p.name, p.reason) for p in rows])
+            self._size_problem_columns()
+        self.problems_box.setTitle(f"Problems ({len(rows)})")
+
+    def _class_keys(self) -> list[str]:
+        """The keys the classes are counted over: the images that decode once the check is done, else all."""
+        bad = self.model.summary.bad_rows if self.model.summary.done else frozenset()
+        return [self.model.key(r) for r in range(self.model.rowCount()) if r not in bad]
+
+    @Slot(object)
+    def _on_classes(self, answer: tuple) -> None:
+        source, overview = answer
+        if source is not self.model.source:
+            return
+        self.overview = overview
+        self._show_classes()
+        self._show_problems()
+
+    def _show_classes(self) -> None:
+        overview = self.overview
+        keys = self._class_keys()
+        self.classes_label.setText("–" if overview is None else overview.describe())
+        self.classes_label.setToolTip("" if overview is None else "\n".join(overview.warnings(keys)))
+        self._unlabelled = () if overview is None else overview.unlabelled(keys)
+        self.class_panel.show_overview(overview, keys)
+        self.filter_row.setVisible(overview is not None and overview.labelled)
+
+    @Slot(object)
+    def _apply_filter(self, class_index: int | None) -> None:
+        """Only the thumbnails of class `class_index` (None: every thumbnail)."""
+        rows = self.model.rowCount()
+        if class_index is None or self.overview is None:
+            for row in range(rows):
+                self.list_view.setRowHidden(row, False)
+            return
+        keys = [self.model.key(r) for r in range(rows)]
+        shown = set(self.overview.rows(keys, class_index))
+        for row in range(rows):
+            self.list_view.setRowHidden(row, row not in shown)
+        self.list_view.scrollToTop()
+
+    def visible_rows(self) -> list[int]:
+        """The thumbnail rows the class filter shows."""
+        return [r for r in range(self.model.rowCount()) if not self.list_view.isRowHidden(r)]
 
     @Slot(object)
     def _on_data_profile(self, profile: DataProfile) -> None:
