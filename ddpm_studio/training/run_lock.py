@@ -170,3 +170,31 @@ class RunLock:
                  tb: TracebackType | None) -> None:
         self.release()
 
+
+
+def is_locked(run_path: Path) -> bool:
+    """True while some process trains the run (holds its lock), for listings: the lock file is never created,
+    written or followed. A holder named in the file that is gone (on this host) means no lock at all, without
+    touching the lock; otherwise a shared flock is tried for an instant on a read-only descriptor (a conflict
+    with the holder's exclusive one means held), so nothing is taken from a writer that is starting."""
+    path = Path(run_path) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # absent, a link or unreadable: nobody trains through it
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        pid, host = _describe(os.pread(fd, 256, 0).decode("utf-8", "replace"))
+        if pid is not None and host == socket.gethostname() and not _pid_alive(pid):
+            return False  # its last holder is gone: stale by construction
+        if fcntl is None:
+            return pid is not None and pid != os.getpid()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

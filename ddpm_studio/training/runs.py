@@ -41,6 +41,7 @@ HISTORY_FILE = "history.jsonl"
 TIMESTEP_LOSS_FILE = "timestep_loss.json"
 CHECKPOINTS_DIR = "checkpoints"
 PREVIEWS_DIR = "previews"
+OUTCOME_FILE = "outcome.json"  # how the last training session ended (recorder.py): {"state", "step", "kind", ...}
 DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "model.safetensors"  # shipped EMA-only demo model
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -234,8 +235,9 @@ def create_run(config: RunConfig, root: Path | None = None, name: str | None = N
     return run
 
 
-# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files)
-UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt"})
+# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files;
+# outcome.json: its failure)
+UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt", OUTCOME_FILE})
 
 
 def remove_unused_run(run: Run) -> bool:
