@@ -10,7 +10,7 @@ torch's `SummaryWriter` into `<log dir>/<run name>/`, one TensorBoard run per st
     preview                                     the EMA preview grid (PreviewEvent), at its step
     outcome                                     a text: how training ended (FinishedEvent / FailedEvent)
 
-The x axis is the run's step; a resumed run's log is purged from the step it resumes at (SummaryWriter's
+The x axis is the run's step; a resumed run's log is purged after the step it resumes from (SummaryWriter's
 `purge_step`), so steps lost since the checkpoint are not drawn twice. Without the package installed,
 `require_tensorboard()` raises TensorBoardUnavailable with one line naming the extra.
 """
@@ -58,11 +58,13 @@ class TensorBoardLog:
     """Writes a run's events into `<log_dir>/<run_name>/`; call it with every TrainingEvent, then `close()`."""
 
     def __init__(self, log_dir: Path | str, run_name: str, *, start_step: int = 0) -> None:
+        """`start_step`: the step training resumes from (0 for a new run)."""
         require_tensorboard()
         from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when asked for
 
         self.path = Path(log_dir) / run_name
-        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=start_step if start_step > 0 else None)
+        # a resume from step S purges what an earlier session logged after S (steps lost since the checkpoint)
+        self.writer = SummaryWriter(log_dir=str(self.path), purge_step=start_step + 1 if start_step > 0 else None)
         self._floor_written = False
 
     def __call__(self, event: TrainingEvent) -> None:
