@@ -133,10 +133,8 @@ def _train_tiny_run(root, name: str, *, steps: int = 4, lr: float = 1e-3, object
         if stop_at is not None and isinstance(event, StepEvent) and event.step == stop_at:
             session.request_stop()
 
-    session.run_training(on_event)
-    path = session.run.path
-    del session  # the Trainer, and its lock on the run, go with it
-    return path, events
+    session.run_training(on_event)  # releases the run's lock when it returns
+    return session.run.path, events
 
 
 @pytest.fixture(scope="session")

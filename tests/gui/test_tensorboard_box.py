@@ -45,7 +45,8 @@ def test_a_ticked_box_logs_the_run_for_tensorboard(qtbot, tmp_path, _isolated_ho
     f.preview_every.setValue(1)
     assert f.tensorboard.isEnabled() and f.tensorboard_dir() is None
     f.tensorboard.setChecked(True)
-    assert f.tensorboard_dir() == default_tensorboard_dir() and Path(_isolated_home) in default_tensorboard_dir().parents
+    assert f.tensorboard_dir() == default_tensorboard_dir()
+    assert Path(_isolated_home) in default_tensorboard_dir().parents  # the test's own user folder
     assert f.problem() is None, f.problem()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=WAIT_MS)

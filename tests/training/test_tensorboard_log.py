@@ -7,11 +7,11 @@ import json
 import pytest
 
 pytest.importorskip("tensorboard")  # the `tensorboard` extra (in the `test` extra)
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ddpm_studio.app.training import TrainingJob, prepare  # noqa: E402
-from ddpm_studio.training.events import FinishedEvent  # noqa: E402
-from ddpm_studio.training.runs import open_run  # noqa: E402
+from ddpm_studio.app.training import TrainingJob, prepare
+from ddpm_studio.training.events import FinishedEvent
+from ddpm_studio.training.runs import open_run
 
 
 def _read(folder):
