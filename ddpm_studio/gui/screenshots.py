@@ -10,6 +10,7 @@ tab at a mid t), training.png (the reopened run: loss history and previews), sam
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
 DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
 lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
+With `--runs FOLDER` (a runs folder, copied), runs.png: the Runs tab with all its runs selected and overlaid.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def copy_run(run_dir: Path) -> Path:
 
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
-            size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
+            size: tuple[int, int] = WINDOW_SIZE, runs: Path | None = None) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -88,6 +89,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
     app = create_application([])
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = copy_run(run_dir) if run_dir is not None else None
+    shown_runs = [copy_run(path).name for path in sorted(runs.iterdir()) if (path / "config.json").is_file()] \
+        if runs is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         state = AppState(QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat))
         window = MainWindow(state, initial_source=source)
@@ -100,6 +103,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
         saved += _sampler(window, out_dir, compare, compare_count, compare_timeout_s)
         window.sampler_view.shutdown()
         saved += _lab(window, out_dir)
+        if shown_runs:
+            saved.append(_runs(window, out_dir, shown_runs))
         window.close()
         wait_until(timeout_s=0.5)
     del app
@@ -200,6 +205,18 @@ def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> 
     return saved
 
 
+def _runs(window, out_dir: Path, names: list[str]) -> Path:
+    """The Runs tab with these runs selected: their curves overlaid, x = step."""
+    from ddpm_studio.gui.main_window import TAB_NAMES
+
+    view = window.runs_view
+    window.tabs.setCurrentIndex(TAB_NAMES.index("Runs"))
+    wait_until(lambda: view.model.rowCount() >= len(names), timeout_s=60)
+    view.select_runs(names)
+    wait_until(lambda: len(view.curves.scalar_curves()) == len(names), timeout_s=60)
+    return _save(window, out_dir / "runs.png")
+
+
 def _sample(view, timeout_s: float) -> bool:
     """Press Sample and wait for the worker to finish; True if it completed."""
     start = time.monotonic()
@@ -253,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for the comparison before skipping it (default 240)")
     parser.add_argument("--size", type=lambda text: tuple(int(v) for v in text.lower().split("x")),
                         default=WINDOW_SIZE, help=f"window size WxH (default {WINDOW_SIZE[0]}x{WINDOW_SIZE[1]})")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="a runs folder whose runs the Runs tab shows overlaid in runs.png (copied)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -260,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
-                            args.compare_timeout, args.size):
+                            args.compare_timeout, args.size, args.runs):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)

@@ -50,6 +50,7 @@ class RunCurvesPlot(QWidget):
         self.scalar = QComboBox()
         self.metric = QComboBox()
         self.loss_plot, self.quality_plot = _plot("loss"), _plot("quality")
+        self.quality_plot.setXLink(self.loss_plot)  # one x range for both: a step is at the same place in each
         self.caption = QLabel(EMPTY_TEXT)
         self.caption.setStyleSheet("color: #666;")
         controls = QHBoxLayout()

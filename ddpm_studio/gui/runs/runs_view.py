@@ -91,7 +91,7 @@ class RunsView(QWidget):
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.curves)
         lower.addWidget(self.diff)
-        lower.setSizes([900, 380])
+        lower.setSizes([980, 300])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(lower)
