@@ -157,3 +157,21 @@ def test_compare_runs_shows_the_readable_runs_and_names_the_others(runs, tmp_pat
     assert len(comparison.problems) == 1 and comparison.problems[0].startswith("gone: ")
     three = compare_runs([runs / "done", runs / "stopped", runs / "diverged"])
     assert len(three.curves) == 3 and three.pair is None and three.differences == ()
+
+
+def test_a_run_another_process_trains_is_running(runs, tmp_path):
+    import subprocess
+    import sys
+
+    path = _copy(runs, "done", tmp_path)
+    code = ("import sys; from ddpm_studio.training.run_lock import RunLock; lock = RunLock(sys.argv[1]).acquire();"
+            " print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert is_locked(path) and run_row(open_run(path)).state == "running"
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert not is_locked(path) and run_row(open_run(path)).state == "done"  # its holder is gone
