@@ -6,7 +6,9 @@ training ends, so a crash loses at most the steps since the last flush (and a re
 back to its checkpoint anyway). Each flush also rewrites timestep_loss.json atomically when it changed.
 That file is a display statistic, not part of the exact-resume state: after a crash it may include steps
 past the checkpoint a resume starts from, and a failure to write it is logged, never fatal.
-Only rank 0 records under DDP.
+outcome.json says how the last session ended (done / stopped / failed, with a failure's kind and message): removed
+when a session starts, written when it ends, so a killed or crashed run has none (app/run_table.py then infers
+its state from the history and the checkpoints). Only rank 0 records under DDP.
 """
 
 from __future__ import annotations

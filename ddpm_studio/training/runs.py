@@ -6,6 +6,7 @@
         history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall
         timestep_loss.json     the running loss by timestep bucket (timestep_loss.py); absent in older runs
         previews/epoch_XXXX.png  the EMA preview grid at the end of each epoch
+        outcome.json           how the last training session ended (recorder.py); none while training or after a crash
 """
 
 from __future__ import annotations
