@@ -45,6 +45,7 @@ X_LABELS = {"step": "step", "time": "training time (min)", "images": "images see
 SMOOTHING = 0.9  # weight of the displayed curves' EMA (the Training tab's default: a window of ~10 points)
 MAX_CURVE_POINTS = 4000  # a longer history is averaged in blocks (plots of many runs stay light)
 HISTORY_BOOKKEEPING = ("step", "epoch", "time", "wall")  # history keys that are not curves
+UNSMOOTHED = ("lr",)  # scalars that are a schedule, not a noisy measurement: drawn as they are
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class RunCurves:
     quality_images: np.ndarray  # (M,)
     quality: dict[str, np.ndarray]  # swd, precision, recall, ... (M,) each
     floor: dict[str, float]  # real vs real at the same counts ({} when none)
-    smoothed: dict[str, np.ndarray]  # each scalar smoothed for display (TensorBoard's debiased EMA, SMOOTHING)
+    smoothed: dict[str, np.ndarray]  # each noisy scalar (not UNSMOOTHED) smoothed for display: TensorBoard's EMA
     protocol: str  # how the quality points were measured (protocol_text)
 
     def x(self, axis: str, *, quality: bool = False) -> np.ndarray:
@@ -280,7 +281,7 @@ def run_curves(run: Run, max_points: int = MAX_CURVE_POINTS) -> RunCurves:
                      quality={k: np.array([p.metrics.get(k, math.nan) for p in metrics.points], dtype=np.float64)
                               for k in names},
                      floor=dict(metrics.floor or {}),
-                     smoothed={k: ema_smoothed(v) for k, v in scalars.items()},
+                     smoothed={k: ema_smoothed(v) for k, v in scalars.items() if k not in UNSMOOTHED},
                      protocol=protocol_text(run.config, _stored_protocol(run, read_best(run.path))))
 
 

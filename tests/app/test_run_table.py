@@ -130,6 +130,8 @@ def test_curves_on_every_x_axis(runs):
     assert curves.quality_step.tolist() == [2.0, 4.0] and len(curves.quality["swd"]) == 2
     assert curves.x("images", quality=True).tolist() == [8.0, 16.0] and "swd" in curves.floor
     assert curves.protocol == "8 samples, DPM-Solver++(2M) 2 steps, 8 refs"
+    assert set(curves.smoothed) == set(curves.scalars) - {"lr"}  # the schedule is drawn as it is
+    assert curves.smoothed["loss"].tolist() == pytest.approx(ema_smoothed(curves.scalars["loss"]).tolist())
     with pytest.raises(ValueError, match="x axis must be one of"):
         curves.x("epoch")
     halved = run_curves(run, max_points=2)  # 4 records in blocks of 2

@@ -78,6 +78,7 @@ def test_x_over_images_seen_and_another_scalar(qtbot, view):
     view.curves.scalar.setCurrentIndex(view.curves.scalar.findData("lr"))
     lr = {c.name(): c.getData()[1] for c in view.curves.scalar_curves()}
     assert len(lr) == 3 and lr["eps-fast"].max() > lr["v-slow"].max()  # 2e-3 against 5e-4 peaks
+    assert len(view.curves.loss_plot.listDataItems()) == 3  # the schedule: no faint raw copy under it
 
 
 def test_the_filter_keeps_matching_rows(qtbot, view):

@@ -108,11 +108,12 @@ class RunCurvesPlot(QWidget):
         for index, curves in enumerate(self._curves):
             colour = run_colour(index)
             if scalar in curves.scalars:
-                x = curves.x(axis)
-                raw = curves.scalars[scalar]
-                self.loss_plot.plot(x, raw, pen=pg.mkPen((*colour, 60), width=1))
-                smooth = curves.smoothed.get(scalar, raw)
-                self.loss_plot.plot(x, smooth, pen=pg.mkPen(colour, width=2), name=curves.name)
+                x, raw = curves.x(axis), curves.scalars[scalar]
+                if scalar in curves.smoothed:  # a noisy measurement: faint as measured, strong smoothed
+                    self.loss_plot.plot(x, raw, pen=pg.mkPen((*colour, 60), width=1))
+                    self.loss_plot.plot(x, curves.smoothed[scalar], pen=pg.mkPen(colour, width=2), name=curves.name)
+                else:  # a schedule (the learning rate): as it is
+                    self.loss_plot.plot(x, raw, pen=pg.mkPen(colour, width=2), name=curves.name)
             if metric in curves.quality and len(curves.quality_step):
                 scored = True
                 self.quality_plot.plot(curves.x(axis, quality=True), curves.quality[metric],
