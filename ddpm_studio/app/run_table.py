@@ -40,8 +40,9 @@ from ddpm_studio.training.runs import Run, last_history_record, read_history, ru
 RUN_STATES: tuple[str, ...] = ("running", "stopped", "done", "failed")
 CUSTOM_PRESET = "custom"  # a model that matches no preset
 METRIC_LABELS = {"swd": "SWD×10³", "fid": "FID", "kid": "KID×10³", "precision": "precision", "recall": "recall"}
-X_AXES: tuple[str, ...] = ("step", "time", "images")  # the x a curve may be drawn over
-X_LABELS = {"step": "step", "time": "training time (min)", "images": "images seen"}
+X_AXES: tuple[str, ...] = ("step", "time", "wall", "images")  # the x a curve may be drawn over
+X_LABELS = {"step": "step", "time": "training time (min)", "wall": "wall clock (min since its first step)",
+            "images": "images seen"}
 SMOOTHING = 0.9  # weight of the displayed curves' EMA (the Training tab's default: a window of ~10 points)
 MAX_CURVE_POINTS = 4000  # a longer history is averaged in blocks (plots of many runs stay light)
 HISTORY_BOOKKEEPING = ("step", "epoch", "time", "wall")  # history keys that are not curves
@@ -212,15 +213,18 @@ def run_rows(runs_dir: Path | None = None) -> RunTable:
 
 @dataclass(frozen=True)
 class RunCurves:
-    """A run's curves as float64 arrays, each with its own x arrays (step, training minutes, images seen)."""
+    """A run's curves as float64 arrays, each with its own x arrays (step, training minutes, wall-clock minutes,
+    images seen). Training time excludes pauses and the gaps between resumed sessions; the wall clock does not."""
 
     name: str
     step: np.ndarray  # (N,) of the history
     minutes: np.ndarray  # (N,) training time
+    wall_minutes: np.ndarray  # (N,) wall clock since the first step
     images: np.ndarray  # (N,) images seen: step × batch size (per process under DDP)
     scalars: dict[str, np.ndarray]  # every numeric history key but the bookkeeping: loss, lr, grad norm, ...
     quality_step: np.ndarray  # (M,) steps of the quality points
     quality_minutes: np.ndarray  # (M,)
+    quality_wall_minutes: np.ndarray  # (M,) the wall clock at the scored steps (interpolated in the history)
     quality_images: np.ndarray  # (M,)
     quality: dict[str, np.ndarray]  # swd, precision, recall, ... (M,) each
     floor: dict[str, float]  # real vs real at the same counts ({} when none)
@@ -232,8 +236,9 @@ class RunCurves:
         if axis not in X_AXES:
             raise ValueError(f"x axis must be one of {', '.join(X_AXES)}, got {axis!r}")
         if quality:
-            return {"step": self.quality_step, "time": self.quality_minutes, "images": self.quality_images}[axis]
-        return {"step": self.step, "time": self.minutes, "images": self.images}[axis]
+            return {"step": self.quality_step, "time": self.quality_minutes, "wall": self.quality_wall_minutes,
+                    "images": self.quality_images}[axis]
+        return {"step": self.step, "time": self.minutes, "wall": self.wall_minutes, "images": self.images}[axis]
 
 
 def _block_mean(values: np.ndarray, block: int) -> np.ndarray:
@@ -274,9 +279,13 @@ def run_curves(run: Run, max_points: int = MAX_CURVE_POINTS) -> RunCurves:
     names = sorted({k for p in metrics.points for k in p.metrics})
     q_step = np.array([p.step for p in metrics.points], dtype=np.float64)
     scalars = {k: column(k) for k in keys}
-    return RunCurves(name=run.name, step=step, minutes=column("time") / 60, images=step * batch,
+    wall = column("wall")
+    wall = (wall - wall[0]) / 60 if len(wall) else wall
+    q_wall = np.interp(q_step, step, wall) if len(step) and len(q_step) else np.full(len(q_step), np.nan)
+    return RunCurves(name=run.name, step=step, minutes=column("time") / 60, wall_minutes=wall, images=step * batch,
                      scalars=scalars, quality_step=q_step,
                      quality_minutes=np.array([p.elapsed_s / 60 for p in metrics.points], dtype=np.float64),
+                     quality_wall_minutes=q_wall,
                      quality_images=q_step * batch,
                      quality={k: np.array([p.metrics.get(k, math.nan) for p in metrics.points], dtype=np.float64)
                               for k in names},

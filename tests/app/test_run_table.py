@@ -127,6 +127,8 @@ def test_curves_on_every_x_axis(runs):
     assert curves.x("step").tolist() == [r["step"] for r in history]
     assert np.allclose(curves.x("time"), [r["time"] / 60 for r in history])
     assert curves.x("images").tolist() == [4.0 * r["step"] for r in history]  # batch size 4
+    assert np.allclose(curves.x("wall"), [(r["wall"] - history[0]["wall"]) / 60 for r in history])
+    assert len(curves.x("wall", quality=True)) == 2 and np.all(np.diff(curves.x("wall", quality=True)) >= 0)
     assert curves.quality_step.tolist() == [2.0, 4.0] and len(curves.quality["swd"]) == 2
     assert curves.x("images", quality=True).tolist() == [8.0, 16.0] and "swd" in curves.floor
     assert curves.protocol == "8 samples, DPM-Solver++(2M) 2 steps, 8 refs"
