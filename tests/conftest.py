@@ -107,3 +107,43 @@ def tiny_diffusers_unet():
                                      up_block_types=("UpBlock2D", "UpBlock2D"))
 
     return make
+
+
+def _train_tiny_run(root, name: str, *, steps: int = 4, lr: float = 1e-3, objective: str = "eps",
+                    metrics_every: int = 0, preview_every: int = 0, stop_at: int | None = None, tensorboard=None,
+                    grad_clip: float = 1.0, warmup: int = 1):
+    """A real short training run (8×8 shapes, T = 10, a width-8 UNet) in `root/name`; scored every
+    `metrics_every` steps, previewed every `preview_every` steps, stopped on request at step `stop_at`.
+    Returns (run folder, the events it emitted)."""
+    from ddpm_studio.app.training import TrainingJob, prepare
+    from ddpm_studio.data import DataConfig
+    from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
+    from ddpm_studio.training.config import RunConfig, TrainingConfig
+    from ddpm_studio.training.events import StepEvent
+
+    config = RunConfig(model=UNET_PRESETS["tiny"].replace(base_channels=8, channel_mults=(1, 2), norm_groups=4),
+                       diffusion=DiffusionConfig(timesteps=10, objective=objective),
+                       data=DataConfig(source="builtin:shapes?n=8", image_size=8),
+                       training=TrainingConfig(batch_size=4, max_steps=steps, lr=lr, warmup_steps=warmup,
+                                               grad_clip=grad_clip, preview_every_steps=preview_every,
+                                               preview_time_share=0.0, preview_count=4, preview_sampler_steps=2,
+                                               metrics_every_steps=metrics_every, metrics_time_share=0.0,
+                                               metrics_count=8, metrics_reference_count=8, metrics_sampler_steps=2,
+                                               device="cpu", mixed_precision="no", num_threads=1))
+    session = prepare(TrainingJob(config=config, runs_dir=root, name=name, tensorboard=tensorboard))
+    events = []
+
+    def on_event(event):
+        events.append(event)
+        if stop_at is not None and isinstance(event, StepEvent) and event.step == stop_at:
+            session.request_stop()
+
+    session.run_training(on_event)  # releases the run's lock when it returns
+    return session.run.path, events
+
+
+@pytest.fixture(scope="session")
+def train_tiny_run():
+    """`train_tiny_run(root, name, steps=4, lr=..., objective=..., metrics_every=0, preview_every=0, stop_at=None,
+    tensorboard=None) -> (run folder, events)`: a real short training run (see `_train_tiny_run`)."""
+    return _train_tiny_run

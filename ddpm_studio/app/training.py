@@ -25,6 +25,7 @@ from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.events import FailedEvent, FinishedEvent, TrainingEvent
 from ddpm_studio.training.run_lock import RunLock
 from ddpm_studio.training.runs import Run, create_run, open_run, remove_unused_run
+from ddpm_studio.training.tensorboard_log import TensorBoardLog, require_tensorboard
 from ddpm_studio.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class TrainingJob:
     epochs: int | None = None
     max_minutes: float | None = None
     device: str | None = None
+    tensorboard: Path | None = None  # also log scalars and previews here for TensorBoard (training/tensorboard_log.py)
 
 
 def resumed_config(config: RunConfig, job: TrainingJob) -> RunConfig:
@@ -85,6 +87,7 @@ class TrainingSession:
     dataset: ImageDataset
     trainer: Trainer
     is_new: bool = False  # a run this job created (removed again if it fails before its first step)
+    tensorboard: TensorBoardLog | None = None  # the job's TensorBoard sink (main process only)
 
     @property
     def problems(self) -> list[Problem]:
@@ -109,20 +112,37 @@ class TrainingSession:
         if self.is_complete:
             log.info("%s: %s", self.run.path, run_complete_message(self.trainer.step))
             on_event(FinishedEvent(step=self.trainer.step, reason=RUN_COMPLETE))
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             return
         failed = []
 
         def watch(event: TrainingEvent) -> None:
             if isinstance(event, FailedEvent):
                 failed.append(event)
+            self._to_tensorboard(event)
             on_event(event)
 
-        self.trainer.run(watch)
+        try:
+            self.trainer.run(watch)
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
         if failed and failed[-1].step == 0 and self.is_new and self.trainer.dist.is_main:
             remove_unused_run(self.run)
 
     def request_stop(self) -> None:
         self.trainer.request_stop()
+
+    def _to_tensorboard(self, event: TrainingEvent) -> None:
+        """Feed the TensorBoard sink; a failure to write there is said once and ends that log, never training."""
+        if self.tensorboard is None:
+            return
+        try:
+            self.tensorboard(event)
+        except Exception as exc:  # noqa: BLE001 - an optional log must not fail the training it records
+            log.warning("TensorBoard logging stopped: %s", exc)
+            self.tensorboard = None
 
 
 def _share(path: str | None) -> str | None:
@@ -139,6 +159,8 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
     lets a face abandon the data loading (DataLoadCancelled); `on_status` names each stage.
     """
     status = on_status or (lambda _text: None)
+    if job.tensorboard is not None:
+        require_tensorboard()  # one line naming the extra, before anything is loaded or written
     if job.resume is not None:
         run = open_run(job.resume, root=job.runs_dir)
         config = resumed_config(run.config, job)
@@ -166,11 +188,13 @@ def prepare(job: TrainingJob, *, is_main: bool = True, share_path: Callable[[Any
     status("building the model …")
     try:
         trainer = Trainer.resume(run, dataset) if job.resume is not None else Trainer(config, dataset, run)
+        board = (TensorBoardLog(job.tensorboard, run.name, start_step=trainer.step)
+                 if job.tensorboard is not None and is_main else None)
     except BaseException:
         if job.resume is None and is_main:
             remove_unused_run(run)  # a model that cannot be built leaves no empty run folder behind
         raise
-    return TrainingSession(run, dataset, trainer, is_new=job.resume is None and is_main)
+    return TrainingSession(run, dataset, trainer, is_new=job.resume is None and is_main, tensorboard=board)
 
 
 def with_data_classes(config: RunConfig, classes: tuple[str, ...]) -> RunConfig:

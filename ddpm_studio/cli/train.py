@@ -93,7 +93,7 @@ class _TrainReporter:
 
 # the flags a resume takes; every other one describes a new run, and is refused with --resume (never ignored)
 RESUME_FLAGS = frozenset({"resume", "runs_dir", "quiet", "steps", "epochs", "minutes", "device", "func", "verbose",
-                          "command", "new_run_defaults"})
+                          "command", "new_run_defaults", "tensorboard"})
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -112,10 +112,11 @@ def _job(args: argparse.Namespace) -> TrainingJob:
     if not args.resume:
         config = config_from_args(args)
         _say_data_choice(args, config.data)
-        return TrainingJob(config=config, runs_dir=args.runs_dir, name=args.name)
+        return TrainingJob(config=config, runs_dir=args.runs_dir, name=args.name, tensorboard=args.tensorboard)
     _check_resume_flags(args)
     return TrainingJob(resume=args.resume, runs_dir=args.runs_dir, max_steps=args.steps, epochs=args.epochs,
-                       max_minutes=args.minutes, device=args.device if args.device != "auto" else None)
+                       max_minutes=args.minutes, device=args.device if args.device != "auto" else None,
+                       tensorboard=args.tensorboard)
 
 
 def _say_data_choice(args: argparse.Namespace, data: DataConfig) -> None:
@@ -282,6 +283,9 @@ def add_train(sub: Any) -> None:
     p.add_argument("--keep-last", type=int, default=t.keep_last, help="checkpoints kept")
     p.add_argument("--name", default=None, help="run folder name (default: date-data-size)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (folder or name)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also log loss, learning rate, quality metrics and previews for TensorBoard in DIR/<run name> "
+                        "(needs the tensorboard extra: pip install 'ddpm-studio[tensorboard]')")
     add_common(p)
     for action in p._actions:  # options without help text still show their default
         if action.help is None and action.option_strings and action.default not in (None, False):

@@ -29,6 +29,7 @@ from ddpm_studio.gui.inpaint.inpaint_view import InpaintView
 from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.lab import LabView
 from ddpm_studio.gui.probe.probe_view import ProbeView
+from ddpm_studio.gui.runs import RunsView
 from ddpm_studio.gui.sampler.sampler_view import SamplerView
 from ddpm_studio.gui.start_hint import StartHint, hint_wanted, remember_hint_seen
 from ddpm_studio.gui.state import DEFAULT_SOURCE, AppState
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_SIZE = (1280, 820)  # clamped to the screen
 TAB_NAMES = ("Dataset", "Forward process", "Training", "Sampler", "Compare samplers", "Probe", "Inpaint",
-             "2-D lab")
+             "2-D lab", "Runs")
 
 
 def _open(spec: str, _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
@@ -83,11 +84,13 @@ class MainWindow(QMainWindow):
         self.compare_view, self.probe_view = CompareSamplersView(state), ProbeView(state)  # issue 12
         self.inpaint_view = InpaintView(state)
         self.lab_view = LabView(state)  # issue 26
+        self.runs_view = RunsView(state)  # issue 21
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Main areas")
         self.tabs.setDocumentMode(True)
         for widget, name in zip((self.dataset_view, self.forward_view, self.training_panel, self.sampler_view,
-                                 self.compare_view, self.probe_view, self.inpaint_view, self.lab_view), TAB_NAMES):
+                                 self.compare_view, self.probe_view, self.inpaint_view, self.lab_view, self.runs_view),
+                                TAB_NAMES):
             widget.setAccessibleName(name)
             self.tabs.addTab(widget, name)
         self.start_hint = StartHint(TAB_NAMES[:4])
@@ -368,6 +371,7 @@ class MainWindow(QMainWindow):
         self.sampler_view.shutdown(timeout_s=10.0)
         self.inpaint_view.shutdown(timeout_s=10.0)
         self.lab_view.shutdown(timeout_s=10.0)
+        self.runs_view.shutdown()
         self.forward_view.shutdown()
         self.dataset_view.shutdown()
         self._opener.shutdown(5.0)  # a source still opening is not shown any more

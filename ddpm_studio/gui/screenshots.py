@@ -14,6 +14,7 @@ With `--classes W`, also sampler_classes.png: a class-conditional model (the dem
 with "all classes" (one row per class from the same noise) at guidance scale w = W.
 With `--guidance-model CKPT` (a class-conditional checkpoint or run trained on the shown data), also
 compare_guidance.png: the Compare-samplers tab's guidance sweep of that model (w = 0, 1, 1.5, 2, 3, 5).
+With `--runs FOLDER` (a runs folder, copied), runs.png: the Runs tab with all its runs selected and overlaid.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def copy_run(run_dir: Path) -> Path:
 def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None = None,
             compare: str = "eta", compare_count: int = 16, compare_timeout_s: float = 240.0,
             size: tuple[int, int] = WINDOW_SIZE, classes_w: float | None = None,
-            classes_model: Path | None = None, guidance_model: Path | None = None) -> list[Path]:
+            classes_model: Path | None = None, guidance_model: Path | None = None,
+            runs: Path | None = None) -> list[Path]:
     """Build the main window, visit each tab and save PNGs into `out_dir`; returns the files."""
     from ddpm_studio.gui.application import create_application
     from ddpm_studio.gui.main_window import MainWindow
@@ -93,6 +95,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
     app = create_application([])
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = copy_run(run_dir) if run_dir is not None else None
+    shown_runs = [copy_run(path).name for path in sorted(runs.iterdir()) if (path / "config.json").is_file()] \
+        if runs is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         state = AppState(QSettings(os.path.join(tmp, "settings.ini"), QSettings.Format.IniFormat))
         window = MainWindow(state, initial_source=source)
@@ -109,6 +113,8 @@ def capture(out_dir: Path, source: str = "builtin:shapes", run_dir: Path | None 
         saved += _lab(window, out_dir)
         if guidance_model is not None:
             saved += _compare_guidance(window, out_dir, guidance_model)
+        if shown_runs:
+            saved.append(_runs(window, out_dir, shown_runs))
         window.close()
         wait_until(timeout_s=0.5)
     del app
@@ -251,6 +257,18 @@ def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> 
     return saved
 
 
+def _runs(window, out_dir: Path, names: list[str]) -> Path:
+    """The Runs tab with these runs selected: their curves overlaid, x = step."""
+    from ddpm_studio.gui.main_window import TAB_NAMES
+
+    view = window.runs_view
+    window.tabs.setCurrentIndex(TAB_NAMES.index("Runs"))
+    wait_until(lambda: view.model.rowCount() >= len(names), timeout_s=60)
+    view.select_runs(names)
+    wait_until(lambda: len(view.curves.scalar_curves()) == len(names), timeout_s=60)
+    return _save(window, out_dir / "runs.png")
+
+
 def _sample(view, timeout_s: float) -> bool:
     """Press Sample and wait for the worker to finish; True if it completed."""
     start = time.monotonic()
@@ -310,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the class-conditional model of --classes (default: the demo model)")
     parser.add_argument("--guidance-model", type=Path, default=None,
                         help="a class-conditional checkpoint or run: also compare_guidance.png (its guidance sweep)")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="a runs folder whose runs the Runs tab shows overlaid in runs.png (copied)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.run is not None and not (args.run / "config.json").is_file():
         parser.error(f"--run: not a training run (no config.json): {args.run}")
@@ -318,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in capture(args.out_dir, args.source, args.run, args.compare, args.compare_count,
                             args.compare_timeout, args.size, args.classes, args.classes_model,
-                            args.guidance_model):
+                            args.guidance_model, args.runs):
             sys.stdout.write(f"{path}\n")
     finally:
         shutil.rmtree(os.environ["DDPM_STUDIO_HOME"], ignore_errors=True)

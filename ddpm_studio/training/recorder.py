@@ -6,7 +6,9 @@ training ends, so a crash loses at most the steps since the last flush (and a re
 back to its checkpoint anyway). Each flush also rewrites timestep_loss.json atomically when it changed.
 That file is a display statistic, not part of the exact-resume state: after a crash it may include steps
 past the checkpoint a resume starts from, and a failure to write it is logged, never fatal.
-Only rank 0 records under DDP.
+outcome.json says how the last session ended (done / stopped / failed, with a failure's kind and message): removed
+when a session starts, written when it ends, so a killed or crashed run has none (app/run_table.py then infers
+its state from the history and the checkpoints). Only rank 0 records under DDP.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
 from ddpm_studio.atomic import atomic_append, atomic_write_text
-from ddpm_studio.training.runs import Run
+from ddpm_studio.errors_text import one_line
+from ddpm_studio.training.run_files import is_int, read_json_file
+from ddpm_studio.training.runs import OUTCOME_FILE, Run
 from ddpm_studio.training.timestep_loss import TimestepLossTracker
 
 log = logging.getLogger(__name__)
 
 HISTORY_FLUSH_EVERY = 50  # steps between appends to history.jsonl
+OUTCOME_STATES = ("done", "stopped", "failed")
 
 
 class RunRecorder:
@@ -59,6 +66,22 @@ class RunRecorder:
                 log.warning("could not store the loss by timestep in %s: %s", self.run.timestep_loss_path, exc)
             self._tracker_unsaved = False
 
+    def begin(self) -> None:
+        """A session starts: the last one's outcome no longer describes the run (a crash leaves none behind)."""
+        try:
+            (self.run.path / OUTCOME_FILE).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s of run %s: %s", OUTCOME_FILE, self.run.name, exc)
+
+    def finish(self, state: str, step: int, kind: str | None = None, message: str | None = None) -> None:
+        """Record how this session ended (one of OUTCOME_STATES; a failure's kind and one-line message); a failure
+        to write it is logged, never fatal (the listing then infers the state from the other files)."""
+        record = {"state": state, "step": step, "kind": kind, "message": message, "wall": round(time.time(), 3)}
+        try:
+            atomic_write_text(self.run.path / OUTCOME_FILE, json.dumps(record) + "\n", what=OUTCOME_FILE)
+        except OSError as exc:
+            log.warning("could not record the outcome of run %s: %s", self.run.name, exc)
+
     def resume(self) -> None:
         """Keep accumulating the run's stored loss by timestep; a missing or damaged file starts afresh."""
         try:
@@ -68,3 +91,21 @@ class RunRecorder:
                 self._step = record.step
         except ValueError as exc:
             log.warning("loss by timestep of run %s starts afresh: %s", self.run.name, exc)
+
+
+def read_outcome(run_path: Path) -> dict[str, Any] | None:
+    """outcome.json of a run, or None (absent: trained before it was written, crashed, or training now; unusable:
+    with a warning naming the file)."""
+    path = Path(run_path) / OUTCOME_FILE
+    try:
+        record = read_json_file(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s is not used: %s", path, one_line(exc))
+        return None
+    if not isinstance(record, dict) or record.get("state") not in OUTCOME_STATES or not is_int(record.get("step")):
+        log.warning("%s is not used: its state must be one of %s and its step an integer", path,
+                    ", ".join(OUTCOME_STATES))
+        return None
+    return record

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".lock"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a .lock that is a symbolic link is refused, never written through
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a .lock that is a FIFO must not block the open for ever
+_HELD_HERE: set[Path] = set()  # run folders this process holds the lock of (is_locked answers them without flock)
 
 
 class RunLocked(Exception):
@@ -93,6 +94,7 @@ class RunLock:
             os.close(fd)
             raise
         self._fd = fd
+        _HELD_HERE.add(self.run_path.resolve())
         return self
 
     def _open(self) -> int:
@@ -156,6 +158,7 @@ class RunLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        _HELD_HERE.discard(self.run_path.resolve())
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -170,3 +173,34 @@ class RunLock:
                  tb: TracebackType | None) -> None:
         self.release()
 
+
+
+def is_locked(run_path: Path) -> bool:
+    """True while some process trains the run (holds its lock), for listings: the lock file is never created,
+    written or followed. The holder named in the file decides how: this process answers from its own record of
+    the locks it holds; one that is gone (on this host) means no lock at all; otherwise a shared flock is tried
+    for an instant on a read-only descriptor (a conflict with the holder's exclusive one means held), which a
+    writer starting in that instant would meet only if the last holder still lives."""
+    path = Path(run_path) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # absent, a link or unreadable: nobody trains through it
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        pid, host = _describe(os.pread(fd, 256, 0).decode("utf-8", "replace"))
+        if host == socket.gethostname() and pid == os.getpid():
+            return Path(run_path).resolve() in _HELD_HERE  # this process: no flock that a starting Trainer could meet
+        if pid is not None and host == socket.gethostname() and not _pid_alive(pid):
+            return False  # its last holder is gone: stale by construction
+        if fcntl is None:
+            return pid is not None and pid != os.getpid()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -6,6 +6,7 @@
         history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall
         timestep_loss.json     the running loss by timestep bucket (timestep_loss.py); absent in older runs
         previews/epoch_XXXX.png  the EMA preview grid at the end of each epoch
+        outcome.json           how the last training session ended (recorder.py); none while training or after a crash
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ HISTORY_FILE = "history.jsonl"
 TIMESTEP_LOSS_FILE = "timestep_loss.json"
 CHECKPOINTS_DIR = "checkpoints"
 PREVIEWS_DIR = "previews"
+OUTCOME_FILE = "outcome.json"  # how the last training session ended (recorder.py): {"state", "step", "kind", ...}
 DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "model.safetensors"  # shipped EMA-only demo model
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -234,8 +236,9 @@ def create_run(config: RunConfig, root: Path | None = None, name: str | None = N
     return run
 
 
-# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files)
-UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt"})
+# what a run that never completed a step may hold and still count as unused (problems.txt: the skipped data files;
+# outcome.json: its failure)
+UNUSED_RUN_FILES = frozenset({CONFIG_FILE, CHECKPOINTS_DIR, PREVIEWS_DIR, ".lock", "problems.txt", OUTCOME_FILE})
 
 
 def remove_unused_run(run: Run) -> bool:

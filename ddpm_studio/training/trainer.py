@@ -110,6 +110,7 @@ class Trainer:
         self._running.set()
         self._blocked = threading.Event()
         self.skipped_checkpoints: tuple[str, ...] = ()  # damaged newer checkpoints a resume passed over
+        self._outcome: tuple[str, str | None, str | None] | None = None  # (state, failure kind, message) of run()
 
     @property
     def model(self) -> torch.nn.Module:
@@ -175,10 +176,11 @@ class Trainer:
     def run(self, on_event: EventCallback) -> None:
         """Train until done, stopped or failed; the last event is FinishedEvent or FailedEvent."""
         emit: EventCallback = on_event if self.dist.is_main else (lambda event: None)
-        failed = True
+        failed, self._outcome = True, None
         try:
             if self.lock is not None:
                 self.lock.acquire()  # again, if an earlier run() released it
+                self.recorder.begin()  # the last session's outcome.json no longer describes the run
             reason = self._train(emit)
             failed = False
         except NonFiniteLoss as exc:
@@ -199,12 +201,15 @@ class Trainer:
                 log.exception("training failed")
                 self._fail(emit, one_line(exc, with_type=True), "error")
         else:
+            self._outcome = ("done" if reason == "completed" else "stopped", None, None)
             emit(FinishedEvent(step=self.step, reason=reason))
         finally:
             try:
                 self._flush_history()
             except OSError as exc:  # the failure (if any) was reported already; this is its echo
                 (log.info if failed else log.warning)("could not write the history: %s", exc)
+            if self.dist.is_main and self._outcome is not None and self._outcome[1] != "locked":
+                self.recorder.finish(self._outcome[0], self.step, *self._outcome[1:])  # outcome.json (run table)
             self.release_lock()
 
     def release_lock(self) -> None:
@@ -219,6 +224,7 @@ class Trainer:
     def _fail(self, emit: EventCallback, message: str, kind: str) -> None:
         # the FailedEvent carries the message to the faces, which show it once; the log file keeps a copy
         log.info("training failed (%s): %s", kind, message)
+        self._outcome = ("failed", kind, message)
         try:
             emit(FailedEvent(step=self.step, message=message, kind=kind))
         except Exception:

@@ -9,6 +9,7 @@ explains an invalid combination in one line before Start (the panel disables Sta
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -33,6 +34,7 @@ from ddpm_studio.engine.losses import LOSS_NAMES
 from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
 from ddpm_studio.training.devices import DEVICE_CHOICES, bf16_supported, cuda_available
+from ddpm_studio.training.tensorboard_log import INSTALL_HINT, default_tensorboard_dir, tensorboard_available
 
 IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
 # The words shown for the choices of the configs' lists (a choice without words shows its name).
@@ -129,6 +131,11 @@ class TrainingForm(QWidget):
         self.checkpoint_every = QSpinBox()
         self.checkpoint_every.setRange(1, 10_000_000)
         self.checkpoint_every.setValue(tr.checkpoint_every_steps)
+        self.tensorboard = QCheckBox("log to TensorBoard")  # not part of the RunConfig: where else to log it
+        self.tensorboard.setEnabled(tensorboard_available())
+        self.tensorboard.setToolTip(f"Also write loss, learning rate, quality and previews for TensorBoard in "
+                                    f"{default_tensorboard_dir()}/<run name>." if tensorboard_available()
+                                    else INSTALL_HINT)
         self._build_layout()
         self._tooltips()
         for box in self.findChildren(QComboBox):
@@ -179,6 +186,7 @@ class TrainingForm(QWidget):
         f.addRow("preview every (epochs)", self.preview_every)
         f.addRow("preview images", self.preview_count)
         f.addRow("checkpoint every (steps)", self.checkpoint_every)
+        f.addRow("", self.tensorboard)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for group in (data, model, diffusion, train):
@@ -232,6 +240,10 @@ class TrainingForm(QWidget):
                            preview_count=self.preview_count.value(),
                            checkpoint_every_steps=self.checkpoint_every.value())
         return RunConfig(model=self._model_config(), diffusion=diffusion, data=data, training=training)
+
+    def tensorboard_dir(self) -> Path | None:
+        """Where the job also logs for TensorBoard (the box is ticked), else None."""
+        return default_tensorboard_dir() if self.tensorboard.isChecked() else None
 
     def length_choice(self) -> tuple[int | None, int | None, float | None]:
         """(max_steps, epochs, max_minutes) of "train for": exactly one is set."""

@@ -220,7 +220,7 @@ class TrainingPanel(QWidget):
             self._update_buttons()
             return
         self._reopened = None
-        self._begin(TrainingJob(config=self.form.run_config()), clear=True)
+        self._begin(TrainingJob(config=self.form.run_config(), tensorboard=self.form.tensorboard_dir()), clear=True)
 
     @Slot()
     def resume_run(self) -> None:
@@ -228,7 +228,8 @@ class TrainingPanel(QWidget):
         if self._reopened is None or self.is_busy():
             return
         max_steps, epochs, max_minutes = self.form.length_choice()
-        job = TrainingJob(resume=self._reopened, max_steps=max_steps, epochs=epochs, max_minutes=max_minutes)
+        job = TrainingJob(resume=self._reopened, max_steps=max_steps, epochs=epochs, max_minutes=max_minutes,
+                          tensorboard=self.form.tensorboard_dir())
         self._begin(job, clear=False)
 
     @Slot()
