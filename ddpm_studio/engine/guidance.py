@@ -105,10 +105,17 @@ class Autoguidance(nn.Module):
         return _num_classes(self.main)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        if self.scale == 0.0:  # the weak model alone, one network (`SamplingConfig.batch_factor` counts 1) --
+            weak = self.weak(x, t)
+            if weak.shape[1] == x.shape[1]:  # -- unless a learned variance must come from the main model
+                return weak
+        else:
+            weak = None
         main = self.main(x, t)
         if self.scale == 1.0:
             return main
-        (main_mean, main_var), (weak_mean, _) = _split(main, x.shape[1]), _split(self.weak(x, t), x.shape[1])
+        weak = self.weak(x, t) if weak is None else weak
+        (main_mean, main_var), (weak_mean, _) = _split(main, x.shape[1]), _split(weak, x.shape[1])
         return torch.cat([weak_mean + self.scale * (main_mean - weak_mean), main_var], dim=1)
 
 

@@ -129,6 +129,29 @@ def test_autoguidance_formula():
     assert autoguided(main, weak, 1.0)(x, torch.zeros(1)).flatten().tolist() == [2.0] * 4
 
 
+def test_autoguidance_at_w_0_and_1_runs_one_network():
+    """w = 0 is the weak model alone and w = 1 the main one, one network each (the cost `batch_factor` says);
+    with a learned variance, w = 0 still takes the variance channels from the main model."""
+    calls: list[str] = []
+
+    def net(name: str, factor: float, channels: int = 1):
+        def run(x, t):
+            calls.append(name)
+            return torch.cat([factor * x] * channels, dim=1)
+        return run
+
+    x, t = torch.ones(1, 1, 2, 2), torch.zeros(1)
+    assert autoguided(net("main", 2.0), net("weak", 1.0), 0.0)(x, t).flatten().tolist() == [1.0] * 4
+    assert calls == ["weak"]
+    calls.clear()
+    autoguided(net("main", 2.0), net("weak", 1.0), 1.0)(x, t)
+    assert calls == ["main"]
+    calls.clear()
+    out = autoguided(net("main", 2.0, 2), net("weak", 1.0, 2), 0.0)(x, t)  # learned variance: (mean, variance)
+    assert sorted(calls) == ["main", "weak"] and out[:, 0].flatten().tolist() == [1.0] * 4
+    assert out[:, 1].flatten().tolist() == [2.0] * 4  # the main model's variance channel
+
+
 def test_labels_for_batches_and_errors():
     assert labels_for([2], 3, 3).tolist() == [2, 2, 2]
     assert labels_for([0, 2], 4, 3).tolist() == [0, 0, 2, 2]  # N = 2 chains per image
