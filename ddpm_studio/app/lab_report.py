@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.lab import Lab, LabConfig, LossPoint, SamplerChoice
+from ddpm_studio.app.lab import Lab, LabConfig, LossPoint, SamplerChoice, class_spread
 from ddpm_studio.app.lab_figure import field_panel, loss_panel, trajectory_panel
 from ddpm_studio.atomic import atomic_write_bytes
 
@@ -25,7 +25,7 @@ class LabReport:
     figure: Path
     metrics: Path
     floor: float
-    distances: dict[str, float]  # "<method>@<nfe>" -> SWD to the data
+    distances: dict[str, float]  # "<method>@<nfe>" (+ ",cfg=W" / ",auto=W" when guided) -> SWD to the data
 
 
 def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir: Path | str, *,
@@ -49,9 +49,13 @@ def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir
     for choice in choices:
         trajectory = lab.trajectories(choice, count=count, seed=seed, x_T=x_T)
         distance = lab.distance(trajectory.samples, seed=seed)
-        distances[f"{choice.method}@{trajectory.nfe}"] = distance
-        lanes.append({"method": choice.method, "nfe": trajectory.nfe, "eta": choice.eta, "swd": distance,
-                      "nearest_data_median": float(_median(lab.nearest_data_distance(trajectory.samples)))})
+        distances[lane_key(choice, trajectory.nfe)] = distance
+        lane = {"method": choice.method, "nfe": trajectory.nfe, "eta": choice.eta, "swd": distance,
+                "guidance": choice.guidance, "autoguide": choice.autoguide, "class": choice.klass,
+                "nearest_data_median": float(_median(lab.nearest_data_distance(trajectory.samples)))}
+        if trajectory.labels is not None:
+            lane["class_spread"] = class_spread(trajectory.samples, trajectory.labels)
+        lanes.append(lane)
         panels.append(trajectory_panel(lab.data.points, trajectory, distance, floor))
     panels.append(field_panel(lab.forward_cloud(t), lab.field(t), lab.diffusion.num_timesteps))
     panels.append(loss_panel(lab.history))
@@ -60,6 +64,14 @@ def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir
     metrics_path = out / METRICS_NAME
     atomic_write_bytes(metrics_path, (json.dumps(metrics, indent=2) + "\n").encode(), what="the metrics")
     return LabReport(figure=figure, metrics=metrics_path, floor=floor, distances=distances)
+
+
+def lane_key(choice: SamplerChoice, nfe: int) -> str:
+    """The metrics' name of a lane: ``ddim@25``, ``ddim@25,cfg=5``, ``ddim@25,auto=2``."""
+    key = f"{choice.method}@{nfe}"
+    if choice.steered:
+        key += f",{'auto' if choice.autoguide else 'cfg'}={choice.guidance:g}"
+    return key + (f",class={choice.klass}" if choice.klass is not None else "")
 
 
 def _median(values: Any) -> float:
@@ -73,6 +85,9 @@ def _metrics(config: LabConfig, lab: Lab, steps: int, floor: float, lanes: list[
         "format": "ddpm-studio.lab/1",
         "data": config.data, "points": len(lab.data), "steps": lab.step, "requested_steps": steps,
         "model": config.model.to_dict(), "diffusion": config.diffusion.to_dict(),
+        "conditional": config.conditional, "num_classes": lab.num_classes,
+        "data_class_spread": (class_spread(lab.data.points, lab.data.labels)
+                              if lab.data.labels is not None else None),
         "batch_size": config.batch_size, "lr": config.lr, "ema_decay": config.ema_decay, "seed": config.seed,
         "samples": count, "floor_swd": floor, "samplers": lanes,
         "loss": [[p.step, p.loss] for p in lab.history],

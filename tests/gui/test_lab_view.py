@@ -126,3 +126,27 @@ def test_bad_points_say_so(qtbot, view, tmp_path):
     qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
     assert view.error == "one.csv: one point; a distribution needs at least 2"
     assert view.status.text() == "⚠ one.csv: one point; a distribution needs at least 2"
+
+
+def test_guidance_preset_and_lanes(qtbot, view):
+    """The mode-dropping preset ticks "class-conditional" and sets the right lane to CFG w = 5; guiding an
+    unconditional lab says why it cannot."""
+    view.preset.setCurrentIndex(view.preset.findData("mode_dropping"))
+    _idle(qtbot, view)
+    assert view.conditional.isChecked() and view.config().conditional
+    assert view.right_lane.guidance.value() == 5.0 and not view.right_lane.autoguide.isChecked()
+    view.points.setValue(300)
+    view.steps.setValue(20)
+    view.reopen()
+    _idle(qtbot, view)
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.left_lane.plot.title_text == "DDIM, 25 NFE"
+    assert view.right_lane.plot.title_text == "DDIM, CFG w=5, 25 NFE"
+    assert view.right_lane.summary.text().startswith("DDIM, CFG w=5, 25 NFE: SWD to the data ")
+
+    view.conditional.click()  # unticked: a fresh unconditional lab
+    qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)
+    assert view.error == ("classifier-free guidance (w != 1) needs a class-conditional lab: tick 'class-conditional' "
+                          "on labelled points, or use autoguidance")
+    assert view.status.text().startswith("⚠ classifier-free guidance (w != 1) needs")

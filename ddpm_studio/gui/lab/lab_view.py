@@ -60,6 +60,13 @@ class LabLane(QWidget):
         self.eta.setRange(0.0, 1.0)
         self.eta.setSingleStep(0.1)
         self.eta.setToolTip("DDIM's η: 0 deterministic, 1 as stochastic as DDPM")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0.0, 20.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setToolTip("guidance scale w: 1 none; classifier-free guidance needs a class-conditional lab")
+        self.autoguide = QCheckBox("auto")
+        self.autoguide.setToolTip("autoguidance: guide by the lab's earlier snapshot instead of the unconditional "
+                                  "branch (Karras et al. 2024)")
         self.plot = PointPlot()
         self.summary = QLabel("")  # the sampler, its NFE and its distance to the data against the floor
         self.summary.setWordWrap(True)
@@ -70,6 +77,9 @@ class LabLane(QWidget):
         row.addWidget(self.nfe)
         row.addWidget(QLabel("η"))
         row.addWidget(self.eta)
+        row.addWidget(QLabel("w"))
+        row.addWidget(self.guidance)
+        row.addWidget(self.autoguide)
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -79,27 +89,32 @@ class LabLane(QWidget):
         layout.addWidget(self.plot, 1)
         self.set_choice(choice)
         self.method.currentIndexChanged.connect(self._follow_method)
-        for box in (self.nfe, self.eta):
+        for box in (self.nfe, self.eta, self.guidance):
             box.valueChanged.connect(self.changed)
+        self.autoguide.toggled.connect(self.changed)
 
     def set_choice(self, choice: SamplerChoice) -> None:
-        for box in (self.method, self.nfe, self.eta):
+        boxes = (self.method, self.nfe, self.eta, self.guidance, self.autoguide)
+        for box in boxes:
             box.blockSignals(True)
         self.method.setCurrentIndex(self.method.findData(choice.method))
         self.nfe.setValue(choice.nfe)
         self.eta.setValue(choice.eta)
-        for box in (self.method, self.nfe, self.eta):
+        self.guidance.setValue(choice.guidance)
+        self.autoguide.setChecked(choice.autoguide)
+        for box in boxes:
             box.blockSignals(False)
         self._follow_method()
 
     def choice(self) -> SamplerChoice | None:
         if self.schedule is not None:
             return None
-        return SamplerChoice(self.method.currentData(), self.nfe.value(), self.eta.value())
+        return SamplerChoice(self.method.currentData(), self.nfe.value(), self.eta.value(),
+                             guidance=self.guidance.value(), autoguide=self.autoguide.isChecked())
 
     def set_schedule(self, schedule: str | None) -> None:
         self.schedule = schedule
-        for box in (self.method, self.nfe, self.eta):
+        for box in (self.method, self.nfe, self.eta, self.guidance, self.autoguide):
             box.setEnabled(schedule is None)
         self._follow_method()
 
@@ -155,6 +170,9 @@ class LabView(QWidget):
         self.schedule = _combo(SCHEDULE_NAMES, self._base.diffusion.schedule)
         self.objective = _combo(OBJECTIVES, self._base.diffusion.objective)
         self.steps = _spin(1, 100000, DEFAULT_TRAIN_STEPS)
+        self.conditional = QCheckBox("class-conditional")
+        self.conditional.setToolTip("train on the points' labels (mixture component, moon, ring, arm) with label "
+                                    "dropout, so the lanes can use classifier-free guidance (w)")
         self.train_button = QPushButton("Train")
         self.pause_button = QPushButton("Pause")
         self.reset_button = QPushButton("Reset")
@@ -173,6 +191,7 @@ class LabView(QWidget):
         form.addRow("Schedule", self.schedule)
         form.addRow("Objective", self.objective)
         form.addRow("Train steps", self.steps)
+        form.addRow("Labels", self.conditional)
         buttons = QHBoxLayout()
         for button in (self.train_button, self.pause_button, self.reset_button):
             buttons.addWidget(button)
@@ -227,6 +246,7 @@ class LabView(QWidget):
         self.data.lineEdit().editingFinished.connect(self._data_edited)
         for box in (self.schedule, self.objective):
             box.activated.connect(lambda _: self.reopen())
+        self.conditional.clicked.connect(lambda _: self.reopen())
         self.points.editingFinished.connect(self.reopen)
         self.train_button.clicked.connect(self.train)
         self.pause_button.clicked.connect(self.pause)
@@ -250,7 +270,7 @@ class LabView(QWidget):
         diffusion = replace(self._base.diffusion, schedule=self.schedule.currentText(),
                             objective=self.objective.currentText())
         return replace(self._base, data=self.data.currentText().strip(), points=self.points.value(),
-                       diffusion=diffusion)
+                       diffusion=diffusion, conditional=self.conditional.isChecked())
 
     def request(self) -> LabRequest:
         """What the plots should show, read from the widgets (GUI thread only)."""
@@ -287,6 +307,7 @@ class LabView(QWidget):
                            (self.objective, preset.config.diffusion.objective)):
             box.setCurrentText(value)
         self.points.setValue(preset.config.points)
+        self.conditional.setChecked(preset.config.conditional)
         self.steps.setValue(max(1, preset.train_steps))
         self.left_lane.set_choice(preset.left)
         self.right_lane.set_choice(preset.right)
