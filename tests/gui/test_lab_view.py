@@ -150,3 +150,58 @@ def test_guidance_preset_and_lanes(qtbot, view):
     assert view.error == ("classifier-free guidance (w != 1) needs a class-conditional lab: tick 'class-conditional' "
                           "on labelled points, or use autoguidance")
     assert view.status.text().startswith("⚠ classifier-free guidance (w != 1) needs")
+
+
+def _drag(widget, points) -> None:
+    """A left-button drag through ``points`` (QTest's mouseMove carries no buttons, so the events are sent)."""
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    press, move = QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove
+    for kind, (x, y) in [(press, points[0])] + [(move, p) for p in points[1:]]:
+        button = Qt.MouseButton.LeftButton if kind == press else Qt.MouseButton.NoButton
+        event = QMouseEvent(kind, QPointF(x, y), QPointF(widget.mapToGlobal(QPointF(x, y))), button,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def test_draw_points_with_the_mouse_and_train_on_them(qtbot, view):
+    from ddpm_studio.gui.lab.lab_view import DAB
+
+    view.data.setCurrentText("draw")
+    view._data_chosen()
+    assert view.draw_box.isVisible() and view.status.text().startswith("drawing: 0 points")
+    plot = view.forward_plot
+    centre = plot.mapFromScene(plot.getPlotItem().vb.mapViewToScene(pg_point(0.5, 0.5)))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    drawn = view.drawn
+    assert len(drawn) == DAB and np.linalg.norm(drawn - [0.5, 0.5], axis=1).max() < view.brush_radius.value() + 0.05
+    assert len(plot.data_item.data) == DAB  # shown as it is drawn
+    view.use_button.click()  # too few: said, nothing started
+    assert not view.running
+    assert view.error == f"drawn: {DAB} points; draw at least 20 (click or drag on the middle plot)"
+    assert view.status.text() == f"⚠ {view.error}"
+
+    start = plot.mapFromScene(plot.getPlotItem().vb.mapViewToScene(pg_point(-1.0, -0.5)))
+    _drag(plot.viewport(), [(start.x() + 8 * k, start.y()) for k in range(6)])
+    assert len(view.drawn) == 7 * DAB
+    assert view.drawn[DAB:, 0].min() < -0.85 and view.drawn[DAB:, 0].max() > -0.8  # along the stroke
+    view.use_button.click()
+    _idle(qtbot, view)
+    assert len(plot.data_item.data) == 7 * DAB and np.abs(plot.data_item.data).max() == pytest.approx(1.0, abs=1e-5)
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.status.text().startswith("step 30, loss ")
+
+    view.add_drawn(0.0, 0.0)  # drawing again drops the trained lab and shows the canvas
+    assert view.status.text().startswith(f"drawing: {8 * DAB} points") and view.train_button.text() == "Train"
+    view.clear_drawn()
+    assert len(view.drawn) == 0 and len(plot.data_item.data) == 0
+    view.train()
+    assert view.error.startswith("drawn: 0 points; draw at least 20") and not view.running
+
+
+def pg_point(x: float, y: float):
+    from PySide6.QtCore import QPointF
+    return QPointF(x, y)

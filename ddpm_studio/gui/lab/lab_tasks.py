@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory
+from ddpm_studio.data.points import PointSet
 from ddpm_studio.gui.lab.lab_plot import EXTENT
 
 SNAPSHOT_S = 0.1  # the field and the loss while training: 10 per second
@@ -65,9 +66,11 @@ class LabOpened:
     snapshot: LabSnapshot
 
 
-def open_task(config: LabConfig, request: Callable[[], LabRequest]) -> Callable[..., LabOpened]:
+def open_task(config: LabConfig, request: Callable[[], LabRequest],
+              data: PointSet | None = None) -> Callable[..., LabOpened]:
+    """A new Lab for ``config`` (on ``data`` when given: points drawn with the mouse) and its first look."""
     def run(should_stop: Callable[[], bool], report: Callable[..., None]) -> LabOpened:
-        lab = Lab(config)
+        lab = Lab(config, data)
         clouds = lab.forward_clouds()
         wanted = request()
         return LabOpened(lab=lab, points=lab.data.points, labels=lab.data.labels, clouds=clouds,

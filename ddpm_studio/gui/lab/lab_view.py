@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from ddpm_studio.app.lab import DEFAULT_TRAIN_STEPS, LabConfig, SamplerChoice
 from ddpm_studio.app.lab_presets import PRESETS, LabPreset, get_preset
-from ddpm_studio.data.points import POINT_SETS
+from ddpm_studio.data.points import MIN_DRAWN, POINT_SETS, PointDataError, brush, drawn_points
 from ddpm_studio.engine import SAMPLERS, SCHEDULE_NAMES
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.gui.jobs.task_worker import TaskRunner
@@ -39,7 +39,9 @@ from ddpm_studio.gui.lab.lab_plot import PointPlot
 from ddpm_studio.gui.lab.lab_tasks import LabOpened, LabRequest, LabSnapshot, Lane, look_task, open_task, train_task
 from ddpm_studio.gui.state import AppState
 
-DATA_CHOICES = (*POINT_SETS, "gmm?modes=3", "letter:A")
+DRAW = "draw"  # the data choice whose points are drawn with the mouse on the middle plot
+DATA_CHOICES = (*POINT_SETS, "gmm?modes=3", "letter:A", DRAW)
+DAB = 6  # points one click (or one drag event) adds, spread over the brush's disc
 NO_PRESET = "(no preset)"
 
 
@@ -150,6 +152,8 @@ class LabView(QWidget):
         self._loss_values: list[float] = []
         self.error: str | None = None
         self.distances: tuple[float, float] = (math.nan, math.nan)
+        self._drawn = np.zeros((0, 2), dtype=np.float32)  # points drawn with the mouse, in plot coordinates
+        self._brush_rng = np.random.default_rng(0)
         self._build()
         self._request = self.request()
 
@@ -165,7 +169,23 @@ class LabView(QWidget):
         self.data = QComboBox()
         self.data.setEditable(True)
         self.data.addItems(DATA_CHOICES)
-        self.data.setToolTip("a point set, letter:X, image:PATH (its dark pixels) or csv:PATH (x,y per line)")
+        self.data.setToolTip("a point set, letter:X, image:PATH (its dark pixels), csv:PATH (x,y per line) or "
+                             "draw (click and drag on the middle plot)")
+        self.brush_radius = QDoubleSpinBox()
+        self.brush_radius.setRange(0.0, 0.5)
+        self.brush_radius.setSingleStep(0.02)
+        self.brush_radius.setValue(0.08)
+        self.brush_radius.setToolTip("the brush: each click or drag step adds points spread over a disc this wide")
+        self.clear_button = QPushButton("Clear")
+        self.use_button = QPushButton("Use these points")
+        self.draw_box = QWidget()
+        draw_row = QHBoxLayout(self.draw_box)
+        draw_row.setContentsMargins(0, 0, 0, 0)
+        draw_row.addWidget(QLabel("brush"))
+        draw_row.addWidget(self.brush_radius)
+        draw_row.addWidget(self.clear_button)
+        draw_row.addWidget(self.use_button)
+        self.draw_box.setVisible(False)
         self.points = _spin(10, 20000, self._base.points)
         self.schedule = _combo(SCHEDULE_NAMES, self._base.diffusion.schedule)
         self.objective = _combo(OBJECTIVES, self._base.diffusion.objective)
@@ -199,6 +219,7 @@ class LabView(QWidget):
         left.addLayout(preset_row)
         left.addWidget(self.caption)
         left.addLayout(form)
+        left.addWidget(self.draw_box)
         left.addLayout(buttons)
         left.addWidget(self.status)
         left.addWidget(self.loss_plot, 1)
@@ -242,7 +263,10 @@ class LabView(QWidget):
         layout.addLayout(lanes, 4)
 
         self.preset.currentIndexChanged.connect(lambda _: self.apply_preset(self.preset.currentData()))
-        self.data.activated.connect(lambda _: self.reopen())
+        self.data.activated.connect(lambda _: self._data_chosen())
+        self.clear_button.clicked.connect(self.clear_drawn)
+        self.use_button.clicked.connect(self.reopen)
+        self.forward_plot.viewport().installEventFilter(self)
         self.data.lineEdit().editingFinished.connect(self._data_edited)
         for box in (self.schedule, self.objective):
             box.activated.connect(lambda _: self.reopen())
@@ -269,6 +293,9 @@ class LabView(QWidget):
         """The lab the widgets describe (the preset's, or the defaults, with the form's choices)."""
         diffusion = replace(self._base.diffusion, schedule=self.schedule.currentText(),
                             objective=self.objective.currentText())
+        if self.drawing:
+            return replace(self._base, data="drawn", points=max(2, len(self._drawn)), diffusion=diffusion,
+                           conditional=self.conditional.isChecked())
         return replace(self._base, data=self.data.currentText().strip(), points=self.points.value(),
                        diffusion=diffusion, conditional=self.conditional.isChecked())
 
@@ -286,16 +313,90 @@ class LabView(QWidget):
         return self._request
 
     def reopen(self) -> None:
-        """A new lab for the form's choices (training so far is dropped)."""
+        """A new lab for the form's choices (training so far is dropped); in draw mode, on the drawn points."""
         self._runner.shutdown()
         self._opened, self._lanes, self.error = None, None, None
         self._loss_steps, self._loss_values, self._step = [], [], 0
         self.loss_curve.setData([], [])
+        data = None
+        if self.drawing:
+            try:
+                data = drawn_points(self._drawn)
+            except PointDataError as exc:
+                self._train_after_open = False
+                self._on_failed(str(exc))
+                self._follow_job()
+                return
         self.status.setText("preparing the points…")
         self._job = "open"
         self._update_request()
-        self._runner.start(open_task(self.config(), self._current_request), threads=1)
+        self._runner.start(open_task(self.config(), self._current_request, data), threads=1)
         self._follow_job()
+
+    # ---- points drawn with the mouse -------------------------------------------------------------------
+
+    @property
+    def drawing(self) -> bool:
+        """The data choice is "draw": the middle plot takes clicks and drags as points."""
+        return self.data.currentText().strip() == DRAW
+
+    @property
+    def drawn(self) -> np.ndarray:
+        """The points drawn so far (N, 2), in the plot's coordinates (normalised when used)."""
+        return self._drawn.copy()
+
+    def _data_chosen(self) -> None:
+        self.draw_box.setVisible(self.drawing)
+        if self.drawing:
+            self._show_canvas()
+        else:
+            self.reopen()
+
+    def _show_canvas(self) -> None:
+        """Drop the lab and show the drawn points alone on the middle plot, ready for more."""
+        self._runner.shutdown()  # (no `finished` follows a shutdown)
+        self._opened, self._lanes, self._field, self.error, self._job = None, None, None, None, None
+        self._train_after_open = False
+        self._step = 0
+        for plot in (self.forward_plot, self.left_lane.plot, self.right_lane.plot):
+            for setter in (plot.set_data, plot.set_density, plot.set_cloud, plot.set_field, plot.set_paths,
+                           plot.set_samples):
+                setter(None)
+        self.forward_plot.set_data(self._drawn)
+        self._say_drawn()
+        self._follow_job()
+
+    def _say_drawn(self) -> None:
+        n = len(self._drawn)
+        more = f"draw at least {MIN_DRAWN - n} more" if n < MIN_DRAWN else "press 'Use these points' to train on them"
+        self.status.setText(f"drawing: {n} point{'s' if n != 1 else ''}; click or drag on the middle plot ({more})")
+
+    def add_drawn(self, x: float, y: float) -> None:
+        """One dab of the brush at plot coordinates (x, y): DAB points within the brush radius (a lab trained on
+        earlier points is dropped: the canvas shows the drawing again)."""
+        if self._opened is not None or self._job is not None:
+            self._show_canvas()
+        dab = brush((x, y), self.brush_radius.value(), DAB, self._brush_rng)
+        self._drawn = np.concatenate([self._drawn, dab])
+        self.forward_plot.set_data(self._drawn)
+        self._say_drawn()
+
+    def clear_drawn(self) -> None:
+        self._drawn = np.zeros((0, 2), dtype=np.float32)
+        self._show_canvas()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Clicks and left-button drags on the middle plot draw points (in draw mode)."""
+        if self.drawing and watched is self.forward_plot.viewport():
+            kind = event.type()
+            press = kind == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton
+            drag = kind == QEvent.Type.MouseMove and bool(event.buttons() & Qt.MouseButton.LeftButton)
+            if press or drag:
+                scene = self.forward_plot.mapToScene(event.position().toPoint())
+                point = self.forward_plot.getPlotItem().vb.mapSceneToView(scene)
+                self.add_drawn(point.x(), point.y())
+                return True
+        return super().eventFilter(watched, event)
 
     def apply_preset(self, name: str) -> None:
         if not name:
@@ -365,8 +466,10 @@ class LabView(QWidget):
         self._follow_job()
 
     def _data_edited(self) -> None:
-        if self._opened is None or self.data.currentText().strip() != self._opened.lab.config.data:
-            self.reopen()
+        text = self.data.currentText().strip()
+        changed = self._opened is None or text != self._opened.lab.config.data
+        if self.drawing != self.draw_box.isVisible() or (not self.drawing and changed):
+            self._data_chosen()
 
     def _lanes_changed(self) -> None:
         self._update_request()
