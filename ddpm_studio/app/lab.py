@@ -36,6 +36,7 @@ __all__ = ["DEFAULT_TRAIN_STEPS", "Field", "Lab", "LabConfig", "LossPoint", "Sam
            "class_spread", "lab_diffusion_config"]
 
 
+TWIN_SETTINGS = ("schedule", "objective")  # what a twin lab may change (Lab.twin)
 DEFAULT_TRAIN_STEPS = 2000  # one "Train" of the tab and `ddpm-studio lab`: the moons' samples on the data (bench/)
 
 
@@ -155,6 +156,7 @@ class Lab:
         self.diffusion = GaussianDiffusion(config.diffusion)
         self._x0 = torch.from_numpy(self.data.points)
         self._y: torch.Tensor | None = None
+        self._twins: dict[str, Lab] = {}
         self.model_config = config.model
         if config.conditional:
             if self.data.labels is None:
@@ -185,6 +187,20 @@ class Lab:
         self.guide: PointMLP | None = None  # the EMA snapshot at guide_step: autoguidance's weaker model
         self.step = 0
         self.history: list[LossPoint] = []
+        for twin in self._twins.values():
+            twin.reset()
+
+    def twin(self, change: str) -> Lab:
+        """This lab's twin for ``change`` (``"schedule=linear"``, ``"objective=eps"``): the same points, seed,
+        network and training with one diffusion setting changed, made once and kept, so that two schedules or two
+        objectives can be sampled side by side from the same x_T. Two models: training both costs twice."""
+        name, _, value = change.partition("=")
+        if name not in TWIN_SETTINGS or not value:
+            raise ValueError(f"a twin changes one of {', '.join(TWIN_SETTINGS)} (e.g. schedule=linear), "
+                             f"got {change!r}")
+        if change not in self._twins:
+            self._twins[change] = Lab(with_changes(self.config, **{name: value}), self.data)
+        return self._twins[change]
 
     def train(self, steps: int, *, should_stop: Callable[[], bool] = lambda: False,
               report: Callable[[LossPoint], None] | None = None, every: int = 10) -> list[LossPoint]:

@@ -28,6 +28,7 @@ class LabPreset:
     t_fraction: float = 0.5  # where the t slider goes, as a fraction of T
     view: str = "trajectories"  # one of VIEWS: what the preset is about
     right_schedule: str | None = None  # the right lane's schedule when the preset compares schedules
+    right_twin: str | None = None  # the right lane samples Lab.twin(this) ("objective=eps"): two trained models
 
     def t(self, num_timesteps: int) -> int:
         return min(num_timesteps - 1, round(self.t_fraction * num_timesteps))

@@ -30,10 +30,11 @@ class LabReport:
 
 def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir: Path | str, *,
             count: int = 500, seed: int = 0, t: int | None = None, caption: str | None = None,
-            should_stop: Callable[[], bool] = lambda: False,
+            twin: str | None = None, should_stop: Callable[[], bool] = lambda: False,
             report: Callable[[LossPoint], None] | None = None) -> LabReport:
     """Train ``steps`` steps, sample ``count`` points with each choice from one x_T, write lab.png and
-    metrics.json into ``out_dir``."""
+    metrics.json into ``out_dir``. With ``twin`` ("objective=eps", "schedule=linear") a second model is trained
+    the same steps (twice the time) and every choice also samples it from the same x_T."""
     if not choices:
         raise ValueError("give at least one sampler")
     out = Path(out_dir)
@@ -41,22 +42,27 @@ def run_lab(config: LabConfig, steps: int, choices: list[SamplerChoice], out_dir
         raise ValueError(f"--out {out} is a file; give a folder for lab.png and metrics.json")
     out.mkdir(parents=True, exist_ok=True)
     lab = Lab(config)
+    models = [(lab, None)] if twin is None else [(lab, None), (lab.twin(twin), twin)]
     lab.train(steps, should_stop=should_stop, report=report, every=max(1, steps // 100))
+    if twin is not None:
+        lab.twin(twin).train(lab.step, should_stop=should_stop, every=max(1, steps // 100))
     floor = lab.floor(count, seed=seed)
     x_T = lab.x_T(count, seed)
     t = t if t is not None else lab.diffusion.num_timesteps // 2
     panels, distances, lanes = [], {}, []
     for choice in choices:
-        trajectory = lab.trajectories(choice, count=count, seed=seed, x_T=x_T)
-        distance = lab.distance(trajectory.samples, seed=seed)
-        distances[lane_key(choice, trajectory.nfe)] = distance
-        lane = {"method": choice.method, "nfe": trajectory.nfe, "eta": choice.eta, "swd": distance,
-                "guidance": choice.guidance, "autoguide": choice.autoguide, "class": choice.klass,
-                "nearest_data_median": float(_median(lab.nearest_data_distance(trajectory.samples)))}
-        if trajectory.labels is not None:
-            lane["class_spread"] = class_spread(trajectory.samples, trajectory.labels)
-        lanes.append(lane)
-        panels.append(trajectory_panel(lab.data.points, trajectory, distance, floor))
+        for model, change in models:
+            trajectory = model.trajectories(choice, count=count, seed=seed, x_T=x_T)
+            distance = model.distance(trajectory.samples, seed=seed)
+            distances[lane_key(choice, trajectory.nfe) + (f"@{change}" if change else "")] = distance
+            lane = {"method": choice.method, "nfe": trajectory.nfe, "eta": choice.eta, "swd": distance,
+                    "guidance": choice.guidance, "autoguide": choice.autoguide, "class": choice.klass,
+                    "model": change or "main",
+                    "nearest_data_median": float(_median(model.nearest_data_distance(trajectory.samples)))}
+            if trajectory.labels is not None:
+                lane["class_spread"] = class_spread(trajectory.samples, trajectory.labels)
+            lanes.append(lane)
+            panels.append(trajectory_panel(lab.data.points, trajectory, distance, floor, model=change))
     panels.append(field_panel(lab.forward_cloud(t), lab.field(t), lab.diffusion.num_timesteps))
     panels.append(loss_panel(lab.history))
     figure = exports.save_png(out / FIGURE_NAME, exports.hstack(panels), caption=caption)

@@ -53,7 +53,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     bar = ProgressBar(steps, "training", enabled=steps > 0)
     result = run_lab(config, steps, choices, args.out, count=args.count, seed=args.seed,
-                     caption=preset.caption if preset else None,
+                     caption=preset.caption if preset else None, twin=args.twin,
                      report=lambda p: bar.update(p.step, f"loss {p.loss:.4f}"))
     print(f"floor (data vs data) SWD {result.floor:.4f}")
     for name, distance in result.distances.items():
@@ -81,6 +81,9 @@ def add_lab(sub: Any) -> None:
     p.add_argument("--schedule", choices=SCHEDULE_NAMES, default=None)
     p.add_argument("--objective", choices=OBJECTIVES, default=None)
     p.add_argument("--timesteps", type=int, default=None, help=f"T (default {d.diffusion.timesteps})")
+    p.add_argument("--twin", default=None, metavar="SETTING=VALUE",
+                   help="also train a second model with one setting changed (schedule=linear, objective=eps; "
+                        "twice the time) and run every sampler on both from the same x_T")
     p.add_argument("--preset", choices=[q.name for q in PRESETS], default=None)
     p.add_argument("--count", type=int, default=500, help="samples per sampler")
     p.add_argument("--seed", type=int, default=d.seed)

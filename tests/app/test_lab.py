@@ -180,3 +180,26 @@ def test_guidance_bad_input_is_one_line() -> None:
         Lab(tiny(data="gmm?modes=3", conditional=True)).trajectories(SamplerChoice("ddim", 4, klass=5), count=4)
     assert SamplerChoice("ddim", 4, guidance=5.0).label == "DDIM, CFG w=5"
     assert SamplerChoice("ddim", 4, guidance=2.0, autoguide=True, klass=1).label == "DDIM, autoguidance w=2, class 1"
+
+
+def test_a_twin_lab_changes_one_setting_on_the_same_points() -> None:
+    """Two schedules or two objectives side by side are two trained models: the twin shares the points, seed and
+    network, differs in one diffusion setting, is made once, and samples from the same x_T."""
+    lab = Lab(tiny())
+    twin = lab.twin("objective=eps")
+    assert twin is lab.twin("objective=eps") and twin.data is lab.data
+    assert twin.config.diffusion.objective == "eps" and lab.config.diffusion.objective == "v"
+    assert twin.config.diffusion.schedule == lab.config.diffusion.schedule
+    assert all(torch.equal(a, b) for a, b in zip(twin.model.parameters(), lab.model.parameters()))  # same start
+    lab.train(5)
+    twin.train(5)
+    x_T = lab.x_T(16, seed=3)
+    a, b = (m.trajectories(SamplerChoice("ddim", 4), count=16, x_T=x_T) for m in (lab, twin))
+    assert np.array_equal(a.paths[0], b.paths[0]) and not np.allclose(a.samples, b.samples)
+    assert lab.twin("schedule=linear").config.diffusion.schedule == "linear"
+    lab.reset()
+    assert twin.step == 0  # a reset starts both over
+    with pytest.raises(ValueError, match="a twin changes one of schedule, objective"):
+        lab.twin("timesteps=5")
+    with pytest.raises(ValueError, match="schedule"):
+        lab.twin("schedule=nope")

@@ -54,3 +54,15 @@ def test_lab_guidance_lanes(tmp_path, capsys):
     assert "classifier-free guidance (w != 1) needs a class-conditional lab" in capsys.readouterr().err
     assert main(["lab", "--sampler", "ddim:3:x"]) == 2
     assert "guidance must be a number (a prefix: autoguidance), got 'x'" in capsys.readouterr().err
+
+
+def test_lab_twin_trains_a_second_model(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["lab", "--data", "moons", "--points", "100", "--steps", "10", "--timesteps", "20", "--count", "20",
+                 "--sampler", "ddim:4", "--twin", "objective=eps", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed[1:3]] == ["ddim@4", "ddim@4@objective=eps"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["model"] for s in metrics["samplers"]] == ["main", "objective=eps"]
+    assert main(["lab", "--steps", "1", "--twin", "timesteps=3", "--out", str(tmp_path / "x")]) == 1
+    assert "a twin changes one of schedule, objective" in capsys.readouterr().err

@@ -205,3 +205,23 @@ def test_draw_points_with_the_mouse_and_train_on_them(qtbot, view):
 def pg_point(x: float, y: float):
     from PySide6.QtCore import QPointF
     return QPointF(x, y)
+
+
+def test_two_objectives_side_by_side_train_both(qtbot, view):
+    """The right lane samples a second model (the eps objective) trained alongside, from the same x_T."""
+    view.reopen()
+    _idle(qtbot, view)
+    view.twin.setCurrentIndex(view.twin.findData("objective=eps"))
+    _idle(qtbot, view)
+    assert view.right_lane.plot.title_text.endswith("· eps objective model")
+    assert "step 0, trained alongside (twice the time)" in view.right_lane.summary.text()
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    _idle(qtbot, view)
+    assert view.status.text().startswith("step 30, loss ")
+    assert "The eps objective model: step 30, trained alongside" in view.right_lane.summary.text()
+    assert view.left_lane.plot.title_text == "DDIM, 20 NFE"
+    starts = [lane.plot.paths_item.getData()[0][0] for lane in (view.left_lane, view.right_lane)]
+    assert starts[0] == starts[1]  # the same x_T
+    view.twin.setCurrentIndex(0)
+    _idle(qtbot, view)
+    assert not view.right_lane.plot.title_text.endswith("model")

@@ -28,13 +28,15 @@ LOOK_SHARE = 4.0  # after a look of d seconds, train at least 4·d seconds befor
 @dataclass(frozen=True)
 class LabRequest:
     """What the view shows: the slider's t, each lane's sampler (None: the lane shows the forward process under
-    ``schedules[i]``), the number of points and the seed of x_T (shared by both lanes)."""
+    ``schedules[i]``), the number of points and the seed of x_T (shared by both lanes), and the right lane's model:
+    None for the lab's own, or a twin (``Lab.twin``: "schedule=linear", "objective=eps") trained alongside."""
 
     t: int
     lanes: tuple[SamplerChoice | None, SamplerChoice | None]
     schedules: tuple[str | None, str | None] = (None, None)
     count: int = 500
     seed: int = 0
+    twin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Lane:
     trajectory: Trajectory | None  # None: a forward-process lane
     clouds: np.ndarray | None  # (T, N, 2) the forward process under this lane's schedule
     distance: float
+    twin: str | None = None  # the twin model this lane sampled ("schedule=linear"), None: the lab's own
+    step: int = 0  # that model's training step
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,15 @@ def look(lab: Lab, request: LabRequest, *, lanes: bool, losses: tuple[LossPoint,
 def _lanes(lab: Lab, request: LabRequest) -> tuple[Lane, Lane]:
     x_T = lab.x_T(request.count, request.seed)
     out = []
-    for choice, schedule in zip(request.lanes, request.schedules):
+    for i, (choice, schedule) in enumerate(zip(request.lanes, request.schedules)):
         if choice is None:
             out.append(Lane(trajectory=None, clouds=lab.forward_clouds(schedule=schedule), distance=float("nan")))
             continue
-        trajectory = lab.trajectories(choice, count=request.count, seed=request.seed, x_T=x_T)
-        out.append(Lane(trajectory=trajectory, clouds=None, distance=lab.distance(trajectory.samples)))
+        twin = request.twin if i == 1 else None
+        model = lab if twin is None else lab.twin(twin)
+        trajectory = model.trajectories(choice, count=request.count, seed=request.seed, x_T=x_T)
+        out.append(Lane(trajectory=trajectory, clouds=None, distance=model.distance(trajectory.samples), twin=twin,
+                        step=model.step))
     return out[0], out[1]
 
 
@@ -107,14 +114,22 @@ def train_task(lab: Lab, steps: int, request: Callable[[], LabRequest]) -> Calla
     field up to 10 times a second and the lanes up to once a second; the result is the final look with both lanes.
 
     Looking never takes more than a fifth of the worker's time: after a look that took d seconds the next one
-    waits at least 4·d (DDPM's T steps on a busy machine can take a second), so training keeps going."""
+    waits at least 4·d (DDPM's T steps on a busy machine can take a second), so training keeps going.
+
+    When the right lane samples a twin (another schedule or objective), the twin trains chunk for chunk after the
+    lab up to the same step (so two models cost twice the time; a twin chosen late catches up)."""
     def run(should_stop: Callable[[], bool], report: Callable[..., None]) -> LabSnapshot:
         pending: list[LossPoint] = []
         next_look = next_lanes = time.monotonic()
-        done = 0
-        while done < steps and not should_stop():
-            pending += lab.train(min(CHUNK, steps - done), every=CHUNK)
-            done += CHUNK
+        target = lab.step + steps
+        while not should_stop():
+            twin = lab.twin(request().twin) if request().twin else None
+            if lab.step >= target and (twin is None or twin.step >= target):
+                break
+            if lab.step < target:
+                pending += lab.train(min(CHUNK, target - lab.step), every=CHUNK)
+            if twin is not None and twin.step < lab.step:
+                twin.train(min(CHUNK, lab.step - twin.step), every=CHUNK)
             start = time.monotonic()
             if start >= next_look:
                 with_lanes = start >= next_lanes

@@ -247,10 +247,22 @@ class LabView(QWidget):
         self.left_lane = LabLane(SamplerChoice("ddim", 20))
         self.right_lane = LabLane(SamplerChoice("ddpm", 200))
         self.run_button = QPushButton("Run samplers")
+        self.twin = QComboBox()
+        self.twin.addItem("the same model", None)
+        for name, values in (("schedule", SCHEDULE_NAMES), ("objective", OBJECTIVES)):
+            for value in values:
+                self.twin.addItem(f"a model with the {value} {name}", f"{name}={value}")
+        self.twin.setToolTip("the right lane samples a second model, trained alongside on the same points with "
+                             "another schedule or objective (training both takes twice as long)")
+        _narrow(self.twin)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.run_button)
+        bottom.addWidget(QLabel("right lane:"))
+        bottom.addWidget(self.twin, 1)
         lanes = QGridLayout()
         lanes.addWidget(self.left_lane, 0, 0)
         lanes.addWidget(self.right_lane, 0, 1)
-        lanes.addWidget(self.run_button, 1, 0, 1, 2)
+        lanes.addLayout(bottom, 1, 0, 1, 2)
 
         layout = QHBoxLayout(self)
         left_box = QWidget()
@@ -281,6 +293,7 @@ class LabView(QWidget):
         self.field_mode.currentIndexChanged.connect(lambda _: self._redraw_field())
         for lane in (self.left_lane, self.right_lane):
             lane.changed.connect(self._lanes_changed)
+        self.twin.currentIndexChanged.connect(lambda _: self._lanes_changed())
         self._follow_job()
 
     # ---- what the person asks for ------------------------------------------------------------------------
@@ -302,7 +315,8 @@ class LabView(QWidget):
     def request(self) -> LabRequest:
         """What the plots should show, read from the widgets (GUI thread only)."""
         return LabRequest(t=self.t_slider.value(), lanes=(self.left_lane.choice(), self.right_lane.choice()),
-                          schedules=(self.left_lane.schedule, self.right_lane.schedule))
+                          schedules=(self.left_lane.schedule, self.right_lane.schedule),
+                          twin=self.twin.currentData())
 
     def _update_request(self) -> LabRequest:
         """Replace the request a running task reads (one attribute assignment: safe to read from its thread)."""
@@ -412,6 +426,9 @@ class LabView(QWidget):
         self.steps.setValue(max(1, preset.train_steps))
         self.left_lane.set_choice(preset.left)
         self.right_lane.set_choice(preset.right)
+        self.twin.blockSignals(True)
+        self.twin.setCurrentIndex(max(0, self.twin.findData(preset.right_twin)))
+        self.twin.blockSignals(False)
         self.left_lane.set_schedule(preset.config.diffusion.schedule if preset.right_schedule else None)
         self.right_lane.set_schedule(preset.right_schedule)
         self.t_slider.setRange(0, preset.config.diffusion.timesteps - 1)
@@ -545,9 +562,15 @@ class LabView(QWidget):
             lane.plot.set_cloud(None)
             lane.plot.set_paths(trajectory.paths, method, 40 if len(trajectory.timesteps) <= 60 else 12)
             lane.plot.set_samples(trajectory.samples, method)
-            lane.plot.set_title(f"{trajectory.choice.label}, {trajectory.nfe} NFE")
+            model = ""
+            if result.twin is not None:
+                name, _, value = result.twin.partition("=")
+                model = f" · {value} {name} model"
+            lane.plot.set_title(f"{trajectory.choice.label}, {trajectory.nfe} NFE{model}")
+            twin = (f" The {model[3:]}: step {result.step}, trained alongside (twice the time)."
+                    if result.twin is not None else "")
             lane.summary.setText(f"{trajectory.choice.label}, {trajectory.nfe} NFE: SWD to the data "
-                                 f"{result.distance:.3f} (data vs data floor {floor:.3f})")
+                                 f"{result.distance:.3f} (data vs data floor {floor:.3f}){twin}")
         self.distances = (distances[0], distances[1])
 
     def _show_clouds(self) -> None:
