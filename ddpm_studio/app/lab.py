@@ -33,7 +33,7 @@ from ddpm_studio.training.learner import make_adamw
 from ddpm_studio.training.rng import RandomStreams
 
 __all__ = ["DEFAULT_TRAIN_STEPS", "Field", "Lab", "LabConfig", "LossPoint", "SamplerChoice", "Trajectory",
-           "class_spread", "lab_diffusion_config"]
+           "class_spread", "lab_diffusion_config", "mass_levels"]
 
 
 TWIN_SETTINGS = ("schedule", "objective")  # what a twin lab may change (Lab.twin)
@@ -280,7 +280,8 @@ class Lab:
 
     def density(self, *, grid: int = 96, extent: float = 1.6, blur: float = 1.5) -> np.ndarray:
         """The data's density on a grid×grid lattice over [-extent, extent]² (x index first, like
-        ``np.histogram2d``), a histogram smoothed by a Gaussian of ``blur`` cells; it sums to 1 over the lattice."""
+        ``np.histogram2d``): a binned Gaussian kernel density estimate (the histogram smoothed by a Gaussian of
+        ``blur`` cells, σ = blur · 2·extent/grid); it sums to 1 over the lattice."""
         edges = np.linspace(-extent, extent, grid + 1)
         hist, _, _ = np.histogram2d(self.data.points[:, 0], self.data.points[:, 1], bins=(edges, edges))
         radius = max(1, int(3 * blur))
@@ -386,6 +387,16 @@ def swd_points(a: np.ndarray, b: np.ndarray, *, seed: int = 0, directions: int =
     generator = torch.Generator().manual_seed(seed)
     return sliced_wasserstein(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
                               generator, directions=directions, repeats=repeats)
+
+
+def mass_levels(density: np.ndarray, masses: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)) -> np.ndarray:
+    """The density levels whose superlevel sets hold ``masses`` of the probability (highest-density regions):
+    the contour at ``levels[i]`` encloses the densest cells that together carry ``masses[i]``. Ascending masses
+    give descending levels."""
+    values = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(values) / values.sum()
+    index = np.searchsorted(cumulative, np.asarray(masses, dtype=np.float64))
+    return values[np.minimum(index, len(values) - 1)]
 
 
 def class_spread(samples: np.ndarray, labels: np.ndarray) -> float:

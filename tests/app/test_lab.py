@@ -203,3 +203,13 @@ def test_a_twin_lab_changes_one_setting_on_the_same_points() -> None:
         lab.twin("timesteps=5")
     with pytest.raises(ValueError, match="schedule"):
         lab.twin("schedule=nope")
+
+
+def test_mass_levels_enclose_the_asked_mass() -> None:
+    from ddpm_studio.app.lab import mass_levels
+
+    density = Lab(tiny(data="gmm?modes=3", points=400)).density(grid=48)
+    levels = mass_levels(density, (0.25, 0.5, 0.95))
+    assert levels[0] > levels[1] > levels[2] > 0
+    for mass, level in zip((0.25, 0.5, 0.95), levels):
+        assert abs(float(density[density >= level].sum()) - mass) < 0.03

@@ -225,3 +225,29 @@ def test_two_objectives_side_by_side_train_both(qtbot, view):
     view.twin.setCurrentIndex(0)
     _idle(qtbot, view)
     assert not view.right_lane.plot.title_text.endswith("model")
+
+
+def test_density_contours_are_drawn_around_the_data_and_toggle(qtbot, view):
+    from ddpm_studio.gui.lab.lab_tasks import density_contours
+
+    view.data.setCurrentText("gmm?modes=3")
+    view.reopen()
+    _idle(qtbot, view)
+    x, y = view.forward_plot.contour_item.getData()
+    lines = np.stack([x, y], 1)
+    lines = lines[np.isfinite(lines).all(1)]
+    assert len(lines) > 30 and view.forward_plot.contour_item.isVisible()
+    data = view.forward_plot.data_item.data
+    nearest = np.linalg.norm(lines[:, None] - data[None], axis=2).min(1)
+    assert np.median(nearest) < 0.15  # the lines sit on the three modes, not in the empty middle
+    assert np.array_equal(view.right_lane.plot.contour_item.getData()[0], x, equal_nan=True)
+    view.show_contours.setChecked(False)
+    assert not any(plot.contour_item.isVisible() for plot in view.plots)
+    view.show_contours.setChecked(True)
+    assert all(plot.contour_item.isVisible() for plot in view.plots)
+
+    blob = np.zeros((32, 32))
+    blob[20, 8] = 1.0  # one cell: x index 20, y index 8 over [-1.6, 1.6]²
+    cx, cy = density_contours(blob, 1.6, masses=(0.5,))
+    finite = np.isfinite(cx)
+    assert abs(cx[finite].mean() - (-1.6 + 20.5 * 0.1)) < 1e-6 and abs(cy[finite].mean() - (-1.6 + 8.5 * 0.1)) < 0.02

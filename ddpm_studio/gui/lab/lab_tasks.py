@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyqtgraph.functions as fn
 
-from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory
+from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory, mass_levels
 from ddpm_studio.data.points import PointSet
 from ddpm_studio.gui.lab.lab_plot import EXTENT
 
@@ -65,6 +66,7 @@ class LabOpened:
     labels: np.ndarray | None
     clouds: np.ndarray  # (T, N, 2)
     density: np.ndarray  # (G, G) the data's smoothed histogram over the plots' [-1.6, 1.6]², x index first
+    contours: tuple[np.ndarray, np.ndarray]  # x, y of the density's contour lines, NaN-separated (plot coordinates)
     floor: float
     num_timesteps: int
     snapshot: LabSnapshot
@@ -77,11 +79,29 @@ def open_task(config: LabConfig, request: Callable[[], LabRequest],
         lab = Lab(config, data)
         clouds = lab.forward_clouds()
         wanted = request()
+        density = lab.density(extent=EXTENT)
         return LabOpened(lab=lab, points=lab.data.points, labels=lab.data.labels, clouds=clouds,
-                         density=lab.density(extent=EXTENT),
+                         density=density, contours=density_contours(density, EXTENT),
                          floor=lab.floor(min(wanted.count, 500)), num_timesteps=lab.diffusion.num_timesteps,
                          snapshot=look(lab, wanted, lanes=True))
     return run
+
+
+def density_contours(density: np.ndarray, extent: float,
+                     masses: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)) -> tuple[np.ndarray, np.ndarray]:
+    """The contour lines of a (G, G) density (x index first) over [-extent, extent]² at the levels enclosing
+    ``masses`` of it (``app.lab.mass_levels``), as NaN-separated x, y for one ``connect="finite"`` curve.
+    Marching squares (pyqtgraph's ``isocurve``) in Python: run on the worker, never on the GUI thread."""
+    cell = 2 * extent / density.shape[0]
+    xs: list[float] = []
+    ys: list[float] = []
+    padded = np.pad(density, 1)  # closed curves where the density touches the frame
+    for level in mass_levels(density, masses):
+        for line in fn.isocurve(padded, float(level), connected=True):
+            coords = np.asarray(line, dtype=np.float64) - 1.0  # undo the padding; pixel i spans [i, i + 1]
+            xs += (-extent + coords[:, 0] * cell).tolist() + [np.nan]
+            ys += (-extent + coords[:, 1] * cell).tolist() + [np.nan]
+    return np.asarray(xs), np.asarray(ys)
 
 
 def look(lab: Lab, request: LabRequest, *, lanes: bool, losses: tuple[LossPoint, ...] = ()) -> LabSnapshot:

@@ -235,11 +235,16 @@ class LabView(QWidget):
         self.field_mode.addItem("x_t → x̂0", "x0")
         self.field_mode.addItem("score", "score")
         self.field_mode.setToolTip("the field: where each x_t would be mapped (x̂0), or the score −ε̂/σ_t")
+        self.show_contours = QCheckBox("density")
+        self.show_contours.setChecked(True)
+        self.show_contours.setToolTip("the data density's contour lines (a kernel density estimate): the regions "
+                                      "holding 25, 50, 75 and 95 % of the points")
         slider_row = QHBoxLayout()
         slider_row.addWidget(self.t_label)
         slider_row.addWidget(self.t_slider, 1)
         slider_row.addWidget(self.show_field)
         slider_row.addWidget(self.field_mode)
+        slider_row.addWidget(self.show_contours)
         middle = QVBoxLayout()
         middle.addWidget(self.forward_plot, 1)
         middle.addLayout(slider_row)
@@ -291,6 +296,7 @@ class LabView(QWidget):
         self.t_slider.valueChanged.connect(self._on_t)
         self.show_field.toggled.connect(lambda _: self.look(lanes=False))
         self.field_mode.currentIndexChanged.connect(lambda _: self._redraw_field())
+        self.show_contours.toggled.connect(self._toggle_contours)
         for lane in (self.left_lane, self.right_lane):
             lane.changed.connect(self._lanes_changed)
         self.twin.currentIndexChanged.connect(lambda _: self._lanes_changed())
@@ -373,8 +379,8 @@ class LabView(QWidget):
         self._train_after_open = False
         self._step = 0
         for plot in (self.forward_plot, self.left_lane.plot, self.right_lane.plot):
-            for setter in (plot.set_data, plot.set_density, plot.set_cloud, plot.set_field, plot.set_paths,
-                           plot.set_samples):
+            for setter in (plot.set_data, plot.set_density, plot.set_contours, plot.set_cloud, plot.set_field,
+                           plot.set_paths, plot.set_samples):
                 setter(None)
         self.forward_plot.set_data(self._drawn)
         self._say_drawn()
@@ -507,9 +513,10 @@ class LabView(QWidget):
         if isinstance(value, LabOpened):
             self._opened = value
             self.t_slider.setRange(0, value.num_timesteps - 1)
-            for plot in (self.forward_plot, self.left_lane.plot, self.right_lane.plot):
+            for plot in self.plots:
                 plot.set_data(value.points)
                 plot.set_density(value.density)
+                plot.set_contours(value.contours)
             self._show(value.snapshot)
             return
         self._show(value)
@@ -542,6 +549,14 @@ class LabView(QWidget):
             self._show_lanes()
         self._show_clouds()
         self.snapshot_shown.emit()
+
+    @property
+    def plots(self) -> tuple[PointPlot, PointPlot, PointPlot]:
+        return self.forward_plot, self.left_lane.plot, self.right_lane.plot
+
+    def _toggle_contours(self, shown: bool) -> None:
+        for plot in self.plots:
+            plot.show_contours(shown)
 
     def _redraw_field(self) -> None:
         shown = self._field if self.show_field.isChecked() else None
