@@ -251,3 +251,16 @@ def test_density_contours_are_drawn_around_the_data_and_toggle(qtbot, view):
     cx, cy = density_contours(blob, 1.6, masses=(0.5,))
     finite = np.isfinite(cx)
     assert abs(cx[finite].mean() - (-1.6 + 20.5 * 0.1)) < 1e-6 and abs(cy[finite].mean() - (-1.6 + 8.5 * 0.1)) < 0.02
+
+
+def test_leaving_and_entering_a_guidance_preset_never_guides_the_wrong_lab(qtbot, view, caplog):
+    """Setting the preset's lanes must not run a look on the previous (unconditional) lab (its failure would be
+    dropped by the reopen that follows, but logged and paid for)."""
+    view.reopen()
+    _idle(qtbot, view)
+    view.preset.setCurrentIndex(view.preset.findData("mode_dropping"))
+    _idle(qtbot, view)
+    view.preset.setCurrentIndex(view.preset.findData("few_nfe"))
+    _idle(qtbot, view)
+    assert view.right_lane.guidance.value() == 1.0 and not view.conditional.isChecked()
+    assert "background task failed" not in caplog.text

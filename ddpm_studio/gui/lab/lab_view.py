@@ -424,6 +424,8 @@ class LabView(QWidget):
             return
         preset: LabPreset = get_preset(name)
         self._base = preset.config
+        self._runner.shutdown()  # the old lab is dropped: no look at it with the preset's lanes (reopen follows)
+        self._opened, self._job = None, None
         for box, value in ((self.data, preset.config.data), (self.schedule, preset.config.diffusion.schedule),
                            (self.objective, preset.config.diffusion.objective)):
             box.setCurrentText(value)
