@@ -115,8 +115,9 @@ def test_x0_prediction_blurs_to_the_mean_at_large_t(trained) -> None:
 
 
 def test_mode_dropping_strong_guidance_collapses_each_class() -> None:
-    """The caption's numbers: per-class spread ~0.18 at w = 1 falls under 0.02 at w = 5 (here: below a quarter),
-    and each class's samples move out past its mode's centre, away from the other classes."""
+    """The caption's numbers: per-class spread at w = 5 is under half that at w = 1 (the full preset: 0.165 -> 0.075
+    after 2,000 steps; this small one collapses further), and each class's samples move out past its mode's centre,
+    away from the other classes."""
     preset = get_preset("mode_dropping")
     assert preset.config.conditional and (preset.left.guidance, preset.right.guidance) == (1.0, 5.0)
     lab = Lab(small(preset.config, guide_step=100))
@@ -127,7 +128,7 @@ def test_mode_dropping_strong_guidance_collapses_each_class() -> None:
     spread = [class_spread(t.samples, t.labels) for t in (plain, strong)]
     data_spread = class_spread(lab.data.points, lab.data.labels)
     assert abs(spread[0] - data_spread) < 0.3 * data_spread, (spread, data_spread)  # w = 1 covers each mode
-    assert spread[1] < 0.25 * spread[0], spread  # w = 5: each class collapses
+    assert spread[1] < 0.5 * spread[0], spread  # w = 5: each class loses over half its spread
     for k in range(4):  # pushed outwards, past the mode's centre
         centre = lab.data.points[lab.data.labels == k].mean(0)
         assert np.linalg.norm(strong.samples[strong.labels == k].mean(0)) > np.linalg.norm(centre) + 0.05
