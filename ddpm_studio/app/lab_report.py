@@ -91,7 +91,8 @@ def _metrics(config: LabConfig, lab: Lab, steps: int, floor: float, lanes: list[
         "format": "ddpm-studio.lab/1",
         "data": config.data, "points": len(lab.data), "steps": lab.step, "requested_steps": steps,
         "model": config.model.to_dict(), "diffusion": config.diffusion.to_dict(),
-        "conditional": config.conditional, "num_classes": lab.num_classes,
+        "conditional": config.conditional, "num_classes": lab.num_classes, "class_dropout": config.class_dropout,
+        "guide_step": config.guide_step,
         "data_class_spread": (class_spread(lab.data.points, lab.data.labels)
                               if lab.data.labels is not None else None),
         "batch_size": config.batch_size, "lr": config.lr, "ema_decay": config.ema_decay, "seed": config.seed,

@@ -200,6 +200,9 @@ def test_draw_points_with_the_mouse_and_train_on_them(qtbot, view):
     assert len(view.drawn) == 0 and len(plot.data_item.data) == 0
     view.train()
     assert view.error.startswith("drawn: 0 points; draw at least 20") and not view.running
+    view.preset.setCurrentIndex(view.preset.findData("few_nfe"))  # a preset leaves draw mode
+    _idle(qtbot, view)
+    assert not view.drawing and not view.draw_box.isVisible() and view.data.currentText() == "moons"
 
 
 def pg_point(x: float, y: float):

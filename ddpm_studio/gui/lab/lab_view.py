@@ -338,6 +338,7 @@ class LabView(QWidget):
         self._opened, self._lanes, self.error = None, None, None
         self._loss_steps, self._loss_values, self._step = [], [], 0
         self.loss_curve.setData([], [])
+        self.draw_box.setVisible(self.drawing)
         data = None
         if self.drawing:
             try:
