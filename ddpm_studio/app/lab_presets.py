@@ -54,7 +54,7 @@ PRESETS: tuple[LabPreset, ...] = (
               config=_config(points=10, ema_decay=0.99), train_steps=3000,
               left=SamplerChoice("ddim", 50), right=SamplerChoice("dpmpp_2m", 20)),
     LabPreset("mode_dropping", "Mode dropping with strong guidance",
-              "Same x_T, four labelled modes: at CFG w = 5 each class loses over half its spread (0.17 -> 0.07), "
+              "Same x_T, four labelled modes: at CFG w = 5 each class loses over half its spread (0.165 -> 0.075), "
               "squeezed into a streak pushed out past its mode's centre, away from the other classes.",
               config=_config(data="gmm?modes=4&std=0.2", conditional=True),
               left=SamplerChoice("ddim", 25), right=SamplerChoice("ddim", 25, guidance=5.0)),

@@ -144,6 +144,7 @@ def test_guidance_preset_and_lanes(qtbot, view):
     assert view.left_lane.plot.title_text == "DDIM, 25 NFE"
     assert view.right_lane.plot.title_text == "DDIM, CFG w=5, 25 NFE"
     assert view.right_lane.summary.text().startswith("DDIM, CFG w=5, 25 NFE: SWD to the data ")
+    assert "; per-class spread " in view.right_lane.summary.text() and "(data 0." in view.right_lane.summary.text()
 
     view.conditional.click()  # unticked: a fresh unconditional lab
     qtbot.waitUntil(lambda: not view.running, timeout=WAIT_MS)

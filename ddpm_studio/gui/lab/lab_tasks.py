@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph.functions as fn
 
-from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory, mass_levels
+from ddpm_studio.app.lab import Field, Lab, LabConfig, LossPoint, SamplerChoice, Trajectory, class_spread, mass_levels
 from ddpm_studio.data.points import PointSet
 from ddpm_studio.gui.lab.lab_plot import EXTENT
 
@@ -47,6 +47,7 @@ class Lane:
     distance: float
     twin: str | None = None  # the twin model this lane sampled ("schedule=linear"), None: the lab's own
     step: int = 0  # that model's training step
+    spread: float | None = None  # a conditional lab's per-class spread of the samples (app.lab.class_spread)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class LabOpened:
     floor: float
     num_timesteps: int
     snapshot: LabSnapshot
+    data_spread: float | None = None  # the data's per-class spread (labelled data), what a lane's spread is against
 
 
 def open_task(config: LabConfig, request: Callable[[], LabRequest],
@@ -83,6 +85,8 @@ def open_task(config: LabConfig, request: Callable[[], LabRequest],
         return LabOpened(lab=lab, points=lab.data.points, labels=lab.data.labels, clouds=clouds,
                          density=density, contours=density_contours(density, EXTENT),
                          floor=lab.floor(min(wanted.count, 500)), num_timesteps=lab.diffusion.num_timesteps,
+                         data_spread=(class_spread(lab.data.points, lab.data.labels)
+                                      if lab.data.labels is not None else None),
                          snapshot=look(lab, wanted, lanes=True))
     return run
 
@@ -120,8 +124,9 @@ def _lanes(lab: Lab, request: LabRequest) -> tuple[Lane, Lane]:
         twin = request.twin if i == 1 else None
         model = lab if twin is None else lab.twin(twin)
         trajectory = model.trajectories(choice, count=request.count, seed=request.seed, x_T=x_T)
+        spread = None if trajectory.labels is None else class_spread(trajectory.samples, trajectory.labels)
         out.append(Lane(trajectory=trajectory, clouds=None, distance=model.distance(trajectory.samples), twin=twin,
-                        step=model.step))
+                        step=model.step, spread=spread))
     return out[0], out[1]
 
 

@@ -587,8 +587,10 @@ class LabView(QWidget):
             lane.plot.set_title(f"{trajectory.choice.label}, {trajectory.nfe} NFE{model}")
             twin = (f" The {model[3:]}: step {result.step}, trained alongside (twice the time)."
                     if result.twin is not None else "")
+            spread = (f"; per-class spread {result.spread:.3f} (data {self._opened.data_spread:.3f})"
+                      if result.spread is not None and self._opened.data_spread is not None else "")
             lane.summary.setText(f"{trajectory.choice.label}, {trajectory.nfe} NFE: SWD to the data "
-                                 f"{result.distance:.3f} (data vs data floor {floor:.3f}){twin}")
+                                 f"{result.distance:.3f} (data vs data floor {floor:.3f}){spread}{twin}")
         self.distances = (distances[0], distances[1])
 
     def _show_clouds(self) -> None:
