@@ -7,11 +7,12 @@
    the distance first falls within 2× and 1.5× the floor (the issue's target: <= 20 s).
 2. Frame rate: the real LabView (offscreen) trains in its worker (one thread) while a 60 Hz timer on the GUI
    thread moves the t slider and repaints the forward plot (cloud + field) each tick; frames per second =
-   repaints done / wall seconds, and the p99 lateness of the ticks (as bench/gui_latency.py measures).
+   repaints done / wall seconds, and the p99 lateness of the ticks (as bench/gui_latency.py measures). With
+   ``--twin objective=eps`` the right lane samples a second model that trains alongside (twice the work).
 
 A benchmark, not a test: it never fails on timing. On a shared machine, repeat and compare within a run.
 
-    QT_QPA_PLATFORM=offscreen python bench/lab_speed.py [--budget 60] [--seconds 10] [--points 5000]
+    QT_QPA_PLATFORM=offscreen python bench/lab_speed.py [--budget 60] [--seconds 10] [--points 5000] [--twin ...]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def training_speed(budget_s: float, chunk: int = 100) -> dict[float, tuple[int, 
     return reached
 
 
-def frame_rate(seconds: float, points: int) -> tuple[float, float, int]:
+def frame_rate(seconds: float, points: int, twin: str | None = None) -> tuple[float, float, int]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -70,6 +71,8 @@ def frame_rate(seconds: float, points: int) -> tuple[float, float, int]:
     view.show()
     view.points.setValue(points)
     view.steps.setValue(1_000_000)
+    if twin:  # the right lane samples a second model trained alongside (two models in the worker)
+        view.twin.setCurrentIndex(view.twin.findData(twin))
     view.reopen()
     while view.running:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
@@ -109,14 +112,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="frame-rate measurement length")
     parser.add_argument("--points", type=int, default=5000, help="points in the view for the frame rate")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--twin", default=None, help="e.g. objective=eps: the view trains a second model alongside")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if not args.skip_training:
         for factor, hit in training_speed(args.budget).items():
             text = f"step {hit[0]}, {hit[1]:.1f} s of training" if hit else f"not within {args.budget:.0f} s"
             print(f"within {factor:g}x the floor: {text}")
-    fps, p99, steps = frame_rate(args.seconds, args.points)
-    print(f"view while training ({args.points} points): {fps:.1f} frames/s, tick lateness p99 {p99:.1f} ms, "
+    fps, p99, steps = frame_rate(args.seconds, args.points, args.twin)
+    both = f", and a twin ({args.twin})" if args.twin else ""
+    print(f"view while training ({args.points} points{both}): {fps:.1f} frames/s, tick lateness p99 {p99:.1f} ms, "
           f"{steps} training steps meanwhile")
 
 

@@ -4,8 +4,10 @@ Nothing here is a second implementation: the loss is ``GaussianDiffusion.trainin
 the Trainer's AdamW (``training.learner.make_adamw``), the average is ``training.ema.EMA``, every sampler run
 is ``engine.sample`` (a row of ``SAMPLERS`` on its grid from ``grids``, x_T from ``engine.draw_x_T``), the
 field is ``GaussianDiffusion.predict`` and the distance is the sliced Wasserstein distance of
-``evaluation.swd`` on the points themselves. The lab only chooses the network (``engine.point_mlp``) and the
-data (``data.points``).
+``evaluation.swd`` on the points themselves. A class-conditional lab trains with the Trainer's label dropout
+(``training.rng.RandomStreams.drop_labels``) through ``engine.guidance.Conditioned``, and every guided run is
+``engine.guidance.steer`` (classifier-free guidance, or autoguidance by an earlier EMA snapshot of the same
+network). The lab only chooses the network (``engine.point_mlp``) and the data (``data.points``).
 
 A :class:`Lab` is used by one thread at a time (the view runs each call as one task on one runner); what it
 returns are numpy arrays and frozen dataclasses that may cross threads.
@@ -13,6 +15,7 @@ returns are numpy arrays and frozen dataclasses that may cross threads.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -22,15 +25,18 @@ import torch
 from ddpm_studio.data.points import PointSet, load_points
 from ddpm_studio.engine import SAMPLERS, DiffusionConfig, GaussianDiffusion, SamplingConfig, draw_x_T, sample
 from ddpm_studio.engine.forward import q_sample
+from ddpm_studio.engine.guidance import Conditioned, steer
 from ddpm_studio.engine.point_mlp import PointMLP, PointMLPConfig
 from ddpm_studio.evaluation.swd import sliced_wasserstein
 from ddpm_studio.training.ema import EMA
 from ddpm_studio.training.learner import make_adamw
+from ddpm_studio.training.rng import RandomStreams
 
 __all__ = ["DEFAULT_TRAIN_STEPS", "Field", "Lab", "LabConfig", "LossPoint", "SamplerChoice", "Trajectory",
-           "lab_diffusion_config"]
+           "class_spread", "lab_diffusion_config", "mass_levels"]
 
 
+TWIN_SETTINGS = ("schedule", "objective")  # what a twin lab may change (Lab.twin)
 DEFAULT_TRAIN_STEPS = 2000  # one "Train" of the tab and `ddpm-studio lab`: the moons' samples on the data (bench/)
 
 
@@ -53,6 +59,9 @@ class LabConfig:
     ema_decay: float = 0.99  # the warm-up EMA of the image Trainer (training.ema)
     seed: int = 0  # initial weights and the training draws (points, t, ε)
     clip_x0: bool = True  # samplers clip x̂_0 to [-1, 1], as for images (the points live there too)
+    conditional: bool = False  # condition on the data's labels (K = its label count, set on model.num_classes)
+    class_dropout: float = 0.1  # the Trainer's label dropout: how often a label is replaced by ∅ (CFG's training)
+    guide_step: int = 300  # the EMA at this step is kept as autoguidance's weaker model (Karras et al. 2024)
 
     def validate(self) -> None:
         self.model.validate()
@@ -65,15 +74,23 @@ class LabConfig:
                 raise ValueError(f"{name} must be an integer >= 2, got {value!r}")
         if not self.lr > 0 or not 0 <= self.ema_decay <= 1:
             raise ValueError("lr must be > 0 and ema_decay in [0, 1]")
+        if not 0 <= self.class_dropout <= 1:
+            raise ValueError(f"class_dropout must be in [0, 1], got {self.class_dropout!r}")
+        if isinstance(self.guide_step, bool) or not isinstance(self.guide_step, int) or self.guide_step < 1:
+            raise ValueError(f"guide_step must be an integer >= 1, got {self.guide_step!r}")
 
 
 @dataclass(frozen=True)
 class SamplerChoice:
-    """One lane of the comparison: a SAMPLERS row, its NFE budget (DDPM: always T) and DDIM's η."""
+    """One lane of the comparison: a SAMPLERS row, its NFE budget (DDPM: always T), DDIM's η and the steering:
+    guidance scale w (1: none), CFG (towards ``klass``, or every class in turn when None) or autoguidance."""
 
     method: str = "ddim"
     nfe: int = 20
     eta: float = 0.0
+    guidance: float = 1.0  # w of engine.guidance (CFG: w = 1 is the conditional model; autoguidance: the main one)
+    autoguide: bool = False  # guide by the lab's earlier snapshot instead of by the unconditional branch
+    klass: int | None = None  # the class a conditional lab samples; None: sample i gets class i mod K
 
     def sampling_config(self, num_timesteps: int, *, seed: int, count: int, clip_x0: bool) -> SamplingConfig:
         row = SAMPLERS.lookup(self.method)
@@ -83,8 +100,17 @@ class SamplerChoice:
                                                                num_timesteps)
 
     @property
+    def steered(self) -> bool:
+        return self.guidance != 1.0 or self.autoguide
+
+    @property
     def label(self) -> str:
-        return SAMPLERS.lookup(self.method).short_label + (f" η={self.eta:g}" if self.eta else "")
+        text = SAMPLERS.lookup(self.method).short_label + (f" η={self.eta:g}" if self.eta else "")
+        if self.autoguide:
+            text += f", autoguidance w={self.guidance:g}"
+        elif self.guidance != 1.0:
+            text += f", CFG w={self.guidance:g}"
+        return text + (f", class {self.klass}" if self.klass is not None else "")
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,7 @@ class Trajectory:
     timesteps: tuple[int, ...]
     paths: np.ndarray  # (S + 1, N, 2)
     x0_preds: np.ndarray  # (S, N, 2)
+    labels: np.ndarray | None = None  # (N,) the class each sample was drawn for (a conditional lab)
 
     @property
     def samples(self) -> np.ndarray:  # (N, 2)
@@ -128,7 +155,23 @@ class Lab:
         self.data = data if data is not None else load_points(config.data, config.points, config.data_seed)
         self.diffusion = GaussianDiffusion(config.diffusion)
         self._x0 = torch.from_numpy(self.data.points)
+        self._y: torch.Tensor | None = None
+        self._twins: dict[str, Lab] = {}
+        self.model_config = config.model
+        if config.conditional:
+            if self.data.labels is None:
+                raise ValueError(f"{self.data.spec} has no labels to condition on; choose a labelled set "
+                                 "(gmm, moons, spiral, rings or a CSV with a label column)")
+            if int(self.data.labels.min()) < 0:
+                raise ValueError(f"{self.data.spec}: class labels must be >= 0, got {int(self.data.labels.min())}")
+            self._y = torch.from_numpy(self.data.labels)
+            self.model_config = replace(config.model, num_classes=int(self.data.labels.max()) + 1)
         self.reset()
+
+    @property
+    def num_classes(self) -> int:
+        """K of a conditional lab (0: unconditional)."""
+        return self.model_config.num_classes
 
     # ---- training --------------------------------------------------------------------------------------
 
@@ -136,12 +179,28 @@ class Lab:
         """Fresh weights, EMA, optimiser and training draws (the same seed gives the same run)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
-            self.model = PointMLP(self.config.model)
+            self.model = PointMLP(self.model_config)
         self.ema = EMA(self.model, self.config.ema_decay)
         self.optimizer = make_adamw(self.model, torch.device("cpu"), self.config.lr, 0.0)
         self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.streams = RandomStreams(self.config.seed)  # its sampler stream draws the label dropout
+        self.guide: PointMLP | None = None  # the EMA snapshot at guide_step: autoguidance's weaker model
         self.step = 0
         self.history: list[LossPoint] = []
+        for twin in self._twins.values():
+            twin.reset()
+
+    def twin(self, change: str) -> Lab:
+        """This lab's twin for ``change`` (``"schedule=linear"``, ``"objective=eps"``): the same points, seed,
+        network and training with one diffusion setting changed, made once and kept, so that two schedules or two
+        objectives can be sampled side by side from the same x_T. Two models: training both costs twice."""
+        name, _, value = change.partition("=")
+        if name not in TWIN_SETTINGS or not value:
+            raise ValueError(f"a twin changes one of {', '.join(TWIN_SETTINGS)} (e.g. schedule=linear), "
+                             f"got {change!r}")
+        if change not in self._twins:
+            self._twins[change] = Lab(with_changes(self.config, **{name: value}), self.data)
+        return self._twins[change]
 
     def train(self, steps: int, *, should_stop: Callable[[], bool] = lambda: False,
               report: Callable[[LossPoint], None] | None = None, every: int = 10) -> list[LossPoint]:
@@ -162,16 +221,23 @@ class Lab:
 
     def _train_step(self) -> float:
         g, n, batch = self.generator, len(self.data), self.config.batch_size
-        x0 = self._x0[torch.randint(0, n, (batch,), generator=g)]
+        index = torch.randint(0, n, (batch,), generator=g)
+        x0 = self._x0[index]
         t = torch.randint(0, self.diffusion.num_timesteps, (batch,), generator=g)
         noise = torch.randn(x0.shape, generator=g)
         self.model.train()
-        loss = self.diffusion.training_losses(self.model, x0, t, noise=noise).loss.mean()
+        model = self.model
+        if self._y is not None:  # Ho & Salimans Algorithm 1: some labels become ∅ (row K), as the Trainer does
+            model = Conditioned(self.model, self.streams.drop_labels(self._y[index], self.config.class_dropout,
+                                                                     self.num_classes))
+        loss = self.diffusion.training_losses(model, x0, t, noise=noise).loss.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.ema.update(self.model)
         self.step += 1
+        if self.step == self.config.guide_step:
+            self.guide = copy.deepcopy(self.denoiser)
         return float(loss.detach())
 
     def _record(self, loss: float, report: Callable[[LossPoint], None] | None) -> LossPoint:
@@ -214,7 +280,8 @@ class Lab:
 
     def density(self, *, grid: int = 96, extent: float = 1.6, blur: float = 1.5) -> np.ndarray:
         """The data's density on a grid×grid lattice over [-extent, extent]² (x index first, like
-        ``np.histogram2d``), a histogram smoothed by a Gaussian of ``blur`` cells; it sums to 1 over the lattice."""
+        ``np.histogram2d``): a binned Gaussian kernel density estimate (the histogram smoothed by a Gaussian of
+        ``blur`` cells, σ = blur · 2·extent/grid); it sums to 1 over the lattice."""
         edges = np.linspace(-extent, extent, grid + 1)
         hist, _, _ = np.histogram2d(self.data.points[:, 0], self.data.points[:, 1], bins=(edges, edges))
         radius = max(1, int(3 * blur))
@@ -239,15 +306,41 @@ class Lab:
         config = choice.sampling_config(self.diffusion.num_timesteps, seed=seed, count=count,
                                         clip_x0=self.config.clip_x0)
         start = self.x_T(count, seed) if x_T is None else x_T
-        model = self.denoiser
-        model.eval()
+        self.denoiser.eval()
+        labels = self.sample_labels(choice, count)
+        model = self.steered(choice, count, labels)
         states, x0_preds, timesteps = [start.numpy()], [], []
         for step in sample(model, self.diffusion, shape, config, noise=start):
             states.append(step.xt.numpy())
             x0_preds.append(step.x0_pred.numpy())
             timesteps.append(step.t)
         return Trajectory(choice=choice, nfe=config.nfe(self.diffusion.num_timesteps), timesteps=tuple(timesteps),
-                          paths=np.stack(states), x0_preds=np.stack(x0_preds))
+                          paths=np.stack(states), x0_preds=np.stack(x0_preds),
+                          labels=None if labels is None else np.asarray(labels, dtype=np.int64))
+
+    def sample_labels(self, choice: SamplerChoice, count: int) -> list[int] | None:
+        """The class of each of ``count`` samples: ``choice.klass`` for all, else i mod K; None unconditional."""
+        if not self.num_classes:
+            if choice.klass is not None:
+                raise ValueError("a class was asked of an unconditional lab; tick 'class-conditional' and retrain")
+            return None
+        if choice.klass is not None:
+            return [choice.klass] * count
+        return [i % self.num_classes for i in range(count)]
+
+    def steered(self, choice: SamplerChoice, count: int, labels: list[int] | None = None):
+        """The model the sampler calls: ``engine.guidance.steer`` of the EMA network for the choice's guidance
+        (CFG towards ``labels``, or autoguidance by the snapshot at guide_step), the network itself if none."""
+        guide = None
+        if choice.guidance != 1.0 and not choice.autoguide and not self.num_classes:
+            raise ValueError("classifier-free guidance (w != 1) needs a class-conditional lab: tick "
+                             "'class-conditional' on labelled points, or use autoguidance")
+        if choice.autoguide:
+            guide = self.guide
+            if guide is None:
+                raise ValueError(f"autoguidance needs the earlier snapshot taken at step {self.config.guide_step}; "
+                                 f"train past it first (now at step {self.step})")
+        return steer(self.denoiser, count, labels=labels or (), guidance=choice.guidance, guide=guide)
 
     @torch.no_grad()
     def field(self, t: int, *, grid: int = 21, extent: float = 1.5) -> Field:
@@ -294,6 +387,24 @@ def swd_points(a: np.ndarray, b: np.ndarray, *, seed: int = 0, directions: int =
     generator = torch.Generator().manual_seed(seed)
     return sliced_wasserstein(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
                               generator, directions=directions, repeats=repeats)
+
+
+def mass_levels(density: np.ndarray, masses: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)) -> np.ndarray:
+    """The density levels whose superlevel sets hold ``masses`` of the probability (highest-density regions):
+    the contour at ``levels[i]`` encloses the densest cells that together carry ``masses[i]``. Ascending masses
+    give descending levels."""
+    values = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(values) / values.sum()
+    index = np.searchsorted(cumulative, np.asarray(masses, dtype=np.float64))
+    return values[np.minimum(index, len(values) - 1)]
+
+
+def class_spread(samples: np.ndarray, labels: np.ndarray) -> float:
+    """The mean over classes of the samples' RMS distance to their own class's mean: how much of each mode the
+    samples cover (mode dropping under strong guidance shows as a smaller number)."""
+    spreads = [float(np.sqrt(((samples[labels == k] - samples[labels == k].mean(0)) ** 2).sum(1).mean()))
+               for k in np.unique(labels)]
+    return float(np.mean(spreads))
 
 
 def with_changes(config: LabConfig, **diffusion: object) -> LabConfig:

@@ -50,10 +50,12 @@ def _colour(method: str) -> tuple[int, int, int]:
 
 
 def trajectory_panel(data: np.ndarray, trajectory: Trajectory, distance: float, floor: float, *,
-                     paths: int = 40, size: int = 360) -> np.ndarray:
-    """The data (grey), ``paths`` trajectories from x_T to x_0 and every sample, titled with the distance."""
+                     paths: int = 40, size: int = 360, model: str | None = None) -> np.ndarray:
+    """The data (grey), ``paths`` trajectories from x_T to x_0 and every sample, titled with the distance (and
+    the twin ``model`` that sampled, e.g. "objective=eps")."""
     choice = trajectory.choice
-    panel = _Panel(size, f"{choice.label}, {trajectory.nfe} NFE: SWD {distance:.3f} (floor {floor:.3f})")
+    title = f"{choice.label}, {trajectory.nfe} NFE: SWD {distance:.3f} (floor {floor:.3f})"
+    panel = _Panel(size, title if model is None else f"[{model}] {title}")
     panel.dots(data, DATA_COLOUR, 1.2)
     faint = tuple(int(c + (255 - c) * 0.55) for c in _colour(choice.method))
     paths = paths if len(trajectory.timesteps) <= 60 else paths // 3  # long stochastic paths: fewer of them

@@ -2,8 +2,7 @@
 
 A preset is data (the lab's config, how long to train, the two lanes' samplers, where the t slider goes and
 which view it is about); the view and the CLI apply it the same way. The numbers behind each caption are
-checked in ``tests/app/test_lab_presets.py``. Guidance presets (mode dropping under strong CFG) wait for the
-engine's class conditioning.
+checked in ``tests/app/test_lab_presets.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ class LabPreset:
     t_fraction: float = 0.5  # where the t slider goes, as a fraction of T
     view: str = "trajectories"  # one of VIEWS: what the preset is about
     right_schedule: str | None = None  # the right lane's schedule when the preset compares schedules
+    right_twin: str | None = None  # the right lane samples Lab.twin(this) ("objective=eps"): two trained models
 
     def t(self, num_timesteps: int) -> int:
         return min(num_timesteps - 1, round(self.t_fraction * num_timesteps))
@@ -53,6 +53,11 @@ PRESETS: tuple[LabPreset, ...] = (
               "Ten training points and a long run: every sample lands on one of the ten (nearest distance ~ 0).",
               config=_config(points=10, ema_decay=0.99), train_steps=3000,
               left=SamplerChoice("ddim", 50), right=SamplerChoice("dpmpp_2m", 20)),
+    LabPreset("mode_dropping", "Mode dropping with strong guidance",
+              "Same x_T, four labelled modes: at CFG w = 5 each class loses over half its spread (0.165 -> 0.075), "
+              "squeezed into a streak pushed out past its mode's centre, away from the other classes.",
+              config=_config(data="gmm?modes=4&std=0.2", conditional=True),
+              left=SamplerChoice("ddim", 25), right=SamplerChoice("ddim", 25, guidance=5.0)),
     LabPreset("x0_blur", "The x0 prediction's blur at large t",
               "At large t the best guess of x0 is the data's mean: the arrows all point to the middle; at small t "
               "they point to the nearest moon.", t_fraction=0.9, view="field"),

@@ -13,6 +13,9 @@ Spec strings, like the image sources' ``builtin:`` specs: a name with optional `
     image:PATH           the dark pixels (< 50 % grey) of an image file
     csv:PATH             x,y per line (a header line is skipped; a third column is an integer label)
 
+Points drawn with the mouse are a :func:`drawn_points` set (spec ``drawn``): dabs of a round brush
+(:func:`brush`), at least ``MIN_DRAWN`` of them.
+
 Every set is normalised the way images are: an affine map into [-1, 1] (centred on the bounding box's middle,
 both axes scaled by the same factor so shapes keep their aspect). Draws are seeded: the same spec, count and
 seed give the same points. Errors are one-line :class:`PointDataError` messages.
@@ -32,11 +35,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ddpm_studio.data.decode import ImageDecodeError, decode_image
 
-__all__ = ["POINT_SETS", "PointDataError", "PointSet", "load_points", "normalise", "MAX_CSV_BYTES",
-           "MAX_POINTS"]
+__all__ = ["POINT_SETS", "PointDataError", "PointSet", "brush", "drawn_points", "load_points", "normalise",
+           "MAX_CSV_BYTES", "MAX_POINTS", "MIN_DRAWN"]
 
 MAX_CSV_BYTES = 16 * 2**20  # a larger CSV is refused before it is read
 MAX_POINTS = 200_000  # points per set (a draw or a CSV)
+MIN_DRAWN = 20  # a drawn set needs this many points to be a distribution worth training on
 _Drawer = Callable[[int, np.random.Generator, dict[str, float]], tuple[np.ndarray, np.ndarray | None]]
 
 
@@ -220,3 +224,27 @@ def load_points(spec: str, count: int = 2000, seed: int = 0) -> PointSet:
         points, labels = POINT_SETS[name](count, rng, params)
     out_labels = None if labels is None else labels.astype(np.int64)
     return PointSet(points=normalise(np.asarray(points, dtype=np.float64)), labels=out_labels, spec=spec)
+
+
+# ---- drawn with the mouse -----------------------------------------------------------------------------------
+
+def brush(centre: tuple[float, float], radius: float, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` points uniform in the disc of ``radius`` around ``centre`` (one dab of the brush), (count, 2)."""
+    if not radius >= 0 or count < 0:
+        raise PointDataError(f"brush: radius must be >= 0 and count >= 0, got {radius!r}, {count!r}")
+    r = radius * np.sqrt(rng.uniform(0, 1, count))  # sqrt: uniform over the area, not crowded at the centre
+    angle = rng.uniform(0, 2 * math.pi, count)
+    return np.stack([centre[0] + r * np.cos(angle), centre[1] + r * np.sin(angle)], 1).astype(np.float32)
+
+
+def drawn_points(points: np.ndarray) -> PointSet:
+    """Points drawn with the mouse as a point set: at least ``MIN_DRAWN``, finite, normalised like every set."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) < MIN_DRAWN:
+        raise PointDataError(f"drawn: {len(points)} point{'s' if len(points) != 1 else ''}; draw at least "
+                             f"{MIN_DRAWN} (click or drag on the middle plot)")
+    if len(points) > MAX_POINTS:
+        raise PointDataError(f"drawn: more than {MAX_POINTS} points; clear some")
+    if not np.isfinite(points).all():
+        raise PointDataError("drawn: a point has a NaN or infinite coordinate")
+    return PointSet(points=normalise(points), labels=None, spec="drawn")

@@ -9,7 +9,8 @@ tab at a mid t), training.png (the reopened run: loss history and previews), sam
 (the shipped demo model, DDIM 50 steps, 16 images: a middle frame and the final one) and, unless
 `--compare none`, sampler_compare.png (two lanes from the same x_T: DDIM η = 0 vs η = 1 by default, or
 DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
-lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons) and lab_few_nfe.png (3 NFE).
+lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons), lab_few_nfe.png (3 NFE) and
+lab_guidance.png (the mode-dropping preset: CFG w = 1 vs w = 5 on a labelled four-mode mixture).
 With `--classes W`, also sampler_classes.png: a class-conditional model (the demo, or `--classes-model PATH`)
 with "all classes" (one row per class from the same noise) at guidance scale w = W.
 With `--guidance-model CKPT` (a class-conditional checkpoint or run trained on the shown data), also
@@ -253,6 +254,13 @@ def _lab(window, out_dir: Path, steps: int = 1500, timeout_s: float = 300.0) -> 
     view.right_lane.set_choice(SamplerChoice("dpmpp_2m", 3))
     wait_until(lambda: not view.running, timeout_s=60)
     saved.append(_save(window, out_dir / "lab_few_nfe.png"))
+    view.preset.setCurrentIndex(view.preset.findData("mode_dropping"))
+    wait_until(lambda: not view.running, timeout_s=60)
+    view.train()
+    preset_steps = view.steps.value()
+    wait_until(lambda: not view.running and view.status.text().startswith(f"step {preset_steps}"),
+               timeout_s=timeout_s)
+    saved.append(_save(window, out_dir / "lab_guidance.png"))
     view.shutdown()
     return saved
 

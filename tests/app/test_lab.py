@@ -126,3 +126,90 @@ def test_density_sits_on_the_data() -> None:
     peak_x = np.unravel_index(int(density.argmax()), density.shape)[0]
     assert peak_x <= 10 or peak_x >= 21
     assert density[14:18, 14:18].sum() < 0.01
+
+
+def test_a_conditional_lab_trains_and_guides_through_the_engine(monkeypatch) -> None:
+    """Label dropout is the Trainer's (RandomStreams.drop_labels) and every guided run is engine.guidance's
+    steer -> ClassifierFreeGuidance / Autoguidance: the lab has no CFG arithmetic of its own."""
+    from ddpm_studio.engine import guidance
+    from ddpm_studio.training.rng import RandomStreams
+
+    calls: dict[str, int] = {}
+
+    def spy(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, wrapper)
+
+    spy(RandomStreams, "drop_labels")
+    spy(lab_module, "steer")
+    spy(guidance.ClassifierFreeGuidance, "forward")
+    spy(guidance.Autoguidance, "forward")
+    lab = Lab(tiny(data="gmm?modes=3", conditional=True, guide_step=2))
+    assert lab.num_classes == 3 and lab.denoiser.num_classes == 3
+    lab.train(4)
+    assert calls["drop_labels"] == 4 and lab.guide is not None
+    guided = lab.trajectories(SamplerChoice("ddim", 5, guidance=3.0), count=9)
+    assert calls["steer"] == 1 and calls["forward"] == 5  # one guided call per step
+    assert guided.labels.tolist() == [0, 1, 2] * 3
+    one = lab.trajectories(SamplerChoice("ddim", 5, guidance=3.0, klass=2), count=4)
+    assert one.labels.tolist() == [2] * 4
+    calls.clear()
+    lab.trajectories(SamplerChoice("ddim", 5, guidance=2.0, autoguide=True), count=6)
+    assert calls == {"steer": 1, "forward": 5}  # Autoguidance.forward (the CFG spy shares the name: counted once)
+    source = open(lab_module.__file__).read()
+    assert "chunk(2)" not in source and "guidance *" not in source and ".scale" not in source and "null" not in source
+
+
+def test_guidance_bad_input_is_one_line() -> None:
+    with pytest.raises(ValueError, match="swiss has no labels to condition on; choose a labelled set"):
+        Lab(tiny(data="swiss", conditional=True))
+    plain = Lab(tiny())
+    with pytest.raises(ValueError, match=r"classifier-free guidance \(w != 1\) needs a class-conditional lab"):
+        plain.trajectories(SamplerChoice("ddim", 4, guidance=3.0), count=4)
+    with pytest.raises(ValueError, match="a class was asked of an unconditional lab"):
+        plain.trajectories(SamplerChoice("ddim", 4, klass=1), count=4)
+    with pytest.raises(ValueError, match="autoguidance needs the earlier snapshot taken at step 300; train past it"):
+        plain.trajectories(SamplerChoice("ddim", 4, guidance=2.0, autoguide=True), count=4)
+    with pytest.raises(ValueError, match="class_dropout must be in"):
+        Lab(tiny(class_dropout=2.0))
+    with pytest.raises(ValueError, match=r"class 5 is not one of the model's 3 classes \(0..2\)"):
+        Lab(tiny(data="gmm?modes=3", conditional=True)).trajectories(SamplerChoice("ddim", 4, klass=5), count=4)
+    assert SamplerChoice("ddim", 4, guidance=5.0).label == "DDIM, CFG w=5"
+    assert SamplerChoice("ddim", 4, guidance=2.0, autoguide=True, klass=1).label == "DDIM, autoguidance w=2, class 1"
+
+
+def test_a_twin_lab_changes_one_setting_on_the_same_points() -> None:
+    """Two schedules or two objectives side by side are two trained models: the twin shares the points, seed and
+    network, differs in one diffusion setting, is made once, and samples from the same x_T."""
+    lab = Lab(tiny())
+    twin = lab.twin("objective=eps")
+    assert twin is lab.twin("objective=eps") and twin.data is lab.data
+    assert twin.config.diffusion.objective == "eps" and lab.config.diffusion.objective == "v"
+    assert twin.config.diffusion.schedule == lab.config.diffusion.schedule
+    assert all(torch.equal(a, b) for a, b in zip(twin.model.parameters(), lab.model.parameters()))  # same start
+    lab.train(5)
+    twin.train(5)
+    x_T = lab.x_T(16, seed=3)
+    a, b = (m.trajectories(SamplerChoice("ddim", 4), count=16, x_T=x_T) for m in (lab, twin))
+    assert np.array_equal(a.paths[0], b.paths[0]) and not np.allclose(a.samples, b.samples)
+    assert lab.twin("schedule=linear").config.diffusion.schedule == "linear"
+    lab.reset()
+    assert twin.step == 0  # a reset starts both over
+    with pytest.raises(ValueError, match="a twin changes one of schedule, objective"):
+        lab.twin("timesteps=5")
+    with pytest.raises(ValueError, match="schedule"):
+        lab.twin("schedule=nope")
+
+
+def test_mass_levels_enclose_the_asked_mass() -> None:
+    from ddpm_studio.app.lab import mass_levels
+
+    density = Lab(tiny(data="gmm?modes=3", points=400)).density(grid=48)
+    levels = mass_levels(density, (0.25, 0.5, 0.95))
+    assert levels[0] > levels[1] > levels[2] > 0
+    for mass, level in zip((0.25, 0.5, 0.95), levels):
+        assert abs(float(density[density >= level].sum()) - mass) < 0.03

@@ -35,3 +35,34 @@ def test_lab_preset_and_bad_input(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("nan.csv: line 2 of the points has a NaN or infinite coordinate")
     assert main(["lab", "--sampler", "rk4:3"]) == 2
     assert "sampler must be one of ddpm" in capsys.readouterr().err
+
+
+def test_lab_guidance_lanes(tmp_path, capsys):
+    """--conditional trains on the labels; ddim:5:3 is CFG w = 3, ddim:5:a2 autoguidance by the earlier snapshot."""
+    out = tmp_path / "g"
+    assert main(["lab", "--data", "gmm?modes=3", "--conditional", "--points", "150", "--steps", "310",
+                 "--timesteps", "20", "--count", "30", "--sampler", "ddim:5", "--sampler", "ddim:5:3",
+                 "--sampler", "ddim:5:a2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed[1:4]] == ["ddim@5", "ddim@5,cfg=3", "ddim@5,auto=2"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["conditional"] and metrics["num_classes"] == 3 and metrics["data_class_spread"] > 0
+    assert [(s["guidance"], s["autoguide"]) for s in metrics["samplers"]] == [(1.0, False), (3.0, False), (2.0, True)]
+    assert all(s["class_spread"] > 0 for s in metrics["samplers"])
+    assert main(["lab", "--data", "moons", "--points", "50", "--steps", "1", "--timesteps", "10", "--count", "8",
+                 "--sampler", "ddim:3:4", "--out", str(tmp_path / "u")]) == 1
+    assert "classifier-free guidance (w != 1) needs a class-conditional lab" in capsys.readouterr().err
+    assert main(["lab", "--sampler", "ddim:3:x"]) == 2
+    assert "guidance must be a number (a prefix: autoguidance), got 'x'" in capsys.readouterr().err
+
+
+def test_lab_twin_trains_a_second_model(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["lab", "--data", "moons", "--points", "100", "--steps", "10", "--timesteps", "20", "--count", "20",
+                 "--sampler", "ddim:4", "--twin", "objective=eps", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed[1:3]] == ["ddim@4", "ddim@4@objective=eps"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["model"] for s in metrics["samplers"]] == ["main", "objective=eps"]
+    assert main(["lab", "--steps", "1", "--twin", "timesteps=3", "--out", str(tmp_path / "x")]) == 1
+    assert "a twin changes one of schedule, objective" in capsys.readouterr().err

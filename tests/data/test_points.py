@@ -90,3 +90,26 @@ def test_unknown_names_and_parameters() -> None:
         load_points("gmm?modes=x")
     with pytest.raises(PointDataError, match="count must be"):
         load_points("moons", count=1)
+
+
+def test_brush_and_drawn_points() -> None:
+    from ddpm_studio.data.points import MIN_DRAWN, brush, drawn_points
+
+    rng = np.random.default_rng(0)
+    dab = brush((0.5, -0.2), 0.1, 200, rng)
+    assert dab.shape == (200, 2) and np.linalg.norm(dab - [0.5, -0.2], axis=1).max() <= 0.1 + 1e-6
+    assert np.linalg.norm(dab - [0.5, -0.2], axis=1).mean() > 0.05  # spread over the disc, not at its centre
+    assert np.array_equal(brush((0, 0), 0.0, 3, rng), np.zeros((3, 2)))
+    drawn = drawn_points(np.concatenate([brush((-1, 0), 0.1, 15, rng), brush((1, 1), 0.1, 15, rng)]))
+    assert drawn.spec == "drawn" and len(drawn) == 30 and drawn.labels is None
+    assert np.abs(drawn.points).max() == pytest.approx(1.0)  # normalised like every set
+    with pytest.raises(PointDataError, match=f"drawn: 3 points; draw at least {MIN_DRAWN}"):
+        drawn_points(np.zeros((3, 2)))
+    with pytest.raises(PointDataError, match="drawn: 0 points; draw at least"):
+        drawn_points(np.zeros((0, 2)))
+    with pytest.raises(PointDataError, match="all points are the same point"):
+        drawn_points(np.zeros((30, 2)))
+    bad = brush((0, 0), 0.5, 30, rng)
+    bad[4, 1] = np.nan
+    with pytest.raises(PointDataError, match="drawn: a point has a NaN or infinite coordinate"):
+        drawn_points(bad)

@@ -22,6 +22,7 @@ EXTENT = 1.6  # the view shows [-EXTENT, EXTENT]²: the data's [-1, 1] and the n
 DATA_COLOUR = (150, 150, 150, 110)
 CLOUD_COLOUR = (40, 40, 40, 150)
 FIELD_PEN = pg.mkPen((0, 114, 178, 200), width=1)
+CONTOUR_PEN = pg.mkPen((213, 94, 0, 170), width=1)  # the data density's contour lines (vermilion)
 DENSITY_LUT = np.stack([np.linspace(255, 200, 256), np.linspace(255, 225, 256), np.full(256, 255.0)], 1).astype(
     np.uint8)  # white to a pale blue
 FIELD_SCALE = 0.3  # a segment goes x_t -> x_t + 0.3 (x̂_0 - x_t): long enough to read, short enough not to cross
@@ -124,8 +125,9 @@ class PointPlot(pg.PlotWidget):
         self.density_item = pg.ImageItem(axisOrder="col-major")  # the data's density, shaded under everything
         self.density_item.setLookupTable(DENSITY_LUT)
         self.density_item.setRect(QRectF(-EXTENT, -EXTENT, 2 * EXTENT, 2 * EXTENT))
-        for layer in (self.density_item, self.data_item, self.cloud_item, self.field_item, self.paths_item,
-                      self.samples_item):
+        self.contour_item = pg.PlotDataItem(pen=CONTOUR_PEN, connect="finite")  # the density's contour lines
+        for layer in (self.density_item, self.data_item, self.contour_item, self.cloud_item, self.field_item,
+                      self.paths_item, self.samples_item):
             self.addItem(layer)
 
     def resizeEvent(self, event) -> None:
@@ -152,6 +154,16 @@ class PointPlot(pg.PlotWidget):
         top = float(np.quantile(density[density > 0], 0.9)) if (density > 0).any() else 1.0
         self.density_item.setImage(np.clip(density / top, 0, 1), levels=(0, 1), autoLevels=False)
         self.density_item.setRect(QRectF(-EXTENT, -EXTENT, 2 * EXTENT, 2 * EXTENT))
+
+    def set_contours(self, contours: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """The data density's contour lines (NaN-separated x, y, made by the worker); None clears them."""
+        if contours is None or len(contours[0]) == 0:
+            self.contour_item.setData([], [])
+        else:
+            self.contour_item.setData(*contours)
+
+    def show_contours(self, shown: bool) -> None:
+        self.contour_item.setVisible(shown)
 
     def set_cloud(self, points: np.ndarray | None) -> None:
         self.cloud_item.setData(points)
