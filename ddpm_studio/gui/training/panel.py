@@ -42,7 +42,7 @@ from ddpm_studio.gui.training.form import TrainingForm
 from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training.metric_plot import MetricPlot
 from ddpm_studio.gui.training.state import Phase, TrainingState
-from ddpm_studio.gui.training.stats import TrainingStats
+from ddpm_studio.gui.training.stats import TrainingStats, overhead_notice
 from ddpm_studio.gui.training.task import Notice, RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training import events as ev
 from ddpm_studio.training.config import RunConfig
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FORM_SETTINGS_KEY = "training/form"  # the form's RunConfig as JSON, restored at the next launch
 
-PREVIEW_SHARE_WARNING = 0.25  # warn when previews take more than this share of the wall time
+PREVIEW_SHARE_WARNING = 0.25  # warn when work outside the steps takes more than this share of the training time
 
 FAILURE_HINTS = {
     "nan": "The loss became NaN or infinite: lower the learning rate, or try the L1/Huber loss. "
@@ -342,13 +342,15 @@ class TrainingPanel(QWidget):
         self._warn_if_previews_dominate()
 
     def _warn_if_previews_dominate(self) -> None:
-        """A notice (once per run) when previews take more than PREVIEW_SHARE_WARNING of the wall time."""
-        share = self.stats.preview_share()
-        if share is None or share <= PREVIEW_SHARE_WARNING or self._preview_warned:
+        """A notice (once per run) when previews, metrics and checkpoints take more than PREVIEW_SHARE_WARNING
+        of the training time, in the Trainer's own figures (stats.overhead_notice)."""
+        if self._preview_warned:
+            return
+        text = overhead_notice(self.stats.overhead_shares(), PREVIEW_SHARE_WARNING)
+        if text is None:
             return
         self._preview_warned = True
-        self._show_notice(f"Previews take {share:.0%} of the training time: sample them less often "
-                          "(the preview setting in the form) or make fewer preview images.")
+        self._show_notice(text)
 
     @Slot(object)
     def _on_snapshot(self, event) -> None:
