@@ -26,12 +26,7 @@ from ddpm_studio.evaluation.fid import FeatureNetwork, FIDResult, fid_kid
 from ddpm_studio.evaluation.memorisation import MemorisationResult, memorisation
 from ddpm_studio.evaluation.precision_recall import PrecisionRecall, knn_radii, pairwise_distances, precision_recall
 from ddpm_studio.evaluation.swd import SWDResult, sliced_wasserstein_distance
-from ddpm_studio.evaluation.uncertainty import (
-    BOOTSTRAP_SEED,
-    coverage_replicates,
-    share_replicates,
-    standard_error,
-)
+from ddpm_studio.evaluation.uncertainty import BOOTSTRAP_SEED, coverage_replicates, share_replicates, standard_error
 
 __all__ = ["PreparedReference", "EvaluationReport", "prepare_reference", "evaluate", "real_vs_real_reference",
            "check_images"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from torch import Tensor
 
 __all__ = ["BOOTSTRAPS", "BOOTSTRAP_SEED", "format_with_error", "decimals_for", "resample_rows",
@@ -75,10 +74,13 @@ def decimals_for(error: float) -> int:
 
 def format_with_error(value: float, error: float | None, *, plus_minus: str = " ± ") -> str:
     """'87 ± 5', '0.62 ± 0.04', '12.3 ± 1.4': the value with as many decimals as its error allows (Particle
-    Data Group convention, simplified); without an error (None or 0), 3 significant digits."""
+    Data Group convention, simplified); without an error (None), 3 significant digits; an error of 0 (every
+    bootstrap replicate equal, e.g. a precision of 1) is written '± 0'."""
     if not math.isfinite(value):
         return str(value)
-    if error is None or not math.isfinite(error) or error <= 0:
+    if error is not None and error == 0:
+        return f"{value:.3g}{plus_minus}0"
+    if error is None or not math.isfinite(error) or error < 0:
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
     decimals = decimals_for(error)
     return f"{value:.{decimals}f}{plus_minus}{error:.{decimals}f}"
