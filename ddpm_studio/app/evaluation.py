@@ -42,6 +42,7 @@ from ddpm_studio.evaluation import (
     Protocol,
     evaluate,
     floor_note,
+    format_with_error,
     memorisation,
     score_samples,
 )
@@ -50,7 +51,7 @@ from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import QualityData, dataset_images, held_out_spec, prepare_quality_data
 
-__all__ = ["ClassEvaluation", "ClassScore", "evaluate_classes", "ScoreRow",
+__all__ = ["ClassEvaluation", "ClassScore", "evaluate_classes", "ScoreRow", "format_with_error", "MIN_TRUSTED_SAMPLES",
            "EvaluationSettings", "EvaluationProgress", "ModelEvaluation", "EvaluationCancelled", "Neighbours",
            "evaluate_model", "evaluate_images", "reference_data", "nearest_neighbours", "load_sample_folder",
            "HELD_OUT_RULE"]

@@ -4,8 +4,8 @@ Every cell samples `count` images from the same x_T (one draw from `seed`; stoch
 fresh noise from generators seeded alike), so the cells differ only by sampler and budget. A budget is spent
 by `SamplingConfig.with_nfe` (Heun: (NFE + 1) // 2 steps, so an even budget shows its true, odd cost); DDPM
 has one cell, at NFE = T. The metrics are `ddpm_studio.evaluation.score_samples` (every face's one score: SWD,
-precision/recall in the download-free embedding) against `reference_count` real images, and the floor row is the same evaluation of
-real images (`real_vs_real_reference`) at the same sizes.
+precision/recall in the download-free embedding) against `reference_count` real images, and the floor row is
+the same evaluation of real images (`real_vs_real_reference`) at the same sizes.
 
 Results are cached per checkpoint in a JSON file (atomic writes): the key of a cell is the checkpoint's
 SHA-256, the data set and every setting that changes its samples or metrics, so a rerun, a cancelled sweep
