@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ddpm_studio.evaluation.pyramid import laplacian_pyramid, pyramid_resolutions
-from ddpm_studio.evaluation.uncertainty import BOOTSTRAP_SEED, resample_rows, standard_error
+from ddpm_studio.evaluation.uncertainty import BOOTSTRAP_DIRECTIONS, BOOTSTRAP_SEED, resample_rows, standard_error
 
 __all__ = ["SWDResult", "sliced_wasserstein", "sliced_wasserstein_distance", "level_descriptors",
            "NEIGHBOURHOOD"]
@@ -86,13 +86,13 @@ def _sorted_rows(x: Tensor) -> np.ndarray:
 def sliced_wasserstein_distance(x: Tensor, y: Tensor, *, generator: torch.Generator,
                                 descriptors_per_image: int = 32, directions: int = 128, repeats: int = 4,
                                 min_resolution: int = 8, bootstraps: int = 0,
-                                bootstrap_repeats: int = 1) -> SWDResult:
+                                bootstrap_directions: int = BOOTSTRAP_DIRECTIONS) -> SWDResult:
     """Multi-scale SWD between image sets x and y, (N, C, H, W) and (M, C, H, W), values in [-1, 1].
 
     Both sets contribute the same number of descriptors per level: min(N, M) * descriptors_per_image, taken
     from a random subset of the larger set. `bootstraps` > 0 adds the bootstrap standard error
     (uncertainty.py): the images of both sets resampled with replacement, their already projected descriptors
-    on the first `bootstrap_repeats` repeats' directions sorted again; the value itself is unchanged.
+    on the first `bootstrap_directions` directions sorted again; the value itself is unchanged.
     """
     if x.shape[1:] != y.shape[1:]:
         raise ValueError(f"image shapes differ: {tuple(x.shape[1:])} vs {tuple(y.shape[1:])}")
@@ -108,19 +108,18 @@ def sliced_wasserstein_distance(x: Tensor, y: Tensor, *, generator: torch.Genera
     for side, level_x, level_y in zip(sides, laplacian_pyramid(x, len(sides)), laplacian_pyramid(y, len(sides))):
         desc_x = level_descriptors(level_x, descriptors_per_image, generator)
         desc_y = level_descriptors(level_y, descriptors_per_image, generator)
-        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        kept: tuple[np.ndarray, np.ndarray] | None = None
         results = []
-        for repeat in range(repeats):  # step 4, as sliced_wasserstein, keeping the projections for the bootstrap
+        for _ in range(repeats):  # step 4, as sliced_wasserstein, keeping the projections for the bootstrap
             dirs = torch.randn(desc_x.shape[1], directions, generator=generator, dtype=desc_x.dtype)
             dirs = dirs / dirs.norm(dim=0, keepdim=True)
             proj_x, proj_y = (dirs.T @ desc_x.T).numpy(), (dirs.T @ desc_y.T).numpy()
             results.append(float(np.abs(np.sort(proj_x, axis=1) - np.sort(proj_y, axis=1)).mean()))
-            if bootstraps and repeat < bootstrap_repeats:
-                kept.append((proj_x, proj_y))
+            if bootstraps and kept is None:
+                kept = (proj_x[:bootstrap_directions], proj_y[:bootstrap_directions])
         per_level[side] = float(np.mean(results))
-        if bootstraps:
-            proj_x = np.concatenate([a for a, _ in kept])
-            proj_y = np.concatenate([b for _, b in kept])
+        if kept is not None:
+            proj_x, proj_y = kept
             replicates[side] = np.array([
                 np.abs(np.sort(proj_x[:, resample_rows(rng, count, descriptors_per_image)], axis=1)
                        - np.sort(proj_y[:, resample_rows(rng, count, descriptors_per_image)], axis=1)).mean()

@@ -17,11 +17,14 @@ import math
 import numpy as np
 from torch import Tensor
 
-__all__ = ["BOOTSTRAPS", "BOOTSTRAP_SEED", "format_with_error", "decimals_for", "resample_rows",
+__all__ = ["BOOTSTRAPS", "BOOTSTRAP_SEED", "BOOTSTRAP_DIRECTIONS", "format_with_error", "decimals_for", "resample_rows",
            "coverage_replicates", "share_replicates", "standard_error", "combined_error"]
 
 BOOTSTRAPS = 16  # replicates: the error is known to about ±1/sqrt(2B) ≈ ±18 % of itself (bench/score_error.py)
 BOOTSTRAP_SEED = 20260212  # fixed: the same images give the same error bar
+# SWD's replicates project on the first 64 of its random directions: the error comes from which images were
+# drawn, not from the directions (128 directions cost twice as much for the same error, bench/score_error.py)
+BOOTSTRAP_DIRECTIONS = 64
 
 
 def standard_error(replicates: np.ndarray) -> float:
