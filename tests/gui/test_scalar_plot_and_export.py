@@ -67,11 +67,12 @@ def test_quality_band_protocol_and_floor_note(qtbot):
                                     floor=floor, best_step=300, errors={"swd": error}, floor_errors=floor_errors,
                                     protocol=PROTOCOL))
     assert plot.band.isVisible() and plot.floor_band.isVisible()
+    assert plot.band.boundingRect().height() > 0 and plot.floor_band.boundingRect().height() > 0  # a filled band
     upper = plot._upper.getData()[1].tolist()
     assert upper == [128.0, 65.0, 46.0]
     caption = plot.caption_label.text()
     assert "64 samples · DPM-Solver++(2M) 10 · vs 256 real" in caption
-    assert "42 ± 4" in caption and "within error of the floor" in caption
+    assert "step 300: 42 ± 4 · real 40 ± 3" in caption and "within error of the floor" in caption
     assert "SWD 42 ± 4" in plot.best_label.text()
 
 

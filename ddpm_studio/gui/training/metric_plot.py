@@ -75,11 +75,11 @@ class MetricPlot(QWidget):
         self.floor_line = pg.InfiniteLine(angle=0, pen=FLOOR_PEN, movable=False,
                                           label="real vs real", labelOpts={"position": 0.5, "color": (90, 90, 90)})
         self.plot.addItem(self.floor_line)
-        self._upper = pg.PlotDataItem([], [], pen=None)
-        self._lower = pg.PlotDataItem([], [], pen=None)
+        # the band's edges are PlotCurveItems: a PlotDataItem without a pen has no path to fill between
+        self._upper, self._lower = pg.PlotCurveItem(pen=pg.mkPen(None)), pg.PlotCurveItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self._upper, self._lower, brush=BAND_BRUSH)
-        self._floor_upper = pg.PlotDataItem([], [], pen=None)
-        self._floor_lower = pg.PlotDataItem([], [], pen=None)
+        self._floor_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self._floor_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.floor_band = pg.FillBetweenItem(self._floor_upper, self._floor_lower, brush=FLOOR_BAND_BRUSH)
         for item in (self._upper, self._lower, self._floor_upper, self._floor_lower):
             self.plot.addItem(item)
@@ -87,7 +87,7 @@ class MetricPlot(QWidget):
         self.plot.addItem(self.floor_band)
         self.caption_label = QLabel()
         self.caption_label.setWordWrap(True)
-        self.caption_label.setStyleSheet("color: #555;")
+        self.caption_label.setStyleSheet("color: #555; font-size: 9pt;")
         install_export_menu(self.plot, self.table, lambda: f"quality_{self.metric}")
         self.empty_label = QLabel(EMPTY_MESSAGE)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -182,8 +182,8 @@ class MetricPlot(QWidget):
         self.plot.setLabel("left", METRIC_LABELS[self.metric].split(" (")[0])
         errors = self.errors()
         has_band = len(steps) > 1 and not np.isnan(errors).any()
-        self._upper.setData(steps if has_band else [], values + errors if has_band else [])
-        self._lower.setData(steps if has_band else [], values - errors if has_band else [])
+        self._upper.setData(steps if has_band else np.zeros(0), values + errors if has_band else np.zeros(0))
+        self._lower.setData(steps if has_band else np.zeros(0), values - errors if has_band else np.zeros(0))
         self.band.setVisible(has_band)
         floor, floor_error = self.floor_value(), self.floor_error()
         self.floor_line.setVisible(floor is not None)
@@ -191,8 +191,11 @@ class MetricPlot(QWidget):
             self.floor_line.setValue(floor)
         has_floor_band = floor is not None and floor_error is not None and len(steps) > 0
         span = [steps[0], steps[-1]] if len(steps) else []
-        self._floor_upper.setData(span if has_floor_band else [], [floor + floor_error] * 2 if has_floor_band else [])
-        self._floor_lower.setData(span if has_floor_band else [], [floor - floor_error] * 2 if has_floor_band else [])
+        none = np.zeros(0)
+        self._floor_upper.setData(np.array(span) if has_floor_band else none,
+                                  np.array([floor + floor_error] * 2) if has_floor_band else none)
+        self._floor_lower.setData(np.array(span) if has_floor_band else none,
+                                  np.array([floor - floor_error] * 2) if has_floor_band else none)
         self.floor_band.setVisible(has_floor_band)
         self.caption_label.setText(self._caption(steps, values, errors))
         best = self._best_step
@@ -202,7 +205,7 @@ class MetricPlot(QWidget):
             swd_error = self._errors.get(best, {}).get("swd")
             self.best_label.setText(f"best: step {best}"
                                     + (f" (SWD {format_with_error(swd, swd_error)})" if swd is not None else "")
-                                    + "; its checkpoint is kept")
+                                    + ", checkpoint kept")
         else:
             self.best_marker.setData([], [])
             self.best_label.setText("")
@@ -211,17 +214,19 @@ class MetricPlot(QWidget):
         frame(self.plot, steps, unit_interval=self.metric in UNIT_METRICS)
 
     def _caption(self, steps: np.ndarray, values: np.ndarray, errors: np.ndarray) -> str:
-        """The protocol, and the last point ± its error beside the floor (with the floor note, if any)."""
+        """The protocol, the last point ± its error beside the floor, and the floor note, if any."""
         if len(steps) == 0:
             return ""
         protocol = (self._protocol.caption("") if self._protocol is not None
                     else "protocol not stored (a run from before issue 21)")
         error = None if np.isnan(errors[-1]) else float(errors[-1])
-        text = f"{protocol}. Step {int(steps[-1])}: {format_with_error(float(values[-1]), error)}"
+        text = f"{protocol}<br>step {int(steps[-1])}: {format_with_error(float(values[-1]), error)}"
         floor = self.floor_value()
         if floor is not None:
-            text += f", real vs real {format_with_error(floor, self.floor_error())}"
+            text += f" · real {format_with_error(floor, self.floor_error())}"
             note = floor_note(self.metric, float(values[-1]), error, floor, self.floor_error())
             if note:
-                text += f" ({note})"
-        return text + ("; band: ± one bootstrap standard error" if error is not None else "")
+                text += f" <i>({note})</i>"
+        self.caption_label.setToolTip("The band and ± are one bootstrap standard error of each score; real vs real is "
+                                      "scored under the same protocol" if error is not None else "")
+        return text

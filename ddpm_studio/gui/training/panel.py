@@ -174,7 +174,7 @@ class TrainingPanel(QWidget):
         top.setSizes([500, 300])
         plots.addWidget(top)
         plots.addWidget(lower)
-        plots.setSizes([320, 420])
+        plots.setSizes([380, 360])  # the quality curve's protocol caption needs room under it
         right = QVBoxLayout()
         right.addWidget(self.stats)
         right.addWidget(self.error_label)
