@@ -26,7 +26,14 @@ from ddpm_studio.evaluation.fid import FeatureNetwork, FIDResult, fid_kid
 from ddpm_studio.evaluation.memorisation import MemorisationResult, memorisation
 from ddpm_studio.evaluation.precision_recall import PrecisionRecall, knn_radii, pairwise_distances, precision_recall
 from ddpm_studio.evaluation.swd import SWDResult, sliced_wasserstein_distance
-from ddpm_studio.evaluation.uncertainty import BOOTSTRAP_SEED, coverage_replicates, share_replicates, standard_error
+from ddpm_studio.evaluation.uncertainty import (
+    BOOTSTRAP_SEED,
+    combined_error,
+    coverage_replicates,
+    half_manifold_replicates,
+    share_replicates,
+    standard_error,
+)
 
 __all__ = ["PreparedReference", "EvaluationReport", "prepare_reference", "evaluate", "real_vs_real_reference",
            "check_images"]
@@ -154,7 +161,9 @@ def _bootstrap_errors(swd: SWDResult, reference: PreparedReference, features: Te
     errors.update({f"swd_{side}px": e * 1e3 for side, e in swd.errors.items()})
     to_real = pairwise_distances(features, reference.features)  # (N, M)
     errors["precision"] = standard_error(coverage_replicates(to_real, reference.radii, rng, bootstraps))
-    errors["recall"] = standard_error(coverage_replicates(to_real.T, knn_radii(features, k), rng, bootstraps))
+    radii = knn_radii(features, k)
+    errors["recall"] = combined_error(standard_error(coverage_replicates(to_real.T, radii, rng, bootstraps)),
+                                      standard_error(half_manifold_replicates(to_real.T, radii, rng, bootstraps)))
     if memo is not None:
         errors["memorised"] = standard_error(share_replicates(memo.memorised, rng, bootstraps))
     return errors

@@ -7,8 +7,11 @@ download-free embedding, the memorisation ratio test against the training images
 `metrics_reference_count` real images. The held-out rule (`held_out_spec`): for a built-in set the reference is
 the same set drawn with seed + HELD_OUT_SEED_OFFSET, so no image is one the model trained on; a folder or
 archive has no images to spare (the Trainer trains on all of them), so the reference is a fixed random subset of
-the training images (then the memorisation check is what sees copying). The floor is the same evaluation of real
-images at the same sizes (fresh held-out images, or `real_vs_real_reference`).
+the training images (then the memorisation check is what sees copying). Every score goes through
+`evaluation.score_samples` under the curve's `Protocol` (counts, sampler, steps, reference), with bootstrap
+errors; the floor is `evaluation.floor_score`: `metrics_count` real images outside the reference (fresh held-out
+images, or a folder's images besides its reference: `reference_split` shrinks the reference rather than the
+floor) scored the same way, so the floor always has the samples' counts (issue 21).
 
 When (`MetricsCadence`, like the previews): every `metrics_every_steps` steps, else as often as keeps the
 evaluations within `metrics_time_share` of the training time (time_share.py). Before the first, its cost is
@@ -16,9 +19,12 @@ estimated from the step time (a sampler step is one forward pass, about a third 
 batch size) plus EVALUATION_ESTIMATE_S.
 
 Stored with the run: `metrics.jsonl` (atomic appends, one JSON object per line: the floor once, with
-"kind": "floor", then "kind": "ema" points with step, time, wall, seconds and metrics) and `best.json` naming
-the step whose samples scored best by BEST_METRIC; the Trainer writes a checkpoint at that step and never
-prunes it. A resume drops the points after the checkpoint it starts from. Rank 0 of a single process only:
+"kind": "floor", then "kind": "ema" points with step, time, wall, seconds and metrics; since issue 21 each line
+also has "errors" (bootstrap standard errors of the metrics) and "protocol" (Protocol.to_dict); older lines
+without them still load) and `best.json` naming the step whose samples scored best by BEST_METRIC; the Trainer
+writes a checkpoint at that step and never prunes it. A resume drops the points after the checkpoint it starts
+from and keeps the stored curve's cadence (the interval after its last point); a resumed or extended run scores
+its last step when the run has a curve at all. Rank 0 of a single process only:
 under DDP the monitor is off (its best-checkpoint save would need every rank).
 """
 

@@ -138,3 +138,21 @@ def test_a_resume_keeps_the_time_share_cadence_of_the_stored_curve(tmp_path, tin
     # share 0.5: next evaluation 5 s · (1 - 0.5) / 0.5 = 5 s after the last one ended (105 s)
     assert not quality.cadence.due(5, 109.9, 0.01, 4) and quality.cadence.due(5, 110.0, 0.01, 4)
     trainer.release_lock()
+
+
+def test_points_carry_errors_and_protocol_and_old_lines_still_load(tmp_path, tiny_config, tiny_dataset):
+    config = tiny_config(max_steps=2, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
+    stored = read_metrics(run.path)
+    point = stored.points[-1]
+    assert point.errors is not None and point.errors["swd"] > 0 and stored.floor_errors is not None
+    assert point.protocol is not None and point.protocol.sample_count == 8 and point.protocol.reference_count == 8
+    assert stored.protocol == point.protocol and "seed=1000" in point.protocol.reference
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / METRICS_FILE).write_text(json.dumps({"kind": "floor", "metrics": {"swd": 40.0}}) + "\n"
+                                    + json.dumps({"kind": "ema", "step": 3, "time": 1.0, "metrics": {"swd": 50.0}})
+                                    + "\n")
+    legacy = read_metrics(old)
+    assert legacy.points[0].errors is None and legacy.points[0].protocol is None and legacy.floor == {"swd": 40.0}
