@@ -10,8 +10,8 @@ sets), the memorised share resamples the per-sample flags. Recall adds, in quadr
 samples' own manifold brings (half-sampling of its balls, `half_manifold_replicates`). Chosen over the spread
 across sample seeds, which needs a new sampling run per seed (docs/decisions.md, "Error bars of the quality
 scores"). Known limit: for real images scored against real images (the floor) SWD's bootstrap error is 4–6×
-the spread over draws (a distance near its noise floor; the same decision records it): the floor's band is
-wide, which makes "within error of the floor" generous and "better than the floor" rare.
+the spread over draws (a distance near its noise floor): a built-in set's floor takes the spread over disjoint
+real draws instead (training/quality_monitor.py); a folder's keeps the bootstrap (a wide, safe-side band).
 """
 
 from __future__ import annotations

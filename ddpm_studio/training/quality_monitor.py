@@ -11,7 +11,8 @@ the training images (then the memorisation check is what sees copying). Every sc
 `evaluation.score_samples` under the curve's `Protocol` (counts, sampler, steps, reference), with bootstrap
 errors; the floor is `evaluation.floor_score`: `metrics_count` real images outside the reference (fresh held-out
 images, or a folder's images besides its reference: `reference_split` shrinks the reference rather than the
-floor) scored the same way, so the floor always has the samples' counts (issue 21).
+floor) scored the same way, so the floor always has the samples' counts (issue 21). A built-in set's floor
+takes its error from the spread over FLOOR_DRAWS disjoint held-out draws (a folder's: the bootstrap).
 
 When (`MetricsCadence`, like the previews): every `metrics_every_steps` steps, else as often as keeps the
 evaluations within `metrics_time_share` of the training time (time_share.py). Before the first, its cost is
@@ -39,6 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ddpm_studio.atomic import atomic_append, atomic_write_text
@@ -62,6 +64,7 @@ BEST_FILE = "best.json"
 BEST_METRIC = "swd"  # the multi-scale SWD (×10³), lower is better: the checkpoint kept as the best
 HELD_OUT_SEED_OFFSET = 1000  # a built-in set drawn with seed + this shares no image with the training set
 METRICS_NOISE_SEED = 12345  # x_T of the evaluated samples, the same at every point of every run
+FLOOR_DRAWS = 4  # disjoint real draws whose spread is the floor's error (built-in sets: held-out images are free)
 EVALUATION_ESTIMATE_S = 2.0  # metrics + reference preparation, before the first evaluation is timed
 
 
@@ -127,7 +130,7 @@ def prepare_quality_data(data: DataConfig, dataset: ImageDataset, evaluation: Ev
     set `data` describes) and the floor: `evaluation.sample_count` real images outside the reference scored
     like samples against the same reference (score.floor_score), so the floor always has the samples' counts."""
     training = dataset_images(dataset)
-    held = held_out_spec(data.source, evaluation.reference_count + evaluation.sample_count)
+    held = held_out_spec(data.source, evaluation.reference_count + FLOOR_DRAWS * evaluation.sample_count)
     if held is not None:
         held_set = load_dataset(replace(data, source=held, hflip=False, random_crop=False))
         images = dataset_images(held_set)
@@ -143,9 +146,28 @@ def prepare_quality_data(data: DataConfig, dataset: ImageDataset, evaluation: Ev
         floor_training = training[torch.cat([order[:kept], order[kept + floor_count:]])]
     found = QualityData(reference, training, None, held, data.source)
     protocol = found.protocol(evaluation.sample_count, None, None, evaluation.seed)
-    floor = (floor_score(pool, reference, protocol, evaluation, training if held is not None else floor_training)
-             if pool.shape[0] > evaluation.k else None)
+    if pool.shape[0] <= evaluation.k:
+        return found
+    floor = floor_score(pool, reference, protocol, evaluation, training if held is not None else floor_training)
+    if held is not None and floor is not None:
+        floor = _spread_over_draws(floor, pool, reference, protocol, evaluation, training)
     return replace(found, floor=floor)
+
+
+def _spread_over_draws(floor: Score, pool: torch.Tensor, reference: PreparedReference, protocol: Protocol,
+                       evaluation: EvaluationConfig, training: torch.Tensor) -> Score:
+    """The floor of a built-in set with the spread over FLOOR_DRAWS disjoint draws of real images as its error:
+    real images cost no sampling, and the bootstrap is 4-6x too wide for real vs real (docs/decisions.md,
+    "Error bars of the quality scores"). The value stays the first draw's."""
+    count = protocol.sample_count
+    draws = [floor] + [floor_score(pool[i * count:(i + 1) * count], reference, protocol, evaluation, training,
+                                   bootstraps=0) for i in range(1, pool.shape[0] // count)]
+    values = [d.values() for d in draws if d is not None]
+    if len(values) < 2:
+        return floor
+    errors = {key: float(np.std([v[key] for v in values], ddof=1)) for key in floor.errors() if
+              all(key in v for v in values)}
+    return replace(floor, report=replace(floor.report, errors=errors))
 
 
 class MetricsCadence(TimeShareCadence):

@@ -156,3 +156,28 @@ def test_points_carry_errors_and_protocol_and_old_lines_still_load(tmp_path, tin
                                     + "\n")
     legacy = read_metrics(old)
     assert legacy.points[0].errors is None and legacy.points[0].protocol is None and legacy.floor == {"swd": 40.0}
+
+
+def test_a_builtin_floor_takes_its_error_from_disjoint_real_draws(tiny_config, tiny_dataset):
+    """The floor is real images at the samples' counts; its error is the spread over FLOOR_DRAWS disjoint held-out
+    draws (cheap: no sampling), which the bootstrap overstates for real vs real (docs/decisions.md)."""
+    import numpy as np
+
+    from ddpm_studio.evaluation import EvaluationConfig, floor_score
+    from ddpm_studio.training.quality_monitor import FLOOR_DRAWS, prepare_quality_data
+
+    config = tiny_config()
+    evaluation = EvaluationConfig(sample_count=8, reference_count=16)
+    data = prepare_quality_data(config.data, tiny_dataset, evaluation)
+    assert data.held_out.startswith(f"builtin:shapes?n={16 + FLOOR_DRAWS * 8}&")
+    from dataclasses import replace
+
+    from ddpm_studio.data.dataset import load_dataset
+    from ddpm_studio.training.quality_monitor import dataset_images
+
+    pool = dataset_images(load_dataset(replace(config.data, source=data.held_out, hflip=False)))[16:]
+    protocol = data.floor.protocol
+    draws = [floor_score(pool[8 * i:8 * (i + 1)], data.reference, protocol, evaluation, data.training, bootstraps=0)
+             for i in range(FLOOR_DRAWS)]
+    assert data.floor.values()["swd"] == draws[0].values()["swd"] and data.floor.protocol.sample_count == 8
+    assert data.floor.errors()["swd"] == float(np.std([d.values()["swd"] for d in draws], ddof=1))
