@@ -45,6 +45,9 @@ class ScalarPlot(QWidget):
         for key, label in X_AXES.items():
             self.x_box.addItem(label, key)
         self.x_box.setAccessibleName("Horizontal axis")
+        for box in (self.curve_box, self.x_box):  # long labels elide: the tab shares its row with the previews
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(6)
         self.plot = pg.PlotWidget(axisItems=plain_axes())
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
