@@ -4,6 +4,7 @@ small built-in set (its held-out draw) in text and JSON, from samples it draws o
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -26,13 +27,17 @@ def test_eval_prints_every_metric_beside_real_vs_real(tmp_path, capsys, save_ran
     lines = capsys.readouterr().out.splitlines()
     assert "8 samples (dpmpp_2m, 3 steps) vs 12 real images of builtin:shapes?n=48" in lines[0]
     assert "seed=1000" in lines[1] and "48 training images" in lines[1]
-    table = {line[:52].strip(): line[52:].split() for line in lines[3:] if len(line) > 52}
+    assert lines[2].startswith("protocol: 8 samples · DPM-Solver++(2M) 3 · vs 12 real")  # issue 21
+    table = {line[:52].strip(): re.findall(r"(-?[\d.]+) ± ([\d.]+)", line[52:]) for line in lines[4:]
+             if len(line) > 52}
     for name in ("SWD ×10³, mean of levels (lower is better)", "precision, k = 3 (higher is better)",
-                 "recall, k = 3 (higher is better)", "memorised share, ratio test (lower is better)"):
-        assert len(table[name]) == 2, name  # the samples' value and the real-vs-real one
-    swd, floor = map(float, table["SWD ×10³, mean of levels (lower is better)"])
-    assert swd > 1.1 * floor  # an untrained UNet's samples are far from real images
-    assert float(table["recall, k = 3 (higher is better)"][1]) > float(table["recall, k = 3 (higher is better)"][0])
+                 "recall, k = 3 (higher is better)"):
+        assert len(table[name]) == 2, name  # the samples' value ± error and the real-vs-real one
+    (swd, swd_error), (floor, _) = table["SWD ×10³, mean of levels (lower is better)"]
+    assert float(swd) > 1.1 * float(floor) and float(swd_error) > 0  # an untrained UNet is far from real images
+    recall = table["recall, k = 3 (higher is better)"]
+    assert float(recall[1][0]) > float(recall[0][0])
+    assert any(line.startswith("warning: only 8 samples") for line in lines)  # fewer than 64
 
 
 def test_eval_json_and_samples_folder(tmp_path, capsys, save_random_checkpoint):
@@ -44,6 +49,9 @@ def test_eval_json_and_samples_folder(tmp_path, capsys, save_random_checkpoint):
     assert set(data["report"]["metrics"]) == set(data["floor"]["metrics"])
     assert data["report"]["sample_count"] == data["floor"]["sample_count"] == 8
     assert data["held_out"].endswith("seed=1000") and data["report"]["training_count"] == 48
+    assert data["protocol"]["sample_count"] == 8 and data["protocol"]["reference_count"] == 12
+    assert data["protocol"]["sampler"] == "dpmpp_2m" and data["protocol"]["steps"] == 3
+    assert set(data["report"]["errors"]) >= {"swd", "precision", "recall"} and data["report"]["errors"]["swd"] > 0
     # --samples: score a folder of training images instead: every one is flagged as memorised
     folder = tmp_path / "copies"
     folder.mkdir()

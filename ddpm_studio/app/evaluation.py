@@ -35,13 +35,23 @@ from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.data.transforms import uint8_to_float
 from ddpm_studio.engine import SAMPLERS, SamplingConfig
-from ddpm_studio.evaluation import EvaluationConfig, EvaluationReport, evaluate, memorisation
+from ddpm_studio.evaluation import (
+    MIN_TRUSTED_SAMPLES,
+    EvaluationConfig,
+    EvaluationReport,
+    Protocol,
+    evaluate,
+    floor_note,
+    format_with_error,
+    memorisation,
+    score_samples,
+)
 from ddpm_studio.evaluation.faithfulness import class_faithfulness
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import QualityData, dataset_images, held_out_spec, prepare_quality_data
 
-__all__ = ["ClassEvaluation", "ClassScore", "evaluate_classes",
+__all__ = ["ClassEvaluation", "ClassScore", "evaluate_classes", "ScoreRow", "format_with_error", "MIN_TRUSTED_SAMPLES",
            "EvaluationSettings", "EvaluationProgress", "ModelEvaluation", "EvaluationCancelled", "Neighbours",
            "evaluate_model", "evaluate_images", "reference_data", "nearest_neighbours", "load_sample_folder",
            "HELD_OUT_RULE"]
@@ -99,21 +109,49 @@ class ModelEvaluation:
     source: str  # the data set measured against
     held_out: str | None  # the reference's built-in spec, None when it is a subset of the data itself
     settings: EvaluationSettings
-    report: EvaluationReport
-    floor: EvaluationReport | None  # None when the data set is too small for one
+    report: EvaluationReport  # values and their bootstrap errors (report.errors)
+    floor: EvaluationReport | None  # None when the data set is too small for one; else under `protocol` too
     sampling_seconds: float
     seconds: float
+    protocol: Protocol | None = None  # what was measured (evaluation/protocol.py); the floor shares its counts
 
-    def rows(self) -> list[tuple[str, float, float | None]]:
-        """(metric, value, real-vs-real value) for every scalar, in report order."""
+    def rows(self) -> list[ScoreRow]:
+        """One ScoreRow per scalar, in report order: value ± error beside the floor ± its error, and the note a
+        value close to (or better than) its floor gets (score.floor_note)."""
         floor = self.floor.scalars() if self.floor is not None else {}
-        return [(name, value, floor.get(name)) for name, value in self.report.scalars().items()]
+        floor_errors = self.floor.errors if self.floor is not None else {}
+        errors = self.report.errors
+        return [ScoreRow(name, value, errors.get(name), floor.get(name), floor_errors.get(name),
+                         floor_note(name, value, errors.get(name), floor.get(name), floor_errors.get(name)))
+                for name, value in self.report.scalars().items()]
+
+    def warning(self) -> str | None:
+        """Why these numbers need care: fewer than MIN_TRUSTED_SAMPLES samples."""
+        if self.report.sample_count < MIN_TRUSTED_SAMPLES:
+            return (f"only {self.report.sample_count} samples: SWD grows as the count falls and its error is large; "
+                    f"compare it only with scores of {self.report.sample_count} samples, or sample "
+                    f"{MIN_TRUSTED_SAMPLES} or more")
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "source": self.source, "held_out": self.held_out, "held_out_rule": HELD_OUT_RULE,
+                "protocol": self.protocol.to_dict() if self.protocol is not None else None,
                 "settings": asdict(self.settings), "report": self.report.to_dict(),
                 "floor": self.floor.to_dict() if self.floor is not None else None,
-                "sampling_seconds": self.sampling_seconds, "seconds": self.seconds}
+                "notes": {row.metric: row.note for row in self.rows() if row.note},
+                "warning": self.warning(), "sampling_seconds": self.sampling_seconds, "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One metric of an evaluation beside its floor (errors: bootstrap standard errors, None when unknown)."""
+
+    metric: str
+    value: float
+    error: float | None
+    floor: float | None
+    floor_error: float | None
+    note: str | None
 
 
 ProgressFn = Callable[[EvaluationProgress], None]
@@ -182,9 +220,11 @@ def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> to
 
 def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: EvaluationSettings | None = None, *,
                     label: str = "samples", on_progress: ProgressFn | None = None,
-                    sampling_seconds: float = 0.0) -> ModelEvaluation:
+                    sampling_seconds: float = 0.0, sampler: str | None = None,
+                    steps: int | None = None) -> ModelEvaluation:
     """Score given images, float (N, C, H, W) in [-1, 1] or uint8 (N, H, W, C), against `source` and beside the
-    floor at the same sizes (`settings.count` is taken as N)."""
+    floor at the same sizes (`settings.count` is taken as N), through the shared `score_samples` under a
+    protocol naming `sampler` at `steps` (None: images whose sampler is not known here)."""
     started = time.perf_counter()
     if isinstance(samples, np.ndarray):
         samples = uint8_to_float(torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous())
@@ -194,11 +234,13 @@ def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: E
     data = reference_data(source, size, channels, settings, on_progress)
     if on_progress is not None:
         on_progress(EvaluationProgress("scoring", 0, 1))
-    report = evaluate(samples, data.reference, data.training, settings.evaluation())
+    protocol = data.protocol(settings.count, sampler, steps, settings.seed)
+    score = score_samples(samples, data.reference, protocol, settings.evaluation(), data.training)
     if on_progress is not None:
         on_progress(EvaluationProgress("scoring", 1, 1))
-    return ModelEvaluation(label, source, data.held_out, settings, report, data.floor, sampling_seconds,
-                           time.perf_counter() - started + sampling_seconds)
+    floor = data.floor.report if data.floor is not None else None
+    return ModelEvaluation(label, source, data.held_out, settings, score.report, floor, sampling_seconds,
+                           time.perf_counter() - started + sampling_seconds, protocol)
 
 
 def evaluate_model(model: str | Path, data: str | None = None, settings: EvaluationSettings | None = None, *,
@@ -224,9 +266,10 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         source = data or config.data.source
         size, channels = config.data.image_size, config.data.channels
     started = time.perf_counter()
+    sampler, steps = settings.method, settings.steps
     if samples_dir is not None:
         samples = load_sample_folder(samples_dir, size, channels)
-        label = str(samples_dir)
+        label, sampler, steps = str(samples_dir), None, None
     else:
         reference_data(source, size, channels, settings, on_progress)  # fail on bad data before sampling
         weak = None if guide is None else resolve_model(guide, runs_dir)
@@ -236,7 +279,7 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         if weak is not None:
             label += f", autoguided by {model_name(weak)} at w = {guidance:g}"
     return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
-                           sampling_seconds=time.perf_counter() - started)
+                           sampling_seconds=time.perf_counter() - started, sampler=sampler, steps=steps)
 
 
 @dataclass(frozen=True)

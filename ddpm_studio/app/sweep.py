@@ -3,9 +3,9 @@
 Every cell samples `count` images from the same x_T (one draw from `seed`; stochastic samplers also draw their
 fresh noise from generators seeded alike), so the cells differ only by sampler and budget. A budget is spent
 by `SamplingConfig.with_nfe` (Heun: (NFE + 1) // 2 steps, so an even budget shows its true, odd cost); DDPM
-has one cell, at NFE = T. The metrics are `ddpm_studio.evaluation.evaluate` (SWD, precision/recall in the
-download-free embedding) against `reference_count` real images, and the floor row is the same evaluation of
-real images (`real_vs_real_reference`) at the same sizes.
+has one cell, at NFE = T. The metrics are `ddpm_studio.evaluation.score_samples` (every face's one score: SWD,
+precision/recall in the download-free embedding) against `reference_count` real images, and the floor row is
+the same evaluation of real images (`real_vs_real_reference`) at the same sizes.
 
 Results are cached per checkpoint in a JSON file (atomic writes): the key of a cell is the checkpoint's
 SHA-256, the data set and every setting that changes its samples or metrics, so a rerun, a cancelled sweep
@@ -41,7 +41,7 @@ from ddpm_studio.app.sweep_cache_io import (
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import ImageDataset, load_dataset
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
-from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference, real_vs_real_reference
+from ddpm_studio.evaluation import EvaluationConfig, Protocol, prepare_reference, real_vs_real_reference, score_samples
 from ddpm_studio.paths import APP_NAME, HOME_ENV, data_home
 from ddpm_studio.training.checkpoint import read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
@@ -350,7 +350,9 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         except SweepCancelled:
             return result(True, None)
         seconds = time.perf_counter() - started
-        metrics = evaluate(samples, reference, None, evaluation).scalars()
+        protocol = Protocol(settings.count, method, steps, f"a random subset of {dataset.spec}",
+                            int(reference.images.shape[0]), settings.seed)
+        metrics = score_samples(samples, reference, protocol, evaluation).values()  # the faces' one score
         cache.put(key, {"method": method, "budget": budget, "steps": steps, "nfe": cost, "metrics": metrics,
                         "seconds": seconds})
         cells[(method, budget)] = SweepCell(method, budget, steps, cost, metrics, seconds)

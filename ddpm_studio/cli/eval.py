@@ -24,6 +24,7 @@ from ddpm_studio.cli.arguments import positive_int, seed, threads
 from ddpm_studio.cli.common import add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.engine import SAMPLERS
+from ddpm_studio.evaluation import format_with_error
 
 # what each scalar means, and which way is better (EvaluationReport.scalars' keys; swd_<side>px by pattern)
 METRIC_WORDS: dict[str, str] = {
@@ -44,17 +45,27 @@ def describe(metric: str) -> str:
 
 
 def format_report(result: ModelEvaluation) -> str:
-    """One line per metric: the samples' value beside the real-vs-real value."""
+    """One line per metric: the samples' value ± its bootstrap error beside the real-vs-real value ± its error
+    (the same protocol), decimals following the error, and a note where the value is within error of the floor
+    or better than it beyond the error."""
     s = result.settings
     lines = [f"{result.model}: {result.report.sample_count} samples ({s.method}, {s.steps} steps) vs "
              f"{result.report.reference_count} real images of {result.source}",
              f"reference: {result.held_out or 'a fixed subset of the data itself'}; memorisation against "
-             f"{result.report.training_count} training images",
-             f"{'METRIC':52} {'SAMPLES':>9} {'REAL VS REAL':>12}"]
-    for name, value, floor in result.rows():
-        lines.append(f"{describe(name):52} {value:>9.3f} {'' if floor is None else f'{floor:.3f}':>12}")
+             f"{result.report.training_count} training images"]
+    if result.protocol is not None:
+        lines.append(f"protocol: {result.protocol.caption('')}; real vs real at the same counts; ± is one "
+                     "bootstrap standard error")
+    lines.append(f"{'METRIC':52} {'SAMPLES':>16} {'REAL VS REAL':>16}")
+    for row in result.rows():
+        floor = "" if row.floor is None else format_with_error(row.floor, row.floor_error)
+        note = f"  ({row.note})" if row.note else ""
+        lines.append(f"{describe(row.metric):52} {format_with_error(row.value, row.error):>16} {floor:>16}{note}")
     if result.floor is None:
         lines.append("(no real-vs-real reference: the data set has too few images)")
+    warning = result.warning()
+    if warning:
+        lines.append(f"warning: {warning}")
     lines.append(f"took {result.seconds:.1f} s ({result.sampling_seconds:.1f} s sampling)")
     return "\n".join(lines)
 

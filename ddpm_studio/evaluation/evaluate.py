@@ -13,9 +13,10 @@ uses, so the two reports are read side by side.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,8 +24,16 @@ from ddpm_studio.evaluation.config import EvaluationConfig
 from ddpm_studio.evaluation.embeddings import embed
 from ddpm_studio.evaluation.fid import FeatureNetwork, FIDResult, fid_kid
 from ddpm_studio.evaluation.memorisation import MemorisationResult, memorisation
-from ddpm_studio.evaluation.precision_recall import PrecisionRecall, knn_radii, precision_recall
+from ddpm_studio.evaluation.precision_recall import PrecisionRecall, knn_radii, pairwise_distances, precision_recall
 from ddpm_studio.evaluation.swd import SWDResult, sliced_wasserstein_distance
+from ddpm_studio.evaluation.uncertainty import (
+    BOOTSTRAP_SEED,
+    combined_error,
+    coverage_replicates,
+    half_manifold_replicates,
+    share_replicates,
+    standard_error,
+)
 
 __all__ = ["PreparedReference", "EvaluationReport", "prepare_reference", "evaluate", "real_vs_real_reference",
            "check_images"]
@@ -77,6 +86,7 @@ class EvaluationReport:
     reference_count: int
     training_count: int
     seconds: float
+    errors: dict[str, float] = field(default_factory=dict)  # bootstrap standard errors, scalars' keys and units
 
     def scalars(self) -> dict[str, float]:
         """The headline numbers, flat (for JSON lines, tables and plots); SWD in the paper's ×10³ units."""
@@ -96,13 +106,16 @@ class EvaluationReport:
         """Scalars plus counts and timing, JSON-ready."""
         return {"metrics": self.scalars(), "sample_count": self.sample_count,
                 "reference_count": self.reference_count, "training_count": self.training_count,
-                "k": self.precision_recall.k, "seconds": self.seconds}
+                "k": self.precision_recall.k, "seconds": self.seconds, "errors": dict(self.errors)}
 
 
 def evaluate(samples: Tensor, reference: Tensor | PreparedReference, training_images: Tensor | None = None,
-             config: EvaluationConfig | None = None, *, network: FeatureNetwork | None = None) -> EvaluationReport:
+             config: EvaluationConfig | None = None, *, network: FeatureNetwork | None = None,
+             bootstraps: int = 0) -> EvaluationReport:
     """Evaluate samples (N, C, H, W) in [-1, 1] against real images (or a PreparedReference); the memorisation
-    check runs against `training_images` when given; FID/KID when a feature network is given."""
+    check runs against `training_images` when given; FID/KID when a feature network is given. `bootstraps` > 0
+    adds the bootstrap standard errors of SWD, precision, recall and the memorised share (uncertainty.py),
+    from what the metrics computed anyway."""
     config = config or EvaluationConfig()
     config.validate()
     started = time.perf_counter()
@@ -120,8 +133,9 @@ def evaluate(samples: Tensor, reference: Tensor | PreparedReference, training_im
     swd = sliced_wasserstein_distance(samples, reference.images, generator=generator,
                                       descriptors_per_image=config.swd_descriptors_per_image,
                                       directions=config.swd_directions, repeats=config.swd_repeats,
-                                      min_resolution=config.swd_min_resolution)
-    pr = precision_recall(reference.features, embed(samples, config.embedding), config.k, real_radii=reference.radii)
+                                      min_resolution=config.swd_min_resolution, bootstraps=bootstraps)
+    features = embed(samples, config.embedding)
+    pr = precision_recall(reference.features, features, config.k, real_radii=reference.radii)
     memo = None
     if training_images is not None:
         training_images = check_images(training_images, "training images")
@@ -132,10 +146,27 @@ def evaluate(samples: Tensor, reference: Tensor | PreparedReference, training_im
     if network is not None:
         fid = fid_kid(samples, reference.images, network, generator=generator, kid_subsets=config.kid_subsets,
                       kid_subset_size=config.kid_subset_size, reference_features=reference.fid_features)
+    errors = _bootstrap_errors(swd, reference, features, memo, config.k, bootstraps) if bootstraps else {}
     return EvaluationReport(swd=swd, precision_recall=pr, memorisation=memo, fid=fid, sample_count=samples.shape[0],
                             reference_count=reference.images.shape[0],
                             training_count=0 if training_images is None else training_images.shape[0],
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, errors=errors)
+
+
+def _bootstrap_errors(swd: SWDResult, reference: PreparedReference, features: Tensor,
+                      memo: MemorisationResult | None, k: int, bootstraps: int) -> dict[str, float]:
+    """Standard errors in the units of EvaluationReport.scalars(), from the computed distances and flags."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED + 1)
+    errors = {"swd": (swd.error or 0.0) * 1e3}
+    errors.update({f"swd_{side}px": e * 1e3 for side, e in swd.errors.items()})
+    to_real = pairwise_distances(features, reference.features)  # (N, M)
+    errors["precision"] = standard_error(coverage_replicates(to_real, reference.radii, rng, bootstraps))
+    radii = knn_radii(features, k)
+    errors["recall"] = combined_error(standard_error(coverage_replicates(to_real.T, radii, rng, bootstraps)),
+                                      standard_error(half_manifold_replicates(to_real.T, radii, rng, bootstraps)))
+    if memo is not None:
+        errors["memorised"] = standard_error(share_replicates(memo.memorised, rng, bootstraps))
+    return errors
 
 
 def real_vs_real_reference(images: Tensor, config: EvaluationConfig | None = None, *,

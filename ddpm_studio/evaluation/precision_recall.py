@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["PrecisionRecall", "precision_recall", "knn_radii", "manifold_coverage"]
+__all__ = ["PrecisionRecall", "precision_recall", "knn_radii", "manifold_coverage", "pairwise_distances"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class PrecisionRecall:
 def _pairwise(a: Tensor, b: Tensor, chunk: int = 1024) -> Tensor:
     """Euclidean distances (len(a), len(b)) in float32, chunked over a."""
     return torch.cat([torch.cdist(a[i:i + chunk], b) for i in range(0, a.shape[0], chunk)])
+
+
+def pairwise_distances(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances (len(a), len(b)) in float32 (for the bootstrap, which reuses them)."""
+    return _pairwise(a.float(), b.float())
 
 
 def knn_radii(features: Tensor, k: int) -> Tensor:

@@ -17,13 +17,14 @@ failure of an undertrained model; each finer band measures edges and texture at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ddpm_studio.evaluation.pyramid import laplacian_pyramid, pyramid_resolutions
+from ddpm_studio.evaluation.uncertainty import BOOTSTRAP_DIRECTIONS, BOOTSTRAP_SEED, resample_rows, standard_error
 
 __all__ = ["SWDResult", "sliced_wasserstein", "sliced_wasserstein_distance", "level_descriptors",
            "NEIGHBOURHOOD"]
@@ -37,6 +38,8 @@ class SWDResult:
 
     per_level: dict[int, float]
     mean: float
+    errors: dict[int, float] = field(default_factory=dict)  # bootstrap standard error per level (none: {})
+    error: float | None = None  # bootstrap standard error of `mean`
 
 
 def level_descriptors(level: Tensor, count_per_image: int, generator: torch.Generator) -> Tensor:
@@ -82,11 +85,14 @@ def _sorted_rows(x: Tensor) -> np.ndarray:
 
 def sliced_wasserstein_distance(x: Tensor, y: Tensor, *, generator: torch.Generator,
                                 descriptors_per_image: int = 32, directions: int = 128, repeats: int = 4,
-                                min_resolution: int = 8) -> SWDResult:
+                                min_resolution: int = 8, bootstraps: int = 0,
+                                bootstrap_directions: int = BOOTSTRAP_DIRECTIONS) -> SWDResult:
     """Multi-scale SWD between image sets x and y, (N, C, H, W) and (M, C, H, W), values in [-1, 1].
 
     Both sets contribute the same number of descriptors per level: min(N, M) * descriptors_per_image, taken
-    from a random subset of the larger set.
+    from a random subset of the larger set. `bootstraps` > 0 adds the bootstrap standard error
+    (uncertainty.py): the images of both sets resampled with replacement, their already projected descriptors
+    on the first `bootstrap_directions` directions sorted again; the value itself is unchanged.
     """
     if x.shape[1:] != y.shape[1:]:
         raise ValueError(f"image shapes differ: {tuple(x.shape[1:])} vs {tuple(y.shape[1:])}")
@@ -96,12 +102,34 @@ def sliced_wasserstein_distance(x: Tensor, y: Tensor, *, generator: torch.Genera
     count = min(x.shape[0], y.shape[0])
     x = _subset(x.float(), count, generator)
     y = _subset(y.float(), count, generator)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
     per_level: dict[int, float] = {}
+    replicates: dict[int, np.ndarray] = {}
     for side, level_x, level_y in zip(sides, laplacian_pyramid(x, len(sides)), laplacian_pyramid(y, len(sides))):
         desc_x = level_descriptors(level_x, descriptors_per_image, generator)
         desc_y = level_descriptors(level_y, descriptors_per_image, generator)
-        per_level[side] = sliced_wasserstein(desc_x, desc_y, generator, directions=directions, repeats=repeats)
-    return SWDResult(per_level=per_level, mean=sum(per_level.values()) / len(per_level))
+        kept: tuple[np.ndarray, np.ndarray] | None = None
+        results = []
+        for _ in range(repeats):  # step 4, as sliced_wasserstein, keeping the projections for the bootstrap
+            dirs = torch.randn(desc_x.shape[1], directions, generator=generator, dtype=desc_x.dtype)
+            dirs = dirs / dirs.norm(dim=0, keepdim=True)
+            proj_x, proj_y = (dirs.T @ desc_x.T).numpy(), (dirs.T @ desc_y.T).numpy()
+            results.append(float(np.abs(np.sort(proj_x, axis=1) - np.sort(proj_y, axis=1)).mean()))
+            if bootstraps and kept is None:
+                kept = (proj_x[:bootstrap_directions], proj_y[:bootstrap_directions])
+        per_level[side] = float(np.mean(results))
+        if kept is not None:
+            proj_x, proj_y = kept
+            replicates[side] = np.array([
+                np.abs(np.sort(proj_x[:, resample_rows(rng, count, descriptors_per_image)], axis=1)
+                       - np.sort(proj_y[:, resample_rows(rng, count, descriptors_per_image)], axis=1)).mean()
+                for _ in range(bootstraps)])
+    mean = sum(per_level.values()) / len(per_level)
+    if not bootstraps:
+        return SWDResult(per_level=per_level, mean=mean)
+    errors = {side: standard_error(r) for side, r in replicates.items()}
+    error = standard_error(np.mean(np.stack(list(replicates.values())), axis=0))
+    return SWDResult(per_level=per_level, mean=mean, errors=errors, error=error)
 
 
 def _subset(images: Tensor, count: int, generator: torch.Generator) -> Tensor:

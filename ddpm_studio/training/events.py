@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ddpm_studio.evaluation.protocol import Protocol
+
 FAILURE_KINDS: tuple[str, ...] = ("nan", "oom", "data", "error")
 FINISH_REASONS: tuple[str, ...] = ("completed", "stopped")
 
@@ -26,6 +28,12 @@ class StepEvent:
     images_per_s: float  # smoothed throughput, data loading included, all ranks together
     elapsed_s: float  # training time of the run so far (summed over resumes)
     total_steps: int | None  # the step training will stop at, when known
+    grad_norm: float | None = None  # global gradient norm before clipping (None: clipping off)
+    images_seen: int | None = None  # training images drawn so far, all ranks (step × batch × world size)
+    # the Trainer's own accounting of this session: seconds in previews, metrics and checkpoints, and the
+    # session's training time (elapsed_s counts them all); the overhead notice reads these (issue 21)
+    overhead_s: dict[str, float] | None = None
+    session_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,9 @@ class MetricsEvent:
     seconds: float  # what the evaluation cost
     floor: dict[str, float] | None = None  # real vs real at the same sizes, when there were enough images
     best_step: int | None = None  # the step whose samples scored best so far (its checkpoint is kept)
+    errors: dict[str, float] | None = None  # bootstrap standard errors of `metrics` (None: an older run)
+    floor_errors: dict[str, float] | None = None
+    protocol: Protocol | None = None  # what was measured (evaluation/protocol.py); None: an older run
 
 
 @dataclass(frozen=True)

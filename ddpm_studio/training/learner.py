@@ -56,6 +56,7 @@ class Learner:
     def __init__(self, config: RunConfig, device: torch.device, dist: DistInfo) -> None:
         tc = config.training
         self.device, self.grad_clip = device, tc.grad_clip
+        self.last_grad_norm: float | None = None  # of the last step (step() sets it)
         self.amp_dtype = amp_dtype(tc.mixed_precision, device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.diffusion = GaussianDiffusion(config.diffusion)
@@ -111,6 +112,8 @@ class Learner:
             raise NonFiniteLoss(f"the loss became {value} at step {number}")
         if self.scaler is None and not math.isfinite(norm_value):
             raise NonFiniteLoss(f"the gradient norm became {norm_value} at step {number}")
+        # the global gradient norm before clipping (the history logs it); None when clipping is off (not computed)
+        self.last_grad_norm = norm_value if self.grad_clip > 0 and math.isfinite(norm_value) else None
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()

@@ -44,12 +44,18 @@ class RunRecorder:
         self._tracker_unsaved = False  # the tracker changed since timestep_loss.json was written
 
     def record(self, *, step: int, epoch: int, loss: float, lr: float, elapsed_s: float, t: Tensor,
-               per_sample: Tensor) -> None:
-        """One step: its history line, and its per-sample losses (B,) at timesteps `t` (B,) for the buckets."""
+               per_sample: Tensor, grad_norm: float | None = None, images_seen: int | None = None) -> None:
+        """One step: its history line, and its per-sample losses (B,) at timesteps `t` (B,) for the buckets.
+        `grad_norm` (before clipping) and `images_seen` are written when known (older runs lack them)."""
         self.tracker.update(t, per_sample)
         self._step, self._tracker_unsaved = step, True
-        self._lines.append(json.dumps({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
-                                       "time": round(elapsed_s, 4), "wall": round(time.time(), 3)}) + "\n")
+        line: dict[str, float | int] = {"step": step, "epoch": epoch, "loss": loss, "lr": lr,
+                                        "time": round(elapsed_s, 4), "wall": round(time.time(), 3)}
+        if grad_norm is not None:
+            line["grad_norm"] = round(grad_norm, 6)
+        if images_seen is not None:
+            line["images"] = images_seen
+        self._lines.append(json.dumps(line) + "\n")
         if len(self._lines) >= HISTORY_FLUSH_EVERY:
             self.flush()
 

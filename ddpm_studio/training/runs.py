@@ -3,7 +3,9 @@
     <runs_root>/<name>/
         config.json            the RunConfig (rebuilds model, diffusion, data and training)
         checkpoints/           step_XXXXXXXX.safetensors + .state.pt (see checkpoint.py), last K kept
-        history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall
+        history.jsonl          one JSON object per step: step, epoch, loss, lr, time (s of training), wall,
+                               grad_norm (before clipping; absent when clipping is off or in older runs) and
+                               images (images seen, all ranks; absent in older runs)
         timestep_loss.json     the running loss by timestep bucket (timestep_loss.py); absent in older runs
         previews/epoch_XXXX.png  the EMA preview grid at the end of each epoch
         outcome.json           how the last training session ended (recorder.py); none while training or after a crash

@@ -32,6 +32,9 @@ class TimeShareCadence:
         """A job took `seconds` and ended at `elapsed_s` of training time."""
         self._last_cost_s, self._last_end_s = seconds, elapsed_s
 
-    def restart(self, elapsed_s: float) -> None:
-        """A resumed session starts counting at `elapsed_s` (its first job comes after a full interval)."""
-        self._last_end_s = elapsed_s
+    def restart(self, elapsed_s: float, last_end_s: float | None = None, last_cost_s: float | None = None) -> None:
+        """A resumed session starts counting at `elapsed_s` (its first job comes after a full interval), or,
+        given the last stored job (its end and cost, from an earlier session), keeps that session's cadence."""
+        self._last_end_s = elapsed_s if last_end_s is None else min(last_end_s, elapsed_s)
+        if last_cost_s is not None:
+            self._last_cost_s = last_cost_s

@@ -364,10 +364,14 @@ class Trainer:
         if not self.dist.is_main:
             return
         elapsed = self.elapsed_s + seconds
+        grad_norm = self.learner.last_grad_norm
+        images_seen = self.step * self.config.training.batch_size * self.dist.world_size
         self.recorder.record(step=self.step, epoch=epoch_number, loss=loss, lr=lr, elapsed_s=elapsed, t=t,
-                             per_sample=per_sample)
+                             per_sample=per_sample, grad_norm=grad_norm, images_seen=images_seen)
         emit(StepEvent(step=self.step, epoch=epoch_number, loss=loss, lr=lr, images_per_s=self._images_per_s,
-                       elapsed_s=elapsed, total_steps=self.total_steps))
+                       elapsed_s=elapsed, total_steps=self.total_steps, grad_norm=grad_norm,
+                       images_seen=images_seen, overhead_s=dict(self.overhead_s),
+                       session_s=elapsed - self._session_start_s))
         if self.step % TIMESTEP_EVENT_EVERY == 0:
             tracker = self.recorder.tracker
             emit(TimestepLossEvent(step=self.step, bucket_edges=tracker.edges, bucket_losses=tracker.means()))

@@ -44,17 +44,17 @@ def test_sweep_cells_use_the_same_noise_and_match_the_sampler(checkpoint, tmp_pa
     config = SamplingConfig(method="ddim", steps=4, seed=0, count=8)
     images = list(sample(model, diffusion, x_T.shape, config, noise=x_T))[-1].xt.clamp(-1, 1)
     captured = {}
-    real_evaluate = sweep_module.evaluate
+    real_evaluate = sweep_module.score_samples  # the shared score (issue 21)
 
     def spy(samples, *args, **kwargs):
         captured.setdefault("samples", []).append(samples)
         return real_evaluate(samples, *args, **kwargs)
 
-    sweep_module.evaluate = spy
+    sweep_module.score_samples = spy
     try:
         again = run_sweep(checkpoint, DATA, settings, use_cache=False, cache_dir=tmp_path / "cache2")
     finally:
-        sweep_module.evaluate = real_evaluate
+        sweep_module.score_samples = real_evaluate
     assert torch.allclose(captured["samples"][1], images, atol=1e-5)  # ddim@4 is the second cell
     assert again.cell("ddim", 4).metrics == result.cell("ddim", 4).metrics  # deterministic end to end
 

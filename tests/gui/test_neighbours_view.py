@@ -65,6 +65,20 @@ def test_evaluate_shows_metrics_beside_the_floor(qtbot, pane):
     assert "real vs real" in text and "SWD" in text and "recall" in text
     assert pane.evaluation.report.sample_count == 8 and pane.evaluation.floor.sample_count == 8
     assert pane.evaluate_button.isEnabled()
+    # issue 21: every value ± its error, the protocol stated, fewer than 64 samples warned about
+    assert text.count("±") >= 6
+    assert "8 samples · vs 12 real" in pane.status.text() or "8 samples" in pane.status.text()
+    assert "only 8 samples" in pane.status.text()
+    assert "bootstrap" in pane.table.toolTip()
+
+
+def test_the_protocol_names_the_sampler_when_told(qtbot, pane):
+    pane.set_samples(fresh_images(), SOURCE, sampler="ddim", steps=7)
+    assert "Fewer than 64 samples" in pane.status.text()  # warned before Evaluate too
+    pane.evaluate_button.click()
+    qtbot.waitUntil(lambda: pane.evaluation is not None or pane.error is not None, timeout=WAIT_MS)
+    assert pane.error is None and pane.evaluation.protocol.sampler == "ddim"
+    assert "8 samples · DDIM 7 · vs" in pane.status.text()
 
 
 def _checkpoint(path, hflip: bool):

@@ -212,24 +212,40 @@ def test_the_form_remembers_its_values_between_launches(qtbot, settings):
     second.shutdown(1.0)
 
 
-def _step(step: int, elapsed: float, images_per_s: float = 12.0) -> StepEvent:
+def _step(step: int, elapsed: float, images_per_s: float = 12.0, overhead: dict[str, float] | None = None,
+          session: float | None = None) -> StepEvent:
     return StepEvent(step=step, epoch=step, loss=0.5, lr=1e-3, images_per_s=images_per_s, elapsed_s=elapsed,
-                     total_steps=100)
+                     total_steps=100, overhead_s=overhead, session_s=session)
 
 
 def test_throughput_counts_the_previews_and_a_dominating_preview_is_a_notice(qtbot, panel):
-    """25 images, batch 25: one step per epoch; 2 s of optimiser step + 8 s of preview per step."""
+    """25 images, batch 25: one step per epoch; 2 s of optimiser step + 8 s of preview per step, as the Trainer
+    counts them (StepEvent.overhead_s)."""
     panel.stats.set_batch_size(25)
-    panel._runner.progress.emit([_step(1, 2.0, images_per_s=12.5)])
+    panel._runner.progress.emit([_step(1, 2.0, images_per_s=12.5, overhead={"preview": 0.0}, session=2.0)])
     assert panel.stats.text("speed") == "12.5 img/s"  # nothing to compare with yet
-    panel._runner.progress.emit([_step(s, 10.0 * s - 8.0, images_per_s=12.5) for s in (2, 3, 4)])
+    panel._runner.progress.emit([_step(s, 10.0 * s - 8.0, images_per_s=12.5,
+                                       overhead={"preview": 8.0 * (s - 1), "metrics": 0.0, "checkpoint": 0.0},
+                                       session=10.0 * s - 8.0) for s in (2, 3, 4)])
     wall = 3 * 25 / 30.0  # 2.5 img/s
     assert panel.stats.wall_rate() == pytest.approx(wall)
     assert panel.stats.text("speed") == f"{wall:.1f} img/s (12.5 without previews)"
-    assert panel.stats.preview_share() == pytest.approx(0.8)
-    assert not panel.notice_label.isHidden() and "80%" in panel.notice_label.text()
+    assert panel.stats.preview_share() == pytest.approx(24 / 32)
+    assert not panel.notice_label.isHidden() and "Previews take 75%" in panel.notice_label.text()
     # the ETA uses the real (wall) rate: 96 steps left at 0.1 step/s
     assert panel.stats.text("eta") == "16:00"
+
+
+def test_the_overhead_notice_uses_the_trainers_figures_not_the_rate_gap(qtbot, panel):
+    """Issue 21: a step rate far above the wall rate (jitter, data loading) used to read as "previews take
+    25-30 %" while the Trainer's log said 2 %: the notice now believes the Trainer's accounting only."""
+    panel.stats.set_batch_size(25)
+    events = [_step(s, 10.0 * s, images_per_s=12.5, overhead={"preview": 0.02 * 10.0 * s, "metrics": 0.0,
+                                                              "checkpoint": 0.0}, session=10.0 * s)
+              for s in range(1, 6)]
+    panel._runner.progress.emit(events)
+    assert panel.stats.preview_share() == pytest.approx(0.02)
+    assert panel.notice_label.isHidden()
 
 
 def test_the_stats_row_does_not_move_as_its_text_changes(qtbot):

@@ -96,3 +96,88 @@ def test_scores_the_configured_sampler_and_old_runs_keep_ddim(tmp_path, tiny_con
     config = tiny_config(max_steps=2, checkpoint_every_steps=100, metrics_sampler="euler", **METRICS)
     Trainer(config, tiny_dataset, create_run(config, root=tmp_path), device="cpu").run(lambda e: None)
     assert methods == ["euler"]
+
+
+def _extend(run_path, config, **training):
+    """Reopen a finished run with a longer length (the form's "train for" on Resume)."""
+    run = open_run(run_path)
+    run.save_config(config.__class__.from_dict({**config.to_dict(), "training": {**config.training.to_dict(),
+                                                                                 **training}}))
+    return run
+
+
+def test_an_extended_finished_run_scores_its_last_checkpoint(tmp_path, tiny_config, tiny_dataset):
+    """Issue 21 item 3: a finished run resumed for one more step records the end point of its curve (before,
+    only a session that had scored itself scored its end: the extension's checkpoint stayed unscored)."""
+    config = tiny_config(max_steps=4, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
+    assert [p.step for p in read_metrics(run.path).points] == [2, 4]
+    run = _extend(run.path, config, max_steps=5)
+    events = []
+    Trainer.resume(run, tiny_dataset, device="cpu").run(events.append)
+    assert [e.step for e in events if isinstance(e, MetricsEvent)] == [5]
+    assert [p.step for p in read_metrics(run.path).points] == [2, 4, 5]
+
+
+def test_a_resume_keeps_the_time_share_cadence_of_the_stored_curve(tmp_path, tiny_config, tiny_dataset):
+    """The interval after the last stored point is the one that point's cost sets, not a fresh estimate."""
+    config = tiny_config(max_steps=4, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
+    records = [json.loads(line) for line in (run.path / METRICS_FILE).read_text().splitlines()]
+    for r in records:  # make the stored curve a time-share one: the last point at 100 s, costing 5 s
+        if r.get("step") == 4:
+            r["time"], r["seconds"] = 100.0, 5.0
+    (run.path / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    run = _extend(run.path, config, max_steps=40, metrics_every_steps=0, metrics_time_share=0.5)
+    trainer = Trainer.resume(run, tiny_dataset, device="cpu")
+    quality, elapsed = trainer.quality, trainer.elapsed_s
+    assert elapsed < 105.0  # the checkpoint's training time (the stored 100 s above is a stand-in)
+    quality.restart(4, 200.0)  # as if the checkpoint were at 200 s of training time
+    # share 0.5: next evaluation 5 s · (1 - 0.5) / 0.5 = 5 s after the last one ended (105 s)
+    assert not quality.cadence.due(5, 109.9, 0.01, 4) and quality.cadence.due(5, 110.0, 0.01, 4)
+    trainer.release_lock()
+
+
+def test_points_carry_errors_and_protocol_and_old_lines_still_load(tmp_path, tiny_config, tiny_dataset):
+    config = tiny_config(max_steps=2, checkpoint_every_steps=100, **METRICS)
+    run = create_run(config, root=tmp_path)
+    Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
+    stored = read_metrics(run.path)
+    point = stored.points[-1]
+    assert point.errors is not None and point.errors["swd"] > 0 and stored.floor_errors is not None
+    assert point.protocol is not None and point.protocol.sample_count == 8 and point.protocol.reference_count == 8
+    assert stored.protocol == point.protocol and "seed=1000" in point.protocol.reference
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / METRICS_FILE).write_text(json.dumps({"kind": "floor", "metrics": {"swd": 40.0}}) + "\n"
+                                    + json.dumps({"kind": "ema", "step": 3, "time": 1.0, "metrics": {"swd": 50.0}})
+                                    + "\n")
+    legacy = read_metrics(old)
+    assert legacy.points[0].errors is None and legacy.points[0].protocol is None and legacy.floor == {"swd": 40.0}
+
+
+def test_a_builtin_floor_takes_its_error_from_disjoint_real_draws(tiny_config, tiny_dataset):
+    """The floor is real images at the samples' counts; its error is the spread over FLOOR_DRAWS disjoint held-out
+    draws (cheap: no sampling), which the bootstrap overstates for real vs real (docs/decisions.md)."""
+    import numpy as np
+
+    from ddpm_studio.evaluation import EvaluationConfig, floor_score
+    from ddpm_studio.training.quality_monitor import FLOOR_DRAWS, prepare_quality_data
+
+    config = tiny_config()
+    evaluation = EvaluationConfig(sample_count=8, reference_count=16)
+    data = prepare_quality_data(config.data, tiny_dataset, evaluation)
+    assert data.held_out.startswith(f"builtin:shapes?n={16 + FLOOR_DRAWS * 8}&")
+    from dataclasses import replace
+
+    from ddpm_studio.data.dataset import load_dataset
+    from ddpm_studio.training.quality_monitor import dataset_images
+
+    pool = dataset_images(load_dataset(replace(config.data, source=data.held_out, hflip=False)))[16:]
+    protocol = data.floor.protocol
+    draws = [floor_score(pool[8 * i:8 * (i + 1)], data.reference, protocol, evaluation, data.training, bootstraps=0)
+             for i in range(FLOOR_DRAWS)]
+    assert data.floor.values()["swd"] == draws[0].values()["swd"] and data.floor.protocol.sample_count == 8
+    assert data.floor.errors()["swd"] == float(np.std([d.values()["swd"] for d in draws], ddof=1))

@@ -2,9 +2,11 @@
 
 `SampleQualityPanel` holds the final images of the last sampling run and the data set they are measured
 against (the model's training data). "Evaluate" scores them with `app.evaluation.evaluate_images` on a
-TaskRunner thread (SWD, precision/recall, memorised share, each beside its real-vs-real floor at the same
-sizes). Clicking a sample asks `app.evaluation.nearest_neighbours` for its 3 nearest training images (RMS pixel
-distance in [-1, 1], a mirrored match shown mirrored) and `NeighboursView` shows them with their distances and
+TaskRunner thread (SWD, precision/recall, memorised share, each ± its bootstrap error beside its real-vs-real
+floor under the same protocol, which the status line states; "≈ floor" marks a value within error of its floor
+or better than it, the tooltip says which; fewer than 64 samples are warned about). Clicking a sample asks
+`app.evaluation.nearest_neighbours` for its 3 nearest training images (RMS pixel distance in [-1, 1], a mirrored
+match shown mirrored) and `NeighboursView` shows them with their distances and
 a warning when the ratio test of Carlini et al. 2023 flags the sample as a copy.
 """
 
@@ -29,7 +31,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddpm_studio.app.evaluation import EvaluationProgress, ModelEvaluation, Neighbours, evaluate_images
+from ddpm_studio.app.evaluation import (
+    MIN_TRUSTED_SAMPLES,
+    EvaluationProgress,
+    ModelEvaluation,
+    Neighbours,
+    evaluate_images,
+    format_with_error,
+)
 from ddpm_studio.app.neighbours import NamedNeighbours, named_neighbours, trained_with_flips
 from ddpm_studio.gui.jobs.task_worker import TaskRunner
 from ddpm_studio.gui.training.filmstrip import SELECTION_STYLE
@@ -115,6 +124,8 @@ class SampleQualityPanel(QWidget):
         self.samples: np.ndarray | None = None  # (N, H, W, C) uint8
         self.source: str | None = None
         self.checkpoint: str | Path | None = None
+        self.sampler: str | None = None  # the samples' sampler and steps, for the protocol (None: not told)
+        self.sampler_steps: int | None = None
         self.evaluation: ModelEvaluation | None = None
         self.error: str | None = None
         self._clicked: int | None = None
@@ -172,11 +183,14 @@ class SampleQualityPanel(QWidget):
         self._finder.result.connect(self._on_neighbours)
         self._finder.failed.connect(self._on_failed)
 
-    def set_samples(self, images: np.ndarray, source: str | None = None, checkpoint: str | Path | None = None) -> None:
+    def set_samples(self, images: np.ndarray, source: str | None = None, checkpoint: str | Path | None = None, *,
+                    sampler: str | None = None, steps: int | None = None) -> None:
         """The final images of a sampling run, (N, H, W, C) uint8, and the data set to measure them against
-        (`source`, or the training data of `checkpoint`, read on the worker thread)."""
+        (`source`, or the training data of `checkpoint`, read on the worker thread); `sampler` and `steps`, when
+        the caller gives them, enter the scores' protocol."""
         self.samples, self.evaluation = np.ascontiguousarray(images), None
         self.source, self.checkpoint = source, checkpoint
+        self.sampler, self.sampler_steps = sampler, steps
         self.table.clear()
         self.thumbs.clear()
         for i, image in enumerate(self.samples):
@@ -187,8 +201,12 @@ class SampleQualityPanel(QWidget):
             self.thumbs.addItem(item)
         self.evaluate_button.setEnabled(len(self.samples) > 3)
         against = source or "the model's training data"
+        few = len(self.samples) < MIN_TRUSTED_SAMPLES
         self.status.setText(f"{len(self.samples)} samples vs {against}: Evaluate, or click one"
-                            + ("" if len(self.samples) > 3 else " (Evaluate needs more than 3 samples)"))
+                            + ("" if len(self.samples) > 3 else " (Evaluate needs more than 3 samples)")
+                            + (f"<br><span style='color:#7a5b00'>Fewer than {MIN_TRUSTED_SAMPLES} samples: scores "
+                               "are rough and comparable only at the same count (sample more for a number to "
+                               "compare).</span>" if few and len(self.samples) > 3 else ""))
 
     def is_busy(self) -> bool:
         return self._evaluator.is_running() or self._finder.is_running()
@@ -202,10 +220,12 @@ class SampleQualityPanel(QWidget):
         if self.samples is None:
             return
         samples, source = self.samples, self._source
+        sampler, steps = self.sampler, self.sampler_steps
         self.error = None
         self.evaluate_button.setEnabled(False)
         self.status.setText("evaluating …")
-        self._evaluator.start(lambda should_stop, report: evaluate_images(samples, source(), on_progress=report))
+        self._evaluator.start(lambda should_stop, report: evaluate_images(samples, source(), on_progress=report,
+                                                                          sampler=sampler, steps=steps))
 
     @Slot(int)
     def show_neighbours_of(self, index: int) -> None:
@@ -237,15 +257,26 @@ class SampleQualityPanel(QWidget):
     def _on_evaluated(self, result: ModelEvaluation) -> None:
         self.evaluation = result
         self.evaluate_button.setEnabled(True)
-        rows = {name: (value, floor) for name, value, floor in result.rows()}
-        cells = "".join(f"<tr><td>{label}</td><td align='right'>{rows[key][0]:.3f}</td><td align='right'>"
-                        f"{'' if rows[key][1] is None else f'{rows[key][1]:.3f}'}</td></tr>"
-                        for key, label in SHOWN_METRICS.items() if key in rows)
-        self.table.setText(f"<table cellspacing='6'><tr><th></th><th>samples</th><th>real vs real</th></tr>{cells}"
-                           "</table>")
+        rows = {row.metric: row for row in result.rows()}
+        cells = []
+        for key, label in SHOWN_METRICS.items():
+            row = rows.get(key)
+            if row is None:
+                continue
+            floor = "" if row.floor is None else format_with_error(row.floor, row.floor_error)
+            mark = f" <span title='{row.note}' style='color:#7a5b00'>≈ floor</span>" if row.note else ""
+            cells.append(f"<tr><td>{label}</td><td align='right'>{format_with_error(row.value, row.error)}</td>"
+                         f"<td align='right'>{floor}</td><td>{mark}</td></tr>")
+        self.table.setText(f"<table cellspacing='6'><tr><th></th><th>samples</th><th>real vs real</th><th></th></tr>"
+                           f"{''.join(cells)}</table>")
+        caption = result.protocol.caption("") if result.protocol is not None else ""
+        notes = sorted({row.note for row in rows.values() if row.note and row.metric in SHOWN_METRICS})
+        self.table.setToolTip(f"Measured under: {caption}; real vs real under the same counts. ± is one bootstrap "
+                              "standard error." + "".join(f"\n{n}" for n in notes))
         reference = result.held_out or "a fixed subset of the data"
-        self.status.setText(f"{result.report.sample_count} samples vs {result.report.reference_count} real images "
-                            f"({reference}); {result.seconds:.1f} s")
+        warning = result.warning()
+        self.status.setText(f"{caption} ({reference}); {result.seconds:.1f} s"
+                            + (f"<br><span style='color:#7a5b00'>{warning}</span>" if warning else ""))
 
     @Slot(object)
     def _on_neighbours(self, named: NamedNeighbours) -> None:

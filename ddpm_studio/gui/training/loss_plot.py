@@ -6,7 +6,8 @@ doubling), the curves use pyqtgraph's peak downsampling and clip-to-view, and th
 
 The smoothed curve is TensorBoard's: a bias-corrected exponential moving average whose weight a person sets
 with a slider (0 = raw, 0.99 = very smooth). The log-scale axis labels at most one value per ~40 px (decades,
-then 2 and 5 within a decade); an empty plot says "no steps yet" instead of showing a meaningless axis.
+then 2 and 5 within a decade); an empty plot says "no steps yet" instead of showing a meaningless axis. The
+context menu exports the data (CSV) and the image (PNG).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ddpm_studio.gui.widgets.plot_axes import show_values
+from ddpm_studio.gui.widgets.plot_export import install_export_menu
 
 REDRAW_HZ = 15
 EMPTY_MESSAGE = "no data yet: filled in while a run trains"
@@ -146,6 +148,7 @@ class LossPlot(QWidget):
             curve.setSkipFiniteCheck(False)
         self._empty = pg.TextItem(NO_STEPS_MESSAGE, color=(110, 110, 110), anchor=(0.5, 0.5))
         self.plot.addItem(self._empty, ignoreBounds=True)
+        install_export_menu(self.plot, self.table, lambda: "training_loss")
         self.log_box = QCheckBox("log scale")
         self.log_box.toggled.connect(self.set_log_scale)
         self.smooth_box = QCheckBox("smoothed")
@@ -213,6 +216,11 @@ class LossPlot(QWidget):
         """Copies of (steps, raw losses, smoothed losses)."""
         n = self._series.count
         return self._series.steps[:n].copy(), self._series.values[:n].copy(), self._series.smooth[:n].copy()
+
+    def table(self) -> tuple[list[str], list[list[float]]]:
+        """(header, rows) of the plot's data for a CSV: step, loss, smoothed loss."""
+        steps, raw, smooth = self.data()
+        return ["step", "loss", "smoothed"], [[int(s), r, m] for s, r, m in zip(steps, raw, smooth)]
 
     def smoothing(self) -> float:
         """The EMA weight of the smoothed curve."""

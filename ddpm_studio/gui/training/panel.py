@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStyle,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -41,8 +42,9 @@ from ddpm_studio.gui.training.filmstrip import Filmstrip
 from ddpm_studio.gui.training.form import TrainingForm
 from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training.metric_plot import MetricPlot
+from ddpm_studio.gui.training.scalar_plot import ScalarPlot
 from ddpm_studio.gui.training.state import Phase, TrainingState
-from ddpm_studio.gui.training.stats import TrainingStats
+from ddpm_studio.gui.training.stats import TrainingStats, overhead_notice
 from ddpm_studio.gui.training.task import Notice, RunReady, Stage, TrainingControl, training_task
 from ddpm_studio.training import events as ev
 from ddpm_studio.training.config import RunConfig
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FORM_SETTINGS_KEY = "training/form"  # the form's RunConfig as JSON, restored at the next launch
 
-PREVIEW_SHARE_WARNING = 0.25  # warn when previews take more than this share of the wall time
+PREVIEW_SHARE_WARNING = 0.25  # warn when work outside the steps takes more than this share of the training time
 
 FAILURE_HINTS = {
     "nan": "The loss became NaN or infinite: lower the learning rate, or try the L1/Huber loss. "
@@ -156,8 +158,12 @@ class TrainingPanel(QWidget):
         self.loss_plot = LossPlot()
         self.bucket_plot = TimestepLossPlot()
         self.filmstrip = Filmstrip()
+        self.scalar_plot = ScalarPlot()  # learning rate, gradient norm, loss vs step / images / time (issue 21)
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.addTab(self.bucket_plot, "By timestep")
+        self.lower_tabs.addTab(self.scalar_plot, "LR && grad norm")
         lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(self.bucket_plot)
+        lower.addWidget(self.lower_tabs)
         lower.addWidget(self.filmstrip)
         lower.setSizes([300, 500])
         plots = QSplitter(Qt.Orientation.Vertical)
@@ -168,7 +174,7 @@ class TrainingPanel(QWidget):
         top.setSizes([500, 300])
         plots.addWidget(top)
         plots.addWidget(lower)
-        plots.setSizes([320, 420])
+        plots.setSizes([380, 360])  # the quality curve's protocol caption needs room under it
         right = QVBoxLayout()
         right.addWidget(self.stats)
         right.addWidget(self.error_label)
@@ -273,6 +279,8 @@ class TrainingPanel(QWidget):
         self.form.set_run_config(run.config)
         history = [r for r in run.history() if "step" in r and "loss" in r]
         self.loss_plot.set_history([float(r["step"]) for r in history], [float(r["loss"]) for r in history])
+        self.scalar_plot.set_batch_size(run.config.training.batch_size)
+        self.scalar_plot.set_history(history)
         self._show_timestep_loss(run)
         self.metric_plot.load_run(run.path)
         problems = self.filmstrip.load_files(run.previews())
@@ -312,11 +320,13 @@ class TrainingPanel(QWidget):
         self._preview_warned = False
         config = job.config if job.config is not None else self.form.run_config()
         self.stats.set_batch_size(config.training.batch_size)
+        self.scalar_plot.set_batch_size(config.training.batch_size)
         if clear:  # nothing of an earlier run applies to a new one (a failed start must not show it)
             self.checkpoint_path = None
             self.stats.clear_run()
             self.loss_plot.clear()
             self.metric_plot.clear()
+            self.scalar_plot.clear()
             self.bucket_plot.clear()
             self.filmstrip.clear()
         self._last_step = None
@@ -337,19 +347,22 @@ class TrainingPanel(QWidget):
     def _on_steps(self, batch: list[ev.StepEvent]) -> None:
         for event in batch:
             self.loss_plot.append(event.step, event.loss)
+            self.scalar_plot.append(event)
         last = batch[-1]
         self._last_step = last
         self.stats.show_step(last)
         self._warn_if_previews_dominate()
 
     def _warn_if_previews_dominate(self) -> None:
-        """A notice (once per run) when previews take more than PREVIEW_SHARE_WARNING of the wall time."""
-        share = self.stats.preview_share()
-        if share is None or share <= PREVIEW_SHARE_WARNING or self._preview_warned:
+        """A notice (once per run) when previews, metrics and checkpoints take more than PREVIEW_SHARE_WARNING
+        of the training time, in the Trainer's own figures (stats.overhead_notice)."""
+        if self._preview_warned:
+            return
+        text = overhead_notice(self.stats.overhead_shares(), PREVIEW_SHARE_WARNING)
+        if text is None:
             return
         self._preview_warned = True
-        self._show_notice(f"Previews take {share:.0%} of the training time: sample them less often "
-                          "(the preview setting in the form) or make fewer preview images.")
+        self._show_notice(text)
 
     @Slot(object)
     def _on_snapshot(self, event) -> None:

@@ -8,8 +8,10 @@ a pause, so waiting does not count as slowness).
 Throughput is shown as what the run really achieves: the Trainer's `images_per_s` measures the optimiser
 steps alone, while `elapsed_s` also counts the preview sampling, so the wall rate (batch × steps / elapsed
 time since the session's first event) can be far lower on a small dataset that previews every epoch. When the
-two differ by more than `SHOWN_DIFFERENCE` both are shown, and `preview_share()` says what share of the wall
-time went elsewhere (previews, checkpoints). Fields that no longer apply are cleared: `clear_run` before a new
+two differ by more than `SHOWN_DIFFERENCE` both are shown, and `preview_share()` says what share of the training
+time went to previews, by the Trainer's own accounting (`overhead_shares()`: the seconds it counted in previews,
+quality metrics and checkpoints over the session's training time), not "every second outside the steps", which
+also counts the step rate's own jitter. Fields that no longer apply are cleared: `clear_run` before a new
 run, `end_session` (the ETA) when training ends.
 """
 
@@ -105,12 +107,19 @@ class TrainingStats(QWidget):
             return None
         return steps * self._batch_size / seconds
 
-    def preview_share(self) -> float | None:
-        """The share of training time not spent in optimiser steps (previews, checkpoints), or None."""
-        wall, event = self.wall_rate(), self._last
-        if wall is None or event is None or event.images_per_s <= 0:
+    def overhead_shares(self) -> dict[str, float] | None:
+        """The share of this session's training time each kind of work outside the steps took (previews, metrics,
+        checkpoints), from the Trainer's own accounting (StepEvent.overhead_s / session_s); None until
+        MIN_WALL_S of training time or for a Trainer that does not report it."""
+        event = self._last
+        if event is None or event.overhead_s is None or not event.session_s or event.session_s < MIN_WALL_S:
             return None
-        return max(0.0, 1.0 - wall / event.images_per_s)
+        return {kind: seconds / event.session_s for kind, seconds in event.overhead_s.items()}
+
+    def preview_share(self) -> float | None:
+        """The share of this session's training time spent sampling previews (the Trainer's accounting)."""
+        shares = self.overhead_shares()
+        return None if shares is None else shares.get("preview", 0.0)
 
     def show_step(self, event: StepEvent) -> None:
         """The latest step of a training run."""
@@ -150,3 +159,20 @@ class TrainingStats(QWidget):
             return None
         rate = (event.step - step0) / (event.elapsed_s - t0)
         return max(0, event.total_steps - event.step) / rate
+
+
+OVERHEAD_WORDS = {"preview": "previews", "metrics": "quality metrics", "checkpoint": "checkpoints"}
+
+
+def overhead_notice(shares: dict[str, float] | None, threshold: float) -> str | None:
+    """A notice when the work outside the optimiser steps takes more than `threshold` of the training time,
+    naming the largest part and every share as the Trainer counted them; None below it."""
+    if not shares or sum(shares.values()) <= threshold:
+        return None
+    largest = max(shares, key=shares.get)
+    parts = ", ".join(f"{OVERHEAD_WORDS.get(k, k)} {v:.1%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
+    advice = {"preview": "sample previews less often (the preview setting in the form) or make fewer preview images",
+              "metrics": "score the quality less often (the metrics time share in the form)",
+              "checkpoint": "write checkpoints less often"}.get(largest, "")
+    return (f"{OVERHEAD_WORDS.get(largest, largest).capitalize()} take {shares[largest]:.0%} of the training time "
+            f"(this session, as the Trainer counts it: {parts}): {advice}.")
