@@ -293,7 +293,9 @@ class SamplerView(QWidget):
         n = self.player.frame_count()
         last = self.lane_frame(0, n - 1) if reason == "completed" and n else None
         if last is not None:  # the final images of the first lane, for Evaluate and the nearest neighbours
-            self.quality.set_samples(last.xt, checkpoint=self._lanes_asked[0].checkpoint)
+            lane = self._lanes_asked[0]  # the protocol of Evaluate's scores names the sampler and its steps
+            self.quality.set_samples(last.xt, checkpoint=lane.checkpoint, sampler=lane.sampling.method,
+                                     steps=lane.sampling.steps)
         took = format_duration(time.monotonic() - self._sampling_started) if self._sampling_started else ""
         self.controls.set_status(f"done: {n} frames in {took}" if reason == "completed"
                                  else f"cancelled after {n} frames")
