@@ -14,6 +14,7 @@ then opens the folder exactly as it opens a downloaded one.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-4, help="diffusers' example uses 1e-4 for long runs")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--save-every", type=int, default=250, help="write the EMA pipeline every N steps too")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -62,8 +64,10 @@ def main() -> None:
         ema.step(unet.parameters())
         if step % 100 == 0 or step == args.steps:
             print(f"step {step}/{args.steps} loss {loss.item():.4f} {time.perf_counter() - start:.0f} s", flush=True)
-    ema.copy_to(unet.parameters())
-    diffusers.DDPMPipeline(unet=unet.eval(), scheduler=scheduler).save_pretrained(args.out)
+        if step % args.save_every == 0 or step == args.steps:  # the EMA weights as a pipeline folder, so far
+            saved = copy.deepcopy(unet)
+            ema.copy_to(saved.parameters())
+            diffusers.DDPMPipeline(unet=saved.eval(), scheduler=scheduler).save_pretrained(args.out)
     print(f"{args.out}: {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M parameters, {args.steps} steps, "
           f"{time.perf_counter() - start:.0f} s")
 
