@@ -175,6 +175,40 @@ def _sampling_figures(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+@check
+def sampling_precision(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo model through the one inference loader in float32, bf16 and fp16 (issue 27: the network under
+    autocast, the sampler in float32): DDIM from the same noise, seconds and distance to float32, and the
+    Sampler's measured evaluation (`app.sampling_cost`)."""
+    from ddpm_studio.app.sampling import load_for_sampling
+    from ddpm_studio.app.sampling_cost import measure_eval
+    from ddpm_studio.paths import demo_checkpoint_dir
+
+    modes = ("no", "bf16", "fp16") if args.device.type == "cuda" else ("no", "bf16")
+    steps, count = (10, 4) if args.quick else (50, 64)
+    figures: dict[str, Any] = {"ddim_steps": steps, "images": count}
+    finals: dict[str, torch.Tensor] = {}
+    for mode in modes:
+        loaded = load_for_sampling(demo_checkpoint_dir(), args.device, precision=mode)
+        noise = torch.randn(count, *loaded.shape, generator=torch.Generator().manual_seed(0)).to(args.device)
+        list(SAMPLERS["ddim"].run(loaded.model, loaded.diffusion, noise.shape, steps=2, noise=noise))  # warm-up
+        if args.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        finals[mode] = list(SAMPLERS["ddim"].run(loaded.model, loaded.diffusion, noise.shape, steps=steps,
+                                                 noise=noise))[-1].xt.float().cpu()
+        if args.device.type == "cuda":
+            torch.cuda.synchronize()
+        figures[f"{mode}_seconds"] = round(time.perf_counter() - t0, 3)
+        figures[f"{mode}_eval_s_per_image"] = measure_eval(loaded, args.device, count).seconds
+        figures[f"{mode}_max_abs_diff_vs_fp32"] = (finals[mode] - finals["no"]).abs().max().item()
+        if not torch.isfinite(finals[mode]).all():
+            raise AssertionError(f"{mode}: non-finite samples: {figures}")
+    if max(figures[f"{m}_max_abs_diff_vs_fp32"] for m in modes) > 0.25:
+        raise AssertionError(f"reduced precision moved the samples too far: {figures}")
+    return figures
+
+
 def _cli(args: argparse.Namespace, *argv: str, torchrun: bool = False, timeout: float = 300) -> str:
     """Run `python -m ddpm_studio ARGV` (under torchrun with one process when asked); raise on a non-zero exit."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"] if torchrun \
