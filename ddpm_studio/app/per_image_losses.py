@@ -15,8 +15,10 @@ Qt-free; both faces call `per_image_report`.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,8 @@ from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import dataset_images
 
 __all__ = ["LOSS_TIMESTEPS", "ImageLoss", "LossProgress", "LossSettings", "PerImageLosses", "PerImageReport",
-           "fixed_timesteps", "image_noise", "image_losses", "load_training_data", "per_image_report"]
+           "duplicates_csv", "fixed_timesteps", "image_noise", "image_losses", "load_training_data", "losses_csv",
+           "per_image_report"]
 
 LOSS_TIMESTEPS = 8  # K: timesteps per image, spread over the schedule
 NOISE_SEED = 24  # the default seed of the fixed noise (issue 24)
@@ -215,3 +218,24 @@ def _class_name(dataset: ImageDataset, index: int) -> str | None:
         return None
     label = int(dataset.labels[index])
     return dataset.classes[label] if 0 <= label < len(dataset.classes) else None
+
+
+def losses_csv(losses: PerImageLosses) -> str:
+    """The table as CSV, highest loss first: rank, index, image, class, mean loss, then one column per t_k."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "index", "image", "class", "mean_loss", *(f"loss_t{t}" for t in losses.timesteps)])
+    for rank, row in enumerate(losses.ranked(), start=1):
+        writer.writerow([rank, row.index, row.key, row.label or "", f"{row.mean:.6g}",
+                         *(f"{v:.6g}" for v in row.per_timestep)])
+    return out.getvalue()
+
+
+def duplicates_csv(found: NearDuplicates) -> str:
+    """The near-duplicate pairs as CSV, closest first: both images, their RMS distance, mirrored or not."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image_a", "image_b", "distance", "mirrored"])
+    for pair in found.pairs:
+        writer.writerow([pair.first_key, pair.second_key, f"{pair.distance:.6g}", int(pair.mirrored)])
+    return out.getvalue()
