@@ -112,6 +112,6 @@ def add_losses(sub: Any) -> None:
                    help=f"fixed timesteps per image, spread over the schedule (default {d.timesteps})")
     s.add_argument("--seed", type=seed, default=d.seed, help=f"seed of the fixed noise (default {d.seed})")
     s.add_argument("--threads", type=threads, default=None, help="torch CPU threads")
-    s.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N, mps")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     add_common(s)
     s.set_defaults(func=cmd_losses)
