@@ -28,18 +28,19 @@ import torch
 from torch import Tensor
 
 from ddpm_studio.app.near_duplicates import NearDuplicates, near_duplicates
-from ddpm_studio.data import DataSourceError, ImageDataset, load_dataset
+from ddpm_studio.data import DataConfig, DataSourceError, ImageDataset, load_dataset
 from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.errors_text import one_line, shorten
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import dataset_images
 
-__all__ = ["LOSS_TIMESTEPS", "ImageLoss", "LossProgress", "LossSettings", "PerImageLosses", "PerImageReport",
-           "duplicates_csv", "fixed_timesteps", "image_noise", "image_losses", "load_training_data", "losses_csv",
-           "per_image_report"]
+__all__ = ["LOSS_TIMESTEPS", "MAX_LOSS_TIMESTEPS", "ImageLoss", "LossProgress", "LossSettings", "PerImageLosses",
+           "PerImageReport", "duplicates_csv", "fixed_timesteps", "image_noise", "image_losses", "load_training_data",
+           "losses_csv", "per_image_report"]
 
 LOSS_TIMESTEPS = 8  # K: timesteps per image, spread over the schedule
+MAX_LOSS_TIMESTEPS = 1000  # K is at most this (and at most T)
 NOISE_SEED = 24  # the default seed of the fixed noise (issue 24)
 
 StopFn = Callable[[], bool]
@@ -54,8 +55,8 @@ class LossSettings:
     batch_size: int = 64  # network evaluations per batch (images per batch = batch_size // K, at least 1)
 
     def validate(self) -> None:
-        if self.timesteps < 1:
-            raise ValueError(f"the number of timesteps must be at least 1, got {self.timesteps}")
+        if not 1 <= self.timesteps <= MAX_LOSS_TIMESTEPS:
+            raise ValueError(f"the number of timesteps must be in 1..{MAX_LOSS_TIMESTEPS}, got {self.timesteps}")
         if self.batch_size < 1:
             raise ValueError(f"the batch size must be at least 1, got {self.batch_size}")
 
@@ -116,7 +117,9 @@ class PerImageReport:
 
 
 def fixed_timesteps(num_timesteps: int, count: int) -> tuple[int, ...]:
-    """The midpoints of `count` equal slices of 0..T-1 (distinct; fewer when T < count)."""
+    """The midpoints of `count` equal slices of 0..T-1 (all T timesteps when T <= count)."""
+    if num_timesteps <= count:
+        return tuple(range(num_timesteps))
     return tuple(sorted({min(num_timesteps - 1, int((k + 0.5) * num_timesteps / count)) for k in range(count)}))
 
 
@@ -149,13 +152,13 @@ def image_losses(model: torch.nn.Module, diffusion: GaussianDiffusion, x0: Tenso
     return terms.loss.float().reshape(n, k).cpu()
 
 
-def load_training_data(config_source: str, data, *, should_stop: StopFn | None = None,
+def load_training_data(run_name: str, data: DataConfig, *, should_stop: StopFn | None = None,
                        on_progress: Callable[[int, int], None] | None = None) -> ImageDataset:
     """The run's training images (its own data config); a source that is gone is one line naming it."""
     try:
         return load_dataset(data, on_progress=on_progress, cancel=should_stop)
     except DataSourceError as exc:
-        raise DataSourceError(f"the training data of {config_source} cannot be loaded: {one_line(exc)}") from None
+        raise DataSourceError(f"the training data of {run_name} cannot be loaded: {one_line(exc)}") from None
 
 
 def _labels_for(dataset: ImageDataset, num_classes: int) -> Tensor | None:

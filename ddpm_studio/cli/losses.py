@@ -12,6 +12,7 @@ import torch
 from ddpm_studio.app.catalogue import resolve_model
 from ddpm_studio.app.near_duplicates import DUPLICATE_FACTOR, NearDuplicates
 from ddpm_studio.app.per_image_losses import (
+    MAX_LOSS_TIMESTEPS,
     LossProgress,
     LossSettings,
     PerImageLosses,
@@ -20,7 +21,7 @@ from ddpm_studio.app.per_image_losses import (
     per_image_report,
 )
 from ddpm_studio.atomic import atomic_write_text
-from ddpm_studio.cli.arguments import bounded_int, positive_int, seed, threads
+from ddpm_studio.cli.arguments import bounded_int, seed, threads
 from ddpm_studio.cli.common import add_common, choose_checkpoint
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.errors_text import shorten
@@ -108,7 +109,7 @@ def add_losses(sub: Any) -> None:
     s.add_argument("--duplicates", action="store_true",
                    help=f"also list near-duplicate pairs: closer than {DUPLICATE_FACTOR:g} × the median "
                         "nearest-neighbour distance (the memorisation check's RMS pixel distance)")
-    s.add_argument("--timesteps", type=positive_int, default=d.timesteps,
+    s.add_argument("--timesteps", type=bounded_int(1, MAX_LOSS_TIMESTEPS), default=d.timesteps,
                    help=f"fixed timesteps per image, spread over the schedule (default {d.timesteps})")
     s.add_argument("--seed", type=seed, default=d.seed, help=f"seed of the fixed noise (default {d.seed})")
     s.add_argument("--threads", type=threads, default=None, help="torch CPU threads")

@@ -91,6 +91,9 @@ def test_the_noise_is_keyed_by_the_image_and_another_seed_changes_it():
 def test_fixed_timesteps_spread_over_the_schedule_and_stay_distinct():
     assert fixed_timesteps(1000, 8) == (62, 187, 312, 437, 562, 687, 812, 937)
     assert fixed_timesteps(4, 8) == (0, 1, 2, 3)
+    assert fixed_timesteps(10, 10) == tuple(range(10))
+    with pytest.raises(ValueError, match="1..1000"):
+        LossSettings(timesteps=10**9).validate()
 
 
 def test_cancel_keeps_the_rows_scored_so_far_and_progress_is_reported(folder_run):

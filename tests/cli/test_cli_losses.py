@@ -67,3 +67,6 @@ def test_losses_bad_input_is_one_line(cli_here, tiny_run, tmp_path, save_random_
     assert "step_00000004.safetensors" in result.err and "step_00000002" in result.err  # the usable older one
     result = cli_here("losses", "no-such-run", "--runs-dir", str(tiny_run.parent), "--quiet")
     assert result.code == 1 and "no checkpoint, run folder or run named 'no-such-run'" in result.err
+    for flag, value in (("--timesteps", "0"), ("--timesteps", "1000000000"), ("--top", "-1")):
+        result = cli_here("losses", str(tiny_run), flag, value)
+        assert result.code == 2 and flag in result.err
