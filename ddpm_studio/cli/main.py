@@ -19,6 +19,7 @@ from ddpm_studio.cli.errors import report
 from ddpm_studio.cli.eval import add_eval
 from ddpm_studio.cli.inpaint import add_inpaint
 from ddpm_studio.cli.lab import add_lab
+from ddpm_studio.cli.losses import add_losses
 from ddpm_studio.cli.noise import add_noise
 from ddpm_studio.cli.probe import add_probe
 from ddpm_studio.cli.runs import add_runs
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inpaint(sub)
     add_eval(sub)
     add_lab(sub)
+    add_losses(sub)
     for command in sub.choices.values():  # -v also after the command: `ddpm-studio runs -v`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                              help="log progress details on stderr")

@@ -42,6 +42,7 @@ from ddpm_studio.gui.training.filmstrip import Filmstrip
 from ddpm_studio.gui.training.form import TrainingForm
 from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE, LossPlot, TimestepLossPlot
 from ddpm_studio.gui.training.metric_plot import MetricPlot
+from ddpm_studio.gui.training.per_image_losses import PerImageLossesDialog
 from ddpm_studio.gui.training.scalar_plot import ScalarPlot
 from ddpm_studio.gui.training.state import Phase, TrainingState
 from ddpm_studio.gui.training.stats import TrainingStats, overhead_notice
@@ -115,6 +116,10 @@ class TrainingPanel(QWidget):
         self.resume_button = QPushButton("Resume run")
         self.resume_button.setToolTip("Continue the opened run from its latest checkpoint "
                                       "(until the 'train for' number of steps in all).")
+        self.losses_button = QPushButton("Per-image losses…")  # issue 24 item 3
+        self.losses_button.setToolTip("Every training image's loss at fixed noise and timesteps, highest first "
+                                      "(broken, mislabelled and duplicated images), for the opened run.")
+        self.losses_window: PerImageLossesDialog | None = None
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
@@ -124,6 +129,7 @@ class TrainingPanel(QWidget):
         runs.addWidget(self.open_button, 2, 0)
         runs.addWidget(self.browse_button, 2, 1)
         runs.addWidget(self.resume_button, 2, 2)
+        runs.addWidget(self.losses_button, 3, 0, 1, 3)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.form)
@@ -193,6 +199,7 @@ class TrainingPanel(QWidget):
         self.open_button.clicked.connect(self._open_selected)
         self.browse_button.clicked.connect(self._browse_run)
         self.resume_button.clicked.connect(self.resume_run)
+        self.losses_button.clicked.connect(self.show_per_image_losses)
         self._runner.progress.connect(self._on_snapshot)
         self._runner.finished.connect(self._on_finished)
         self.session.observe(self._on_phase)
@@ -207,6 +214,8 @@ class TrainingPanel(QWidget):
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop any training (the Trainer writes a checkpoint) and join; the runner drops what the joined run
         still had queued, so its end is handled here."""
+        if self.losses_window is not None:
+            self.losses_window.shutdown(timeout_s)
         if self._runner.shutdown(timeout_s) and self.session.is_busy():
             self._on_finished()
 
@@ -298,6 +307,17 @@ class TrainingPanel(QWidget):
             self.runs_combo.setCurrentIndex(index)
         self._update_buttons()
         return True
+
+    @Slot()
+    def show_per_image_losses(self) -> None:
+        """Open the per-image losses of the opened run in their own window and compute them."""
+        if self._reopened is None:
+            return
+        if self.losses_window is not None:
+            self.losses_window.close()
+        self.losses_window = PerImageLossesDialog(self._reopened, self._state.settings, self)
+        self.losses_window.show()
+        self.losses_window.start()
 
     def refresh_runs(self) -> None:
         """Fill the runs list from disk (newest first)."""
@@ -487,3 +507,4 @@ class TrainingPanel(QWidget):
             b.setEnabled(not busy)
         self.open_button.setEnabled(not busy and self.runs_combo.count() > 0)
         self.resume_button.setEnabled(not busy and self._reopened is not None)
+        self.losses_button.setEnabled(not busy and self._reopened is not None and self.checkpoint_path is not None)
