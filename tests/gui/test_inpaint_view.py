@@ -81,3 +81,15 @@ def test_fill_shows_both_modes_with_their_cost_and_errors(qtbot, view, tmp_path)
     assert np.array_equal(replace.images[0, 0][keep], view.outcome.originals[0][keep])  # known pixels exact
     written = view.export_to(tmp_path)
     assert [p.name for p in written] == ["inpaint_replace.png", "inpaint_repaint.png"] and written[0].is_file()
+
+
+def test_the_cost_line_reads_the_model_once_per_choice(qtbot, view, monkeypatch):
+    """A brush stroke or a spin box re-prices the fill from T read when the model was chosen: no file is read."""
+    from ddpm_studio.gui.inpaint import inpaint_view
+
+    reads: list[object] = []
+    monkeypatch.setattr(inpaint_view, "model_info", lambda path: reads.append(path))
+    view.steps.setValue(5)
+    view.canvas.apply_preset("centre")
+    view.brush.setValue(2)
+    assert reads == [] and view.cost.text().startswith("NFE per fill: replace 5")

@@ -54,6 +54,7 @@ class InpaintView(ModelTaskView):
         super().__init__(state, "inpaint", "Fill", "Select an image in the Dataset tab and paint the region to fill.",
                          parent)
         self.outcome: InpaintOutcome | None = None
+        self._timesteps: int | None = None  # T of the chosen model, read once per choice (`_on_model`)
         self._build()
         self.model_combo.currentIndexChanged.connect(self._on_model)
         state.selection_changed.connect(lambda _s: self._load_image())
@@ -161,6 +162,10 @@ class InpaintView(ModelTaskView):
 
     # -- model, image and cost ------------------------------------------------------------------------
     def _on_model(self, *_args) -> None:
+        """Read the chosen model's T once (its header), for every cost line until another model is chosen."""
+        path = self.model_combo.currentData()
+        info = model_info(path) if path else None
+        self._timesteps = info.timesteps if info is not None else None
         self._load_image()
         self._show_cost()
 
@@ -191,14 +196,13 @@ class InpaintView(ModelTaskView):
 
     def _show_cost(self, *_args) -> None:
         """NFE per fill of each mode, before running (RePaint runs each segment `resample` times)."""
-        path = self.model_combo.currentData()
-        info = model_info(path) if path else None
-        if info is None:
+        T = self._timesteps  # read by _on_model: a brush stroke never reads a file
+        if T is None:
             self.cost.setText("—")
             return
         settings = self.settings()
         try:
-            costs = [f"{mode} {inpainting_cost(settings.method, settings.steps, info.timesteps, settings, mode)}"
+            costs = [f"{mode} {inpainting_cost(settings.method, settings.steps, T, settings, mode)}"
                      for mode in settings.modes]
         except ValueError as exc:
             self.cost.setText(str(exc))
