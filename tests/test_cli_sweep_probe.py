@@ -33,7 +33,8 @@ def test_sweep_prints_a_table_writes_json_and_a_plot_and_caches(tmp_path, capsys
     assert plot.shape == (420, 3 * 640, 3) and (plot != 255).any(axis=2).mean() > 0.02  # swd | precision | recall
     assert main(args + ["--data", DATA]) == 0  # the same data set spelled out: every cell from the cache
     again = capsys.readouterr().out.splitlines()[1:]
-    assert sum(r.split()[-1] == "cached" for r in again[1:8]) == 7
+    assert sum(r.split()[7] == "cached" for r in again[1:8]) == 7  # the SEC column; the ± errors follow it
+    assert all("±" in r for r in again[1:8])
 
 
 def test_sweep_bad_arguments(tmp_path, capsys, save_random_checkpoint):

@@ -13,7 +13,7 @@ w = 1 is the plain (conditional) model and w = 0 the unconditional one (CFG) or 
 larger w trades diversity (recall) for typicality (precision, faithfulness): the curve this sweep draws. Every
 w > 0 other than 1 costs two network inputs per evaluation (`SamplingConfig.batch_factor`), not more steps.
 
-The metrics are the NFE sweep's (`evaluation.evaluate`: SWD, precision/recall against `reference_count` real
+The metrics are the NFE sweep's (`evaluation.score_samples`: SWD, precision/recall against `reference_count` real
 images) and its cache file (`app.sweep.SweepCache`, one per checkpoint): a point's key holds the checkpoint's
 and the guide's SHA-256, w, the sampler, its steps, the class set and every setting that changes its samples or
 metrics, so a rerun or an added w costs only the missing points. The floor is the NFE sweep's real-vs-real row
@@ -47,7 +47,7 @@ from ddpm_studio.app.sweep import (
 from ddpm_studio.data.dataset import ImageDataset
 from ddpm_studio.data.problems import DataSourceError
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe, steps_for_nfe
-from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference
+from ddpm_studio.evaluation import EvaluationConfig, Protocol, prepare_reference, score_samples
 from ddpm_studio.evaluation.faithfulness import FAITHFULNESS_EMBEDDING, FAITHFULNESS_K, class_faithfulness
 from ddpm_studio.training.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
@@ -138,6 +138,7 @@ class GuidancePoint:
     seconds: float  # sampling time when it was computed
     evaluations: int  # network inputs per image: NFE × 2 when guiding (w not 0 or 1), else NFE
     cached: bool = False
+    errors: dict[str, float] = field(default_factory=dict)  # bootstrap errors of `metrics` (none in old caches)
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,8 @@ def run_guidance_sweep(checkpoint: str | Path, data: str | ImageDataset, setting
     for w in scales:
         hit = cache.get_cell(key(w)) if use_cache else None
         if hit is not None:
-            points[w] = GuidancePoint(w, dict(hit["metrics"]), float(hit["seconds"]), evaluations(w), cached=True)
+            points[w] = GuidancePoint(w, dict(hit["metrics"]), float(hit["seconds"]), evaluations(w), cached=True,
+                                      errors=dict(hit.get("errors") or {}))
             if on_point is not None:
                 on_point(points[w])
         else:
@@ -334,13 +336,17 @@ def run_guidance_sweep(checkpoint: str | Path, data: str | ImageDataset, setting
         if samples is None:
             return result(True, None)
         seconds = time.perf_counter() - started
-        metrics = evaluate(samples, reference, None, evaluation).scalars()
+        protocol = Protocol(settings.count, settings.method, steps, f"a random subset of {dataset.spec}",
+                            int(reference.images.shape[0]), settings.seed)
+        score = score_samples(samples, reference, protocol, evaluation)  # the faces' one score
+        metrics, errors = score.values(), score.errors()
         if pool is not None:
             requested = torch.tensor(steering.labels)
             metrics["faithfulness"] = class_faithfulness(samples, requested, pool, dataset.labels,
                                                          len(model_classes)).share
-        cache.put(key(w), {"scale": w, "steps": steps, "nfe": cost, "metrics": metrics, "seconds": seconds})
-        points[w] = GuidancePoint(w, metrics, seconds, evaluations(w))
+        cache.put(key(w), {"scale": w, "steps": steps, "nfe": cost, "metrics": metrics, "errors": errors,
+                           "seconds": seconds})
+        points[w] = GuidancePoint(w, metrics, seconds, evaluations(w), errors=errors)
         if on_point is not None:
             on_point(points[w])
     floor = (floor_metrics(dataset, _as_sweep(settings), cache, common, use_cache)

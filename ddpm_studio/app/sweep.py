@@ -99,6 +99,7 @@ class SweepCell:
     metrics: dict[str, float]
     seconds: float  # sampling time when it was computed
     cached: bool = False
+    errors: dict[str, float] = field(default_factory=dict)  # bootstrap errors of `metrics` (none in old caches)
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,8 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         hit = cache.get_cell(key) if use_cache else None
         if hit is not None:
             cells[(method, budget)] = SweepCell(method, budget, steps, cost, dict(hit["metrics"]),
-                                                float(hit["seconds"]), cached=True)
+                                                float(hit["seconds"]), cached=True,
+                                                errors=dict(hit.get("errors") or {}))
             if on_cell is not None:
                 on_cell(cells[(method, budget)])
         else:
@@ -352,10 +354,11 @@ def run_sweep(checkpoint: str | Path, data: str | ImageDataset, settings: SweepS
         seconds = time.perf_counter() - started
         protocol = Protocol(settings.count, method, steps, f"a random subset of {dataset.spec}",
                             int(reference.images.shape[0]), settings.seed)
-        metrics = score_samples(samples, reference, protocol, evaluation).values()  # the faces' one score
+        score = score_samples(samples, reference, protocol, evaluation)  # the faces' one score
+        metrics, errors = score.values(), score.errors()
         cache.put(key, {"method": method, "budget": budget, "steps": steps, "nfe": cost, "metrics": metrics,
-                        "seconds": seconds})
-        cells[(method, budget)] = SweepCell(method, budget, steps, cost, metrics, seconds)
+                        "errors": errors, "seconds": seconds})
+        cells[(method, budget)] = SweepCell(method, budget, steps, cost, metrics, seconds, errors=errors)
         if on_cell is not None:
             on_cell(cells[(method, budget)])
     floor = floor_metrics(dataset, settings, cache, common, use_cache) if settings.with_floor and not stop() else None

@@ -54,6 +54,9 @@ def cell_problem(entry: Any) -> str | None:
         return f"a cell must be an object, got {type(entry).__name__}"
     if not _finite(entry.get("seconds")):
         return "seconds is not a number"
+    errors = entry.get("errors", {})  # the metrics' bootstrap errors; absent in caches written before them
+    if not isinstance(errors, dict) or not all(isinstance(k, str) and _finite(v) for k, v in errors.items()):
+        return "errors must map metric names to finite numbers"
     return _metrics_problem(entry.get("metrics"))
 
 

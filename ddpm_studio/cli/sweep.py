@@ -39,13 +39,14 @@ def _metric_list(text: str) -> tuple[str, ...]:
 
 def format_table(result: SweepResult) -> str:
     """One row per cell (sampler, NFE asked, steps, NFE spent, metrics, seconds) and the floor row."""
-    head = f"{'SAMPLER':16} {'NFE':>5} {'STEPS':>5} {'SPENT':>5} {'SWD':>7} {'PREC':>6} {'RECALL':>6} {'SEC':>6}"
+    head = (f"{'SAMPLER':16} {'NFE':>5} {'STEPS':>5} {'SPENT':>5} {'SWD':>7} {'PREC':>6} {'RECALL':>6} {'SEC':>6}"
+            "  ± (bootstrap: SWD / PREC / RECALL)")
     lines = [head]
     for c in result.cells:
         m = c.metrics
         sec = "cached" if c.cached else f"{c.seconds:.1f}"
         lines.append(f"{c.method:16} {c.budget:>5} {c.steps:>5} {c.nfe:>5} {m['swd']:>7.1f} {m['precision']:>6.3f} "
-                     f"{m['recall']:>6.3f} {sec:>6}")
+                     f"{m['recall']:>6.3f} {sec:>6}{_errors(c.errors)}")
     if result.floor:
         f = result.floor
         lines.append(f"{'real vs real':16} {'':>5} {'':>5} {'':>5} {f['swd']:>7.1f} {f['precision']:>6.3f} "
@@ -56,17 +57,25 @@ def format_table(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
+def _errors(errors: dict[str, float]) -> str:
+    """'  ± 12 / 0.04 / 0.05': the bootstrap errors of SWD / precision / recall (evaluation.uncertainty), '' when
+    the cached cell predates them."""
+    if not all(k in errors for k in ("swd", "precision", "recall")):
+        return ""
+    return f"  ± {errors['swd']:.1f} / {errors['precision']:.3f} / {errors['recall']:.3f}"
+
+
 def format_guidance_table(result: GuidanceSweepResult) -> str:
     """One row per guidance scale (w, network inputs per image, metrics, faithfulness, seconds) and the floor."""
     faithful = any("faithfulness" in p.metrics for p in result.points)
     head = f"{'W':>6} {'EVALS':>5} {'SWD':>7} {'PREC':>6} {'RECALL':>6}" + (f" {'FAITHFUL':>8}" if faithful else "")
-    lines = [head + f" {'SEC':>6}"]
+    lines = [head + f" {'SEC':>6}  ± (bootstrap: SWD / PREC / RECALL)"]
     for p in result.points:
         m = p.metrics
         sec = "cached" if p.cached else f"{p.seconds:.1f}"
         extra = f" {m['faithfulness']:>8.3f}" if "faithfulness" in m else (f" {'':>8}" if faithful else "")
         lines.append(f"{p.scale:>6g} {p.evaluations:>5} {m['swd']:>7.1f} {m['precision']:>6.3f} {m['recall']:>6.3f}"
-                     f"{extra} {sec:>6}")
+                     f"{extra} {sec:>6}{_errors(p.errors)}")
     if result.floor:
         f = result.floor
         lines.append(f"{'real':>6} {'':>5} {f['swd']:>7.1f} {f['precision']:>6.3f} {f['recall']:>6.3f}")

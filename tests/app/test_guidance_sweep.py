@@ -24,22 +24,23 @@ def conditional(tmp_path, save_random_checkpoint):
 def test_cfg_points_at_w0_and_w1_are_the_unconditional_and_conditional_models(conditional, tmp_path):
     settings = GuidanceSweepSettings(scales=(0.0, 1.0, 2.0), with_floor=False, **SMALL)
     captured = []
-    real_evaluate = module.evaluate
+    real_evaluate = module.score_samples  # the faces' one score (issue 21)
 
     def spy(samples, *args, **kwargs):
         captured.append(samples)
         return real_evaluate(samples, *args, **kwargs)
 
-    module.evaluate = spy
+    module.score_samples = spy
     try:
         result = run_guidance_sweep(conditional, DATA, settings, cache_dir=tmp_path / "cache")
     finally:
-        module.evaluate = real_evaluate
+        module.score_samples = real_evaluate
     assert [p.scale for p in result.points] == [0.0, 1.0, 2.0] and result.mode == "classifier-free"
     assert result.classes == CLASSES and result.steps == 3 and result.nfe == 3
     for point in result.points:
         assert {"swd", "precision", "recall", "faithfulness"} <= set(point.metrics)
         assert 0.0 <= point.metrics["faithfulness"] <= 1.0
+        assert {"swd", "precision", "recall"} <= set(point.errors)  # each point's bootstrap errors
     assert [p.evaluations for p in result.points] == [3, 3, 6]  # guiding doubles the batch, not the steps
     # by hand: the same x_T; w = 0 the unconditional model, w = 1 the conditional one, classes spread i mod 3
     loaded = load_for_sampling(conditional, "cpu")

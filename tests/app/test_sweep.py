@@ -69,6 +69,9 @@ def test_cache_hit_skips_sampling_and_a_changed_checkpoint_misses(checkpoint, tm
     second = run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path, on_progress=progress.append)
     assert all(c.cached for c in second.cells) and progress == []
     assert [c.metrics for c in second.cells] == [c.metrics for c in first.cells] and second.floor == first.floor
+    # each cell carries its bootstrap errors (issue 21), kept in the cache with the metrics
+    assert all(set(c.errors) >= {"swd", "precision", "recall"} and c.errors["swd"] > 0 for c in first.cells)
+    assert [c.errors for c in second.cells] == [c.errors for c in first.cells]
     # one more budget computes only that cell
     third = run_sweep(checkpoint, DATA, SweepSettings(methods=("ddim",), budgets=(2, 3, 4), **SMALL),
                       cache_dir=tmp_path, on_progress=progress.append)
@@ -102,3 +105,15 @@ def test_bad_settings_are_one_line_errors(checkpoint):
         run_sweep(checkpoint, DATA, SweepSettings(methods=("nope",)))
     with pytest.raises(ValueError, match="count and reference_count must exceed"):
         run_sweep(checkpoint, DATA, SweepSettings(count=2))
+
+
+def test_a_cell_cached_before_errors_were_stored_is_used_without_them(checkpoint, tmp_path):
+    settings = SweepSettings(methods=("ddim",), budgets=(2,), with_floor=False, **SMALL)
+    run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path)
+    path = next(tmp_path.glob("*.json"))
+    data = json.loads(path.read_text())
+    for entry in data["entries"].values():
+        entry.pop("errors", None)  # as an older version wrote it
+    path.write_text(json.dumps(data))
+    again = run_sweep(checkpoint, DATA, settings, cache_dir=tmp_path)
+    assert again.cells[0].cached and again.cells[0].errors == {}

@@ -47,6 +47,7 @@ from ddpm_studio.gui.compare.guidance_controls import (
     guide_label,
 )
 from ddpm_studio.gui.state import AppState
+from ddpm_studio.gui.widgets.error_bars import add_error_bars
 from ddpm_studio.gui.widgets.model_task_view import ModelTaskView
 from ddpm_studio.gui.widgets.plot_axes import frame, plain_axes, show_values
 
@@ -365,11 +366,13 @@ class CompareSamplersView(ModelTaskView):
         self.legend.clear()
         self.plot.setLabel("left", METRIC_LABELS[metric])
         for method in methods:
-            points = sorted((c.nfe, c.metrics[metric]) for (m, _), c in self.cells.items() if m == method)
+            points = sorted((c.nfe, c.metrics[metric], c.errors.get(metric, 0.0))
+                            for (m, _), c in self.cells.items() if m == method)
             colour = SAMPLER_COLOURS.get(method, (90, 90, 90))
             xs, ys = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
             self.plot.plot(xs, ys, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour, symbolSize=7,
                            symbolPen=None, name=SAMPLERS.label(method))
+            add_error_bars(self.plot, xs, ys, np.array([p[2] for p in points], float), colour, log_x=True)
         if floor is not None and math.isfinite(floor):
             line = pg.InfiniteLine(pos=floor, angle=0, pen=pg.mkPen((90, 90, 90), width=1.5,
                                                                     style=Qt.PenStyle.DashLine))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ddpm_studio.app.guidance_sweep import GUIDANCE_SCALES, GuidancePoint, GuidanceSweepSettings, guide_candidates
 from ddpm_studio.app.sweep_plot import GUIDANCE_COLOUR
 from ddpm_studio.engine import SAMPLERS
+from ddpm_studio.gui.widgets.error_bars import add_error_bars
 
 GUIDANCE_METRICS = ("swd", "precision", "recall", "faithfulness")
 METRIC_ROWS = {"swd": "SWD ×10³", "precision": "precision", "recall": "recall", "faithfulness": "class faithfulness"}
@@ -102,11 +103,12 @@ def guide_label(path: str | None) -> str:
 def draw_guidance(plot: pg.PlotWidget, legend, points: dict[float, GuidancePoint], floor: dict[str, float] | None,
                   metric: str, label: str) -> None:
     """`metric` against w as one curve (linear x), with the real-vs-real floor dashed when it has one."""
-    shown = sorted((w, p.metrics[metric]) for w, p in points.items() if metric in p.metrics)
+    shown = sorted((w, p.metrics[metric], p.errors.get(metric, 0.0)) for w, p in points.items() if metric in p.metrics)
     if shown:
         xs, ys = np.array([p[0] for p in shown], float), np.array([p[1] for p in shown], float)
         plot.plot(xs, ys, pen=pg.mkPen(GUIDANCE_COLOUR, width=2), symbol="o", symbolBrush=GUIDANCE_COLOUR,
                   symbolSize=7, symbolPen=None, name=label)
+        add_error_bars(plot, xs, ys, np.array([p[2] for p in shown], float), GUIDANCE_COLOUR)
     value = (floor or {}).get(metric)
     if value is not None and math.isfinite(value):
         plot.addItem(pg.InfiniteLine(pos=value, angle=0, pen=pg.mkPen((90, 90, 90), width=1.5,
