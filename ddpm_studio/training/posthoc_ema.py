@@ -183,8 +183,8 @@ def solve_posthoc_coefficients(in_steps: np.ndarray, in_gammas: np.ndarray, out_
     return PosthocSolution(x, tuple(zip(t.astype(int).tolist(), g.tolist())), math.sqrt(err2 / qq))
 
 
-def _snapshot_profiles(folder: Path) -> tuple[list[tuple[int, Path]], list[float]]:
-    found = list_snapshots(folder)
+def _snapshot_profiles(folder: Path, upto_step: int | None = None) -> tuple[list[tuple[int, Path]], list[float]]:
+    found = [(s, p) for s, p in list_snapshots(folder) if upto_step is None or s <= upto_step]
     if not found:
         raise PosthocError(f"{folder.parent.name} has no post-hoc EMA snapshots: train it with post-hoc EMA on "
                            "(--posthoc-ema, training option posthoc_ema) to choose an EMA length after training")
@@ -196,10 +196,11 @@ def _snapshot_profiles(folder: Path) -> tuple[list[tuple[int, Path]], list[float
     return found, gammas
 
 
-def solve_for_run(folder: Path, sigma_rel: float) -> tuple[PosthocSolution, list[tuple[int, Path]]]:
-    """The coefficients of a power EMA of `sigma_rel` at the last snapshot of `folder` (PosthocError if the length
-    is out of bounds or too far from what the snapshots can express)."""
-    found, gammas = _snapshot_profiles(folder)
+def solve_for_run(folder: Path, sigma_rel: float, upto_step: int | None = None
+                  ) -> tuple[PosthocSolution, list[tuple[int, Path]]]:
+    """The coefficients of a power EMA of `sigma_rel` at the last snapshot of `folder` (not after `upto_step`)
+    (PosthocError if the length is out of bounds or too far from what the snapshots can express)."""
+    found, gammas = _snapshot_profiles(folder, upto_step)
     low, high = SIGMA_REL_BOUNDS
     if not isinstance(sigma_rel, (int, float)) or not low <= sigma_rel <= high:
         raise PosthocError(f"EMA length sigma_rel must be in {low:g}..{high:g}, got {sigma_rel!r}")
@@ -207,16 +208,16 @@ def solve_for_run(folder: Path, sigma_rel: float) -> tuple[PosthocSolution, list
     g = np.array([gamma for _ in found for gamma in gammas])
     solution = solve_posthoc_coefficients(steps, g, float(found[-1][0]), power_ema_gamma(float(sigma_rel)))
     if solution.residual > RESIDUAL_LIMIT:
-        lo, hi = reconstructable_range(folder)
+        lo, hi = reconstructable_range(folder, upto_step=upto_step)
         raise PosthocError(f"EMA length {sigma_rel:g} cannot be reconstructed from this run's {len(found)} snapshots "
                            f"(profile error {solution.residual:.0%}); choose one in {lo:.3f}..{hi:.3f}")
     return solution, found
 
 
-def reconstructable_range(folder: Path, grid: int = 200) -> tuple[float, float]:
+def reconstructable_range(folder: Path, grid: int = 200, *, upto_step: int | None = None) -> tuple[float, float]:
     """The σ_rel interval (within SIGMA_REL_BOUNDS) whose reconstruction error from `folder`'s snapshots is at most
     RESIDUAL_LIMIT (the slider's and the error message's range)."""
-    found, gammas = _snapshot_profiles(folder)
+    found, gammas = _snapshot_profiles(folder, upto_step)
     steps = np.array([s for s, _ in found for _ in gammas], dtype=np.float64)
     g = np.array([gamma for _ in found for gamma in gammas])
     good = [s for s in np.geomspace(*SIGMA_REL_BOUNDS, grid)
@@ -227,10 +228,12 @@ def reconstructable_range(folder: Path, grid: int = 200) -> tuple[float, float]:
     return float(good[0]), float(good[-1])
 
 
-def reconstruct_weights(folder: Path, sigma_rel: float) -> tuple[dict[str, Tensor], int]:
+def reconstruct_weights(folder: Path, sigma_rel: float, *, upto_step: int | None = None
+                        ) -> tuple[dict[str, Tensor], int]:
     """The weights of a power EMA of `sigma_rel` at the last snapshot's step: Σ x_i θ̂_i (float64 sums, float32
-    out; non-float buffers from the latest snapshot). Returns (state dict, step)."""
-    solution, found = solve_for_run(folder, sigma_rel)
+    out; non-float buffers from the latest snapshot), using the snapshots up to `upto_step`. Returns (state dict,
+    step)."""
+    solution, found = solve_for_run(folder, sigma_rel, upto_step)
     per_file = len(solution.inputs) // len(found)
     total: dict[str, Tensor] = {}
     for n, (_, path) in enumerate(found):
