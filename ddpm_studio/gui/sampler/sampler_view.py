@@ -35,6 +35,7 @@ from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import default_choice, model_choices, model_info, model_shape
 from ddpm_studio.app.export_names import export_name, steering_name
 from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
+from ddpm_studio.app.posthoc import posthoc_range
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.app.sampling_cost import MEASURE_FROM_SIDE, EvalCost, measure_model
@@ -159,6 +160,7 @@ class SamplerView(QWidget):
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
+        self.controls.ema_length.set_range(posthoc_range(path) if path else None)  # None: no post-hoc snapshots
         self._measure_cost(path)
         steering = self.controls.steering
         steering.set_classes(model_classes(path) if path else ())
