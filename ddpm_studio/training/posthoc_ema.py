@@ -169,18 +169,34 @@ class PosthocSolution:
     residual: float  # ‖q − Σ x_i p_i‖ / ‖q‖
 
 
+class PosthocSolver:
+    """The least-squares problem of one set of stored profiles (EDM2 appendix C.3, eq. 33): A x = b with
+    A_ij = ⟨p_i, p_j⟩ and b_i = ⟨p_i, p_out⟩, solved by least squares as their `power_function_beta` does (A is
+    ill-conditioned: ~5·10⁵ for 47 snapshots), here through one SVD of A kept for every target (the pseudo-inverse
+    with numpy.linalg.lstsq's default cut-off), so the range scan costs one factorisation, not one per σ_rel."""
+
+    def __init__(self, in_steps: np.ndarray, in_gammas: np.ndarray) -> None:
+        self.t = np.asarray(in_steps, dtype=np.float64).reshape(-1)
+        self.g = np.asarray(in_gammas, dtype=np.float64).reshape(-1)
+        self.a = power_profile_inner(self.t[:, None], self.g[:, None], self.t[None, :], self.g[None, :])
+        u, sv, vt = np.linalg.svd(self.a)
+        cutoff = np.finfo(np.float64).eps * max(self.a.shape) * sv[0]
+        inverse = np.where(sv > cutoff, 1.0 / np.where(sv > cutoff, sv, 1.0), 0.0)
+        self.pinv = (vt.T * inverse) @ u.T
+
+    def solve(self, out_step: float, out_gamma: float) -> PosthocSolution:
+        """x minimising ‖p_out − Σ x_i p_i‖² for the power profile (out_step, out_gamma), with its residual."""
+        b = power_profile_inner(self.t, self.g, np.float64(out_step), np.float64(out_gamma))
+        x = self.pinv @ b
+        qq = float(power_profile_inner(out_step, out_gamma, out_step, out_gamma))
+        err2 = max(qq - 2.0 * float(x @ b) + float(x @ self.a @ x), 0.0)  # ‖q‖² − 2 x·b + xᵀAx
+        return PosthocSolution(x, tuple(zip(self.t.astype(int).tolist(), self.g.tolist())), math.sqrt(err2 / qq))
+
+
 def solve_posthoc_coefficients(in_steps: np.ndarray, in_gammas: np.ndarray, out_step: float,
                                out_gamma: float) -> PosthocSolution:
-    """x minimising ‖p_{out} − Σ x_i p_{in,i}‖² (EDM2 appendix C.3, eq. 33: A x = b with A_ij = ⟨p_i, p_j⟩ and
-    b_i = ⟨p_i, p_out⟩, solved by least squares as their `power_function_beta` does, for an ill-conditioned A)."""
-    t = np.asarray(in_steps, dtype=np.float64).reshape(-1)
-    g = np.asarray(in_gammas, dtype=np.float64).reshape(-1)
-    a = power_profile_inner(t[:, None], g[:, None], t[None, :], g[None, :])
-    b = power_profile_inner(t, g, np.float64(out_step), np.float64(out_gamma))
-    x = np.linalg.lstsq(a, b, rcond=None)[0]
-    qq = float(power_profile_inner(out_step, out_gamma, out_step, out_gamma))
-    err2 = max(qq - 2.0 * float(x @ b) + float(x @ a @ x), 0.0)
-    return PosthocSolution(x, tuple(zip(t.astype(int).tolist(), g.tolist())), math.sqrt(err2 / qq))
+    """x minimising ‖p_{out} − Σ x_i p_{in,i}‖² (EDM2 appendix C.3, eq. 33; `PosthocSolver`)."""
+    return PosthocSolver(in_steps, in_gammas).solve(out_step, out_gamma)
 
 
 def _snapshot_profiles(folder: Path, upto_step: int | None = None) -> tuple[list[tuple[int, Path]], list[float]]:
@@ -220,9 +236,9 @@ def reconstructable_range(folder: Path, grid: int = 200, *, upto_step: int | Non
     found, gammas = _snapshot_profiles(folder, upto_step)
     steps = np.array([s for s, _ in found for _ in gammas], dtype=np.float64)
     g = np.array([gamma for _ in found for gamma in gammas])
+    solver = PosthocSolver(steps, g)
     good = [s for s in np.geomspace(*SIGMA_REL_BOUNDS, grid)
-            if solve_posthoc_coefficients(steps, g, float(found[-1][0]), power_ema_gamma(float(s))).residual
-            <= RESIDUAL_LIMIT]
+            if solver.solve(float(found[-1][0]), power_ema_gamma(float(s))).residual <= RESIDUAL_LIMIT]
     if not good:
         raise PosthocError(f"{folder.parent.name}'s post-hoc EMA snapshots cannot express any EMA length")
     return float(good[0]), float(good[-1])

@@ -45,7 +45,7 @@ def test_the_ema_length_control_follows_the_model_and_reaches_the_lane(qtbot, tm
     assert "--posthoc-ema" in control.toolTip()
     assert view.lane_specs()[0].ema_length is None
     view.controls.add_model(with_snapshots)
-    assert control.enabled_box.isEnabled()
+    qtbot.waitUntil(control.enabled_box.isEnabled, timeout=60_000)  # the range is found on the pool
     assert control.value() is None  # unticked: the checkpoint's own EMA
     control.enabled_box.setChecked(True)
     assert control.value() == pytest.approx(0.10)
@@ -56,5 +56,4 @@ def test_the_ema_length_control_follows_the_model_and_reaches_the_lane(qtbot, tm
     assert lane.ema_length == pytest.approx(0.07) and "EMA σ_rel 0.07" in lane.label
     view.controls.add_model(plain)  # a model without snapshots: greyed and off again
     assert control.value() is None and view.lane_specs()[0].ema_length is None
-    c.resize(420, 900)
-    c.grab().save(str(tmp_path.parent / "ema_length_control.png"))
+    view.shutdown()

@@ -68,6 +68,8 @@ class SamplerView(QWidget):
         self.exporter = ExportRunner(self)
         self._cost_jobs = PoolJobs(self)  # the chosen big model's measured evaluation: the newest choice wins
         self._cost_jobs.answered.connect(self._on_cost)
+        self._posthoc_jobs = PoolJobs(self)  # the chosen run's reconstructable EMA lengths (post-hoc EMA)
+        self._posthoc_jobs.answered.connect(lambda span: self.controls.ema_length.set_range(span))
         self.recording = SamplerRecording()
         self._last_render = 0.0
         self._lanes_asked: tuple[LaneSpec, ...] = ()
@@ -160,11 +162,19 @@ class SamplerView(QWidget):
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
-        self.controls.ema_length.set_range(posthoc_range(path) if path else None)  # None: no post-hoc snapshots
+        self._posthoc_range(path)
         self._measure_cost(path)
         steering = self.controls.steering
         steering.set_classes(model_classes(path) if path else ())
         steering.set_guides([(g.label, g.path) for g in guide_choices(path)] if path else [])  # -> _check_guide
+
+    def _posthoc_range(self, path: str | None) -> None:
+        """The EMA-length control: greyed at once, then enabled over the σ_rel range the chosen run's post-hoc
+        snapshots can reconstruct (`app.posthoc.posthoc_range`, an SVD: on the pool)."""
+        self._posthoc_jobs.renew()
+        self.controls.ema_length.set_range(None)
+        if path:
+            self._posthoc_jobs.submit(lambda should_stop, report: report(posthoc_range(path)))
 
     def _measure_cost(self, path: str | None) -> None:
         """A model of MEASURE_FROM_SIDE px or more is loaded and timed on the pool (`app.sampling_cost`), so the
@@ -264,6 +274,7 @@ class SamplerView(QWidget):
         self._runner.shutdown(timeout_s)
         self.exporter.shutdown(timeout_s)
         self._cost_jobs.shutdown(timeout_s)
+        self._posthoc_jobs.shutdown(timeout_s)
 
     @Slot(object)
     def _on_planned(self, plan: SamplingPlan) -> None:
