@@ -17,13 +17,14 @@ from torch import Tensor
 from ddpm_studio.training.checkpoint import CheckpointError, read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.posthoc_ema import (
     POSTHOC_DIR,
+    SIGMA_REL_BOUNDS,
     PosthocError,
     list_snapshots,
     reconstruct_weights,
     reconstructable_range,
 )
 
-__all__ = ["PosthocError", "posthoc_folder", "posthoc_range", "posthoc_state"]
+__all__ = ["SIGMA_REL_BOUNDS", "PosthocError", "posthoc_folder", "posthoc_range", "posthoc_state"]
 
 _CACHE_SIZE = 4  # reconstructions kept in this process (a tiny UNet's is ~3.4 MB, "small"'s ~32 MB)
 _CACHE: OrderedDict[tuple, tuple[dict[str, Tensor], int]] = OrderedDict()

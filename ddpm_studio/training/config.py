@@ -73,9 +73,9 @@ class TrainingConfig:
     ema_warmup: bool = True  # decay_n = min(ema_decay, (1 + n) / (10 + n))
     ema_sigma_rel: float = 0.0  # > 0: power EMA of Karras et al. 2024 with this relative width (ema_decay unused)
     # keep EDM2's two power-EMA profiles (σ_rel 0.05, 0.10) and ≤ 64 snapshots of them in posthoc/ so the EMA
-    # length can be chosen after training (posthoc_ema.py). Off by default: the snapshots cost ~7 MB each for the
-    # tiny UNet (~0.3 GB a run, 8x that for "small"), two more weight copies in memory and ~2 % of a CPU step;
-    # runs from before this field had none
+    # length can be chosen after training (posthoc_ema.py). Off by default: measured on a 1,500-step tiny-UNet run
+    # (bench/README.md) the snapshots took 307 MB (5x its kept checkpoints; ~9x that for "small") and ~7 % of the
+    # training time (updating two more weight copies every step ~5 %, writing ~2 %); runs from before it had none
     posthoc_ema: bool = False
     max_steps: int | None = 2000  # stop after this many optimiser steps (None: use epochs / max_minutes)
     epochs: int | None = None  # stop after this many passes over the data (None: use max_steps / max_minutes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QWidget
 
+from ddpm_studio.app.posthoc import SIGMA_REL_BOUNDS
+
 STEP = 0.005  # the slider moves in steps of 0.005 in σ_rel
 DEFAULT = 0.10  # EDM2's longer stored profile: exact, and where the slider starts
 TIP = ("Post-hoc EMA (Karras et al. 2024): the run kept two EMA profiles during training, so the weights can be "
@@ -26,7 +28,7 @@ class EmaLengthControl(QWidget):
         super().__init__(parent)
         self.enabled_box = QCheckBox("post-hoc")
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(round(0.01 / STEP), round(0.28 / STEP))  # training.posthoc_ema.SIGMA_REL_BOUNDS
+        self.slider.setRange(round(SIGMA_REL_BOUNDS[0] / STEP), round(SIGMA_REL_BOUNDS[1] / STEP))
         self.slider.setValue(round(DEFAULT / STEP))
         self.value_label = QLabel()
         self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance("0.000") + 4)
