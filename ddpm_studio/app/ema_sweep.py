@@ -25,7 +25,7 @@ from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.engine import SamplingConfig
 from ddpm_studio.training.checkpoint import read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
-from ddpm_studio.training.posthoc_ema import reconstructable_range
+from ddpm_studio.training.posthoc_ema import reconstructable_range, solve_for_run
 from ddpm_studio.training.quality_monitor import BEST_METRIC
 
 __all__ = ["EMA_SWEEP_LENGTHS", "EmaSweepPoint", "EmaSweepResult", "parse_lengths", "run_ema_sweep"]
@@ -82,8 +82,10 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
     settings.validate()
     if not lengths:
         raise ValueError("give at least one EMA length")
-    for sigma_rel in lengths:
-        posthoc_state(checkpoint, sigma_rel)  # a bad length fails before minutes of sampling
+    name = resolve_checkpoint(Path(checkpoint))
+    step = read_checkpoint_config(name)[1]
+    for sigma_rel in lengths:  # a bad length fails before minutes of sampling (the coefficients only, no weights)
+        solve_for_run(posthoc_folder(name), sigma_rel, step)
     device = resolve_device(device)
     points = []
     source = ""
@@ -108,7 +110,6 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
         points.append(point)
         if on_point is not None:
             on_point(point)
-    name = resolve_checkpoint(Path(checkpoint))
-    span = reconstructable_range(posthoc_folder(name), upto_step=read_checkpoint_config(name)[1])
+    span = reconstructable_range(posthoc_folder(name), upto_step=step)
     return EmaSweepResult(f"{posthoc_folder(name).parent.name} ({name.name})", source, settings, tuple(points),
                           floor, span)
