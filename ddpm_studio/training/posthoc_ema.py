@@ -38,6 +38,7 @@ from safetensors.torch import save
 from torch import Tensor, nn
 
 from ddpm_studio.atomic import atomic_write_bytes
+from ddpm_studio.errors_text import one_line
 from ddpm_studio.training.ema import EMA, power_ema_gamma
 
 POSTHOC_DIR = "posthoc"  # in the run folder
@@ -244,6 +245,19 @@ def reconstructable_range(folder: Path, grid: int = 200, *, upto_step: int | Non
     return float(good[0]), float(good[-1])
 
 
+def _accumulate(path: Path, coefficients: np.ndarray, total: dict[str, Tensor]) -> None:
+    """total[name] += x_profile · θ̂_profile[name] for every tensor "p<profile>.<name>" of one snapshot file."""
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            profile, name = key.split(".", 1)
+            value = f.get_tensor(key)
+            if not value.is_floating_point():
+                total[name] = value
+                continue
+            x = float(coefficients[int(profile[1:])])
+            total[name] = total.get(name, torch.zeros(value.shape, dtype=torch.float64)) + x * value.double()
+
+
 def reconstruct_weights(folder: Path, sigma_rel: float, *, upto_step: int | None = None
                         ) -> tuple[dict[str, Tensor], int]:
     """The weights of a power EMA of `sigma_rel` at the last snapshot's step: Σ x_i θ̂_i (float64 sums, float32
@@ -253,13 +267,9 @@ def reconstruct_weights(folder: Path, sigma_rel: float, *, upto_step: int | None
     per_file = len(solution.inputs) // len(found)
     total: dict[str, Tensor] = {}
     for n, (_, path) in enumerate(found):
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                profile, name = key.split(".", 1)
-                x = float(solution.coefficients[n * per_file + int(profile[1:])])
-                value = f.get_tensor(key)
-                if not value.is_floating_point():
-                    total[name] = value
-                    continue
-                total[name] = total.get(name, torch.zeros(value.shape, dtype=torch.float64)) + x * value.double()
+        try:
+            _accumulate(path, solution.coefficients[n * per_file:(n + 1) * per_file], total)
+        except (SafetensorError, OSError, ValueError, IndexError, RuntimeError) as exc:
+            raise PosthocError(f"{path.name} is not a readable post-hoc EMA snapshot ({one_line(exc)}); delete it "
+                               "to reconstruct from the others") from None
     return {k: v.float() if v.is_floating_point() else v for k, v in total.items()}, found[-1][0]

@@ -147,3 +147,13 @@ def test_old_runs_load_without_the_option_and_resume_unchanged(tiny_config, tiny
     for key, value in straight.ema.state_dict().items():
         assert torch.equal(value, resumed.ema.state_dict()[key]), key
     assert not (run.path / POSTHOC_DIR).exists()
+
+
+def test_a_damaged_snapshot_is_named_in_one_line(tiny_config, tiny_dataset, tmp_path):
+    _, run, _ = _train(tiny_config(max_steps=20, posthoc_ema=True), tiny_dataset, tmp_path, "damaged")
+    folder = run.path / POSTHOC_DIR
+    first = list_snapshots(folder)[0][1]
+    first.write_bytes(first.read_bytes()[:200])  # cut short
+    with pytest.raises(PosthocError, match=f"{first.name} is not a readable post-hoc EMA snapshot") as caught:
+        reconstruct_weights(folder, 0.1)
+    assert "\n" not in str(caught.value)
