@@ -16,7 +16,8 @@ q (a power EMA of any σ_rel at the last snapshot): the normal equations A x = b
 
     ⟨p_{a}, p_{b}⟩ = (γ_a + 1)(γ_b + 1) / ((γ_a + γ_b + 1) max(t_a, t_b)) · (t_a / t_b)^(γ_b if t_a < t_b else −γ_a).
 
-Then the reconstructed weights are Σ x_i θ̂_i. The relative L² residual ‖q − Σ x_i p_i‖ / ‖q‖ says how well
+Then the reconstructed weights are Σ x_i θ̂_i. A classic exponential EMA of decay d is a target too
+(`solve_exponential_coefficients`: its inner products with the power profiles by quadrature). The relative L² residual ‖q − Σ x_i p_i‖ / ‖q‖ says how well
 the snapshots can express q; lengths whose residual exceeds RESIDUAL_LIMIT are refused (`reconstructable_range`).
 """
 
@@ -188,10 +189,42 @@ class PosthocSolver:
     def solve(self, out_step: float, out_gamma: float) -> PosthocSolution:
         """x minimising ‖p_out − Σ x_i p_i‖² for the power profile (out_step, out_gamma), with its residual."""
         b = power_profile_inner(self.t, self.g, np.float64(out_step), np.float64(out_gamma))
+        return self.solve_inner(b, float(power_profile_inner(out_step, out_gamma, out_step, out_gamma)))
+
+    def solve_inner(self, b: np.ndarray, qq: float) -> PosthocSolution:
+        """x for any target profile q given b_i = ⟨p_i, q⟩ and qq = ⟨q, q⟩."""
         x = self.pinv @ b
-        qq = float(power_profile_inner(out_step, out_gamma, out_step, out_gamma))
         err2 = max(qq - 2.0 * float(x @ b) + float(x @ self.a @ x), 0.0)  # ‖q‖² − 2 x·b + xᵀAx
         return PosthocSolution(x, tuple(zip(self.t.astype(int).tolist(), self.g.tolist())), math.sqrt(err2 / qq))
+
+
+def exponential_profile_inner(t_i: np.ndarray, g_i: np.ndarray, t: float, decay: float,
+                              nodes: int = 256) -> np.ndarray:
+    """⟨p_{t_i,γ_i}, q⟩ for the exponential EMA's profile at step t, q(τ) = k e^(−k (t − τ)) on (0, t] with
+    k = −ln d (the continuous form of θ̄ ← d θ̄ + (1 − d) θ). No closed form short of the incomplete gamma
+    function: Gauss-Legendre over u = t − τ in [t − min(t_i, t), that + 40/k] (e^−40 of q's mass lies beyond)."""
+    k = -math.log(decay)
+    t_i, g_i = np.broadcast_arrays(np.asarray(t_i, dtype=np.float64), np.asarray(g_i, dtype=np.float64))
+    lo = t - np.minimum(t_i, t)
+    hi = np.minimum(t, lo + 40.0 / k)
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    u = lo[..., None] + (hi - lo)[..., None] * (x + 1.0) / 2.0  # (..., nodes)
+    tau = t - u
+    g, ti = g_i[..., None], t_i[..., None]
+    p = (g + 1.0) * np.exp(g * np.log(np.maximum(tau, 1e-300) / ti)) / ti  # (γ+1) τ^γ / t_i^(γ+1), no overflow
+    return ((hi - lo) / 2.0) * np.sum(w * p * k * np.exp(-k * u), axis=-1)
+
+
+def solve_exponential_coefficients(in_steps: np.ndarray, in_gammas: np.ndarray, out_step: float,
+                                   decay: float) -> PosthocSolution:
+    """x minimising ‖q − Σ x_i p_i‖² for the exponential EMA of decay d read at `out_step` (its L² norm
+    ‖q‖² = k (1 − e^(−2kt)) / 2), the same normal equations as `solve_posthoc_coefficients`."""
+    if not 0.0 < decay < 1.0:
+        raise PosthocError(f"EMA decay must be between 0 and 1, got {decay!r}")
+    solver = PosthocSolver(in_steps, in_gammas)
+    k = -math.log(decay)
+    b = exponential_profile_inner(solver.t, solver.g, float(out_step), decay)
+    return solver.solve_inner(b, k * -math.expm1(-2.0 * k * out_step) / 2.0)
 
 
 def solve_posthoc_coefficients(in_steps: np.ndarray, in_gammas: np.ndarray, out_step: float,
