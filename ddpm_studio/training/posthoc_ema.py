@@ -17,8 +17,9 @@ q (a power EMA of any σ_rel at the last snapshot): the normal equations A x = b
     ⟨p_{a}, p_{b}⟩ = (γ_a + 1)(γ_b + 1) / ((γ_a + γ_b + 1) max(t_a, t_b)) · (t_a / t_b)^(γ_b if t_a < t_b else −γ_a).
 
 Then the reconstructed weights are Σ x_i θ̂_i. A classic exponential EMA of decay d is a target too
-(`solve_exponential_coefficients`: its inner products with the power profiles by quadrature). The relative L² residual ‖q − Σ x_i p_i‖ / ‖q‖ says how well
-the snapshots can express q; lengths whose residual exceeds RESIDUAL_LIMIT are refused (`reconstructable_range`).
+(`solve_exponential_coefficients`: its inner products with the power profiles by quadrature). The relative L²
+residual ‖q − Σ x_i p_i‖ / ‖q‖ says how well the snapshots can express q; lengths whose residual exceeds
+RESIDUAL_LIMIT are refused (`reconstructable_range`).
 """
 
 from __future__ import annotations
