@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, load_diffusers_model
+from ddpm_studio.app.posthoc import PosthocError, posthoc_state
 from ddpm_studio.data.transforms import to_uint8
 from ddpm_studio.engine import GaussianDiffusion, SamplerStep, SamplingConfig, draw_x_T, sample
 from ddpm_studio.engine.precision import with_precision
-from ddpm_studio.training.checkpoint import load_model, resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_model, load_weights, resolve_checkpoint
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import inference_dtype, resolve_device
 
@@ -54,6 +55,7 @@ class LaneSpec:
     average: int = 1  # N chains per image averaged for the shown x_0 and the final image
     class_name: str | None = None  # a class of a conditional model, ALL_CLASSES (a row each), or None (no class)
     guide: Path | None = None  # a weaker checkpoint: sampling.guidance is then the autoguidance scale
+    ema_length: float | None = None  # σ_rel of the run's post-hoc EMA (app.posthoc); None: the checkpoint's EMA
 
 
 @dataclass(frozen=True)
@@ -146,18 +148,26 @@ class LoadedModel:
 
 
 def load_for_sampling(checkpoint: str | Path, device: str | torch.device, *,
-                      precision: str = "auto") -> LoadedModel:
+                      precision: str = "auto", ema_length: float | None = None) -> LoadedModel:
     """The one model load of every inference use case (sampling, sweep, probe): a checkpoint file or run
     folder (its latest usable checkpoint, EMA weights), or a diffusers model folder (`app.diffusers_model`).
     `precision` is the network's dtype (`training.devices.inference_dtype`: "auto" = bf16 / fp16 on CUDA,
-    float32 elsewhere); the samplers' own arithmetic stays in float32 / float64 (`engine.precision`)."""
+    float32 elsewhere); the samplers' own arithmetic stays in float32 / float64 (`engine.precision`).
+    `ema_length` (σ_rel): the run's post-hoc EMA of that length instead of its EMA (`app.posthoc`; PosthocError,
+    one line, for a run without snapshots or a length they cannot reconstruct)."""
     device = resolve_device(device)
     dtype = inference_dtype(precision, device)
     if is_diffusers_folder(checkpoint):
+        if ema_length is not None:
+            raise PosthocError(f"{Path(checkpoint).name} is a published model: it has no post-hoc EMA snapshots")
         found = load_diffusers_model(checkpoint, device=device)
         return LoadedModel(with_precision(found.model, device, dtype), found.diffusion, found.shape, None,
                            found.weights)
+    state = posthoc_state(checkpoint, ema_length)[0] if ema_length is not None else None  # a bad length: no load
     model, diffusion, config = load_model(Path(checkpoint), device=device, ema=True)
+    if state is not None:
+        load_weights(model, state, name=f"post-hoc EMA {ema_length:g}")
+        model.to(device)
     model.eval()
     shape = (config.model.in_channels, config.data.image_size, config.data.image_size)
     return LoadedModel(with_precision(model, device, dtype), diffusion, shape, config.data.source,
@@ -227,13 +237,14 @@ class SamplingSession:
         inference_dtype(precision, self.device)  # an unknown precision is said before any model loads
         self.models: dict[Path, LoadedModel] = {} if models is None else models
         self._lanes: list[_Lane] = []
+        self._posthoc: dict[tuple[Path, float], LoadedModel] = {}  # (checkpoint, σ_rel) -> post-hoc EMA model
 
     def start(self) -> SamplingPlan:
         """Load the models, check they make the same image shape, and take each lane's first step."""
         loaded = []
         for spec in self.specs:
             spec.sampling.validate()
-            found = self._load(spec.checkpoint)
+            found = self._load(spec.checkpoint) if spec.ema_length is None else self._load_posthoc(spec)
             guide = self._guide(found, spec.guide)
             loaded.append((found, steered(spec.sampling, found.classes, spec.class_name), guide))
         shapes = {found.shape for found, _, _ in loaded}
@@ -252,6 +263,13 @@ class SamplingSession:
         if path not in self.models:
             self.models[path] = load_for_sampling(path, self.device, precision=self.precision)
         return self.models[path]
+
+    def _load_posthoc(self, spec: LaneSpec) -> LoadedModel:
+        key = (Path(spec.checkpoint), float(spec.ema_length or 0.0))
+        if key not in self._posthoc:
+            self._posthoc[key] = load_for_sampling(key[0], self.device, precision=self.precision,
+                                                   ema_length=spec.ema_length)
+        return self._posthoc[key]
 
     def _guide(self, main: LoadedModel, checkpoint: Path | None) -> torch.nn.Module | None:
         """The autoguidance model, checked against the main one (ValueError naming the difference)."""

@@ -15,6 +15,7 @@ import ddpm_studio
 from ddpm_studio import paths
 from ddpm_studio.app.logs import LOG_FILE_NAME, remove_handlers, setup_logging
 from ddpm_studio.cli.common import EXIT_USAGE, PROG, check_runs_dir
+from ddpm_studio.cli.ema_sweep import add_ema_sweep
 from ddpm_studio.cli.errors import report
 from ddpm_studio.cli.eval import add_eval
 from ddpm_studio.cli.inpaint import add_inpaint
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs(sub)
     add_export(sub)
     add_sweep(sub)
+    add_ema_sweep(sub)
     add_probe(sub)
     add_inpaint(sub)
     add_eval(sub)

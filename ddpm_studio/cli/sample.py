@@ -54,7 +54,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
                               count=args.count, guidance=args.guidance, guidance_rescale=args.guidance_rescale,
                               guidance_interval=_interval(args.guidance_interval))
     guide = _guide_checkpoint(args)
-    loaded = load_for_sampling(model, device, precision=args.precision)  # once, for the estimate and every chunk
+    loaded = load_for_sampling(model, device, precision=args.precision,  # once, for the estimate and every chunk
+                               ema_length=args.ema_length)
     images = args.count * (len(loaded.classes) if args.class_name == ALL_CLASSES else 1)
     steered = guide is not None or args.class_name is not None  # CFG towards a class, or autoguidance
     warning = cost_warning(measure_eval(loaded, device, images), images, sampling.nfe(timesteps),
@@ -148,6 +149,9 @@ def add_sample(sub: Any) -> None:
     s.add_argument("--out", default="samples", help="output folder")
     s.add_argument("--gif", action="store_true", help="also write reverse.gif of the reverse process")
     s.add_argument("--gif-frames", type=bounded_int(2, 10_000), default=exports.GIF_FRAMES)
+    s.add_argument("--ema-length", type=float, default=None, metavar="SIGMA_REL",
+                   help="sample the run's post-hoc EMA of this relative length (EDM2; such as 0.05 or 0.1) instead "
+                        "of its EMA: needs a run trained with --posthoc-ema")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     s.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="the network's dtype: auto (bf16, or fp16, on CUDA; float32 elsewhere), no (float32), bf16, "

@@ -58,8 +58,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     training = TrainingConfig(
         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup, lr_schedule=args.lr_schedule,
         lr_min_ratio=args.lr_min_ratio, grad_clip=args.grad_clip,
-        ema_decay=args.ema_decay, max_steps=max_steps, epochs=args.epochs, max_minutes=args.minutes,
-        device=args.device,
+        ema_decay=args.ema_decay, posthoc_ema=args.posthoc_ema, max_steps=max_steps, epochs=args.epochs,
+        max_minutes=args.minutes, device=args.device,
         mixed_precision=args.mixed_precision, preview_every_epochs=args.preview_every or 0,
         preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
@@ -263,6 +263,9 @@ def add_train(sub: Any) -> None:
     p.add_argument("--lr-min-ratio", type=float, default=t.lr_min_ratio, help="floor of the cosine decay")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
     p.add_argument("--ema-decay", type=float, default=t.ema_decay)
+    p.add_argument("--posthoc-ema", action="store_true", default=t.posthoc_ema,
+                   help="keep post-hoc EMA snapshots (EDM2) so `sample --ema-length` and `ema-sweep` can choose "
+                        "the EMA length after training (~7 MB per snapshot for the tiny UNet, at most 65)")
     p.add_argument("--steps", type=int, default=None,
                    help=f"optimiser steps (default {t.max_steps}; none with --epochs or --minutes)")
     p.add_argument("--epochs", type=int, default=None)

@@ -59,7 +59,8 @@ class TrainingConfig:
     # Runs from before preview_time_share previewed at epoch ends only (their preview_every_epochs is in the file).
     # Their previews were DDIM (preview_sampler_steps is in the file).
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_schedule": LEGACY_LR_SCHEDULE, "preview_time_share": 0.0,
-                                                 "preview_sampler": "ddim", "metrics_sampler": "ddim"}
+                                                 "preview_sampler": "ddim", "metrics_sampler": "ddim",
+                                                 "posthoc_ema": False}
 
     batch_size: int = 16  # images per step (per process under DDP)
     lr: float = 1.5e-3  # peak learning rate of AdamW, reached after warmup_steps
@@ -71,6 +72,11 @@ class TrainingConfig:
     ema_decay: float = 0.995  # EMA decay of the weights used for sampling
     ema_warmup: bool = True  # decay_n = min(ema_decay, (1 + n) / (10 + n))
     ema_sigma_rel: float = 0.0  # > 0: power EMA of Karras et al. 2024 with this relative width (ema_decay unused)
+    # keep EDM2's two power-EMA profiles (σ_rel 0.05, 0.10) and ≤ 64 snapshots of them in posthoc/ so the EMA
+    # length can be chosen after training (posthoc_ema.py). Off by default: measured on a 1,500-step tiny-UNet run
+    # (bench/README.md) the snapshots took 307 MB (5x its kept checkpoints; ~9x that for "small") and ~7 % of the
+    # training time (updating two more weight copies every step ~5 %, writing ~2 %); runs from before it had none
+    posthoc_ema: bool = False
     max_steps: int | None = 2000  # stop after this many optimiser steps (None: use epochs / max_minutes)
     epochs: int | None = None  # stop after this many passes over the data (None: use max_steps / max_minutes)
     max_minutes: float | None = None  # time budget: the step total is planned from the measured step rate (budget.py)
@@ -113,6 +119,8 @@ class TrainingConfig:
         _finite("lr_min_ratio", self.lr_min_ratio, low=0.0, high=1.0)
         _finite("grad_clip", self.grad_clip, low=0.0)
         _finite("ema_decay", self.ema_decay, low=0.0, high=1.0)
+        if not isinstance(self.posthoc_ema, bool):
+            raise ValueError(f"posthoc_ema must be true or false, got {self.posthoc_ema!r}")
         _positive_int("max_steps", self.max_steps, high=MAX_STEPS, optional=True)
         _positive_int("epochs", self.epochs, high=MAX_STEPS, optional=True)
         _finite("ema_sigma_rel", self.ema_sigma_rel, low=0.0, high=0.28)  # γ > 0 needs σ_rel < 0.2887

@@ -56,6 +56,7 @@ from ddpm_studio.training.events import (
 )
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
+from ddpm_studio.training.posthoc_ema import POSTHOC_DIR, PosthocTracker
 from ddpm_studio.training.previews import PreviewCadence, sample_preview, save_preview_png
 from ddpm_studio.training.quality_monitor import QualityMonitor
 from ddpm_studio.training.recorder import RunRecorder
@@ -102,6 +103,9 @@ class Trainer:
         # sample quality of the EMA model now and then (quality_monitor.py); one process only (its save is rank 0's)
         self.quality = QualityMonitor(config, dataset, run.path, enabled=self.dist.is_main and not self.dist.enabled)
         self.recorder = RunRecorder(run, config.diffusion.timesteps)
+        # post-hoc EMA (posthoc_ema.py): two power EMAs and their snapshots in posthoc/, rank 0 only
+        self.posthoc = (PosthocTracker(self.model, run.path / POSTHOC_DIR) if tc.posthoc_ema and self.dist.is_main
+                        else None)
         self._images_per_s = 0.0
         self._step_seconds: float | None = None  # smoothed seconds per optimiser step
         self._session_start_s = 0.0  # elapsed_s when this session started (resumes start later)
@@ -298,6 +302,8 @@ class Trainer:
                 self._timed("metrics", self._measure_quality, emit)
             if self.step % tc.checkpoint_every_steps == 0:
                 self._timed("checkpoint", self._save, emit)
+            if self.posthoc is not None and self.posthoc.due(self.step):
+                self._timed("checkpoint", self.posthoc.save_snapshot, self.step)
         if self.previews.enabled and self._last_preview_step != self.step:
             self._timed("preview", self._preview, emit, self.epoch + (1 if self.batch_in_epoch else 0) or 1)
         if self.quality.final_due(self.step):  # the end point of a curve that has begun
@@ -350,6 +356,8 @@ class Trainer:
         with self.rng.own_global_rng():
             loss, per_sample = self.learner.step(x0, t_cpu, self.learner.to_device(noise), self.lr_at(self.step),
                                                  number=self.step + 1, y=y)
+        if self.posthoc is not None:
+            self.posthoc.update(self.model)
         return loss, per_sample, t_cpu
 
     # ---- reporting, previews, checkpoints ---------------------------------------------------------------
@@ -403,7 +411,8 @@ class Trainer:
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {"format": CHECKPOINT_FORMAT, "step": self.step, "epoch": self.epoch,
                 "batch_in_epoch": self.batch_in_epoch, "elapsed_s": self.elapsed_s, **self.learner.state(),
-                "rng": per_rank, "cuda_rng": cuda_rng, "world_size": self.dist.world_size}
+                "rng": per_rank, "cuda_rng": cuda_rng, "world_size": self.dist.world_size,
+                **({"posthoc_ema": self.posthoc.state()} if self.posthoc is not None else {})}
 
     def _save(self, emit: EventCallback) -> None:
         """Write a checkpoint of the current step (rank 0 only; every rank joins the RNG gather)."""
@@ -421,6 +430,8 @@ class Trainer:
         except NonFiniteWeights:  # never kept as "the last good checkpoint"
             raise NonFiniteLoss(f"the weights became NaN or inf at step {self.step}") from None
         self.last_saved_step = self.step
+        if self.posthoc is not None:  # every checkpoint's step has its snapshot (the end of training too)
+            self.posthoc.save_snapshot(self.step)
         prune_checkpoints(self.run_dir.checkpoints_dir, self.config.training.keep_last, self.quality.protected_steps())
         log.info("checkpoint written: %s", path)
         emit(CheckpointEvent(step=self.step, path=path))
@@ -451,6 +462,8 @@ class Trainer:
                             len(rngs), self.dist.world_size)
             if state.get("cuda_rng") is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            if self.posthoc is not None:
+                self.posthoc.load_state(state.get("posthoc_ema"), self.step, self.ema.module)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{checkpoint.path.name} cannot be resumed: {exc}") from None
         self.last_saved_step = self._last_preview_step = self.step

@@ -39,6 +39,7 @@ from ddpm_studio.app.recording import ExportStyle, steering_words
 from ddpm_studio.app.sampling import LaneSpec
 from ddpm_studio.app.sampling_cost import WARN_SECONDS, EvalCost, cost_warning, estimate_seconds, format_seconds
 from ddpm_studio.engine import SAMPLERS, SamplingConfig, nfe
+from ddpm_studio.gui.sampler.ema_length_control import EmaLengthControl
 from ddpm_studio.gui.sampler.steering_controls import SteeringControls
 
 SCALES = (0, 1, 2, 3, 4, 6, 8)  # export scale choices; 0 = automatic (longest side near 512 px)
@@ -112,6 +113,7 @@ class SamplerControls(QWidget):
         self.nfe_label.setToolTip(NFE_HELP)
         self.nfe_label.setWordWrap(True)
         self.steering = SteeringControls()
+        self.ema_length = EmaLengthControl()  # post-hoc EMA σ_rel of a run with snapshots (the first model's lanes)
         self._timesteps: int | None = None  # T of the chosen model, when known
         self._eval_cost: EvalCost | None = None  # the chosen model's measured evaluation (big models only)
         self._steps_choice = d.steps  # the person's steps, kept while DDPM shows T
@@ -167,7 +169,8 @@ class SamplerControls(QWidget):
         form = QFormLayout(sampler_box)
         for label, widget in (("method", self.method), ("steps", self.steps), ("cost", self.nfe_label),
                               ("η (DDIM)", self.eta), ("noise scale", self.noise_scale),
-                              ("average N draws", self.average), ("seed", self.seed), ("images", self.count)):
+                              ("average N draws", self.average), ("seed", self.seed), ("images", self.count),
+                              ("EMA length σ_rel", self.ema_length)):
             form.addRow(label, widget)
         form.addRow(self.clip)
         form.addRow(self.show_eps)
@@ -268,8 +271,10 @@ class SamplerControls(QWidget):
         """A lane of `cfg` steered as the steering box says (lane B's own class and w when `lane_b`), its
         label saying how ('tiny · class triangle · w = 2')."""
         s = self.steering
-        spec = LaneSpec(label, Path(model), s.steer(cfg, lane_b), average, s.class_name(lane_b), s.guide())
-        words = steering_words(spec)
+        ema = self.ema_length.value() if model == self.model_combo.currentData() else None
+        spec = LaneSpec(label, Path(model), s.steer(cfg, lane_b), average, s.class_name(lane_b), s.guide(),
+                        ema_length=ema)
+        words = " · ".join(w for w in (steering_words(spec), f"EMA σ_rel {ema:g}" if ema else "") if w)
         return replace(spec, label=f"{label} · {words}" if words else label)
 
     def lane_specs(self) -> tuple[LaneSpec, ...]:

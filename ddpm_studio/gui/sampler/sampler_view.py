@@ -35,6 +35,7 @@ from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import default_choice, model_choices, model_info, model_shape
 from ddpm_studio.app.export_names import export_name, steering_name
 from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
+from ddpm_studio.app.posthoc import posthoc_range
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
 from ddpm_studio.app.sampling import LaneSpec, SampleFrame, SamplingPlan
 from ddpm_studio.app.sampling_cost import MEASURE_FROM_SIDE, EvalCost, measure_model
@@ -67,6 +68,8 @@ class SamplerView(QWidget):
         self.exporter = ExportRunner(self)
         self._cost_jobs = PoolJobs(self)  # the chosen big model's measured evaluation: the newest choice wins
         self._cost_jobs.answered.connect(self._on_cost)
+        self._posthoc_jobs = PoolJobs(self)  # the chosen run's reconstructable EMA lengths (post-hoc EMA)
+        self._posthoc_jobs.answered.connect(lambda span: self.controls.ema_length.set_range(span))
         self.recording = SamplerRecording()
         self._last_render = 0.0
         self._lanes_asked: tuple[LaneSpec, ...] = ()
@@ -159,10 +162,19 @@ class SamplerView(QWidget):
         path = self.controls.model_combo.currentData()
         info = model_info(path) if path else None
         self.controls.set_timesteps(info.timesteps if info is not None else None)
+        self._posthoc_range(path)
         self._measure_cost(path)
         steering = self.controls.steering
         steering.set_classes(model_classes(path) if path else ())
         steering.set_guides([(g.label, g.path) for g in guide_choices(path)] if path else [])  # -> _check_guide
+
+    def _posthoc_range(self, path: str | None) -> None:
+        """The EMA-length control: greyed at once, then enabled over the σ_rel range the chosen run's post-hoc
+        snapshots can reconstruct (`app.posthoc.posthoc_range`, an SVD: on the pool)."""
+        self._posthoc_jobs.renew()
+        self.controls.ema_length.set_range(None)
+        if path:
+            self._posthoc_jobs.submit(lambda should_stop, report: report(posthoc_range(path)))
 
     def _measure_cost(self, path: str | None) -> None:
         """A model of MEASURE_FROM_SIDE px or more is loaded and timed on the pool (`app.sampling_cost`), so the
@@ -262,6 +274,7 @@ class SamplerView(QWidget):
         self._runner.shutdown(timeout_s)
         self.exporter.shutdown(timeout_s)
         self._cost_jobs.shutdown(timeout_s)
+        self._posthoc_jobs.shutdown(timeout_s)
 
     @Slot(object)
     def _on_planned(self, plan: SamplingPlan) -> None:
