@@ -110,8 +110,9 @@ class TrainingConfig:
     class_dropout: float = 0.1
     num_threads: int | None = None  # torch.set_num_threads (None: leave torch's default)
     # non-leaky augmentation (Karras et al. 2022, EDM; data/augment.py): "off" | "on" | "auto" (on below
-    # AUTO_AUGMENT_BELOW images; a new run's config.json records the outcome, "on" or "off")
-    augment: str = "auto"
+    # AUTO_AUGMENT_BELOW images; a new run's config.json records the outcome, "on" or "off"). Off by default until
+    # issue 24 item 5 measures "auto" against "off" by data size and budget (one seed so far: bench/README.md)
+    augment: str = "off"
     augment_p: float = 0.12  # probability of each augmentation per image (EDM's CIFAR-10 config; 0.15 for FFHQ/AFHQ)
 
     def validate(self) -> None:

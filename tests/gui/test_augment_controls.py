@@ -17,8 +17,7 @@ from ddpm_studio.gui.dataset.dataset_view import DatasetView
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.training.form import TrainingForm
 from ddpm_studio.gui.widgets.image_utils import qimage_to_array
-from ddpm_studio.training.config import AUGMENT_MODES, RunConfig, TrainingConfig
-
+from ddpm_studio.training.config import AUGMENT_MODES, RunConfig, TrainingConfig, augmentation_is_on
 from tests.gui.test_dataset_view import make_folder, wait_scan
 
 
@@ -26,7 +25,7 @@ def test_the_form_offers_off_on_auto_and_gives_the_clis_config(qtbot):
     form = TrainingForm()
     qtbot.addWidget(form)
     assert [form.augment.itemData(i) for i in range(form.augment.count())] == list(AUGMENT_MODES)
-    assert form.augment.currentData() == TrainingConfig().augment == "auto"
+    assert form.augment.currentData() == TrainingConfig().augment
     form.augment.setCurrentIndex(form.augment.findData("on"))
     assert form.problem() is None
     cli = config_from_args(build_parser().parse_args(["train", "--augment", "on"]))
@@ -68,7 +67,10 @@ def test_what_training_sees_shows_augmented_examples_for_a_small_set(qtbot, tmp_
     state = view.state
     state.set_source(str(make_folder(tmp_path / "pictures", good=8)))
     wait_scan(qtbot, view)
-    assert view.augment_box.isChecked()  # 8 images: "auto" augments
+    # the box follows what a new run's default would do with 8 images; "auto" would augment them
+    assert view.augment_box.isChecked() == augmentation_is_on(TrainingConfig().augment, 8)
+    assert augmentation_is_on("auto", 8) and not augmentation_is_on("auto", 1000)
+    view.augment_box.setChecked(True)
     view.size_combo.setCurrentText("16×16")
     shown = _shown(qtbot, view, augmented=True)
     indices = state.selected_indices
