@@ -103,7 +103,7 @@ def preset_name(model: UNetConfig) -> str:
     for name, preset in UNET_PRESETS.items():
         if replace(preset, base_channels=model.base_channels, in_channels=model.in_channels,
                    learned_variance=model.learned_variance, block=model.block,
-                   num_classes=model.num_classes) == model:
+                   num_classes=model.num_classes, augment_dim=model.augment_dim) == model:
             return name
     return CUSTOM_PRESET
 

@@ -13,6 +13,12 @@ rows: row K is "no class" (the null label ∅), so one network gives ε(x_t, t, 
 `model(x_t, t, y)` with y (B,) in 0..K, or `model(x_t, t)` (y = None: every row ∅). With K = 0 nothing is added:
 the parameters, their initialisation and every output are those of an unconditional network.
 
+Non-leaky augmentation (Karras et al. 2022, EDM, App. C; `data/augment.py`): with `augment_dim` = D > 0 a linear
+map without bias of the augmentation vector a (B, D) is added to the time embedding the same way (EDM's
+`map_augment`), called `model(x_t, t, y, augment_labels=a)` in training. Sampling passes nothing, which is
+a = 0, "not augmented": without a bias the map adds exactly zero, so a = 0 and no a give the same output bit
+for bit, and with D = 0 the network is the one without it (old checkpoints load and sample unchanged).
+
 With `learned_variance` the output has 2C channels: ε and the interpolation v of
 Improved DDPM eq. (15). Parameter counts (`count_parameters`, RGB): "tiny" 852,451; "small" 8,026,627;
 "ddpm128" 33,236,355 — the DDPM write-up's model with that shape had 32,009,619 (+3.8 %; its exact block
@@ -98,15 +104,28 @@ class UNet(nn.Module):
         self.out_conv = nn.Conv2d(ch, c.out_channels, 3, padding=1)
         # made last so the other layers' initial weights are those of the unconditional network
         self.class_embed = nn.Embedding(c.num_classes + 1, emb_dim) if c.num_classes else None
+        # made after it (the same reason): EDM's map_augment, no bias so the zero vector adds exactly nothing
+        self.augment_embed = nn.Linear(c.augment_dim, emb_dim, bias=False) if c.augment_dim else None
 
     @property
     def num_classes(self) -> int:
         """K: classes the network is conditioned on (0: unconditional); label K is "no class"."""
         return self.config.num_classes
 
-    def _embedding(self, t: Tensor, y: Tensor | None) -> Tensor:
-        """SiLU(time embedding [+ class embedding]) (B, E); y None or a conditional net's null row is ∅."""
+    @property
+    def augment_dim(self) -> int:
+        """D: length of the augmentation vector the network is conditioned on (0: none)."""
+        return self.config.augment_dim
+
+    def _embedding(self, t: Tensor, y: Tensor | None, augment_labels: Tensor | None = None) -> Tensor:
+        """SiLU(time embedding [+ class embedding] [+ augmentation map]) (B, E); y None or a conditional net's
+        null row is ∅; augment_labels None is the zero vector (nothing added)."""
         emb = self.time_embed(t)
+        if augment_labels is not None:
+            if self.augment_embed is None:
+                raise ValueError("this model was not trained with augmentation: it takes no augmentation labels")
+            a = augment_labels.to(device=t.device, dtype=self.augment_embed.weight.dtype)
+            emb = emb + self.augment_embed(a).to(emb.dtype)
         if self.class_embed is not None:
             if y is None:
                 y = torch.full((t.shape[0],), self.num_classes, dtype=torch.long, device=t.device)
@@ -115,11 +134,12 @@ class UNet(nn.Module):
             raise ValueError("this model is unconditional: it takes no class labels")
         return F.silu(emb)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None, augment_labels: Tensor | None = None) -> Tensor:
         """x (B, C, H, W) noisy images, t (B,) timesteps (long or float), y (B,) class labels in 0..K (K = "no
-        class"; None: all K) for a conditional net -> (B, out_channels, H, W)."""
-        self._check_input(x, t, y)
-        emb = self._embedding(t, y)                      # (B, E); every block projects SiLU(emb)
+        class"; None: all K) for a conditional net, augment_labels (B, D) the augmentation of each x_0 (None: not
+        augmented, as at sampling) -> (B, out_channels, H, W)."""
+        self._check_input(x, t, y, augment_labels)
+        emb = self._embedding(t, y, augment_labels)      # (B, E); every block projects SiLU(emb)
         h = self.init_conv(x)                            # (B, w_0, H, W)
         skips: list[Tensor] = []
         for level in self.down:
@@ -138,7 +158,8 @@ class UNet(nn.Module):
             h = level.resample(level.attn(h))
         return self.out_conv(F.silu(self.out_norm(h)))
 
-    def _check_input(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> None:
+    def _check_input(self, x: Tensor, t: Tensor, y: Tensor | None = None,
+                     augment_labels: Tensor | None = None) -> None:
         """Concise errors instead of shape mismatches deep inside the network."""
         c = self.config
         if x.ndim != 4 or x.shape[1] != c.in_channels:
@@ -152,6 +173,9 @@ class UNet(nn.Module):
             raise ValueError(f"expected t of shape ({x.shape[0]},), got {tuple(t.shape)}")
         if y is not None and (y.shape != t.shape or y.dtype.is_floating_point):
             raise ValueError(f"expected integer class labels y of shape ({x.shape[0]},), got {tuple(y.shape)}")
+        if augment_labels is not None and c.augment_dim and tuple(augment_labels.shape) != (x.shape[0], c.augment_dim):
+            raise ValueError(f"expected augmentation labels of shape ({x.shape[0]}, {c.augment_dim}), "
+                             f"got {tuple(augment_labels.shape)}")
 
 
 def build_unet(config: UNetConfig) -> UNet:

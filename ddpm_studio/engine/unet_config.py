@@ -32,6 +32,7 @@ class UNetConfig:
     norm_groups: int = 8                       # GroupNorm groups (must divide every level's width)
     convnext_mult: int = 2                     # hidden width factor of a ConvNeXt block
     num_classes: int = 0                       # class-conditional with this many classes (+1 "no class"); 0 = not
+    augment_dim: int = 0                       # length of the augmentation vector it is conditioned on (EDM); 0 = not
 
     @property
     def out_channels(self) -> int:
@@ -71,6 +72,8 @@ class UNetConfig:
             raise ValueError("attention_heads and attention_head_dim must be positive")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be an integer >= 0, got {self.num_classes!r}")
+        if isinstance(self.augment_dim, bool) or not isinstance(self.augment_dim, int) or self.augment_dim < 0:
+            raise ValueError(f"augment_dim must be an integer >= 0, got {self.augment_dim!r}")
         if self.convnext_mult < 1:
             raise ValueError(f"convnext_mult must be positive, got {self.convnext_mult}")
         for mult in self.channel_mults:
@@ -84,7 +87,8 @@ class UNetConfig:
                                   ("attention_heads", self.attention_heads, 64),
                                   ("attention_head_dim", self.attention_head_dim, 512),
                                   ("convnext_mult", self.convnext_mult, 8),
-                                  ("num_classes", self.num_classes, 100_000)):
+                                  ("num_classes", self.num_classes, 100_000),
+                                  ("augment_dim", self.augment_dim, 1024)):
             if value > most:
                 raise ValueError(f"{name} must be at most {most}, got {value}")
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any, ClassVar
 
+from ddpm_studio.data.augment import AUGMENT_DIM
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.sampler_table import SAMPLERS
@@ -19,6 +20,12 @@ from ddpm_studio.typed_config import ConfigError, check_int, check_number, load_
 MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 LEGACY_LR_SCHEDULE = "constant"  # what a config.json written before lr_schedule existed trained with
+AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation (data/augment.py)
+# "auto" augments a set of fewer images than this. Chosen, not measured (issue 24 item 5 measures it): EDM
+# augments even 50k-image CIFAR-10 (p = 0.12) and 15k-70k-image AFHQ/FFHQ (p = 0.15), but with networks 60-100x
+# the "tiny" preset's, which a CPU budget keeps far from over-fitting large sets; below ~1,000 images a 10-minute
+# CPU run (~3,000 steps x 16 images) revisits each image 50+ times, where memorisation starts to show.
+AUTO_AUGMENT_BELOW = 1000
 CONFIG_FORMAT = "ddpm-studio.run/1"
 
 
@@ -60,7 +67,8 @@ class TrainingConfig:
     # Their previews were DDIM (preview_sampler_steps is in the file).
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_schedule": LEGACY_LR_SCHEDULE, "preview_time_share": 0.0,
                                                  "preview_sampler": "ddim", "metrics_sampler": "ddim",
-                                                 "posthoc_ema": False}
+                                                 "posthoc_ema": False,
+                                                 "augment": "off"}  # runs from before augmentation had none
 
     batch_size: int = 16  # images per step (per process under DDP)
     lr: float = 1.5e-3  # peak learning rate of AdamW, reached after warmup_steps
@@ -107,6 +115,11 @@ class TrainingConfig:
     # 0.2 alike and both better than 0.5; not re-measured here (issue 20 asks for it)
     class_dropout: float = 0.1
     num_threads: int | None = None  # torch.set_num_threads (None: leave torch's default)
+    # non-leaky augmentation (Karras et al. 2022, EDM; data/augment.py): "off" | "on" | "auto" (on below
+    # AUTO_AUGMENT_BELOW images; a new run's config.json records the outcome, "on" or "off"). Off by default until
+    # issue 24 item 5 measures "auto" against "off" by data size and budget (one seed so far: bench/README.md)
+    augment: str = "off"
+    augment_p: float = 0.12  # probability of each augmentation per image (EDM's CIFAR-10 config; 0.15 for FFHQ/AFHQ)
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
@@ -155,6 +168,9 @@ class TrainingConfig:
         _positive_int("seed", self.seed, low=0, high=MAX_SEED)
         _finite("class_dropout", self.class_dropout, low=0.0, high=1.0)
         _positive_int("num_threads", self.num_threads, high=MAX_THREADS, optional=True)
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
+        _finite("augment_p", self.augment_p, low=0.0, high=1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +180,23 @@ class TrainingConfig:
         """Build and validate from parsed JSON (`typed_config.load_config`; a missing "lr_schedule" is the
         LEGACY_DEFAULTS one, so resuming an old run keeps its schedule: "cosine" is for new runs only)."""
         return load_config(cls, data, source=source)
+
+
+def augmentation_is_on(mode: str, images: int) -> bool:
+    """Whether augment = `mode` augments a set of `images` images ("auto": below AUTO_AUGMENT_BELOW)."""
+    return mode == "on" or (mode == "auto" and images < AUTO_AUGMENT_BELOW)
+
+
+def with_augmentation(config: RunConfig, images: int) -> RunConfig:
+    """`config` with "auto" decided for a set of `images` images ("on" or "off") and an augmented run's model
+    conditioned on the augmentation vector (model.augment_dim = AUGMENT_DIM); `config` itself when nothing changes
+    (a resumed run's config.json is already decided). Old runs load as "off" (LEGACY_DEFAULTS)."""
+    tc, model = config.training, config.model
+    mode = tc.augment if tc.augment != "auto" else ("on" if augmentation_is_on("auto", images) else "off")
+    dim = AUGMENT_DIM if mode == "on" else model.augment_dim
+    if mode == tc.augment and dim == model.augment_dim:
+        return config
+    return replace(config, training=replace(tc, augment=mode), model=replace(model, augment_dim=dim))
 
 
 @dataclass
@@ -188,6 +221,9 @@ class RunConfig:
         if self.model.num_classes != len(self.data.classes):
             raise ValueError(f"model.num_classes ({self.model.num_classes}) must equal the number of data classes "
                              f"({len(self.data.classes)})")
+        if self.model.augment_dim not in (0, AUGMENT_DIM):
+            raise ValueError(f"model.augment_dim must be 0 or {AUGMENT_DIM} (the length of data/augment.py's "
+                             f"vector), got {self.model.augment_dim}")
         if self.model.learned_variance != self.diffusion.learned_variance:
             raise ValueError("model.learned_variance and diffusion.learned_variance must agree")
         multiple = 2 ** (len(self.model.channel_mults) - 1)

@@ -80,11 +80,13 @@ class Learner:
         return x.contiguous(memory_format=self.memory_format) if self.memory_format is not None else x
 
     def step(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, lr: float, *,
-             number: int, y: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
+             number: int, y: torch.Tensor | None = None,
+             augment_labels: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
         """One optimiser step on L = mean_b loss(x0_b, t_b, ε_b) (Ho et al. Algorithm 1, lines 2-5).
 
         `x0` and `noise` are (B, C, H, W) on the device, `t` (B,) on the CPU; `number` (1-based) names the step
-        in a NonFiniteLoss; `y` (B,) are a conditional net's class labels (after dropout).
+        in a NonFiniteLoss; `y` (B,) are a conditional net's class labels (after dropout); `augment_labels`
+        (B, D) the augmentation vector of each x_0 (data/augment.py) for a net conditioned on it.
         Returns the loss (averaged over ranks under DDP) and the per-sample losses (B,) on CPU.
         """
         for group in self.optimizer.param_groups:
@@ -93,7 +95,10 @@ class Learner:
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype is not None
                     else contextlib.nullcontext())
         with autocast:
-            net = self.net if y is None else functools.partial(self.net, y=y.to(self.device))
+            extra = {} if y is None else {"y": y.to(self.device)}
+            if augment_labels is not None:
+                extra["augment_labels"] = augment_labels.to(self.device)
+            net = functools.partial(self.net, **extra) if extra else self.net
             terms = self.diffusion.training_losses(net, x0, t.to(self.device), noise=noise)
         per_sample = terms.loss.float()  # (B,)
         loss = per_sample.mean()

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ddpm_studio.atomic import StorageError
+from ddpm_studio.data.augment import augment
 from ddpm_studio.errors_text import one_line
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
@@ -43,7 +44,7 @@ from ddpm_studio.training.checkpoint import (
     state_path_for,
 )
 from ddpm_studio.training.checkpoint_checks import rng_state_problem
-from ddpm_studio.training.config import RunConfig
+from ddpm_studio.training.config import RunConfig, with_augmentation
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
     CheckpointEvent,
@@ -89,6 +90,7 @@ class Trainer:
         self.device = distributed.device_for(self.dist, resolve_device(device if device is not None else tc.device))
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise ValueError("the dataset is empty")
+        self.config = config = self._decide_augmentation(config, len(dataset), run)  # type: ignore[arg-type]
         self.learner = Learner(config, self.device, self.dist)
         self.rng = RandomStreams(tc.seed, self.dist.rank)
         self.batches = BatchSource(dataset, self.dist, seed=tc.seed, batch_size=tc.batch_size,
@@ -344,18 +346,36 @@ class Trainer:
             self.quality.mark_best(self.step, self.run_dir.checkpoints_dir / checkpoint_name(self.step))
         emit(event)
 
+    def _decide_augmentation(self, config: RunConfig, images: int, run: Run) -> RunConfig:
+        """augment = "auto" decided for this data set, once, and recorded in config.json (training/config.py)."""
+        decided = with_augmentation(config, images)
+        if decided is not config:
+            log.info("augmentation %s (%s, %d images)", decided.training.augment, config.training.augment, images)
+            if self.dist.is_main:
+                run.save_config(decided)
+        return decided
+
     # ---- one step ---------------------------------------------------------------------------------------
+
+    def _augment(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Non-leaky augmentation of x_0 (Karras et al. 2022; data/augment.py) from the data stream, with the
+        vector the network is conditioned on; (x0, None) when the run does not augment."""
+        tc = self.config.training
+        if tc.augment != "on":
+            return x0, None
+        return augment(x0, tc.augment_p, self.rng.data)
 
     def _train_step(self, x0: torch.Tensor, y: torch.Tensor | None = None) -> tuple[float, torch.Tensor, torch.Tensor]:
         """One optimiser step on x_0 with fresh t and ε (and a conditional net's label dropout, drawn after them)
-        from this rank's sampler stream."""
+        from this rank's sampler stream; augmentation first, from the data stream."""
+        x0, augment_labels = self._augment(x0)
         x0 = self.learner.to_device(x0)
         t_cpu, noise = self.rng.draw_t_and_noise(x0.shape, self.diffusion.num_timesteps)
         if y is not None:
             y = self.rng.drop_labels(y, self.config.training.class_dropout, self.config.model.num_classes)
         with self.rng.own_global_rng():
             loss, per_sample = self.learner.step(x0, t_cpu, self.learner.to_device(noise), self.lr_at(self.step),
-                                                 number=self.step + 1, y=y)
+                                                 number=self.step + 1, y=y, augment_labels=augment_labels)
         if self.posthoc is not None:
             self.posthoc.update(self.model)
         return loss, per_sample, t_cpu

@@ -85,6 +85,7 @@ def test_clicking_a_thumbnail_selects_it_and_shows_what_training_sees(qtbot, tmp
     with qtbot.waitSignal(state.selection_changed, timeout=5000) as blocker:
         qtbot.mouseClick(view.list_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == [[2]]
+    view.augment_box.setChecked(False)  # the images as they are (augmentation: test_augment_controls.py)
     view.size_combo.setCurrentText("16×16")
     view.channels_combo.setCurrentIndex(1)  # grey
     qtbot.waitUntil(lambda: view.preview_label.property("preview") is not None

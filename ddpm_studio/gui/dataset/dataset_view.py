@@ -1,7 +1,7 @@
 """The dataset browser: a lazily decoded thumbnail grid, a summary (count, sizes, modes, classes), the classes
 with their counts, warnings and a class filter on the thumbnails (`class_panel.py`), the problems list (skipped
 files, and files no labelling rule labels), and a preview of exactly what training sees (`ImageTransform` at the
-chosen size and channels).
+chosen size and channels, and the non-leaky augmentation of data/augment.py when it is on for a set this size).
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+import torch
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ddpm_studio.app.data_proposal import DataProfile, propose_data_shape
+from ddpm_studio.data.augment import augment, describe
 from ddpm_studio.data.class_overview import ClassOverview, class_overview
 from ddpm_studio.data.decode import ImageDecodeError
 from ddpm_studio.data.synthetic import BUILTIN_DATASETS
@@ -42,6 +45,7 @@ from ddpm_studio.gui.jobs.pool_jobs import PoolJobs
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.widgets.elided_label import ElidedLabel
 from ddpm_studio.gui.widgets.image_utils import to_qimage
+from ddpm_studio.training.config import TrainingConfig, augmentation_is_on
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +65,29 @@ def _class_overview_job(source, _should_stop: Callable[[], bool], report: Callab
     report((source, overview))
 
 
-def _training_preview(source, indices: list[int], size: int, channels: int, _should_stop: Callable[[], bool],
-                      report: Callable[[tuple], None]) -> None:
-    """A pool job: decode + transform the selected images exactly as the training data pipeline does; answers
-    (grid, note), the grid (H, W, C) uint8 or None."""
+def _training_preview(source, indices: list[int], size: int, channels: int, augment_p: float | None,
+                      _should_stop: Callable[[], bool], report: Callable[[tuple], None]) -> None:
+    """A pool job: decode + transform the selected images exactly as the training data pipeline does (and augment
+    them with probability `augment_p` per operation, a fixed seed, when not None); answers (grid, note), the grid
+    (H, W, C) uint8 or None."""
     transform = ImageTransform(size, channels)
     images, skipped = [], []
     for index in indices:
         try:
-            images.append(to_uint8(transform(source.load(index))))
+            images.append(transform(source.load(index)))
         except ImageDecodeError as exc:
             skipped.append(f"{exc.name}: {exc.reason}")
         except Exception as exc:
             log.exception("preview of image %d failed", index)
             skipped.append(f"{index}: {exc}")
-    grid = make_grid(np.stack(images), ncols=min(4, len(images)), pad=1) if images else None
     note = f"{channels}×{size}×{size} float32 in [-1, 1], resized shorter side + centre crop"
+    if images and augment_p is not None:
+        augmented = augment(torch.stack(images), augment_p, torch.Generator().manual_seed(0))
+        images = list(augmented.x)
+        done = [f"{i + 1}: {', '.join(ops)}" for i, ops in enumerate(describe(augmented.labels)) if ops]
+        note += (f", augmented with p = {augment_p:g} per operation (the network is told which; samples show none)"
+                 f" — {'; '.join(done) if done else 'none drawn for these'}")
+    grid = make_grid(np.stack([to_uint8(x) for x in images]), ncols=min(4, len(images)), pad=1) if images else None
     if skipped:
         note += "\nSkipped: " + "; ".join(skipped)
     report((grid, note))
@@ -201,6 +212,12 @@ class DatasetView(QWidget):
         self.channels_combo.addItems(["3 (RGB)", "1 (grey)"])
         for combo in (self.size_combo, self.channels_combo):
             combo.currentIndexChanged.connect(self._request_preview)
+        p = TrainingConfig().augment_p
+        self.augment_box = QCheckBox("augmented")  # follows the default augment mode for the set's size
+        self.augment_box.setAccessibleName("Show augmented examples")
+        self.augment_box.setToolTip(f"Show the images as augmentation draws them in training (each operation with "
+                                    f"probability {p:g}); on by default where training augments this data.")
+        self.augment_box.toggled.connect(self._request_preview)
         self.preview_label = QLabel()
         self.preview_label.setAccessibleName("Training preview")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -214,6 +231,7 @@ class DatasetView(QWidget):
         row.addWidget(self.size_combo)
         row.addWidget(QLabel("Channels"))
         row.addWidget(self.channels_combo)
+        row.addWidget(self.augment_box)
         row.addStretch(1)
         preview_layout.addLayout(row)
         preview_layout.addWidget(self.preview_label, 1)
@@ -293,6 +311,8 @@ class DatasetView(QWidget):
         self.count_label.setText(f"{summary.valid:,} valid of {summary.total:,} candidates{progress}")
         self.sizes_label.setText(_top(summary.sizes, lambda s: f"{s[0]}×{s[1]}"))
         self.modes_label.setText(_top(summary.modes, str))
+        if summary.done:  # augmentation shown where a new run's default ("auto") would train with it
+            self.augment_box.setChecked(augmentation_is_on(TrainingConfig().augment, summary.valid))
         if summary.done and self.overview is not None:
             self._show_classes()  # counted again over the images that decode
         self._show_problems()
@@ -410,8 +430,9 @@ class DatasetView(QWidget):
             self.preview_label.clear()
             self.preview_note.setText("Select images to see them as the network will.")
             return
+        augment_p = TrainingConfig().augment_p if self.augment_box.isChecked() else None
         self._previews.submit(partial(_training_preview, source, indices, self.training_size(),
-                                      self.training_channels()))
+                                      self.training_channels(), augment_p))
 
     @Slot(object)
     def _on_preview(self, answer: tuple) -> None:

@@ -32,7 +32,14 @@ from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UN
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
 from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
-from ddpm_studio.training.config import LR_SCHEDULES, MIXED_PRECISION_MODES, RunConfig, TrainingConfig
+from ddpm_studio.training.config import (
+    AUGMENT_MODES,
+    AUTO_AUGMENT_BELOW,
+    LR_SCHEDULES,
+    MIXED_PRECISION_MODES,
+    RunConfig,
+    TrainingConfig,
+)
 from ddpm_studio.training.devices import DEVICE_CHOICES, bf16_supported, cuda_available
 from ddpm_studio.training.tensorboard_log import INSTALL_HINT, default_tensorboard_dir, tensorboard_available
 
@@ -80,6 +87,7 @@ class TrainingForm(QWidget):
         self.channels = _combo(sorted(CHANNELS, reverse=True), d.channels)
         self.hflip = QCheckBox("random horizontal flip")
         self.hflip.setChecked(d.hflip)
+        self.augment = _combo(AUGMENT_MODES, tr.augment, {"auto": f"auto (on below {AUTO_AUGMENT_BELOW:,} images)"})
         self.preset = _combo(tuple(UNET_PRESETS), DEFAULT_PRESET)
         self.width = QSpinBox()
         self.width.setRange(8, 512)
@@ -157,6 +165,7 @@ class TrainingForm(QWidget):
         f.addRow("image size", self.image_size)
         f.addRow("channels", self.channels)
         f.addRow("", self.hflip)
+        f.addRow("augmentation", self.augment)
         f = QFormLayout(model)
         f.addRow("UNet preset", self.preset)
         f.addRow("width (level 0)", self.width)
@@ -211,6 +220,10 @@ class TrainingForm(QWidget):
                                     f"{TrainingConfig().lr_min_ratio:.0%} of it by the last step.")
         self.ema.setToolTip("Exponential moving average of the weights, used for previews and sampling.")
         self.precision.setToolTip("Autocast on CUDA only; the CPU always trains in float32.")
+        self.augment.setToolTip(f"Non-leaky augmentation (Karras et al. 2022): flips, 90° turns, shifts, zoom, "
+                                f"brightness, contrast and saturation, each with probability "
+                                f"{TrainingConfig().augment_p:g}, told to the network, which samples un-augmented "
+                                f"images. Helps small sets; the Dataset tab shows what it does.")
         self.source.setToolTip("The dataset chosen in the Dataset tab; you can also type a folder or builtin:glyphs.")
 
     # -- reading -----------------------------------------------------------------------------------
@@ -220,7 +233,7 @@ class TrainingForm(QWidget):
         channels = self.channels.currentData()
         learned = self.learned_variance.isChecked()
         return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned,
-                       block=self.block.currentData())
+                       block=self.block.currentData(), augment_dim=0)  # the Trainer sets it from "augmentation"
 
     def run_config(self) -> RunConfig:
         """The RunConfig the form shows (not validated: see `problem`)."""
@@ -238,7 +251,8 @@ class TrainingForm(QWidget):
                            max_steps=max_steps, epochs=epochs, max_minutes=max_minutes, planned_steps=None,
                            preview_every_epochs=self.preview_every.value(),
                            preview_count=self.preview_count.value(),
-                           checkpoint_every_steps=self.checkpoint_every.value())
+                           checkpoint_every_steps=self.checkpoint_every.value(),
+                           augment=self.augment.currentData())
         return RunConfig(model=self._model_config(), diffusion=diffusion, data=data, training=training)
 
     def tensorboard_dir(self) -> Path | None:
@@ -313,7 +327,8 @@ class TrainingForm(QWidget):
             m = config.model
             preset = next((n for n, p in UNET_PRESETS.items()
                            if replace(p, base_channels=m.base_channels, in_channels=m.in_channels,
-                                      learned_variance=m.learned_variance, block=m.block) == m), None)
+                                      learned_variance=m.learned_variance, block=m.block,
+                                      augment_dim=m.augment_dim) == m), None)
             if preset is None:
                 self._custom_model = m
                 if self.preset.findData(CUSTOM) < 0:
@@ -327,6 +342,7 @@ class TrainingForm(QWidget):
             _set_combo(self.image_size, config.data.image_size)
             _set_combo(self.channels, config.data.channels)
             self.hflip.setChecked(config.data.hflip)
+            _set_combo(self.augment, config.training.augment)
             dc = config.diffusion
             _set_combo(self.schedule, dc.schedule)
             self.timesteps.setValue(dc.timesteps)
