@@ -94,7 +94,7 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
         started = time.perf_counter()
         loaded = load_for_sampling(checkpoint, device, ema_length=sigma_rel)
         source = loaded.data_source or ""
-        data = reference_data(source, loaded.shape[1], loaded.shape[0], settings)
+        reference_data(source, loaded.shape[1], loaded.shape[0], settings)  # a bad data set is said before sampling
         sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
                                   seed=settings.seed, count=settings.count)
         with torch.inference_mode():
@@ -104,7 +104,7 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
         if images is None:
             raise EvaluationCancelled("EMA sweep cancelled")
         report = evaluate_images(images, source, settings, label=f"sigma_rel {sigma_rel:g}")
-        floor = data.floor.scalars() if data.floor is not None else {}
+        floor = report.floor.scalars() if report.floor is not None else {}  # at the samples' own counts
         point = EmaSweepPoint(float(sigma_rel), posthoc_state(checkpoint, sigma_rel)[1], report.report.scalars(),
                               time.perf_counter() - started)
         points.append(point)

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from ddpm_studio.engine import UNET_PRESETS
-from ddpm_studio.engine.sampler_table import SAMPLERS
 from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.evaluation.protocol import Protocol
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.quality_monitor import BEST_METRIC, METRICS_FILE, read_best, read_metrics
 from ddpm_studio.training.recorder import read_outcome
@@ -117,15 +117,20 @@ def planned_total(config: RunConfig) -> int | None:
 
 
 def protocol_text(config: RunConfig, stored: Any = None) -> str:
-    """How a run's scores are measured, in a few words: a stored protocol (a string, or a dict shown as
-    key=value) wins over the one the run's TrainingConfig defines."""
+    """How a run's scores are measured, as `evaluation.Protocol.caption` words it ("64 samples · DPM-Solver++(2M)
+    10 · vs 256 real"): the protocol the run stored with its scores (metrics.jsonl / best.json, a
+    `Protocol.to_dict`; a plain string as such) wins over the one its TrainingConfig defines (runs scored before
+    protocols were stored)."""
     if isinstance(stored, str) and stored:
         return stored
     if isinstance(stored, dict) and stored:
-        return ", ".join(f"{k}={v}" for k, v in stored.items())
+        try:
+            return Protocol.from_dict(stored).caption("")
+        except ValueError:
+            return ", ".join(f"{k}={v}" for k, v in stored.items() if k != "caption")
     tc = config.training
-    sampler = SAMPLERS.label(tc.metrics_sampler) if tc.metrics_sampler in SAMPLERS else tc.metrics_sampler
-    return f"{tc.metrics_count} samples, {sampler} {tc.metrics_sampler_steps} steps, {tc.metrics_reference_count} refs"
+    return Protocol(tc.metrics_count, tc.metrics_sampler, tc.metrics_sampler_steps, config.data.source,
+                    tc.metrics_reference_count).caption("")
 
 
 def _stored_protocol(run: Run, best: dict[str, Any] | None) -> Any:

@@ -26,7 +26,7 @@ def test_runs_shows_state_minutes_preset_and_best_with_its_protocol(cli_here, ti
     assert lines[0].split()[:9] == ["NAME", "STEP", "LOSS", "DATE", "STATE", "MIN", "PRESET", "OBJ", "CLASSES"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert rows["tiny"].split()[1] == "4" and " done " in rows["tiny"] and " tiny " in rows["tiny"]
-    assert "SWD×10³ 12.3 @ 4" in rows["tiny"] and "[64 samples, DPM-Solver++(2M) 10 steps, 256 refs]" in rows["tiny"]
+    assert "SWD×10³ 12.3 @ 4" in rows["tiny"] and "[64 samples · DPM-Solver++(2M) 10 · vs 256 real]" in rows["tiny"]
     assert " failed " in rows["broken"] and rows["broken"].split()[5] != "-"  # its minutes
 
 
