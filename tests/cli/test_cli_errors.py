@@ -142,7 +142,7 @@ def test_a_bug_is_an_internal_error_naming_the_log_file_which_keeps_the_tracebac
     def boom(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(runs_command, "list_runs", boom)
+    monkeypatch.setattr(runs_command, "run_rows", boom)
     result = cli_here("runs", "--runs-dir", str(tmp_path))
     log_file = home / "logs" / "ddpm-studio.log"
     assert (result.code, result.err_lines) == (70, [f"ddpm-studio: internal error: ZeroDivisionError: boom; "
@@ -153,7 +153,7 @@ def test_a_bug_is_an_internal_error_naming_the_log_file_which_keeps_the_tracebac
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs_command, "list_runs", interrupt)
+    monkeypatch.setattr(runs_command, "run_rows", interrupt)
     interrupted = cli_here("runs", "--runs-dir", str(tmp_path))
     assert (interrupted.code, interrupted.err_lines) == (130, ["ddpm-studio: interrupted"])
 
