@@ -10,6 +10,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings, Qt
 
+from ddpm_studio.evaluation.uncertainty import format_with_error
 from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.state import AppState
 
@@ -51,7 +52,8 @@ def test_guidance_mode_draws_metric_against_w_then_reads_the_cache(qtbot, view, 
     assert view.guidance_curve()[2][1] == pytest.approx(view.points[2.0].metrics["swd"])
     assert "9 samples per w, spread over 3 classes (classifier-free guidance), DDIM 3 steps = 3 NFE" in (
         view.caption.text())
-    swd = f"{view.points[2.0].metrics['swd']:.3g}"
+    point = view.points[2.0]
+    swd = format_with_error(point.metrics["swd"], point.errors["swd"])
     assert view.table.columnCount() == 3 and view.table.item(0, 2).text() == swd  # 48 images: too few for a floor
     view.metric_combo.setCurrentIndex(view.metric_combo.findData("faithfulness"))
     assert view.guidance_curve()[1][1] == pytest.approx(view.points[1.0].metrics["faithfulness"])

@@ -10,6 +10,7 @@ pytest.importorskip("pytestqt")
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt
 
+from ddpm_studio.evaluation.uncertainty import format_with_error
 from ddpm_studio.gui.compare.compare_samplers_view import CompareSamplersView
 from ddpm_studio.gui.state import AppState
 
@@ -45,14 +46,17 @@ def test_run_fills_the_table_and_the_plot_then_reads_the_cache(qtbot, view):
     _run(qtbot, view)
     assert view.result is not None and not view.result.cancelled
     assert set(view.cells) == {("ddim", 5), ("ddim", 10), ("heun", 5), ("heun", 10)}
-    swd = view.cells[("heun", 10)].metrics["swd"]
-    assert view.table_text("heun", 10) == f"{swd:.3g} (9)"  # Heun at an even budget: 9 NFE spent, shown
-    assert view.table_text("ddim", 5) == f"{view.cells[('ddim', 5)].metrics['swd']:.3g}"
+    heun, ddim = view.cells[("heun", 10)], view.cells[("ddim", 5)]
+    swd = format_with_error(heun.metrics["swd"], heun.errors["swd"])  # value ± its bootstrap error (issue 21)
+    assert view.table_text("heun", 10) == f"{swd} (9)" and "±" in swd  # Heun at an even budget: 9 NFE spent
+    assert view.table_text("ddim", 5) == format_with_error(ddim.metrics["swd"], ddim.errors["swd"])
+    bars = [item for item in view.plot.getPlotItem().items if isinstance(item, pg.ErrorBarItem)]
+    assert len(bars) == 2  # one set of error bars per sampler
     curves = [item for item in view.plot.getPlotItem().listDataItems() if isinstance(item, pg.PlotDataItem)]
     assert len(curves) == 2 and list(curves[1].xData) == [5.0, 9.0]  # x = NFE spent
     assert view.plot.getPlotItem().ctrl.logXCheck.isChecked()
     view.metric_combo.setCurrentIndex(view.metric_combo.findData("recall"))
-    assert view.table_text("ddim", 5) == f"{view.cells[('ddim', 5)].metrics['recall']:.3g}"
+    assert view.table_text("ddim", 5) == format_with_error(ddim.metrics["recall"], ddim.errors["recall"])
     _run(qtbot, view)
     assert all(c.cached for c in view.result.cells) and "4 from the cache" in view.status.text()
 

@@ -39,6 +39,7 @@ from ddpm_studio.app.sweep import (
 )
 from ddpm_studio.app.sweep_plot import SAMPLER_COLOURS
 from ddpm_studio.engine import SAMPLERS
+from ddpm_studio.evaluation.uncertainty import format_with_error
 from ddpm_studio.gui.compare.guidance_controls import (
     GUIDANCE_METRICS,
     GuidanceControls,
@@ -351,7 +352,8 @@ class CompareSamplersView(ModelTaskView):
                 cell = self.cells.get((method, budget))
                 if cell is not None:
                     spent = f" ({cell.nfe})" if cell.nfe != budget else ""
-                    item = QTableWidgetItem(f"{cell.metrics[metric]:.3g}{spent}")
+                    value = format_with_error(cell.metrics[metric], cell.errors.get(metric))  # decimals follow ±
+                    item = QTableWidgetItem(f"{value}{spent}")
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     item.setToolTip(f"{cell.steps} steps, {cell.nfe} NFE; "
                                     + ", ".join(f"{k} {v:.3g}" for k, v in cell.metrics.items()))

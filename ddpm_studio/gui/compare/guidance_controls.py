@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ddpm_studio.app.guidance_sweep import GUIDANCE_SCALES, GuidancePoint, GuidanceSweepSettings, guide_candidates
 from ddpm_studio.app.sweep_plot import GUIDANCE_COLOUR
 from ddpm_studio.engine import SAMPLERS
+from ddpm_studio.evaluation.uncertainty import format_with_error
 from ddpm_studio.gui.widgets.error_bars import add_error_bars
 
 GUIDANCE_METRICS = ("swd", "precision", "recall", "faithfulness")
@@ -132,7 +133,7 @@ def fill_guidance_table(table: QTableWidget, points: dict[float, GuidancePoint],
         point = points[w]
         for r, metric in enumerate(metrics):
             if metric in point.metrics:
-                item = QTableWidgetItem(f"{point.metrics[metric]:.3g}")
+                item = QTableWidgetItem(format_with_error(point.metrics[metric], point.errors.get(metric)))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 item.setToolTip(f"w = {w:g}: {point.evaluations} network inputs per image"
                                 + (" (cached)" if point.cached else f", {point.seconds:.1f} s"))
