@@ -91,3 +91,13 @@ def test_switching_the_length_unit_gives_a_sensible_number_per_unit(qtbot):
     assert form.length.value() == steps
     form.by_minutes.setChecked(True)
     assert form.length.value() == 25  # each unit keeps its own number
+
+
+def test_post_hoc_ema_is_off_by_default_and_the_box_reaches_the_config(qtbot, form):
+    assert not form.posthoc_ema.isChecked() and form.run_config().training.posthoc_ema is False
+    with qtbot.waitSignal(form.changed, timeout=1000):
+        form.posthoc_ema.setChecked(True)
+    config = form.run_config()
+    assert config.training.posthoc_ema is True
+    form.set_run_config(replace(config, training=replace(config.training, posthoc_ema=False)))  # a reopened run
+    assert not form.posthoc_ema.isChecked()
