@@ -78,7 +78,7 @@ def format_classes(result: ClassEvaluation) -> str:
     lines = [f"{result.model}: {s.count} samples per class ({s.method}, {s.steps} steps), guidance w = "
              f"{result.guidance:g}, vs the real images of each class of {result.source}",
              f"class faithfulness: {result.faithfulness:.3f}{ceiling}, the share of samples whose {nearest} "
-             "(colour-blind silhouettes) carry the requested class",
+             "(colour-blind silhouettes, boxed to the object) carry the requested class",
              f"{'CLASS':16} {'FAITHFUL':>8} {'SWD':>8} {'PRECISION':>9} {'RECALL':>7} {'REAL':>5}"]
     for c in result.classes:
         m = c.report.scalars() if c.report is not None else {}

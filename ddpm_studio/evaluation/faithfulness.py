@@ -6,12 +6,14 @@ than half of its k nearest labelled real images (Euclidean distance between feat
 faithful samples is the figure; per class it is the share among the samples asked for that class. Real held-out
 images scored the same way give its ceiling in that embedding.
 
-The embedding is `silhouette` (below), not precision/recall's colour-and-layout `pyramid`: the built-in sets
-draw every class in every colour, so colour decides their neighbours. Measured on 512 held-out real images
-against the 4096 training images at 16 px (share of faithful real images, k = 1 / k = 5):
-shapes: silhouette 0.918 / 0.857, pyramid - / 0.486, pixels - / 0.518, random_conv - / 0.512;
-glyphs: silhouette 0.943 / 0.850, pyramid - / 0.273, pixels - / 0.516, random_conv - / 0.158.
-Hence silhouette with k = 1, the nearest real image.
+The embedding is `boxed` (below): the colour-blind silhouette of `silhouette_features`, cut to the square
+around the object and scaled to 16 × 16, so that neither colour, nor place, nor size decides the neighbours --
+the built-in sets draw every class in every colour, at every place and size. Measured on 512 held-out real images
+against the 4096 training images at 16 px (share of faithful real images, k = 1 unless said):
+shapes: boxed 1.000, silhouette 0.918 (k = 5: 0.857), pyramid (k = 5) 0.486, pixels 0.518, random_conv 0.512;
+glyphs: boxed 0.998, silhouette 0.943 (k = 5: 0.850), pyramid (k = 5) 0.273, pixels 0.516, random_conv 0.158.
+The plain silhouette's misses were a big circle next to a big square at the same place; the box removes them.
+Hence `boxed` with k = 1, the nearest real image.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from torch import Tensor
 
 from ddpm_studio.evaluation.embeddings import embed
 
-__all__ = ["FAITHFULNESS_EMBEDDING", "FAITHFULNESS_K", "Faithfulness", "class_faithfulness", "faithful_votes",
-           "silhouette_features"]
+__all__ = ["FAITHFULNESS_EMBEDDING", "FAITHFULNESS_K", "Faithfulness", "boxed_silhouette_features",
+           "class_faithfulness", "faithful_votes", "silhouette_features"]
 
 FAITHFULNESS_K = 1  # neighbours that vote; a strict majority must carry the requested class (measured above)
-FAITHFULNESS_EMBEDDING = "silhouette"  # or any embeddings.EMBEDDINGS name
+FAITHFULNESS_EMBEDDING = "boxed"  # or "silhouette", or any embeddings.EMBEDDINGS name
 SILHOUETTE_SIDE = 16  # the silhouette is area-pooled to at most this side
+BOX_THRESHOLD = 0.35  # silhouette values above this (of the image's maximum) are the object; 0.2 / 0.5 measured
+# the same within 0.01 on both sets
 
 
 def silhouette_features(x: Tensor, side: int = SILHOUETTE_SIDE) -> Tensor:
@@ -44,7 +48,35 @@ def silhouette_features(x: Tensor, side: int = SILHOUETTE_SIDE) -> Tensor:
     return F.adaptive_avg_pool2d(mask, min(side, x.shape[-1])).flatten(1)
 
 
+def boxed_silhouette_features(x: Tensor, side: int = SILHOUETTE_SIDE, threshold: float = BOX_THRESHOLD) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> (N, side·side): the silhouette at full resolution, cut to the square around
+    the pixels above `threshold` (centred on their bounding box, side = its longer edge; zeros outside the image)
+    and resampled bilinearly to side × side. An image with no such pixel keeps its whole frame."""
+    n, _, h, w = x.shape
+    mask = silhouette_features(x, side=max(h, w)).view(n, 1, h, w)
+    on = mask > threshold
+    rows, cols = on.any(dim=3).view(n, h), on.any(dim=2).view(n, w)
+
+    def extent(hit: Tensor, length: int) -> tuple[Tensor, Tensor]:  # first and last hit; the whole axis if none
+        index = torch.arange(length, dtype=torch.float64).expand_as(hit)
+        first = torch.where(hit, index, torch.full_like(index, length)).amin(dim=1)
+        last = torch.where(hit, index, torch.full_like(index, -1)).amax(dim=1)
+        empty = ~hit.any(dim=1)
+        return torch.where(empty, 0.0, first), torch.where(empty, length - 1.0, last)
+
+    y0, y1 = extent(rows, h)
+    x0, x1 = extent(cols, w)
+    box = torch.maximum(y1 - y0 + 1, x1 - x0 + 1)  # the square's side in pixels
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)  # output [-1, 1]² -> the box in input coordinates
+    theta[:, 0, 0], theta[:, 1, 1] = box / w, box / h  # align_corners=False: W pixels span a width of 2
+    theta[:, 0, 2], theta[:, 1, 2] = (x0 + x1 + 1) / w - 1, (y0 + y1 + 1) / h - 1  # the box's centre
+    grid = F.affine_grid(theta.float(), [n, 1, side, side], align_corners=False)
+    return F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False).flatten(1)
+
+
 def _features(images: Tensor, embedding: str) -> Tensor:
+    if embedding == "boxed":
+        return boxed_silhouette_features(images)
     return silhouette_features(images) if embedding == "silhouette" else embed(images, embedding)
 
 

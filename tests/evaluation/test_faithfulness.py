@@ -1,4 +1,4 @@
-"""Class faithfulness: a k-NN label vote in a colour-blind silhouette embedding."""
+"""Class faithfulness: a k-NN label vote in a colour-blind silhouette embedding, boxed to the object."""
 
 from __future__ import annotations
 
@@ -6,7 +6,24 @@ import math
 
 import torch
 
-from ddpm_studio.evaluation.faithfulness import class_faithfulness, faithful_votes, silhouette_features
+from ddpm_studio.evaluation.faithfulness import (
+    boxed_silhouette_features,
+    class_faithfulness,
+    faithful_votes,
+    silhouette_features,
+)
+
+
+def _shape(kind: str, top: int, left: int, size: int, side: int = 16) -> torch.Tensor:
+    """(3, side, side): a white square or a white upward triangle of `size` px on black, at (top, left)."""
+    x = torch.full((3, side, side), -1.0)
+    for r in range(size):
+        if kind == "square":
+            x[:, top + r, left:left + size] = 1.0
+        else:  # rows widen from the apex by one pixel each
+            centre = left + size // 2
+            x[:, top + r, centre - r // 2:centre + (r + 1) // 2 + 1] = 1.0
+    return x
 
 
 def test_votes_pin_a_hand_made_case():
@@ -28,15 +45,25 @@ def test_silhouette_is_colour_blind():
     assert silhouette_features(square).shape == (1, 64)
 
 
-def test_class_faithfulness_per_class():
-    def blob(row: int) -> torch.Tensor:
-        x = torch.full((3, 8, 8), -1.0)
-        x[:, row:row + 2, 3:5] = 1.0
-        return x
+def test_the_box_forgets_place_and_size_but_not_shape():
+    small = boxed_silhouette_features(_shape("square", 1, 2, 4)[None])
+    big = boxed_silhouette_features(_shape("square", 6, 3, 8)[None])
+    triangle = boxed_silhouette_features(_shape("triangle", 6, 3, 8)[None])
+    assert small.shape == (1, 256)
+    assert torch.dist(small, big) < 0.25 * torch.dist(big, triangle)  # a square is a square wherever it is
+    blank = boxed_silhouette_features(torch.full((1, 3, 16, 16), 0.3))  # nothing drawn: finite, whole frame
+    assert torch.isfinite(blank).all()
 
-    real = torch.stack([blob(0), blob(1), blob(5), blob(6)])
+
+def test_class_faithfulness_per_class():
+    # real squares and triangles at one place and size; samples elsewhere and smaller: the box still matches them
+    real = torch.stack([_shape("square", 0, 0, 8), _shape("square", 8, 8, 8),
+                        _shape("triangle", 0, 0, 8), _shape("triangle", 8, 8, 8)])
     real_labels = torch.tensor([0, 0, 1, 1])
-    samples = torch.stack([blob(0), blob(6), blob(5)])
+    samples = torch.stack([_shape("square", 4, 5, 6), _shape("triangle", 3, 2, 6), _shape("triangle", 9, 1, 6)])
     result = class_faithfulness(samples, torch.tensor([0, 0, 1]), real, real_labels, 3)
     assert math.isclose(result.share, 2 / 3, rel_tol=1e-6) and result.per_class[:2] == (0.5, 1.0)
     assert math.isnan(result.per_class[2]) and result.k == 1
+    # the unboxed silhouette (the old embedding) is fooled by place: the same samples score worse
+    plain = class_faithfulness(samples, torch.tensor([0, 0, 1]), real, real_labels, 3, embedding="silhouette")
+    assert plain.share < result.share
