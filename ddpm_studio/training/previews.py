@@ -61,7 +61,8 @@ class PreviewCadence(TimeShareCadence):
 @torch.no_grad()
 def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, count: int,
                    shape: tuple[int, int, int], seed: int, steps: int, device: torch.device,
-                   method: str = "ddim", should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:
+                   method: str = "ddim", should_stop: Callable[[], bool] | None = None,
+                   labels: tuple[int, ...] = ()) -> np.ndarray | None:
     """`count` samples of `shape` = (C, H, W) by `method` (a sampler-table row; η = 0, x_0 clipped) from the
     x_T of `seed` (`engine.draw_x_T`, as `engine.sample` draws it): (N, H, W, C) uint8. The training previews
     use Euler on Karras' grid, which at 12 steps scored like DDIM at 25 on the demo model.
@@ -69,7 +70,8 @@ def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, coun
     `steps` is clamped to T on purpose (`grids.fit_steps`): a preview of a tiny-T model still shows something.
     The process's global RNG is left untouched (the sampler only uses the seeded generator). `should_stop` is
     asked after every sampler step; when it answers True the preview is abandoned and None is returned, so a
-    stop request waits for at most one denoising step.
+    stop request waits for at most one denoising step. `labels`: the class of each image (`preview_labels`) for
+    a class-conditional model, sampled unguided (w = 1); () asks for none.
     """
     noise = draw_x_T(seed, (count, *shape))  # x_T, (N, C, H, W)
     was_training = model.training
@@ -78,7 +80,7 @@ def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, coun
     try:
         with torch.random.fork_rng(devices=[]):
             config = SamplingConfig(method=method, steps=fit_steps(steps, diffusion.num_timesteps), eta=0.0,
-                                    seed=seed, count=count)
+                                    seed=seed, count=count, labels=labels)
             for last in sample(model, diffusion, noise.shape, config, noise=noise.to(device), device=device):  # noqa: B007
                 if should_stop is not None and should_stop():
                     return None
@@ -86,6 +88,13 @@ def sample_preview(model: torch.nn.Module, diffusion: GaussianDiffusion, *, coun
         model.train(was_training)
     assert last is not None
     return to_uint8(last.xt.float())
+
+
+def preview_labels(count: int, num_classes: int) -> tuple[int, ...]:
+    """The classes the previews of a conditional model ask for: image i asks class i mod K, so every class shows
+    in a grid of at least K images and the grid's columns line up with the classes when K divides its width;
+    () for an unconditional model (K = 0)."""
+    return tuple(i % num_classes for i in range(count)) if num_classes > 0 else ()
 
 
 def grid_image(images: np.ndarray, ncols: int | None = None) -> Image.Image:

@@ -58,7 +58,7 @@ from ddpm_studio.training.events import (
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
 from ddpm_studio.training.posthoc_ema import POSTHOC_DIR, PosthocTracker
-from ddpm_studio.training.previews import PreviewCadence, sample_preview, save_preview_png
+from ddpm_studio.training.previews import PreviewCadence, preview_labels, sample_preview, save_preview_png
 from ddpm_studio.training.quality_monitor import QualityMonitor
 from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
@@ -418,7 +418,8 @@ class Trainer:
         images = sample_preview(self.ema.module, self.diffusion, count=tc.preview_count,
                                 shape=(data.channels, data.image_size, data.image_size), seed=tc.preview_seed,
                                 steps=tc.preview_sampler_steps, device=self.device, method=tc.preview_sampler,
-                                should_stop=self._stop.is_set)
+                                should_stop=self._stop.is_set,
+                                labels=preview_labels(tc.preview_count, self.config.model.num_classes))
         if images is None:  # stopped mid-preview: the caller's stop check writes the checkpoint next
             log.info("preview of epoch %d abandoned: stop requested", epoch_number)
             return

@@ -72,3 +72,24 @@ def test_an_unconditional_run_draws_no_label_dropout(tiny_config, tiny_dataset, 
     for _ in range(2):  # the sampler stream advanced by t and ε only
         streams.draw_t_and_noise((4, 3, 8, 8), 20)
     assert torch.equal(streams.sampler.get_state(), trainer.rng.sampler.get_state())
+
+
+def test_the_previews_of_a_conditional_run_cycle_through_its_classes(tiny_config, labelled, tmp_path):
+    import numpy as np
+
+    from ddpm_studio.training.events import PreviewEvent
+    from ddpm_studio.training.previews import preview_labels, sample_preview
+
+    assert preview_labels(5, 3) == (0, 1, 2, 0, 1) and preview_labels(4, 0) == ()
+    config = _conditional(tiny_config(max_steps=2, preview_every_steps=2, preview_count=3))
+    trainer = Trainer(config, labelled, create_run(config, root=tmp_path, name="previews"), device="cpu")
+    for net in (trainer.model, trainer.ema.module):  # distinct classes from the start, as training makes them
+        torch.nn.init.normal_(net.class_embed.weight, generator=torch.Generator().manual_seed(0))
+    events = []
+    trainer.run(events.append)
+    shown = [e.preview for e in events if isinstance(e, PreviewEvent)][-1]  # step 2: the final EMA weights
+    tc = config.training
+    kwargs = dict(count=3, shape=(3, 8, 8), seed=tc.preview_seed, steps=tc.preview_sampler_steps,
+                  device=torch.device("cpu"), method=tc.preview_sampler)
+    assert np.array_equal(shown, sample_preview(trainer.ema.module, trainer.diffusion, labels=(0, 1, 2), **kwargs))
+    assert not np.array_equal(shown, sample_preview(trainer.ema.module, trainer.diffusion, **kwargs))
