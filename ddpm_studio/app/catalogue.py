@@ -1,7 +1,8 @@
 """The model catalogue: which trained models a person can sample from, and what a name they type means.
 
-One resolver for both faces: a checkpoint file, a run folder, a run's name under the runs folder, or "demo"
-(the shipped model). `model_choices` is the list the sampler view offers; the CLI takes the same names.
+One resolver for both faces: a checkpoint file, a run folder, a run's name under the runs folder, "demo"
+(the shipped model) or "demo-classes" (the shipped class-conditional model: 16 px shapes, three classes).
+`model_choices` is the list the sampler view offers; the CLI takes the same names.
 
 `default_choice` picks the model a person should get without choosing, by one stated rule (`BEST_MODEL_RULE`):
 the shipped demo model, until a run is better, i.e. its latest checkpoint has taken more optimiser steps than
@@ -19,9 +20,12 @@ from pathlib import Path
 
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_shape, read_timesteps
 from ddpm_studio.training.checkpoint import CheckpointError, read_checkpoint_config
-from ddpm_studio.training.runs import DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
+from ddpm_studio.training.runs import CLASS_DEMO_CHECKPOINT, DEMO_CHECKPOINT, RunError, list_runs, open_run, runs_root
 
 DEMO = "demo"  # the name of the shipped model in both faces
+CLASS_DEMO = "demo-classes"  # the name of the shipped class-conditional model
+SHIPPED: dict[str, Path] = {DEMO: DEMO_CHECKPOINT, CLASS_DEMO: CLASS_DEMO_CHECKPOINT}
+_SHIPPED_LABELS = {DEMO: "demo model", CLASS_DEMO: "class demo model"}
 BEST_MODEL_RULE = ("the demo model, until a run's latest checkpoint has more training steps than the demo's; "
                    "then the run with the most steps (the newest on a tie)")
 
@@ -33,7 +37,7 @@ class ModelChoice:
     label: str
     path: Path
     step: int = 0  # optimiser steps of its (latest) checkpoint; 0 when unknown
-    is_demo: bool = False
+    is_demo: bool = False  # shipped with the app (the demo or the class demo); the first one is the default
     origin: str = "run"  # where it came from: "run" (trained here), "demo" (shipped), "file", "diffusers"
 
 
@@ -82,8 +86,9 @@ def model_name(path: str | Path) -> str:
     path = Path(path)
     info = model_info(path)
     step = f" (step {info.step})" if info is not None and info.step else ""
-    if path == DEMO_CHECKPOINT:
-        return f"demo model{step}"
+    shipped = next((name for name, file in SHIPPED.items() if path == file), None)
+    if shipped is not None:
+        return f"{_SHIPPED_LABELS[shipped]}{step}"
     if path.is_dir():
         return f"{path.name}{step}"
     run = path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
@@ -91,14 +96,16 @@ def model_name(path: str | Path) -> str:
 
 
 def resolve_model(spec: str | Path, runs_dir: Path | None = None) -> Path:
-    """A checkpoint file or run folder path, a run name under `runs_dir` (default: the user's runs), or "demo".
+    """A checkpoint file or run folder path, a run name under `runs_dir` (default: the user's runs), "demo" or
+    "demo-classes".
 
     Raises CheckpointError with a one-line reason when nothing of that name exists.
     """
-    if str(spec) == DEMO:
-        if not DEMO_CHECKPOINT.exists():
-            raise CheckpointError(f"the demo model is not installed (expected {DEMO_CHECKPOINT})")
-        return DEMO_CHECKPOINT
+    if str(spec) in SHIPPED:
+        shipped = SHIPPED[str(spec)]
+        if not shipped.exists():
+            raise CheckpointError(f"the {_SHIPPED_LABELS[str(spec)]} is not installed (expected {shipped})")
+        return shipped
     path = Path(spec).expanduser()
     if path.exists():
         return path
@@ -122,8 +129,8 @@ def opened_choice(path: str | Path) -> ModelChoice:
 
 def model_choices(current_run: Path | None = None, runs_dir: Path | None = None,
                   opened: Sequence[str | Path] = ()) -> list[ModelChoice]:
-    """The models to offer, best first: the current run, the runs on disk with a checkpoint, the demo model,
-    then the models opened by hand (`opened`, newest first; those gone from disk are left out)."""
+    """The models to offer, best first: the current run, the runs on disk with a checkpoint, the demo model, the
+    class demo model, then the models opened by hand (`opened`, newest first; those gone from disk are left out)."""
     choices: list[ModelChoice] = []
     if current_run is not None:
         info = model_info(current_run)
@@ -136,6 +143,10 @@ def model_choices(current_run: Path | None = None, runs_dir: Path | None = None,
         info = model_info(DEMO_CHECKPOINT)
         choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT, info.step if info else 0, is_demo=True,
                                    origin="demo"))
+    if CLASS_DEMO_CHECKPOINT.is_file():
+        info = model_info(CLASS_DEMO_CHECKPOINT)
+        choices.append(ModelChoice("class demo model (shipped: 16 px shapes, 3 classes)", CLASS_DEMO_CHECKPOINT,
+                                   info.step if info else 0, is_demo=True, origin="demo"))
     offered = {c.path for c in choices}
     for path in opened:
         if Path(path) not in offered and Path(path).exists():

@@ -19,14 +19,14 @@ CHECKPOINTS_FOLDER = "checkpoints"
 
 
 def model_name(checkpoint: str | Path | None) -> str:
-    """A short name of the model: "demo", the run folder's name, else the checkpoint file's stem."""
+    """A short name of the model: "demo" / "demo-classes", the run folder's name, else the checkpoint file's stem."""
     if checkpoint is None or str(checkpoint) == "":
         return "model"
     path = Path(checkpoint)
     try:
         if path.resolve() == paths.demo_checkpoint_dir().resolve() or path.resolve().parent == \
                 paths.demo_checkpoint_dir().resolve():
-            return "demo"
+            return "demo-classes" if path.stem == "classes" else "demo"
     except OSError:
         pass
     if path.suffix and path.parent.name == CHECKPOINTS_FOLDER:

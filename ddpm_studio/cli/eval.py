@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ddpm_studio.app.catalogue import DEMO
+from ddpm_studio.app.catalogue import CLASS_DEMO, DEMO
 from ddpm_studio.app.evaluation import (
     HELD_OUT_RULE,
     ClassEvaluation,
@@ -152,7 +152,7 @@ def add_eval(sub: Any) -> None:
                        description="Sample a model and score the samples (SWD, precision/recall, memorisation) "
                                    f"against real images; reference images: {HELD_OUT_RULE}.")
     d = EvaluationSettings()
-    s.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    s.add_argument("model", help=f"checkpoint file, run folder or name, '{DEMO}' or '{CLASS_DEMO}'")
     s.add_argument("--data", default=None, help="images to measure against (default: the model's training data)")
     s.add_argument("--count", type=positive_int, default=d.count, help=f"samples to score (default {d.count})")
     s.add_argument("--steps", type=positive_int, default=d.steps, help=f"sampler steps (default {d.steps})")

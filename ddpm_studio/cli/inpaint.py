@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.catalogue import DEMO, resolve_model
+from ddpm_studio.app.catalogue import CLASS_DEMO, DEMO, resolve_model
 from ddpm_studio.app.inpainting import MODES, InpaintSettings, inpainting_grid, load_images, run_inpainting
 from ddpm_studio.app.inpainting_masks import MASK_PRESETS, check_mask, preset_mask, read_mask
 from ddpm_studio.app.sampling import load_for_sampling
@@ -61,7 +61,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def add_inpaint(sub: Any) -> None:
     p = sub.add_parser("inpaint", help="fill a masked region of images (replacement and RePaint), with its errors")
     d = InpaintSettings()
-    p.add_argument("model", help=f"checkpoint file, run folder or name, '{DEMO}', or a diffusers pipeline folder")
+    p.add_argument("model", help=f"checkpoint file, run folder or name, '{DEMO}', '{CLASS_DEMO}', or a diffusers "
+                                 "pipeline folder")
     p.add_argument("images", help="folder, .zip, builtin:<name> (with --index) or one image file")
     p.add_argument("--index", type=int_list, default=(0, 1, 2, 3), help="images of the data set to fill")
     p.add_argument("--mask", default="half-left", help=f"{', '.join(MASK_PRESETS)}, or a PNG (white = fill)")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.catalogue import DEMO, resolve_model
+from ddpm_studio.app.catalogue import CLASS_DEMO, DEMO, resolve_model
 from ddpm_studio.app.probe import (
     INTERPOLATION_FRAMES,
     PICTURE_SCALE,
@@ -82,7 +82,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def add_probe(sub: Any) -> None:
     p = sub.add_parser("probe", help="noise images to t and back (SDEdit), DDIM inversion and interpolation")
     d = ProbeSettings()
-    p.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    p.add_argument("model", help=f"checkpoint file, run folder or name, '{DEMO}' or '{CLASS_DEMO}'")
     p.add_argument("--data", default=None, help="folder, .zip or builtin:<name> (default: the model's training data)")
     p.add_argument("--index", type=int_list, default=tuple(range(PROBE_IMAGES)), help="images of the data set to probe")
     p.add_argument("--t", type=int_list, default=None, help="0-based timesteps to noise to "

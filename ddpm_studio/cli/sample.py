@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.catalogue import DEMO, resolve_model
+from ddpm_studio.app.catalogue import CLASS_DEMO, DEMO, resolve_model
 from ddpm_studio.app.chunked_sampling import CHUNK, chunk_sizes, sample_in_chunks
 from ddpm_studio.app.diffusers_model import is_diffusers_folder, read_timesteps
 from ddpm_studio.app.sampling import ALL_CLASSES, load_for_sampling
@@ -114,10 +114,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_sample(sub: Any) -> None:
-    s = sub.add_parser("sample", help=f"sample images from a checkpoint, a run or '{DEMO}'")
+    s = sub.add_parser("sample", help=f"sample images from a checkpoint, a run or '{DEMO}', '{CLASS_DEMO}'")
     d = SamplingConfig()
     s.add_argument("model", metavar="MODEL",
-                   help=f"checkpoint file, run folder or name, '{DEMO}', or a diffusers pipeline folder")
+                   help=f"checkpoint file, run folder or name, '{DEMO}', '{CLASS_DEMO}', or a diffusers pipeline "
+                        "folder")
     s.add_argument("--checkpoint", default=None, metavar="step_N",
                    help="which checkpoint of the run (default: the latest usable one)")
     s.add_argument("--method", choices=SAMPLERS, default=d.method)

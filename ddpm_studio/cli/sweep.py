@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ddpm_studio.app import exports
-from ddpm_studio.app.catalogue import DEMO, resolve_model
+from ddpm_studio.app.catalogue import CLASS_DEMO, DEMO, resolve_model
 from ddpm_studio.app.guidance_sweep import GuidanceSweepResult, GuidanceSweepSettings, parse_scales, run_guidance_sweep
 from ddpm_studio.app.sweep import SWEEP_METRICS, SweepResult, SweepSettings, model_data_source, run_sweep
 from ddpm_studio.app.sweep_plot import plot_guidance_panels, plot_panels
@@ -164,7 +164,7 @@ def add_sweep(sub: Any) -> None:
     s = sub.add_parser("sweep", help="the NFE-quality curve of a model: every sampler at several NFE, measured "
                        "(or with --guidance, metrics against the guidance scale)")
     d, g = SweepSettings(), GuidanceSweepSettings()
-    s.add_argument("model", help=f"checkpoint file, run folder or name, or '{DEMO}'")
+    s.add_argument("model", help=f"checkpoint file, run folder or name, '{DEMO}' or '{CLASS_DEMO}'")
     s.add_argument("--data", default=None, help="images to measure against (default: the model's training data)")
     s.add_argument("--nfe", type=int_list, default=None, help="comma-separated NFE budgets "
                    f"(default {','.join(map(str, d.budgets))}; DDPM only at T; with --guidance one budget, "

@@ -11,7 +11,7 @@ tab at a mid t), training.png (the reopened run: loss history and previews), sam
 DDIM vs DDPM with `--compare samplers`, which takes minutes on a CPU: 1000 DDPM steps), then the 2-D lab:
 lab.png (DDPM vs DDIM from one x_T after 1,500 training steps on two moons), lab_few_nfe.png (3 NFE) and
 lab_guidance.png (the mode-dropping preset: CFG w = 1 vs w = 5 on a labelled four-mode mixture).
-With `--classes W`, also sampler_classes.png: a class-conditional model (the demo, or `--classes-model PATH`)
+With `--classes W`, also sampler_classes.png: a class-conditional model (the class demo, or `--classes-model PATH`)
 with "all classes" (one row per class from the same noise) at guidance scale w = W.
 With `--guidance-model CKPT` (a class-conditional checkpoint or run trained on the shown data), also
 compare_guidance.png: the Compare-samplers tab's guidance sweep of that model (w = 0, 1, 1.5, 2, 3, 5).
@@ -196,13 +196,14 @@ def _sampler(window, out_dir: Path, compare: str, compare_count: int, compare_ti
 
 def sampler_classes(view, window, out_dir: Path, w: float, model: Path | None = None,
                     per_class: int = 6) -> list[Path]:
-    """sampler_classes.png: `model` (default: the demo) with "all classes" at guidance scale `w`, DDIM 50 steps."""
+    """sampler_classes.png: `model` (default: the class demo) with "all classes" at guidance scale `w`, DDIM 50
+    steps."""
     from ddpm_studio.app.sampling import ALL_CLASSES
-    from ddpm_studio.training import DEMO_CHECKPOINT
+    from ddpm_studio.training import CLASS_DEMO_CHECKPOINT
 
     if hasattr(window, "tabs"):
         window.tabs.setCurrentWidget(view)
-    view.add_model(model if model is not None else DEMO_CHECKPOINT)
+    view.add_model(model if model is not None else CLASS_DEMO_CHECKPOINT)
     c = view.controls
     if c.steering.class_combo.findData(ALL_CLASSES) < 0:
         log.warning("%s is not class-conditional: no sampler_classes.png", c.model_combo.currentText())
@@ -333,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=float, default=None, metavar="W",
                         help="also sampler_classes.png: all classes of a class-conditional model at guidance w = W")
     parser.add_argument("--classes-model", type=Path, default=None,
-                        help="the class-conditional model of --classes (default: the demo model)")
+                        help="the class-conditional model of --classes (default: the class demo model)")
     parser.add_argument("--guidance-model", type=Path, default=None,
                         help="a class-conditional checkpoint or run: also compare_guidance.png (its guidance sweep)")
     parser.add_argument("--runs", type=Path, default=None,

@@ -22,6 +22,7 @@ from ddpm_studio.training.events import (
     TrainingEvent,
 )
 from ddpm_studio.training.runs import (
+    CLASS_DEMO_CHECKPOINT,
     DEMO_CHECKPOINT,
     Run,
     RunError,
@@ -34,6 +35,7 @@ from ddpm_studio.training.runs import (
 from ddpm_studio.training.trainer import Trainer
 
 __all__ = [
+    "CLASS_DEMO_CHECKPOINT",
     "DEMO_CHECKPOINT",
     "EMA",
     "Checkpoint",

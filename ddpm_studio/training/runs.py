@@ -46,6 +46,8 @@ CHECKPOINTS_DIR = "checkpoints"
 PREVIEWS_DIR = "previews"
 OUTCOME_FILE = "outcome.json"  # how the last training session ended (recorder.py): {"state", "step", "kind", ...}
 DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "model.safetensors"  # shipped EMA-only demo model
+# the shipped class-conditional model: builtin:shapes at 16 px, circle / square / triangle (README "Ask for a class")
+CLASS_DEMO_CHECKPOINT: Path = demo_checkpoint_dir() / "classes.safetensors"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -11,9 +11,10 @@ from ddpm_studio.data import DataConfig
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
 from ddpm_studio.training.checkpoint import checkpoint_name
 from ddpm_studio.training.config import RunConfig, TrainingConfig
-from ddpm_studio.training.runs import DEMO_CHECKPOINT, create_run
+from ddpm_studio.training.runs import CLASS_DEMO_CHECKPOINT, DEMO_CHECKPOINT, create_run
 
 DEMO_STEPS = model_info(DEMO_CHECKPOINT).step
+CLASS_DEMO_STEPS = model_info(CLASS_DEMO_CHECKPOINT).step
 
 
 def make_run(root: Path, name: str, step: int) -> Path:
@@ -35,7 +36,7 @@ def test_the_demo_model_knows_its_steps_and_T():
 def test_a_short_recent_run_does_not_displace_the_demo(tmp_path):
     make_run(tmp_path, "throwaway", 6)
     choices = model_choices(runs_dir=tmp_path)
-    assert [c.step for c in choices] == [6, DEMO_STEPS]
+    assert [c.step for c in choices] == [6, DEMO_STEPS, CLASS_DEMO_STEPS]
     best = default_choice(choices)
     assert best.is_demo and best.path == DEMO_CHECKPOINT
     # nor does it as the current run
@@ -44,7 +45,7 @@ def test_a_short_recent_run_does_not_displace_the_demo(tmp_path):
 
 
 def test_a_run_trained_longer_than_the_demo_becomes_the_default(tmp_path):
-    long_run = make_run(tmp_path, "long", DEMO_STEPS + 1)
+    long_run = make_run(tmp_path, "long", DEMO_STEPS + 1)  # the class demo, though longer, is never the default
     time.sleep(0.01)
     make_run(tmp_path, "newer-but-short", 50)
     choice = default_choice(model_choices(runs_dir=tmp_path))

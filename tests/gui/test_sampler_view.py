@@ -280,7 +280,7 @@ def test_the_default_model_is_the_demo_not_a_throwaway_run(qtbot, tmp_path, tiny
     widget = SamplerView(AppState(settings=settings, device="cpu"))
     qtbot.addWidget(widget)
     combo = widget.controls.model_combo
-    assert combo.count() == 2 and combo.currentData() == str(DEMO_CHECKPOINT)
+    assert combo.count() == 3 and combo.currentData() == str(DEMO_CHECKPOINT)  # the run, the two shipped models
     assert widget.controls.steps.isEnabled()
     widget.controls.method.setCurrentIndex(widget.controls.method.findData("ddpm"))
     assert widget.controls.steps.value() == 1000  # the demo's T
