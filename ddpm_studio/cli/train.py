@@ -37,7 +37,14 @@ from ddpm_studio.training.config import (
     RunConfig,
     TrainingConfig,
 )
-from ddpm_studio.training.events import FailedEvent, FinishedEvent, PreviewEvent, StepEvent, TrainingEvent
+from ddpm_studio.training.events import (
+    FailedEvent,
+    FinishedEvent,
+    PreviewEvent,
+    StepEvent,
+    TrainingEvent,
+    ValidationEvent,
+)
 from ddpm_studio.training.runs import Run
 
 log = logging.getLogger("ddpm_studio.cli")
@@ -84,19 +91,30 @@ class _TrainReporter:
         self.quiet = quiet
         self.bar: ProgressBar | None = None
         self.outcome: FinishedEvent | FailedEvent | None = None
+        self.validation: ValidationEvent | None = None  # the latest validation loss, shown on the bar
 
     def __call__(self, event: TrainingEvent) -> None:
         if isinstance(event, StepEvent):
             if self.bar is None:
                 self.bar = ProgressBar(event.total_steps, "train", enabled=not self.quiet)
             self.bar.total = event.total_steps  # a --minutes run knows its total once the budget is planned
-            self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f} {event.images_per_s:.0f} img/s")
+            val = f" val {self.validation.loss:.4f}" if self.validation is not None else ""
+            self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f}{val} "
+                                        f"{event.images_per_s:.0f} img/s")
+        elif isinstance(event, ValidationEvent):
+            self.validation = event
+            logging.getLogger(PROG).info("validation loss %.5f at step %d (%d held-out images)", event.loss,
+                                         event.step, event.images)
         elif isinstance(event, PreviewEvent):
             logging.getLogger(PROG).info("preview at step %d (epoch %d)", event.step, event.epoch)
         elif isinstance(event, (FinishedEvent, FailedEvent)):
             self.outcome = event
             if self.bar is not None:
                 self.bar.close()
+            if self.validation is not None and not self.quiet:
+                v = self.validation
+                print(f"{PROG}: validation loss {v.loss:.4f} at step {v.step} ({v.images} held-out images, fixed "
+                      f"noise, {len(v.timesteps)} timesteps)", file=sys.stderr)
 
 
 # the flags a resume takes; every other one describes a new run, and is refused with --resume (never ignored)
@@ -157,6 +175,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
         if dist.is_main:
             _report_problems(session)
+            if session.validation_note and not quiet:  # the held-out split, or why there is none
+                print(f"{PROG}: {session.validation_note}", file=sys.stderr)
         reporter = _TrainReporter(quiet)
         interrupted = _run_with_stop_on_signal(session, reporter)
     finally:
