@@ -123,7 +123,7 @@ class TrainingConfig:
     augment: str = "off"
     augment_p: float = 0.12  # probability of each augmentation per image (EDM's CIFAR-10 config; 0.15 for FFHQ/AFHQ)
     # the validation loss (validation.py): images held out of training, never trained on; None: decided by the
-    # Trainer from the data size (max(3 %, 32) when 64 are left to train on, else 0) and recorded here; 0: none
+    # Trainer from the data size (max(3 %, 32) when 64 are left to train on, then recorded here; else none); 0: none
     validation_images: int | None = None
     validation_every_steps: int = 0  # score them every N steps (0: see validation_time_share)
     validation_time_share: float = 0.02  # else as often as keeps the scoring within this share of training time

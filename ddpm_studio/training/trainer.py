@@ -378,20 +378,23 @@ class Trainer:
         emit(self.validation.evaluate(self.model, self.diffusion, self.step, self.elapsed_s))
 
     def _decide_validation(self, config: RunConfig, dataset: Dataset, run: Run) -> RunConfig:
-        """The held-out split: a new run's count decided from the data size and recorded in config.json (older runs
-        load 0: they trained on every image); the images themselves follow from the seed and their names."""
+        """The held-out split (validation.py). `validation_images` None: decided from the data size; a count > 0 is
+        recorded in config.json, so every later session holds out the same images; a set too small keeps None (the
+        run trains on every image, as it says at each start). Older runs load 0: every image, nothing said."""
         tc = config.training
-        images = len(dataset)  # type: ignore[arg-type]
         count = tc.validation_images
+        if not isinstance(dataset, ImageDataset):  # no image names to choose by: no validation loss
+            return config
         if count is None:
-            count = validation_count(images) if isinstance(dataset, ImageDataset) else 0
+            count = validation_count(len(dataset))
+            if count == 0:
+                self.validation_note = too_few_message(len(dataset))
+                log.info("%s", self.validation_note)
+                return config
             config = replace(config, training=replace(tc, validation_images=count))
             if self.dist.is_main:
                 run.save_config(config)
-            if count == 0 and isinstance(dataset, ImageDataset):
-                self.validation_note = too_few_message(images)
-                log.info("%s", self.validation_note)
-        if count and isinstance(dataset, ImageDataset):
+        if count:
             self.split = split_for([str(k) for k in dataset.keys], count, tc.seed)
             self.validation_note = self.split.describe(len(fixed_timesteps(config.diffusion.timesteps,
                                                                            LOSS_TIMESTEPS)))

@@ -2,11 +2,12 @@
 fixed-noise loss (fixed_noise_loss.py), so its curve beside the training loss shows memorisation early (issue 24).
 
 The split (`validation_count`, `split_for`): a new run holds out max(⌈3 % of N⌉, 32) images when at least 64
-are left to train on, else none ("too few", said once); the Trainer records the count in config.json
-(`training.validation_images`), and older runs load it as 0 (LEGACY_DEFAULTS: they trained on every image and
-resume so). Which images: the `count` whose names have the smallest hash of (seed, name), a pure function of the
-run's seed and its images' names, so a resume (or another process under DDP) holds out exactly the same ones
-whatever order the source lists them in. They are left out of every training batch (`TrainingSubset`).
+are left to train on, and the Trainer records the count in config.json (`training.validation_images`); a set too
+small trains on every image and says so at each start (its config keeps None); older runs load 0
+(LEGACY_DEFAULTS: they trained on every image and resume so). Which images: the `count` whose names have the
+smallest hash of (seed, name), a pure function of the run's seed and its images' names, so a resume (or another
+process under DDP) holds out exactly the same ones whatever order the source lists them in. They are left out of
+every training batch (`TrainingSubset`).
 
 What is measured: the network being trained (the weights whose loss history.jsonl records, in eval mode: no
 dropout) on the held-out images, un-augmented, at the K = LOSS_TIMESTEPS fixed timesteps and each image's own fixed

@@ -115,13 +115,13 @@ def test_a_set_too_small_to_hold_anything_out_trains_on_all_of_it_and_says_so(ti
     assert trainer.split is None and trainer.train_set is tiny_dataset
     assert trainer.validation_note == too_few_message(16)
     assert trainer.validation_note.startswith("16 images are too few to hold out a validation split")
-    assert open_run(run.path).config.training.validation_images == 0  # decided once
+    assert open_run(run.path).config == config  # nothing recorded: the run trains on every image
     events = []
     trainer.run(events.append)
     assert not any(isinstance(e, ValidationEvent) for e in events)
     assert not (run.path / VALIDATION_FILE).exists()
     resumed = Trainer.resume(open_run(run.path), tiny_dataset, device="cpu")
-    assert resumed.validation_note is None and resumed.split is None  # said once, when the run was made
+    assert resumed.validation_note == too_few_message(16) and resumed.split is None  # said at each start
     resumed.release_lock()
 
 

@@ -132,7 +132,7 @@ def _train(job: TrainingJob, control: TrainingControl, should_stop: Callable[[],
         return
     problems = session.problems
     notices = [f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}"] if problems else []
-    if session.validation_warning:  # a set too small to hold anything out: said once, when the run is made
+    if session.validation_warning:  # a set too small to hold anything out: said at each start
         notices.append(session.validation_warning[0].upper() + session.validation_warning[1:] + ".")
     if notices:
         report(Notice(". ".join(notices)), True)
