@@ -232,10 +232,13 @@ class ValidationMonitor:
     def restart(self, step: int, elapsed_s: float) -> None:
         """A resume from `step`: drop later points and keep the stored curve's cadence."""
         self._last_step = step
+        if not self.enabled:  # nothing held out, or not the process that writes (DDP rank > 0)
+            self.cadence.restart(elapsed_s)
+            return
         kept = [r for r in read_json_lines(self.path, _record_problem) if r["step"] <= step]
         if self.path.is_file():
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept), what="the validation loss")
-        if kept and self.enabled:
+        if kept:
             last = max(kept, key=lambda r: r["step"])
             cost = float(last["seconds"])
             self.cadence.restart(elapsed_s, float(last["time"]) + cost, cost if cost > 0 else None)

@@ -167,3 +167,16 @@ def test_bad_validation_settings_are_refused_in_one_line(tiny_config, dataset120
     config = _config(tiny_config, validation_images=120)
     with pytest.raises(ValueError, match="validation_images is 120, but the data has 120 images"):
         Trainer(config, dataset120, create_run(config, root=tmp_path, name="bad"), device="cpu")
+
+
+def test_the_time_share_cadence_keeps_the_scoring_within_its_share(tiny_config):
+    from ddpm_studio.training.validation import ValidationCadence
+
+    cadence = ValidationCadence(tiny_config(validation_time_share=0.05).training)
+    assert not cadence.due(1, 1.0, None, 4, 256)  # no step time yet
+    first = cadence.estimate_cost(0.12, 4, 256)  # 256 forward passes of one image, a third of a step's work each
+    assert first == pytest.approx(256 * 0.04 / 4)
+    assert not cadence.due(1, 0.9 * first * 19, 0.12, 4, 256) and cadence.due(1, first * 19, 0.12, 4, 256)
+    cadence.record(2.0, 100.0)  # a measured cost of 2 s: the next one after 2 * 19 = 38 s more
+    assert not cadence.due(5, 137.0, 0.12, 4, 256) and cadence.due(5, 138.0, 0.12, 4, 256)
+    assert ValidationCadence(tiny_config(validation_every_steps=3).training).due(6, 0.0, None, 4, 256)
