@@ -18,7 +18,7 @@ from ddpm_studio.app.data_proposal import follow_data
 from ddpm_studio.app.logs import current_log_file
 from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, TrainingSession, prepare, run_complete_message
 from ddpm_studio.atomic import atomic_write_text
-from ddpm_studio.cli.arguments import threads
+from ddpm_studio.cli.arguments import bounded_int, threads
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
@@ -33,6 +33,7 @@ from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
     LR_SCHEDULES,
+    MAX_IMAGES,
     MIXED_PRECISION_MODES,
     RunConfig,
     TrainingConfig,
@@ -46,6 +47,7 @@ from ddpm_studio.training.events import (
     ValidationEvent,
 )
 from ddpm_studio.training.runs import Run
+from ddpm_studio.training.validation import MIN_TRAINING_IMAGES, MIN_VALIDATION_IMAGES, VALIDATION_SHARE
 
 log = logging.getLogger("ddpm_studio.cli")
 PROBLEMS_FILE = "problems.txt"  # every skipped data file of the run's last data load, one "name: reason" a line
@@ -78,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
         seed=args.seed, num_threads=args.threads, class_dropout=args.class_dropout, augment=args.augment,
-        augment_p=args.augment_p)
+        augment_p=args.augment_p, validation_images=args.validation_images)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
     config.validate()
     return config
@@ -280,6 +282,10 @@ def add_train(sub: Any) -> None:
                         f"images")
     p.add_argument("--augment-p", type=float, default=t.augment_p,
                    help="probability of each augmentation per image (EDM: 0.12-0.15 on small sets)")
+    p.add_argument("--validation-images", type=bounded_int(0, MAX_IMAGES), default=t.validation_images,
+                   help=f"images held out of training for the validation loss (0: none; default: "
+                        f"max({VALIDATION_SHARE * 100:g}%% of them, {MIN_VALIDATION_IMAGES}) when "
+                        f"{MIN_TRAINING_IMAGES} are left to train on, else none)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,

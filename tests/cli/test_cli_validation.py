@@ -29,3 +29,29 @@ def test_train_on_a_set_too_small_to_hold_anything_out_says_so(cli_here, tmp_pat
             "all of them without a validation loss") in result.err_lines
     assert not any("validation loss" in line and "without" not in line for line in result.err_lines)
     assert not (tmp_path / "runs" / "s" / "validation.jsonl").exists()
+
+
+def test_the_held_out_count_can_be_chosen_or_turned_off(cli_here, tmp_path):
+    runs = tmp_path / "runs"
+    result = cli_here("train", "--data", "builtin:shapes?n=120", *ARGS, "--validation-images", "40", "--name", "forty",
+                      "--runs-dir", str(runs), "--quiet")
+    assert result.code == 0, result.err
+    assert json.loads((runs / "forty" / "config.json").read_text())["training"]["validation_images"] == 40
+    assert json.loads((runs / "forty" / "validation.jsonl").read_text().splitlines()[-1])["images"] == 40
+    result = cli_here("train", "--data", "builtin:shapes?n=120", *ARGS, "--validation-images", "0", "--name", "off",
+                      "--runs-dir", str(runs))
+    assert result.code == 0, result.err
+    assert not any("validation" in line for line in result.err_lines)
+    assert not (runs / "off" / "validation.jsonl").exists()
+
+
+def test_a_held_out_count_the_data_cannot_spare_is_one_line_and_leaves_no_run(cli_here, tmp_path):
+    runs = tmp_path / "runs"
+    result = cli_here("train", "--data", "builtin:shapes?n=16", *ARGS, "--validation-images", "16", "--name", "all",
+                      "--runs-dir", str(runs), "--quiet")
+    assert result.code == 1 and result.err_lines == [
+        "ddpm-studio: error: training.validation_images is 16, but the data has 16 images: at least one must be "
+        "left to train on"]
+    assert not (runs / "all").exists()
+    refused = cli_here("train", "--resume", str(runs / "all"), "--validation-images", "3", "--runs-dir", str(runs))
+    assert refused.code == 1 and "--validation-images cannot be used with --resume" in refused.err

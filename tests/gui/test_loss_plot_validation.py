@@ -90,3 +90,11 @@ def test_a_set_too_small_to_hold_anything_out_says_so_in_the_training_tab(tmp_pa
     assert notices == ["16 images are too few to hold out a validation split (it takes at least 96); training on "
                        "all of them without a validation loss."]
 
+
+
+def test_a_new_run_from_the_form_decides_its_own_split(panel):
+    from dataclasses import replace
+
+    reopened = _config(120)
+    panel.form.set_run_config(replace(reopened, training=replace(reopened.training, validation_images=32)))
+    assert panel.form.run_config().training.validation_images is None  # another data set: another split
