@@ -10,14 +10,13 @@ run's objective, regression loss and min-SNR weighting; + λ·L_vlb for a learne
 so two calls agree bit for bit and two checkpoints of a run are scored on the same noise. The image's
 score is the mean over the K timesteps. A conditional model sees the image's own label (the null class for
 an unlabelled image, as in training). The model is the checkpoint's EMA network (what samples come from).
-Qt-free; both faces call `per_image_report`.
+The protocol (timesteps, noise, loss) is `training/fixed_noise_loss.py`, which the Trainer's validation loss
+shares. Qt-free; both faces call `per_image_report`.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,23 +24,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from ddpm_studio.app.near_duplicates import NearDuplicates, near_duplicates
 from ddpm_studio.data import DataConfig, DataSourceError, ImageDataset, load_dataset
-from ddpm_studio.engine.diffusion import GaussianDiffusion
 from ddpm_studio.errors_text import one_line, shorten
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model
 from ddpm_studio.training.devices import resolve_device
+from ddpm_studio.training.fixed_noise_loss import (
+    LOSS_TIMESTEPS,
+    NOISE_SEED,
+    conditioning_labels,
+    fixed_noise_losses,
+    fixed_timesteps,
+    image_losses,
+    image_noise,
+)
 from ddpm_studio.training.quality_monitor import dataset_images
 
 __all__ = ["LOSS_TIMESTEPS", "MAX_LOSS_TIMESTEPS", "ImageLoss", "LossProgress", "LossSettings", "PerImageLosses",
            "PerImageReport", "duplicates_csv", "fixed_timesteps", "image_noise", "image_losses", "load_training_data",
            "losses_csv", "per_image_report"]
 
-LOSS_TIMESTEPS = 8  # K: timesteps per image, spread over the schedule
 MAX_LOSS_TIMESTEPS = 1000  # K is at most this (and at most T)
-NOISE_SEED = 24  # the default seed of the fixed noise (issue 24)
 
 StopFn = Callable[[], bool]
 
@@ -116,42 +120,6 @@ class PerImageReport:
     images: np.ndarray
 
 
-def fixed_timesteps(num_timesteps: int, count: int) -> tuple[int, ...]:
-    """The midpoints of `count` equal slices of 0..T-1 (all T timesteps when T <= count)."""
-    if num_timesteps <= count:
-        return tuple(range(num_timesteps))
-    return tuple(sorted({min(num_timesteps - 1, int((k + 0.5) * num_timesteps / count)) for k in range(count)}))
-
-
-def _noise_key(seed: int, key: str) -> int:
-    """A 63-bit generator seed from (seed, the image's name): the same image gets the same noise in every call."""
-    digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def image_noise(seed: int, key: str, count: int, shape: tuple[int, ...]) -> Tensor:
-    """ε^(i) (count, C, H, W) float32 for the image named `key`: one fixed draw per timestep."""
-    generator = torch.Generator().manual_seed(_noise_key(seed, key))
-    return torch.randn((count, *shape), generator=generator)
-
-
-@torch.no_grad()
-def image_losses(model: torch.nn.Module, diffusion: GaussianDiffusion, x0: Tensor, noise: Tensor,
-                 timesteps: tuple[int, ...], labels: Tensor | None = None) -> Tensor:
-    """Losses (N, K) of images x0 (N, C, H, W) with their noise (N, K, C, H, W) at the K `timesteps`, through
-    the engine's `training_losses` (one batch of N·K evaluations); `labels` (N,) for a conditional model."""
-    n, k = x0.shape[0], len(timesteps)
-    device = next(model.parameters()).device
-    x = x0.repeat_interleave(k, dim=0).to(device)  # (N·K, C, H, W): image i at every t_k
-    t = torch.tensor(timesteps, dtype=torch.long).repeat(n).to(device)  # (N·K,)
-    eps = noise.reshape(n * k, *x0.shape[1:]).to(device)
-    net: Callable[..., Tensor] = model
-    if labels is not None:
-        net = functools.partial(model, y=labels.repeat_interleave(k).to(device))
-    terms = diffusion.training_losses(net, x, t, noise=eps)
-    return terms.loss.float().reshape(n, k).cpu()
-
-
 def load_training_data(run_name: str, data: DataConfig, *, should_stop: StopFn | None = None,
                        on_progress: Callable[[int, int], None] | None = None) -> ImageDataset:
     """The run's training images (its own data config); a source that is gone is one line naming it."""
@@ -159,15 +127,6 @@ def load_training_data(run_name: str, data: DataConfig, *, should_stop: StopFn |
         return load_dataset(data, on_progress=on_progress, cancel=should_stop)
     except DataSourceError as exc:
         raise DataSourceError(f"the training data of {run_name} cannot be loaded: {one_line(exc)}") from None
-
-
-def _labels_for(dataset: ImageDataset, num_classes: int) -> Tensor | None:
-    """A conditional model's labels: each image's own class, the null class (K) where unlabelled."""
-    if not num_classes:
-        return None
-    if dataset.labels is None:
-        return torch.full((len(dataset),), num_classes, dtype=torch.long)
-    return torch.where(dataset.labels < 0, torch.full_like(dataset.labels, num_classes), dataset.labels)
 
 
 def per_image_report(checkpoint: str | Path, *, settings: LossSettings = LossSettings(), duplicates: bool = False,
@@ -184,21 +143,16 @@ def per_image_report(checkpoint: str | Path, *, settings: LossSettings = LossSet
     dataset = load_training_data(_run_name(found.path), config.data, should_stop=stop,
                                  on_progress=lambda done, total: report(LossProgress("loading data", done, total)))
     x0 = dataset_images(dataset)  # (N, C, H, W) in [-1, 1]: centre crop, no flip
-    labels = _labels_for(dataset, config.model.num_classes)
+    labels = conditioning_labels(dataset.labels, len(dataset), config.model.num_classes)
     timesteps = fixed_timesteps(diffusion.num_timesteps, settings.timesteps)
-    per_batch = max(1, settings.batch_size // len(timesteps))
     rows: list[ImageLoss] = []
     total = len(dataset)
-    for start in range(0, total, per_batch):
-        if stop():
-            break
-        keys = dataset.keys[start:start + per_batch]
-        noise = torch.stack([image_noise(settings.seed, k, len(timesteps), x0.shape[1:]) for k in keys])
-        part_labels = None if labels is None else labels[start:start + per_batch]
-        losses = image_losses(model, diffusion, x0[start:start + per_batch], noise, timesteps, part_labels)
-        for j, key in enumerate(keys):
+    keys = [str(k) for k in dataset.keys]
+    for start, losses in fixed_noise_losses(model, diffusion, x0, keys, labels, timesteps, seed=settings.seed,
+                                            batch_size=settings.batch_size, should_stop=stop):
+        for j in range(losses.shape[0]):
             index = start + j
-            rows.append(ImageLoss(index, str(key), _class_name(dataset, index), float(losses[j].mean()),
+            rows.append(ImageLoss(index, keys[index], _class_name(dataset, index), float(losses[j].mean()),
                                   tuple(float(v) for v in losses[j])))
         report(LossProgress("scoring", len(rows), total))
     result = PerImageLosses(found.path, found.step, config.data.source, config.diffusion.objective,

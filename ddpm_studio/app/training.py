@@ -100,6 +100,17 @@ class TrainingSession:
         return self.trainer.skipped_checkpoints
 
     @property
+    def validation_note(self) -> str | None:
+        """The held-out split of the validation loss in one line, or why a new run has none (too few images);
+        None for a run that says nothing (an older run without one)."""
+        return self.trainer.validation_note
+
+    @property
+    def validation_warning(self) -> str | None:
+        """`validation_note` when it says the run trains without a validation loss (the set is too small)."""
+        return self.trainer.validation_note if self.trainer.split is None else None
+
+    @property
     def is_complete(self) -> bool:
         """A resumed run already at its last step (its length was not raised): nothing to train."""
         total = self.trainer.total_steps

@@ -18,7 +18,7 @@ from ddpm_studio.app.data_proposal import follow_data
 from ddpm_studio.app.logs import current_log_file
 from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, TrainingSession, prepare, run_complete_message
 from ddpm_studio.atomic import atomic_write_text
-from ddpm_studio.cli.arguments import threads
+from ddpm_studio.cli.arguments import bounded_int, threads
 from ddpm_studio.cli.common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, PROG, add_common
 from ddpm_studio.cli.progress import ProgressBar
 from ddpm_studio.data import BUILTIN_DATASETS, DataConfig
@@ -33,12 +33,21 @@ from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
     LR_SCHEDULES,
+    MAX_IMAGES,
     MIXED_PRECISION_MODES,
     RunConfig,
     TrainingConfig,
 )
-from ddpm_studio.training.events import FailedEvent, FinishedEvent, PreviewEvent, StepEvent, TrainingEvent
+from ddpm_studio.training.events import (
+    FailedEvent,
+    FinishedEvent,
+    PreviewEvent,
+    StepEvent,
+    TrainingEvent,
+    ValidationEvent,
+)
 from ddpm_studio.training.runs import Run
+from ddpm_studio.training.validation import MIN_TRAINING_IMAGES, MIN_VALIDATION_IMAGES, VALIDATION_SHARE
 
 log = logging.getLogger("ddpm_studio.cli")
 PROBLEMS_FILE = "problems.txt"  # every skipped data file of the run's last data load, one "name: reason" a line
@@ -71,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         preview_time_share=0.0 if args.preview_every == 0 else args.preview_share,
         preview_count=args.preview_count, checkpoint_every_steps=args.checkpoint_every, keep_last=args.keep_last,
         seed=args.seed, num_threads=args.threads, class_dropout=args.class_dropout, augment=args.augment,
-        augment_p=args.augment_p)
+        augment_p=args.augment_p, validation_images=args.validation_images)
     config = RunConfig(model=model, diffusion=diffusion, data=data, training=training)
     config.validate()
     return config
@@ -84,19 +93,30 @@ class _TrainReporter:
         self.quiet = quiet
         self.bar: ProgressBar | None = None
         self.outcome: FinishedEvent | FailedEvent | None = None
+        self.validation: ValidationEvent | None = None  # the latest validation loss, shown on the bar
 
     def __call__(self, event: TrainingEvent) -> None:
         if isinstance(event, StepEvent):
             if self.bar is None:
                 self.bar = ProgressBar(event.total_steps, "train", enabled=not self.quiet)
             self.bar.total = event.total_steps  # a --minutes run knows its total once the budget is planned
-            self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f} {event.images_per_s:.0f} img/s")
+            val = f" val {self.validation.loss:.4f}" if self.validation is not None else ""
+            self.bar.update(event.step, f"epoch {event.epoch} loss {event.loss:.4f}{val} "
+                                        f"{event.images_per_s:.0f} img/s")
+        elif isinstance(event, ValidationEvent):
+            self.validation = event
+            logging.getLogger(PROG).info("validation loss %.5f at step %d (%d held-out images)", event.loss,
+                                         event.step, event.images)
         elif isinstance(event, PreviewEvent):
             logging.getLogger(PROG).info("preview at step %d (epoch %d)", event.step, event.epoch)
         elif isinstance(event, (FinishedEvent, FailedEvent)):
             self.outcome = event
             if self.bar is not None:
                 self.bar.close()
+            if self.validation is not None and not self.quiet:
+                v = self.validation
+                print(f"{PROG}: validation loss {v.loss:.4f} at step {v.step} ({v.images} held-out images, fixed "
+                      f"noise, {len(v.timesteps)} timesteps)", file=sys.stderr)
 
 
 # the flags a resume takes; every other one describes a new run, and is refused with --resume (never ignored)
@@ -157,6 +177,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
         if dist.is_main:
             _report_problems(session)
+            if session.validation_note and not quiet:  # the held-out split, or why there is none
+                print(f"{PROG}: {session.validation_note}", file=sys.stderr)
         reporter = _TrainReporter(quiet)
         interrupted = _run_with_stop_on_signal(session, reporter)
     finally:
@@ -260,6 +282,10 @@ def add_train(sub: Any) -> None:
                         f"images")
     p.add_argument("--augment-p", type=float, default=t.augment_p,
                    help="probability of each augmentation per image (EDM: 0.12-0.15 on small sets)")
+    p.add_argument("--validation-images", type=bounded_int(0, MAX_IMAGES), default=t.validation_images,
+                   help=f"images held out of training for the validation loss (0: none; default: "
+                        f"max({VALIDATION_SHARE * 100:g}%% of them, {MIN_VALIDATION_IMAGES}) when "
+                        f"{MIN_TRAINING_IMAGES} are left to train on, else none)")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,

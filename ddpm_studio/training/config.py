@@ -68,7 +68,9 @@ class TrainingConfig:
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_schedule": LEGACY_LR_SCHEDULE, "preview_time_share": 0.0,
                                                  "preview_sampler": "ddim", "metrics_sampler": "ddim",
                                                  "posthoc_ema": False,
-                                                 "augment": "off"}  # runs from before augmentation had none
+                                                 "augment": "off",  # runs from before augmentation had none
+                                                 # runs from before the validation loss trained on every image
+                                                 "validation_images": 0, "validation_time_share": 0.0}
 
     batch_size: int = 16  # images per step (per process under DDP)
     lr: float = 1.5e-3  # peak learning rate of AdamW, reached after warmup_steps
@@ -120,6 +122,11 @@ class TrainingConfig:
     # issue 24 item 5 measures "auto" against "off" by data size and budget (one seed so far: bench/README.md)
     augment: str = "off"
     augment_p: float = 0.12  # probability of each augmentation per image (EDM's CIFAR-10 config; 0.15 for FFHQ/AFHQ)
+    # the validation loss (validation.py): images held out of training, never trained on; None: decided by the
+    # Trainer from the data size (max(3 %, 32) when 64 are left to train on, then recorded here; else none); 0: none
+    validation_images: int | None = None
+    validation_every_steps: int = 0  # score them every N steps (0: see validation_time_share)
+    validation_time_share: float = 0.02  # else as often as keeps the scoring within this share of training time
 
     def validate(self) -> None:
         """Raise ValueError with a one-line reason if a field is out of range."""
@@ -171,6 +178,9 @@ class TrainingConfig:
         if self.augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         _finite("augment_p", self.augment_p, low=0.0, high=1.0)
+        _positive_int("validation_images", self.validation_images, low=0, high=MAX_IMAGES, optional=True)
+        _positive_int("validation_every_steps", self.validation_every_steps, low=0, high=MAX_STEPS)
+        _finite("validation_time_share", self.validation_time_share, low=0.0, high=0.5)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -71,6 +71,23 @@ class MetricsEvent:
 
 
 @dataclass(frozen=True)
+class ValidationEvent:
+    """The held-out images were scored at fixed noise and timesteps (validation.py): the validation loss."""
+
+    step: int
+    elapsed_s: float  # training time at this point
+    loss: float  # mean over the held-out images and the fixed timesteps
+    images: int  # held-out images scored
+    timesteps: tuple[int, ...]  # the fixed timesteps
+    seconds: float  # what the scoring cost
+
+    @property
+    def caption(self) -> str:
+        """What the curve is, for a legend."""
+        return f"validation ({self.images} held-out images, fixed noise, {len(self.timesteps)} timesteps)"
+
+
+@dataclass(frozen=True)
 class CheckpointEvent:
     """A checkpoint was written (atomically) at `path`."""
 
@@ -95,5 +112,5 @@ class FailedEvent:
     kind: str
 
 
-TrainingEvent = (StepEvent | TimestepLossEvent | PreviewEvent | MetricsEvent | CheckpointEvent | FinishedEvent
-                 | FailedEvent)
+TrainingEvent = (StepEvent | TimestepLossEvent | PreviewEvent | MetricsEvent | ValidationEvent | CheckpointEvent
+                 | FinishedEvent | FailedEvent)

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_studio.paths import data_home
-from ddpm_studio.training.events import FailedEvent, FinishedEvent, MetricsEvent, PreviewEvent, StepEvent, TrainingEvent
+from ddpm_studio.training.events import (
+    FailedEvent,
+    FinishedEvent,
+    MetricsEvent,
+    PreviewEvent,
+    StepEvent,
+    TrainingEvent,
+    ValidationEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,9 @@ class TensorBoardLog:
             self._step(event)
         elif isinstance(event, MetricsEvent):
             self._metrics(event)
+        elif isinstance(event, ValidationEvent):
+            if _is_scalar(event.loss):
+                self.writer.add_scalar("validation/loss", event.loss, event.step)
         elif isinstance(event, PreviewEvent):
             self.writer.add_images("preview", event.preview, event.step, dataformats="NHWC")  # uint8 (N, H, W, C)
         elif isinstance(event, FinishedEvent):

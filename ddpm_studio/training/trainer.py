@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from ddpm_studio.atomic import StorageError
 from ddpm_studio.data.augment import augment
+from ddpm_studio.data.dataset import ImageDataset
 from ddpm_studio.errors_text import one_line
 from ddpm_studio.training import distributed
 from ddpm_studio.training.batches import BatchSource, DataError
@@ -55,6 +56,7 @@ from ddpm_studio.training.events import (
     TimestepLossEvent,
     TrainingEvent,
 )
+from ddpm_studio.training.fixed_noise_loss import LOSS_TIMESTEPS, fixed_timesteps
 from ddpm_studio.training.learner import Learner, NonFiniteLoss
 from ddpm_studio.training.lr_schedule import learning_rate
 from ddpm_studio.training.posthoc_ema import POSTHOC_DIR, PosthocTracker
@@ -64,6 +66,14 @@ from ddpm_studio.training.recorder import RunRecorder
 from ddpm_studio.training.rng import RandomStreams
 from ddpm_studio.training.run_lock import RunLock, RunLocked
 from ddpm_studio.training.runs import Run
+from ddpm_studio.training.validation import (
+    TrainingSubset,
+    ValidationMonitor,
+    ValidationSplit,
+    split_for,
+    too_few_message,
+    validation_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +101,20 @@ class Trainer:
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise ValueError("the dataset is empty")
         self.config = config = self._decide_augmentation(config, len(dataset), run)  # type: ignore[arg-type]
+        self.split: ValidationSplit | None = None  # the held-out images (validation.py), None: none
+        self.validation_note: str | None = None  # what the faces say about the split (None: nothing to say)
+        self.config = config = self._decide_validation(config, dataset, run)
+        # what the batches are drawn from: the data set less its held-out images
+        self.train_set: Dataset = (TrainingSubset(dataset, self.split.training) if self.split is not None
+                                   else dataset)
         self.learner = Learner(config, self.device, self.dist)
         self.rng = RandomStreams(tc.seed, self.dist.rank)
-        self.batches = BatchSource(dataset, self.dist, seed=tc.seed, batch_size=tc.batch_size,
+        self.batches = BatchSource(self.train_set, self.dist, seed=tc.seed, batch_size=tc.batch_size,
                                    generator=self.rng.data)
         self.step, self.epoch, self.batch_in_epoch, self.elapsed_s = 0, 0, 0, 0.0
         self.clock = clock
-        self.overhead_s = {"preview": 0.0, "checkpoint": 0.0, "metrics": 0.0}  # time outside steps, this session
+        # time outside steps, this session
+        self.overhead_s = {"preview": 0.0, "checkpoint": 0.0, "metrics": 0.0, "validation": 0.0}
         self.budget_plan: BudgetPlan | None = None
         self.last_saved_step: int | None = None
         self._last_preview_step: int | None = None
@@ -105,6 +122,8 @@ class Trainer:
         # sample quality of the EMA model now and then (quality_monitor.py); one process only (its save is rank 0's)
         self.quality = QualityMonitor(config, dataset, run.path, enabled=self.dist.is_main and not self.dist.enabled)
         self.recorder = RunRecorder(run, config.diffusion.timesteps)
+        # the validation loss on the held-out images (validation.py), on the same time-share cadence; rank 0 only
+        self.validation = ValidationMonitor(config, dataset, self.split, run.path, enabled=self.dist.is_main)
         # post-hoc EMA (posthoc_ema.py): two power EMAs and their snapshots in posthoc/, rank 0 only
         self.posthoc = (PosthocTracker(self.model, run.path / POSTHOC_DIR) if tc.posthoc_ema and self.dist.is_main
                         else None)
@@ -157,7 +176,7 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        per_rank = math.ceil(len(self.dataset) / self.dist.world_size)  # type: ignore[arg-type]
+        per_rank = math.ceil(len(self.train_set) / self.dist.world_size)  # type: ignore[arg-type]
         return max(1, per_rank // self.config.training.batch_size)
 
     @property
@@ -268,7 +287,8 @@ class Trainer:
         if tc.max_minutes is None or tc.planned_steps is not None:
             return None
         metrics_share = self.quality.cadence.time_share if self.quality.enabled else 0.0
-        return BudgetPlanner(60.0 * tc.max_minutes, self.previews.time_share + metrics_share)
+        validation_share = self.validation.cadence.time_share if self.validation.enabled else 0.0
+        return BudgetPlanner(60.0 * tc.max_minutes, self.previews.time_share + metrics_share + validation_share)
 
     def _wait_if_paused(self) -> None:
         if not self._running.is_set():
@@ -302,6 +322,8 @@ class Trainer:
                 self._timed("preview", self._preview, emit, epoch_number)
             if self.quality.due(self.step, self.elapsed_s, self._step_seconds, tc.batch_size):
                 self._timed("metrics", self._measure_quality, emit)
+            if self.validation.due(self.step, self.elapsed_s, self._step_seconds, tc.batch_size):
+                self._timed("validation", self._validate, emit)
             if self.step % tc.checkpoint_every_steps == 0:
                 self._timed("checkpoint", self._save, emit)
             if self.posthoc is not None and self.posthoc.due(self.step):
@@ -310,6 +332,8 @@ class Trainer:
             self._timed("preview", self._preview, emit, self.epoch + (1 if self.batch_in_epoch else 0) or 1)
         if self.quality.final_due(self.step):  # the end point of a curve that has begun
             self._timed("metrics", self._measure_quality, emit)
+        if self.validation.final_due(self.step):  # the curve's last point
+            self._timed("validation", self._validate, emit)
         self._timed("checkpoint", self._save, emit)
         self._log_overhead()
         return "completed"
@@ -327,13 +351,16 @@ class Trainer:
                 self.previews.record(seconds, self.elapsed_s)
             elif kind == "metrics":
                 self.quality.record_cost(seconds, self.elapsed_s)
+            elif kind == "validation":
+                self.validation.record_cost(seconds, self.elapsed_s)
 
     def _log_overhead(self) -> None:
         session = self.elapsed_s - self._session_start_s
         if session > 0:
-            log.info("training time %.1f s this session: previews %.1f %%, checkpoints %.1f %%, metrics %.1f %%",
-                     session, 100 * self.overhead_s["preview"] / session,
-                     100 * self.overhead_s["checkpoint"] / session, 100 * self.overhead_s["metrics"] / session)
+            log.info("training time %.1f s this session: previews %.1f %%, checkpoints %.1f %%, metrics %.1f %%, "
+                     "validation %.1f %%", session, 100 * self.overhead_s["preview"] / session,
+                     100 * self.overhead_s["checkpoint"] / session, 100 * self.overhead_s["metrics"] / session,
+                     100 * self.overhead_s["validation"] / session)
 
     def _measure_quality(self, emit: EventCallback) -> None:
         """Score the EMA model's samples (quality_monitor.py); a new best gets a checkpoint that is never pruned."""
@@ -345,6 +372,34 @@ class Trainer:
             self._save(emit)
             self.quality.mark_best(self.step, self.run_dir.checkpoints_dir / checkpoint_name(self.step))
         emit(event)
+
+    def _validate(self, emit: EventCallback) -> None:
+        """The validation loss of the network being trained on the held-out images (validation.py)."""
+        emit(self.validation.evaluate(self.model, self.diffusion, self.step, self.elapsed_s))
+
+    def _decide_validation(self, config: RunConfig, dataset: Dataset, run: Run) -> RunConfig:
+        """The held-out split (validation.py). `validation_images` None: decided from the data size; a count > 0 is
+        recorded in config.json, so every later session holds out the same images; a set too small keeps None (the
+        run trains on every image, as it says at each start). Older runs load 0: every image, nothing said."""
+        tc = config.training
+        count = tc.validation_images
+        if not isinstance(dataset, ImageDataset):  # no image names to choose by: no validation loss
+            return config
+        if count is None:
+            count = validation_count(len(dataset))
+            if count == 0:
+                self.validation_note = too_few_message(len(dataset))
+                log.info("%s", self.validation_note)
+                return config
+            config = replace(config, training=replace(tc, validation_images=count))
+            if self.dist.is_main:
+                run.save_config(config)
+        if count:
+            self.split = split_for([str(k) for k in dataset.keys], count, tc.seed)
+            self.validation_note = self.split.describe(len(fixed_timesteps(config.diffusion.timesteps,
+                                                                           LOSS_TIMESTEPS)))
+            log.info("%s", self.validation_note)
+        return config
 
     def _decide_augmentation(self, config: RunConfig, images: int, run: Run) -> RunConfig:
         """augment = "auto" decided for this data set, once, and recorded in config.json (training/config.py)."""
@@ -490,6 +545,7 @@ class Trainer:
         self.last_saved_step = self._last_preview_step = self.step
         self.previews.restart(self.elapsed_s)
         self.quality.restart(self.step, self.elapsed_s)
+        self.validation.restart(self.step, self.elapsed_s)
 
     @classmethod
     def resume(cls, run: Run, dataset: Dataset | None = None, device: str | torch.device | None = None, *,

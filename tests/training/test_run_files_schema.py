@@ -1,5 +1,5 @@
-"""A fresh run's history.jsonl, metrics.jsonl, best.json and outcome.json hold exactly the keys docs/run_files.md
-documents: every required one, and no key it does not list."""
+"""A fresh run's history.jsonl, metrics.jsonl, validation.jsonl, best.json and outcome.json hold exactly the keys
+docs/run_files.md documents: every required one, and no key it does not list."""
 
 from __future__ import annotations
 
@@ -74,6 +74,24 @@ def test_best_and_outcome_have_the_documented_keys(schema, fresh_run):
     (outcome,) = schema["outcome.json"]
     _check(json.loads((fresh_run / "best.json").read_text()), best, "best.json")
     _check(json.loads((fresh_run / "outcome.json").read_text()), outcome, "outcome.json")
+
+
+def test_validation_records_have_the_documented_keys(schema, tiny_config, tmp_path):
+    from dataclasses import replace
+
+    from ddpm_studio.data.dataset import load_dataset
+    from ddpm_studio.training.runs import create_run
+    from ddpm_studio.training.trainer import Trainer
+
+    config = tiny_config(max_steps=2, batch_size=8, validation_every_steps=1)
+    config = replace(config, data=replace(config.data, source="builtin:shapes?n=120"))  # enough to hold 32 out
+    run = create_run(config, root=tmp_path, name="val")
+    Trainer(config, load_dataset(config.data), run, device="cpu").run(lambda _event: None)
+    (table,) = schema["validation.jsonl"]
+    records = [json.loads(line) for line in (run.path / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    for record in records:
+        _check(record, table, "validation.jsonl")
 
 
 def test_the_schema_check_sees_an_undocumented_key(schema):

@@ -86,3 +86,15 @@ def test_a_failing_log_never_fails_training(tmp_path, train_tiny_run, caplog):
     assert isinstance(events[-1], FinishedEvent) and events[-1].reason == "completed"
     assert "TensorBoard logging stopped: No space left on device" in caplog.text
     assert run_row(open_run(session.run.path)).state == "done"
+
+
+def test_the_validation_loss_is_logged(tmp_path):
+    from ddpm_studio.training.events import ValidationEvent
+    from ddpm_studio.training.tensorboard_log import TensorBoardLog
+
+    board = TensorBoardLog(tmp_path / "tb", "val")
+    for step, loss in ((10, 0.5), (20, 0.25)):
+        board(ValidationEvent(step=step, elapsed_s=1.0, loss=loss, images=32, timesteps=(1, 3), seconds=0.1))
+    board.close()
+    scalars = _read(tmp_path / "tb" / "val").Scalars("validation/loss")
+    assert [(e.step, e.value) for e in scalars] == [(10, 0.5), (20, 0.25)]

@@ -258,7 +258,8 @@ class TrainingForm(QWidget):
                            preview_every_epochs=self.preview_every.value(),
                            preview_count=self.preview_count.value(),
                            checkpoint_every_steps=self.checkpoint_every.value(),
-                           augment=self.augment.currentData())
+                           augment=self.augment.currentData(),
+                           validation_images=None)  # a new run's held-out split follows its own data
         return RunConfig(model=self._model_config(), diffusion=diffusion, data=data, training=training)
 
     def tensorboard_dir(self) -> Path | None:

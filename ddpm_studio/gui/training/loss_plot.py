@@ -1,4 +1,6 @@
-"""Live loss curves: raw and EMA-smoothed training loss, and the loss by timestep bucket.
+"""Live loss curves: raw and EMA-smoothed training loss, the validation loss of the held-out images over them
+(training/validation.py: the gap between the two is the earliest sign of memorisation), and the loss by timestep
+bucket.
 
 Built for thousands of points without lag: samples go into preallocated numpy buffers (amortised
 doubling), the curves use pyqtgraph's peak downsampling and clip-to-view, and the redraw is throttled to
@@ -31,6 +33,8 @@ NO_STEPS_MESSAGE = "no steps yet"
 LIVE_CAPTION = "recent steps, live"
 RAW_PEN = pg.mkPen((120, 160, 220, 110), width=1)
 SMOOTH_PEN = pg.mkPen((20, 80, 200), width=2)
+VALIDATION_PEN = pg.mkPen((220, 110, 0), width=2)
+VALIDATION_BRUSH = pg.mkBrush(220, 110, 0)
 DEFAULT_SMOOTHING = 0.9  # the EMA weight: an effective window of ~1 / (1 - 0.9) = 10 steps
 SMOOTHING_STEPS = 100  # the slider's resolution: weights 0.00 .. 0.99
 MIN_PLOT_HEIGHT = 170  # px: the loss plot never shrinks below this (at 1024x700 it had ~110)
@@ -146,6 +150,11 @@ class LossPlot(QWidget):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
             curve.setSkipFiniteCheck(False)
+        # the validation loss: a few points, each a circle (in the legend once it has a point, with its protocol)
+        self._validation = self.plot.plot(pen=VALIDATION_PEN, symbol="o", symbolSize=6, symbolBrush=VALIDATION_BRUSH,
+                                          symbolPen=None)
+        self._validation_points: list[tuple[float, float]] = []
+        self._validation_caption: str | None = None
         self._empty = pg.TextItem(NO_STEPS_MESSAGE, color=(110, 110, 110), anchor=(0.5, 0.5))
         self.plot.addItem(self._empty, ignoreBounds=True)
         install_export_menu(self.plot, self.table, lambda: "training_loss")
@@ -202,9 +211,48 @@ class LossPlot(QWidget):
         self._dirty = True
         self._redraw()
 
+    def add_validation(self, step: int, loss: float, caption: str) -> None:
+        """One validation-loss point (`caption` says what it measured, for the legend); points at `step` and after
+        are dropped first (a resume from an older checkpoint scores those steps again)."""
+        self._validation_points = [p for p in self._validation_points if p[0] < step] + [(float(step), float(loss))]
+        self._set_validation_caption(caption)
+        self._dirty = True
+
+    def set_validation(self, points: Sequence[tuple[float, float]], caption: str | None) -> None:
+        """Replace the validation curve with stored (step, loss) points (a reopened run; none: no curve)."""
+        self._validation_points = [(float(s), float(v)) for s, v in points]
+        self._set_validation_caption(caption if self._validation_points else None)
+        self._dirty = True
+        self._redraw()
+
+    def validation_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, validation losses) of the validation curve."""
+        pts = np.asarray(self._validation_points, np.float64).reshape(-1, 2)
+        return pts[:, 0].copy(), pts[:, 1].copy()
+
+    def validation_caption(self) -> str | None:
+        """The validation curve's legend entry, None while there is no curve."""
+        return self._validation_caption
+
+    def legend_names(self) -> list[str]:
+        """The names the legend shows, top to bottom."""
+        return [label.text for _, label in self.plot.plotItem.legend.items]
+
+    def _set_validation_caption(self, caption: str | None) -> None:
+        if caption == self._validation_caption:
+            return
+        legend = self.plot.plotItem.legend
+        if self._validation_caption is not None:
+            legend.removeItem(self._validation)
+        if caption is not None:
+            legend.addItem(self._validation, caption)
+        self._validation_caption = caption
+
     def clear(self) -> None:
         """Forget all points."""
         self._series.clear()
+        self._validation_points = []
+        self._set_validation_caption(None)
         self._dirty = True
         self._redraw()
 
@@ -218,9 +266,14 @@ class LossPlot(QWidget):
         return self._series.steps[:n].copy(), self._series.values[:n].copy(), self._series.smooth[:n].copy()
 
     def table(self) -> tuple[list[str], list[list[float]]]:
-        """(header, rows) of the plot's data for a CSV: step, loss, smoothed loss."""
+        """(header, rows) of the plot's data for a CSV: step, loss, smoothed loss (and the validation loss at the
+        steps it was scored, empty elsewhere, when the run has one)."""
         steps, raw, smooth = self.data()
-        return ["step", "loss", "smoothed"], [[int(s), r, m] for s, r, m in zip(steps, raw, smooth)]
+        if not self._validation_points:
+            return ["step", "loss", "smoothed"], [[int(s), r, m] for s, r, m in zip(steps, raw, smooth)]
+        val = {int(s): v for s, v in self._validation_points}
+        return (["step", "loss", "smoothed", "validation"],
+                [[int(s), r, m, val.get(int(s), "")] for s, r, m in zip(steps, raw, smooth)])
 
     def smoothing(self) -> float:
         """The EMA weight of the smoothed curve."""
@@ -270,16 +323,22 @@ class LossPlot(QWidget):
             return
         self._dirty = False
         n = self._series.count
-        self._show_empty(n == 0)
+        self._show_empty(n == 0 and not self._validation_points)
         steps, values, smooth = (self._series.steps[:n], self._series.values[:n], self._series.smooth[:n])
+        val_steps, val_values = self.validation_data()
         if self.log_box.isChecked():  # log of non-positive values is undefined: leave them out
             keep = values > 0
             self._raw.setData(steps[keep], values[keep])
             self._smooth.setData(steps[smooth > 0], smooth[smooth > 0])
+            self._validation.setData(val_steps[val_values > 0], val_values[val_values > 0])
         else:
             self._raw.setData(steps, values)
             self._smooth.setData(steps, smooth)
-        self.last_label.setText(f"last {values[-1]:.4g} · smoothed {smooth[-1]:.4g}" if n else "")
+            self._validation.setData(val_steps, val_values)
+        text = f"last {values[-1]:.4g} · smoothed {smooth[-1]:.4g}" if n else ""
+        if len(val_values):
+            text += f" · validation {val_values[-1]:.4g}"
+        self.last_label.setText(text)
 
 
 class TimestepLossPlot(QWidget):

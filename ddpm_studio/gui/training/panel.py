@@ -273,6 +273,7 @@ class TrainingPanel(QWidget):
         Recent Runs). False, with the reason in the error banner, when the run is unusable or training runs.
         """
         from ddpm_studio.training.runs import open_run
+        from ddpm_studio.training.validation import read_validation
 
         if self.is_busy():
             self._show_error("A run is training: stop it before opening another run.")
@@ -288,6 +289,9 @@ class TrainingPanel(QWidget):
         self.form.set_run_config(run.config)
         history = [r for r in run.history() if "step" in r and "loss" in r]
         self.loss_plot.set_history([float(r["step"]) for r in history], [float(r["loss"]) for r in history])
+        validation = read_validation(run.path)
+        self.loss_plot.set_validation([(p.step, p.loss) for p in validation],
+                                      validation[-1].caption if validation else None)
         self.scalar_plot.set_batch_size(run.config.training.batch_size)
         self.scalar_plot.set_history(history)
         self._show_timestep_loss(run)
@@ -406,6 +410,8 @@ class TrainingPanel(QWidget):
             self.filmstrip.add_preview(event.epoch, event.preview, step=event.step)
         elif isinstance(event, ev.MetricsEvent):
             self.metric_plot.add_point(event)
+        elif isinstance(event, ev.ValidationEvent):
+            self.loss_plot.add_validation(event.step, event.loss, event.caption)
         elif isinstance(event, ev.CheckpointEvent):
             self.checkpoint_path = Path(event.path)
             self.stats.set("checkpoint", f"{event.path}  (step {event.step})")

@@ -161,7 +161,8 @@ class TrainingStats(QWidget):
         return max(0, event.total_steps - event.step) / rate
 
 
-OVERHEAD_WORDS = {"preview": "previews", "metrics": "quality metrics", "checkpoint": "checkpoints"}
+OVERHEAD_WORDS = {"preview": "previews", "metrics": "quality metrics", "checkpoint": "checkpoints",
+                  "validation": "validation losses"}
 
 
 def overhead_notice(shares: dict[str, float] | None, threshold: float) -> str | None:
@@ -173,6 +174,7 @@ def overhead_notice(shares: dict[str, float] | None, threshold: float) -> str | 
     parts = ", ".join(f"{OVERHEAD_WORDS.get(k, k)} {v:.1%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
     advice = {"preview": "sample previews less often (the preview setting in the form) or make fewer preview images",
               "metrics": "score the quality less often (the metrics time share in the form)",
-              "checkpoint": "write checkpoints less often"}.get(largest, "")
+              "checkpoint": "write checkpoints less often",
+              "validation": "score the validation loss less often (training.validation_time_share)"}.get(largest, "")
     return (f"{OVERHEAD_WORDS.get(largest, largest).capitalize()} take {shares[largest]:.0%} of the training time "
             f"(this session, as the Trainer counts it: {parts}): {advice}.")

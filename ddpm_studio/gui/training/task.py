@@ -131,8 +131,11 @@ def _train(job: TrainingJob, control: TrainingControl, should_stop: Callable[[],
     except DataLoadCancelled:
         return
     problems = session.problems
-    if problems:
-        report(Notice(f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}"), True)
+    notices = [f"{len(problems)} file(s) skipped, e.g. {problems[0].name}: {problems[0].reason}"] if problems else []
+    if session.validation_warning:  # a set too small to hold anything out: said at each start
+        notices.append(session.validation_warning[0].upper() + session.validation_warning[1:] + ".")
+    if notices:
+        report(Notice(". ".join(notices)), True)
     for skipped in session.skipped_checkpoints:  # a damaged latest checkpoint is never passed over silently
         report(Notice(f"Resuming from an older checkpoint: {skipped}"), True)
     control.attach(session.trainer)
