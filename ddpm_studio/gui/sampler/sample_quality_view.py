@@ -153,9 +153,10 @@ class SampleQualityPanel(QWidget):
         self.neighbours = NeighboursView()
         # one height whatever the texts say (old #29: the Evaluate button and the canvas above moved as the
         # status wrapped, the table filled and the neighbours appeared): two lines of status, the table's rows,
-        # the neighbours' tiles, captions and warning are reserved from the start
+        # the neighbours' tiles, captions and warning are reserved from the start (four lines: the count line
+        # and the few-samples warning each wrap once in a 1280-wide window)
         line = self.status.fontMetrics().lineSpacing()
-        self.status.setFixedHeight(3 * line + 4)
+        self.status.setFixedHeight(4 * line + 4)
         self.table.setFixedHeight((len(SHOWN_METRICS) + 1) * (line + 6) + 8)
         self.neighbours.setFixedHeight(line + TILE_PX + 2 * line + 2 * line + 3 * 6)
         self.neighbours.grid.setRowStretch(4, 1)  # the hint, tiles and captions at the top; room below
@@ -204,9 +205,9 @@ class SampleQualityPanel(QWidget):
         few = len(self.samples) < MIN_TRUSTED_SAMPLES
         self.status.setText(f"{len(self.samples)} samples vs {against}: Evaluate, or click one"
                             + ("" if len(self.samples) > 3 else " (Evaluate needs more than 3 samples)")
-                            + (f"<br><span style='color:#7a5b00'>Fewer than {MIN_TRUSTED_SAMPLES} samples: scores "
-                               "are rough and comparable only at the same count (sample more for a number to "
-                               "compare).</span>" if few and len(self.samples) > 3 else ""))
+                            + (f"<br><span style='color:#7a5b00'>Fewer than {MIN_TRUSTED_SAMPLES} samples: rough "
+                               "scores, comparable only at the same count.</span>" if few and len(self.samples) > 3
+                               else ""))
 
     def is_busy(self) -> bool:
         return self._evaluator.is_running() or self._finder.is_running()
