@@ -145,7 +145,7 @@ def model_choices(current_run: Path | None = None, runs_dir: Path | None = None,
                                    origin="demo"))
     if CLASS_DEMO_CHECKPOINT.is_file():
         info = model_info(CLASS_DEMO_CHECKPOINT)
-        choices.append(ModelChoice("class demo model (shipped: 16 px shapes, 3 classes)", CLASS_DEMO_CHECKPOINT,
+        choices.append(ModelChoice("class demo (shipped)", CLASS_DEMO_CHECKPOINT,
                                    info.step if info else 0, is_demo=True, origin="demo"))
     offered = {c.path for c in choices}
     for path in opened:

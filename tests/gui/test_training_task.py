@@ -71,6 +71,7 @@ class StandInTrainer:
 class StandInSession:
     def __init__(self, trainer: StandInTrainer, path: Path) -> None:
         self.trainer, self.problems, self.skipped_checkpoints = trainer, [], ()
+        self.validation_warning = None  # app.training's session says why no validation split was held out
         self.run = type("Run", (), {"path": path})()
 
     def run_training(self, on_event) -> None:
