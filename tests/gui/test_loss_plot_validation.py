@@ -7,14 +7,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings
 
 from ddpm_studio.app.training import TrainingJob, prepare
 from ddpm_studio.data import DataConfig
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.training.loss_plot import LossPlot
-from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.gui.training.task import Notice, TrainingControl, training_task
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import ValidationEvent
@@ -29,15 +26,6 @@ def _config(images: int, steps: int = 2) -> RunConfig:
                      training=TrainingConfig(batch_size=8, max_steps=steps, warmup_steps=1, validation_every_steps=1,
                                              preview_every_epochs=0, preview_time_share=0.0, metrics_time_share=0.0,
                                              device="cpu", mixed_precision="no", num_threads=1))
-
-
-@pytest.fixture
-def panel(qtbot, tmp_path):
-    widget = TrainingPanel(AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                                    device="cpu"))
-    qtbot.addWidget(widget)
-    yield widget
-    widget.shutdown(5.0)
 
 
 def _event(step: int, loss: float) -> ValidationEvent:

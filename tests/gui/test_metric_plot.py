@@ -8,13 +8,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings
 
 from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.training.metric_plot import EMPTY_MESSAGE, MetricPlot
-from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
 from ddpm_studio.training.quality_monitor import read_metrics
@@ -28,15 +25,6 @@ def point(step: int, swd: float, best: int) -> MetricsEvent:
     return MetricsEvent(step=step, elapsed_s=float(step), metrics={"swd": swd, "precision": 0.5, "recall": 0.4,
                                                                    "memorised": 0.0},
                         seconds=1.0, floor=FLOOR, best_step=best)
-
-
-@pytest.fixture
-def panel(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    widget = TrainingPanel(AppState(settings=settings, device="cpu"))
-    qtbot.addWidget(widget)
-    yield widget
-    widget.shutdown(5.0)
 
 
 def test_points_arrive_from_the_workers_events(qtbot, panel):

@@ -9,10 +9,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings
 
-from ddpm_studio.gui.state import AppState
-from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.runs import create_run
 from ddpm_studio.training.trainer import Trainer
 
@@ -25,15 +22,6 @@ def trained_run(tmp_path):
     run = create_run(tiny_config(max_steps=4, checkpoint_every_steps=2), root=tmp_path / "runs", name="r")
     Trainer(run.config, load_dataset(run.config.data), run, device="cpu").run(lambda event: None)
     return run
-
-
-@pytest.fixture
-def panel(qtbot, tmp_path):
-    widget = TrainingPanel(AppState(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                                    device="cpu"))
-    qtbot.addWidget(widget)
-    yield widget
-    widget.shutdown(5.0)
 
 
 def test_a_run_with_wrongly_typed_records_opens_whole(panel, trained_run):

@@ -9,13 +9,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings
 
 from ddpm_studio.data import DataConfig, load_dataset
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig
-from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.training.loss_plot import NOT_STORED_MESSAGE, UNREADABLE_MESSAGE
-from ddpm_studio.gui.training.panel import TrainingPanel
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
@@ -35,15 +32,6 @@ def trained_run(tmp_path_factory) -> Path:
     Trainer(config, load_dataset(config.data), run, device="cpu").run(lambda event: None)
     assert run.timestep_loss_path.is_file()
     return run.path
-
-
-@pytest.fixture
-def panel(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    widget = TrainingPanel(AppState(settings=settings, device="cpu"))
-    qtbot.addWidget(widget)
-    yield widget
-    widget.shutdown(5.0)
 
 
 def test_reopening_a_run_shows_its_stored_bars(qtbot, panel, trained_run):
