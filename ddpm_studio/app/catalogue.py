@@ -25,7 +25,8 @@ from ddpm_studio.training.runs import CLASS_DEMO_CHECKPOINT, DEMO_CHECKPOINT, Ru
 DEMO = "demo"  # the name of the shipped model in both faces
 CLASS_DEMO = "demo-classes"  # the name of the shipped class-conditional model
 SHIPPED: dict[str, Path] = {DEMO: DEMO_CHECKPOINT, CLASS_DEMO: CLASS_DEMO_CHECKPOINT}
-_SHIPPED_LABELS = {DEMO: "demo model", CLASS_DEMO: "class demo model"}
+_SHIPPED_LABELS = {DEMO: "demo model", CLASS_DEMO: "class demo model"}  # in captions and messages
+_LIST_LABELS = {DEMO: "demo model (shipped)", CLASS_DEMO: "class demo (shipped)"}  # short: model boxes size to it
 BEST_MODEL_RULE = ("the demo model, until a run's latest checkpoint has more training steps than the demo's; "
                    "then the run with the most steps (the newest on a tie)")
 
@@ -139,14 +140,11 @@ def model_choices(current_run: Path | None = None, runs_dir: Path | None = None,
     for info in list_runs(runs_dir):
         if info.step > 0 and (current_run is None or Path(info.path) != Path(current_run)):
             choices.append(ModelChoice(f"{info.name} (step {info.step})", Path(info.path), info.step))
-    if DEMO_CHECKPOINT.is_file():
-        info = model_info(DEMO_CHECKPOINT)
-        choices.append(ModelChoice("demo model (shipped)", DEMO_CHECKPOINT, info.step if info else 0, is_demo=True,
-                                   origin="demo"))
-    if CLASS_DEMO_CHECKPOINT.is_file():
-        info = model_info(CLASS_DEMO_CHECKPOINT)
-        choices.append(ModelChoice("class demo (shipped)", CLASS_DEMO_CHECKPOINT,
-                                   info.step if info else 0, is_demo=True, origin="demo"))
+    for name, shipped in SHIPPED.items():  # the demo first: default_choice takes the first shipped model
+        if shipped.is_file():
+            info = model_info(shipped)
+            choices.append(ModelChoice(_LIST_LABELS[name], shipped, info.step if info else 0, is_demo=True,
+                                       origin="demo"))
     offered = {c.path for c in choices}
     for path in opened:
         if Path(path) not in offered and Path(path).exists():
