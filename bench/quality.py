@@ -83,10 +83,21 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _split_items(spec: str) -> list[str]:
+    """`spec` split at the commas outside brackets: `channel_mults=[1,2,2,2],lr=1e-3` is two items."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(spec):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(spec[start:i])
+            start = i + 1
+    return [*items, spec[start:]]
+
+
 def apply_overrides(config: RunConfig, spec: str) -> RunConfig:
     """`key=value,...` onto the config; each key is looked up in training, diffusion, model, data."""
     sections = {"training": config.training, "diffusion": config.diffusion, "model": config.model, "data": config.data}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
+    for item in filter(None, (part.strip() for part in _split_items(spec))):
         key, _, raw = item.partition("=")
         key, value = key.strip(), _parse_value(raw.strip())
         if key == "preset":

@@ -10,6 +10,9 @@ run's objective, regression loss and min-SNR weighting; + λ·L_vlb for a learne
 so two calls agree bit for bit and two checkpoints of a run are scored on the same noise. The image's
 score is the mean over the K timesteps. A conditional model sees the image's own label (the null class for
 an unlabelled image, as in training). The model is the checkpoint's EMA network (what samples come from).
+The images the run held out for its validation loss (`training.validation.recorded_split`) are scored too and
+marked `held_out`: never trained on, so the gap between their losses and the trained images' is memorisation
+seen image by image (`PerImageLosses.split_summary`).
 The protocol (timesteps, noise, loss) is `training/fixed_noise_loss.py`, which the Trainer's validation loss
 shares. Qt-free; both faces call `per_image_report`.
 """
@@ -40,6 +43,7 @@ from ddpm_studio.training.fixed_noise_loss import (
     image_noise,
 )
 from ddpm_studio.training.quality_monitor import dataset_images
+from ddpm_studio.training.validation import recorded_split
 
 __all__ = ["LOSS_TIMESTEPS", "MAX_LOSS_TIMESTEPS", "ImageLoss", "LossProgress", "LossSettings", "PerImageLosses",
            "PerImageReport", "duplicates_csv", "fixed_timesteps", "image_noise", "image_losses", "load_training_data",
@@ -83,6 +87,7 @@ class ImageLoss:
     label: str | None  # the class name, None for an unconditional run or an unlabelled image
     mean: float  # mean over the K fixed timesteps
     per_timestep: tuple[float, ...]  # (K,) in the order of PerImageLosses.timesteps
+    held_out: bool = False  # held out for the run's validation loss: never trained on
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,21 @@ class PerImageLosses:
 
     def median(self) -> float:
         return float(np.median([r.mean for r in self.rows])) if self.rows else float("nan")
+
+    @property
+    def held_out_count(self) -> int:
+        return sum(r.held_out for r in self.rows)
+
+    def split_summary(self) -> str | None:
+        """The held-out images' median loss beside the trained ones' (None when the run held none out): a held-out
+        median well above the trained one is the memorisation gap of the validation loss, image by image."""
+        held = [r.mean for r in self.rows if r.held_out]
+        trained = [r.mean for r in self.rows if not r.held_out]
+        if not held or not trained:
+            return None
+        return (f"{len(held)} images held out for the validation loss (never trained on): median loss "
+                f"{float(np.median(held)):.4f} against {float(np.median(trained)):.4f} for the {len(trained)} "
+                f"trained on")
 
 
 @dataclass(frozen=True)
@@ -148,12 +168,14 @@ def per_image_report(checkpoint: str | Path, *, settings: LossSettings = LossSet
     rows: list[ImageLoss] = []
     total = len(dataset)
     keys = [str(k) for k in dataset.keys]
+    split = recorded_split(config.training, keys)
+    held_out = frozenset(split.held_out) if split is not None else frozenset()
     for start, losses in fixed_noise_losses(model, diffusion, x0, keys, labels, timesteps, seed=settings.seed,
                                             batch_size=settings.batch_size, should_stop=stop):
         for j in range(losses.shape[0]):
             index = start + j
             rows.append(ImageLoss(index, keys[index], _class_name(dataset, index), float(losses[j].mean()),
-                                  tuple(float(v) for v in losses[j])))
+                                  tuple(float(v) for v in losses[j]), held_out=index in held_out))
         report(LossProgress("scoring", len(rows), total))
     result = PerImageLosses(found.path, found.step, config.data.source, config.diffusion.objective,
                             config.diffusion.loss, timesteps, tuple(rows), total)
@@ -178,12 +200,14 @@ def _class_name(dataset: ImageDataset, index: int) -> str | None:
 
 
 def losses_csv(losses: PerImageLosses) -> str:
-    """The table as CSV, highest loss first: rank, index, image, class, mean loss, then one column per t_k."""
+    """The table as CSV, highest loss first: rank, index, image, class, mean loss, held out (1: held out for the
+    validation loss, never trained on), then one column per t_k."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "index", "image", "class", "mean_loss", *(f"loss_t{t}" for t in losses.timesteps)])
+    writer.writerow(["rank", "index", "image", "class", "mean_loss", "held_out",
+                     *(f"loss_t{t}" for t in losses.timesteps)])
     for rank, row in enumerate(losses.ranked(), start=1):
-        writer.writerow([rank, row.index, row.key, row.label or "", f"{row.mean:.6g}",
+        writer.writerow([rank, row.index, row.key, row.label or "", f"{row.mean:.6g}", int(row.held_out),
                          *(f"{v:.6g}" for v in row.per_timestep)])
     return out.getvalue()
 

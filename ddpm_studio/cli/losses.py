@@ -36,13 +36,17 @@ def format_losses(losses: PerImageLosses, top: int) -> str:
     lines = [f"{losses.checkpoint.name} (step {losses.step}, EMA weights): {losses.objective} objective, "
              f"{losses.loss} loss at t = {ts}, fixed noise; {len(losses.rows)} images of {shorten(losses.source)}, "
              f"median loss {median:.4f}"]
+    split = losses.split_summary()
+    if split is not None:
+        lines.append(split + "; marked (held out) below")
     if not losses.complete:
         lines.append(f"cancelled after {len(losses.rows)} of {losses.total} images")
     lines.append(f"{'RANK':>4}  {'LOSS':>8}  {'×MEDIAN':>7}  {'CLASS':<12}  IMAGE")
     ranked = losses.ranked()
     for rank, row in enumerate(ranked[:top], start=1):
         times = row.mean / median if median > 0 else float("nan")
-        lines.append(f"{rank:>4}  {row.mean:>8.4f}  {times:>7.2f}  {(row.label or '-')[:12]:<12}  {row.key}")
+        held = "  (held out)" if row.held_out else ""
+        lines.append(f"{rank:>4}  {row.mean:>8.4f}  {times:>7.2f}  {(row.label or '-')[:12]:<12}  {row.key}{held}")
     if len(ranked) > top:
         lines.append(f"({len(ranked) - top} more; --top N shows more, --csv OUT writes them all)")
     return "\n".join(lines)

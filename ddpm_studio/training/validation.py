@@ -106,6 +106,17 @@ def split_for(keys: Sequence[str], count: int, seed: int) -> ValidationSplit:
     return ValidationSplit(tuple(held), tuple(i for i in range(n) if i not in chosen))
 
 
+def recorded_split(training: TrainingConfig, keys: Sequence[str]) -> ValidationSplit | None:
+    """The images a run held out, from what its config.json recorded (`validation_images` > 0, its seed) over the
+    names of its data as loaded now: the split the Trainer made (`split_for` is a pure function of both). None
+    when the run held out nothing (None or 0: too small a set, or a run from before the validation loss) or the
+    data no longer has more images than that."""
+    count = training.validation_images
+    if not count or count >= len(keys):
+        return None
+    return split_for([str(k) for k in keys], count, training.seed)
+
+
 class TrainingSubset(Dataset):
     """The images of a data set that are trained on: what BatchSource reads (its `batch` and `labels`)."""
 

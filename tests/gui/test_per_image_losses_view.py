@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from ddpm_studio.gui.state import AppState
 from ddpm_studio.gui.training.loss_table_model import ROW_ROLE
 from ddpm_studio.gui.training.panel import TrainingPanel
-from ddpm_studio.gui.training.per_image_losses import MEAN_COLUMN, PerImageLossesDialog
+from ddpm_studio.gui.training.per_image_losses import MEAN_COLUMN, SPLIT_COLUMN, PerImageLossesDialog
 
 
 @pytest.fixture
@@ -46,6 +46,7 @@ def test_the_table_fills_highest_loss_first_with_thumbnails_and_sorts_by_a_click
     assert len(shown) == 48 and shown == sorted(shown, reverse=True)
     assert not dialog.proxy.index(0, 0).data(Qt.ItemDataRole.DecorationRole).isNull()  # a thumbnail
     assert dialog.proxy.index(0, 1).data() in ("circle", "square", "triangle")  # builtin shapes carry classes
+    assert dialog.table.isColumnHidden(SPLIT_COLUMN)  # this run held nothing out: no "split" column
     header = dialog.table.horizontalHeader()
     x = header.sectionViewportPosition(MEAN_COLUMN) + header.sectionSize(MEAN_COLUMN) // 2
     QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
@@ -93,3 +94,25 @@ def test_the_training_tabs_button_opens_the_window_for_the_opened_run(qtbot, tmp
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=120_000)
     assert dialog.model.rowCount() == 8
     panel.shutdown(5.0)
+
+
+def test_a_run_with_a_validation_split_shows_which_images_were_held_out(qtbot, tmp_path, settings):
+    from dataclasses import replace
+
+    from ddpm_studio.data.config import DataConfig
+    from ddpm_studio.data.dataset import load_dataset
+    from ddpm_studio.training.runs import create_run
+    from ddpm_studio.training.trainer import Trainer
+    from tests.training.conftest import tiny_config
+
+    data = DataConfig(source="builtin:shapes?n=100", image_size=8, channels=3)
+    config = replace(tiny_config(batch_size=8, max_steps=1, checkpoint_every_steps=1), data=data)
+    run = create_run(config, root=tmp_path, name="held")
+    Trainer(config, load_dataset(data), run, device="cpu").run(lambda _e: None)
+    dialog = _dialog(qtbot, run.path, settings)
+    with qtbot.waitSignal(dialog._runner.finished, timeout=120_000):
+        dialog.start()
+    assert not dialog.table.isColumnHidden(SPLIT_COLUMN)
+    split = [dialog.proxy.index(r, SPLIT_COLUMN).data() for r in range(dialog.proxy.rowCount())]
+    assert split.count("held out") == 32 and split.count("trained") == 68
+    assert "32 images held out for the validation loss (never trained on)" in dialog.summary_label.text()

@@ -180,3 +180,34 @@ def test_the_time_share_cadence_keeps_the_scoring_within_its_share(tiny_config):
     cadence.record(2.0, 100.0)  # a measured cost of 2 s: the next one after 2 * 19 = 38 s more
     assert not cadence.due(5, 137.0, 0.12, 4, 256) and cadence.due(5, 138.0, 0.12, 4, 256)
     assert ValidationCadence(tiny_config(validation_every_steps=3).training).due(6, 0.0, None, 4, 256)
+
+
+def test_the_per_image_losses_mark_the_run_s_held_out_images(tiny_config, dataset120, tmp_path):
+    from ddpm_studio.app.per_image_losses import losses_csv, per_image_report
+    from ddpm_studio.cli.losses import format_losses
+
+    config = _config(tiny_config, max_steps=2, validation_every_steps=2, checkpoint_every_steps=2)
+    run = create_run(config, root=tmp_path, name="p")
+    trainer = Trainer(config, dataset120, run, device="cpu")
+    trainer.run(lambda _e: None)
+    losses = per_image_report(run.path).losses
+    assert len(losses.rows) == 120 and losses.held_out_count == 32
+    assert {r.index for r in losses.rows if r.held_out} == set(trainer.split.held_out)  # the Trainer's own split
+    assert losses.split_summary().startswith("32 images held out for the validation loss (never trained on): "
+                                             "median loss ")
+    assert losses.split_summary().endswith("for the 88 trained on")
+    table = losses_csv(losses).splitlines()
+    assert table[0].split(",")[5] == "held_out"
+    assert sum(line.split(",")[5] == "1" for line in table[1:]) == 32
+    text = format_losses(losses, top=120)
+    assert text.count("  (held out)") == 32 and "; marked (held out) below" in text.splitlines()[1]
+
+
+def test_a_run_that_held_nothing_out_marks_nothing(tiny_config, dataset120, tmp_path):
+    from ddpm_studio.training.validation import recorded_split
+
+    assert recorded_split(TrainingConfig(validation_images=None), ["a", "b"]) is None  # too small a set
+    assert recorded_split(TrainingConfig(validation_images=0), ["a", "b"]) is None  # a run from before
+    assert recorded_split(TrainingConfig(validation_images=2), ["a", "b"]) is None  # the data shrank to the split
+    split = recorded_split(TrainingConfig(validation_images=1, seed=5), ["a", "b", "c"])
+    assert split == split_for(["a", "b", "c"], 1, seed=5)

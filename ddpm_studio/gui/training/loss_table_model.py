@@ -17,7 +17,7 @@ from ddpm_studio.gui.widgets.image_utils import scaled_nearest, to_qpixmap
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the value a column sorts by
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ImageLoss / DuplicatePair itself
 THUMBNAIL_SIDE = 40  # px: thumbnails are enlarged with nearest-neighbour pixels (training images are small)
-FIXED_COLUMNS = ("image", "class", "mean loss", "× median")
+FIXED_COLUMNS = ("image", "class", "mean loss", "× median", "split")
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
@@ -38,7 +38,8 @@ class Thumbnails:
 
 
 class LossTableModel(QAbstractTableModel):
-    """Rows of image losses: image (thumbnail + name), class, mean loss, × median, then one column per t_k."""
+    """Rows of image losses: image (thumbnail + name), class, mean loss, × median, split (trained / held out),
+    then one column per t_k."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -77,6 +78,8 @@ class LossTableModel(QAbstractTableModel):
         if column == 3:
             times = row.mean / self._median if self._median > 0 else float("nan")
             return f"{times:.2f}", times
+        if column == 4:
+            return ("held out", 1) if row.held_out else ("trained", 0)
         value = row.per_timestep[column - len(FIXED_COLUMNS)]
         return f"{value:.4f}", value
 
@@ -96,7 +99,8 @@ class LossTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column >= 2:
             return _RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.key}: image {row.index} of the data set, mean loss {row.mean:.5f}"
+            held = "; held out for the validation loss, never trained on" if row.held_out else ""
+            return f"{row.key}: image {row.index} of the data set, mean loss {row.mean:.5f}{held}"
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -108,6 +112,8 @@ class LossTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if section == 3:
                 return "the image's mean loss over the data set's median"
+            if section == 4:
+                return "trained on, or held out for the run's validation loss (never trained on)"
             if section >= len(FIXED_COLUMNS):
                 return "the loss at this timestep, fixed noise"
         return None

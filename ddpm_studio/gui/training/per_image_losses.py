@@ -37,7 +37,7 @@ from ddpm_studio.gui.training.loss_table_model import (
 )
 from ddpm_studio.gui.widgets.save_dialog import ask_save_path
 
-CLASS_COLUMN, MEAN_COLUMN = 1, 2
+CLASS_COLUMN, MEAN_COLUMN, SPLIT_COLUMN = 1, 2, 4
 STAGE_WORDS = {"loading data": "Loading the training images", "scoring": "Scoring images",
                "near-duplicates": "Looking for near-duplicate pairs"}
 INTRO = ("Each training image's loss at the same fixed noise and timesteps (the run's own loss, EMA weights): "
@@ -177,11 +177,14 @@ class PerImageLossesDialog(QDialog):
         thumbnails = Thumbnails(report.images)
         self.model.set_rows(losses.rows, losses.timesteps, losses.median(), thumbnails)
         self.table.setColumnHidden(CLASS_COLUMN, all(row.label is None for row in losses.rows))
+        self.table.setColumnHidden(SPLIT_COLUMN, losses.held_out_count == 0)
         self.table.sortByColumn(MEAN_COLUMN, Qt.SortOrder.DescendingOrder)
         self.table.resizeColumnsToContents()
         ts = ", ".join(str(t) for t in losses.timesteps)
+        split = losses.split_summary()
         self.summary_label.setText(f"<b>{losses.checkpoint.name}</b> (step {losses.step}): {losses.objective} "
-                                   f"objective, {losses.loss} loss at t = {ts}; median loss {losses.median():.4f}")
+                                   f"objective, {losses.loss} loss at t = {ts}; median loss {losses.median():.4f}"
+                                   + (f"<br>{split}" if split else ""))
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if losses.complete else 0)
         if losses.complete:
