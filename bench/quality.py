@@ -45,6 +45,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ddpm_studio.app.training import with_data_classes  # noqa: E402
 from ddpm_studio.data import load_dataset  # noqa: E402
 from ddpm_studio.data.transforms import uint8_to_float  # noqa: E402
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig  # noqa: E402
@@ -211,6 +212,10 @@ class QualityBench:
             job.outcome = event.reason if isinstance(event, FinishedEvent) else f"failed: {event.message}"
 
     def make_trainer(self, job: Job, root: Path) -> None:
+        # a labelled set (a built-in one, class folders) trains class-conditional, as `ddpm-studio train` does
+        # (`labels=none` in a config: unconditional); the evaluations sample the null class, as the live monitor
+        if job.config.data.labels != "none":
+            job.config = with_data_classes(job.config, self.train_data.classes)
         run = create_run(job.config, root=root, name=f"{job.name}-s{job.seed}")
         job.cpu_clock = self.args.clock == "cpu"
         job.trainer = Trainer(job.config, self.train_data, run, clock=job.clock if job.cpu_clock else time.perf_counter)
