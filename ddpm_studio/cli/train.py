@@ -27,7 +27,7 @@ from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
-from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET, preset_for_size
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET, preset_for_size, preset_of
 from ddpm_studio.training import distributed
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
@@ -158,6 +158,18 @@ def _say_data_choice(args: argparse.Namespace, data: DataConfig) -> None:
           f"flip {'on' if data.hflip else 'off'} (from the data: {', '.join(followed)} not given)", file=sys.stderr)
 
 
+def model_line(trainer: Any) -> str:
+    """The network a run trains, in one line: preset, levels down to the bottleneck, parameters."""
+    config = trainer.config
+    model, size = config.model, config.data.image_size
+    name = preset_of(model) or "custom"
+    bottleneck = size // model.size_multiple
+    mults = ",".join(str(m) for m in model.channel_mults)
+    params = sum(p.numel() for p in trainer.model.parameters())
+    return (f"model: {name} UNet, width {model.base_channels}, {model.levels} levels (mults {mults}: a "
+            f"{bottleneck}×{bottleneck} bottleneck at {size} px), {params:,} parameters")
+
+
 class _DefaultsFormatter(argparse.HelpFormatter):
     """Adds "(default: X)" to an option's help, except where the help already says it or there is none."""
 
@@ -178,6 +190,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
         if dist.is_main:
             _report_problems(session)
+            if not quiet:
+                print(f"{PROG}: {model_line(session.trainer)}", file=sys.stderr)
             if session.validation_note and not quiet:  # the held-out split, or why there is none
                 print(f"{PROG}: {session.validation_note}", file=sys.stderr)
         reporter = _TrainReporter(quiet)
