@@ -29,11 +29,15 @@ def final_points(result: dict[str, Any]) -> dict[str, dict[int, dict[str, float]
     return out
 
 
-def _mean_spread(values: list[float]) -> str:
+FORMATS = {"swd": ".1f", "precision": ".2f", "recall": ".2f", "memorised": ".2f", "step": ".0f"}
+
+
+def _mean_spread(values: list[float], fmt: str) -> str:
+    """The mean over seeds ± half their range (one seed: its value)."""
     if len(values) == 1:
-        return f"{values[0]:.3g}"
+        return format(values[0], fmt)
     spread = (max(values) - min(values)) / 2
-    return f"{statistics.fmean(values):.3g} ± {spread:.2g}"
+    return f"{format(statistics.fmean(values), fmt)} ± {format(spread, fmt)}"
 
 
 def table(paths: list[Path], baseline: str | None) -> str:
@@ -51,15 +55,16 @@ def table(paths: list[Path], baseline: str | None) -> str:
         base = points.get(baseline or "", {})
         for name, by_seed in points.items():
             seeds = sorted(by_seed)
-            cells = [_mean_spread([by_seed[s][m] for s in seeds]) for m in METRICS]
-            steps = _mean_spread([float(by_seed[s]["step"]) for s in seeds])
+            cells = [_mean_spread([by_seed[s][m] for s in seeds], FORMATS[m]) for m in METRICS]
+            steps = _mean_spread([float(by_seed[s]["step"]) for s in seeds], FORMATS["step"])
             deltas = ["", "", ""]
             paired = [s for s in seeds if s in base]
             if baseline and name != baseline and paired:
                 for i, metric in enumerate(("swd", "recall", "precision")):
                     diffs = [by_seed[s][metric] - base[s][metric] for s in paired]
-                    each = " / ".join(f"{d:+.3g}" for d in diffs)
-                    deltas[i] = f"{statistics.fmean(diffs):+.3g} ({each})"
+                    fmt = "+" + FORMATS[metric]
+                    each = " / ".join(format(d, fmt) for d in diffs)
+                    deltas[i] = f"{format(statistics.fmean(diffs), fmt)} ({each})"
             lines.append(f"| {data} | {budget} | {name} | {len(seeds)} | {steps} | " + " | ".join(cells) + " | "
                          + " | ".join(deltas) + " |")
     return "\n".join(lines)
