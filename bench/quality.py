@@ -48,8 +48,7 @@ sys.path.insert(0, str(REPO))
 from ddpm_studio.app.training import with_data_classes  # noqa: E402
 from ddpm_studio.data import load_dataset  # noqa: E402
 from ddpm_studio.data.transforms import uint8_to_float  # noqa: E402
-from ddpm_studio.engine import DiffusionConfig  # noqa: E402
-from ddpm_studio.engine.unet_config import preset_for_size  # noqa: E402
+from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig  # noqa: E402
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference  # noqa: E402
 from ddpm_studio.training.config import RunConfig, TrainingConfig  # noqa: E402
 from ddpm_studio.training.events import FailedEvent, FinishedEvent, StepEvent  # noqa: E402
@@ -68,8 +67,7 @@ def base_config(args: argparse.Namespace) -> RunConfig:
         from ddpm_studio.training.runs import DEMO_CHECKPOINT
         config = load_checkpoint(DEMO_CHECKPOINT, with_state=False).config
     else:
-        config = RunConfig(model=preset_for_size("tiny", args.size), diffusion=DiffusionConfig(),
-                           training=TrainingConfig())
+        config = RunConfig(model=UNET_PRESETS["tiny"], diffusion=DiffusionConfig(), training=TrainingConfig())
     data = replace(config.data, source=args.data, image_size=args.size)
     training = replace(config.training, device="cpu", num_threads=args.threads, preview_every_epochs=0,
                        preview_every_steps=0, preview_time_share=0.0, metrics_every_steps=0, metrics_time_share=0.0,
@@ -104,8 +102,7 @@ def apply_overrides(config: RunConfig, spec: str) -> RunConfig:
         key, _, raw = item.partition("=")
         key, value = key.strip(), _parse_value(raw.strip())
         if key == "preset":
-            sections["model"] = replace(preset_for_size(value, config.data.image_size),
-                                        in_channels=config.model.in_channels)
+            sections["model"] = replace(UNET_PRESETS[value], in_channels=config.model.in_channels)
             continue
         owner = next((name for name, section in sections.items() if key in {f.name for f in fields(section)}), None)
         if owner is None:

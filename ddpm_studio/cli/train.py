@@ -16,6 +16,7 @@ from typing import Any
 
 from ddpm_studio.app.data_proposal import follow_data
 from ddpm_studio.app.logs import current_log_file
+from ddpm_studio.app.run_table import preset_name
 from ddpm_studio.app.training import RUN_COMPLETE, TrainingJob, TrainingSession, prepare, run_complete_message
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.cli.arguments import bounded_int, threads
@@ -27,7 +28,7 @@ from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
-from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET, preset_for_size, preset_of
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training import distributed
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
@@ -61,8 +62,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     data, _shape = follow_data(DataConfig(source=args.data, random_crop=args.random_crop, labels=args.labels),
                                args.preset,
                                image_size=args.size, channels=args.channels, hflip=args.hflip)
-    model = replace(preset_for_size(args.preset, data.image_size), in_channels=data.channels,
-                    learned_variance=args.learned_variance)
+    model = replace(UNET_PRESETS[args.preset], in_channels=data.channels, learned_variance=args.learned_variance)
     if args.base_channels is not None:
         model = replace(model, base_channels=args.base_channels)
     if args.block is not None:
@@ -162,7 +162,7 @@ def model_line(trainer: Any) -> str:
     """The network a run trains, in one line: preset, levels down to the bottleneck, parameters."""
     config = trainer.config
     model, size = config.model, config.data.image_size
-    name = preset_of(model) or "custom"
+    name = preset_name(model)
     bottleneck = size // model.size_multiple
     mults = ",".join(str(m) for m in model.channel_mults)
     params = sum(p.numel() for p in trainer.model.parameters())
@@ -301,9 +301,7 @@ def add_train(sub: Any) -> None:
                    help=f"images held out of training for the validation loss (0: none; default: "
                         f"max({VALIDATION_SHARE * 100:g}%% of them, {MIN_VALIDATION_IMAGES}) when "
                         f"{MIN_TRAINING_IMAGES} are left to train on, else none)")
-    p.add_argument("--preset", default=DEFAULT_PRESET,
-                   help=f"UNet preset: {', '.join(UNET_PRESETS)}; 'tiny' gets as many levels as bring the image down "
-                        f"to a 4×4 bottleneck (3 at 16 px, 4 at 32 px)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"UNet preset: {', '.join(UNET_PRESETS)}")
     p.add_argument("--base-channels", type=int, default=None)
     p.add_argument("--block", choices=BLOCK_TYPES, default=None,
                    help="UNet block: resnet (scale-shift GroupNorm) or convnext (default: the preset's)")

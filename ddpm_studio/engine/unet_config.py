@@ -117,9 +117,6 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     # the bottleneck (8×8 for 32 px; two heads): the per-level linear attention cost a third of the step, and
     # at equal CPU time without it the samples scored better (issue 10: SWD 118 vs 156, precision 0.63 vs 0.35,
     # 2 seeds × 1.5 CPU-minutes). Models trained with the earlier preset keep their own config (checkpoints).
-    # Its depth follows the image size (`preset_for_size`): levels are added until the bottleneck is 4×4 (mults
-    # 1,2,2 at 16 px; 1,2,2,2 at 32 px: 1,152,803 parameters for RGB), measured better at equal CPU time at every budget
-    # tried (32 px, builtin:shapes, bench/README.md "Defaults by data size and budget").
     "tiny": UNetConfig(base_channels=32, channel_mults=(1, 2, 2), num_res_blocks=1, attention_heads=2,
                        linear_attention=False),
     # A middle step for 32–64 px data when a GPU or patience is at hand (8,026,627 parameters).
@@ -128,49 +125,3 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     # One block per level gives 33,236,355 parameters, closest to the write-up's 32,009,619 (two: 51,259,395).
     "ddpm128": UNetConfig(base_channels=128, channel_mults=(1, 2, 4), num_res_blocks=1, norm_groups=32),
 }
-
-# Presets whose depth follows the image size, and the bottleneck side they are deepened to (pixels).
-SIZE_FOLLOWING_PRESETS = frozenset({"tiny"})
-BOTTLENECK_PX = 4
-MAX_LEVELS = 7  # a 256 px image reaches 4×4 at seven levels; no preset is deepened further
-
-
-def deepened(config: UNetConfig, image_size: int) -> UNetConfig:
-    """`config` with levels added (each repeating the last multiplier: the new levels are as wide as the deepest
-    one, and cheap, at 1/4 the pixels each) while its bottleneck, `image_size` / 2^(levels-1), halves to at least
-    BOTTLENECK_PX pixels. At 32 px the `tiny` preset's 8×8 bottleneck becomes 4×4: better samples at equal CPU
-    time at 2, 10 and 25 minutes, and no slower a step (its mid-block attention sees 16 tokens, not 64)."""
-    mults = tuple(config.channel_mults)
-    while len(mults) < MAX_LEVELS:
-        side = image_size // 2 ** (len(mults) - 1)
-        if image_size % 2 ** (len(mults) - 1) or side % 2 or side // 2 < BOTTLENECK_PX:
-            break
-        mults += (mults[-1],)
-    return config if mults == tuple(config.channel_mults) else replace(config, channel_mults=mults)
-
-
-def preset_for_size(name: str, image_size: int) -> UNetConfig:
-    """The preset `name` for images of `image_size` pixels: deepened (`deepened`) when it follows the size, as
-    is (KeyError for an unknown name) otherwise."""
-    preset = UNET_PRESETS[name]
-    return deepened(preset, image_size) if name in SIZE_FOLLOWING_PRESETS else preset
-
-
-def preset_of(model: UNetConfig, image_size: int | None = None) -> str | None:
-    """The UNET_PRESETS name `model` was built from, its width, channels, block, variance, classes and
-    augmentation aside; None for none. With `image_size`, a size-following preset matches only at the depth that
-    size gets (a run from before the rule, shallower, is not "tiny" at 32 px any more); without, at any depth."""
-    own = {"base_channels": model.base_channels, "in_channels": model.in_channels, "block": model.block,
-           "learned_variance": model.learned_variance, "num_classes": model.num_classes,
-           "augment_dim": model.augment_dim}
-    for name, preset in UNET_PRESETS.items():
-        shapes = [preset]
-        if name in SIZE_FOLLOWING_PRESETS:
-            if image_size is not None:
-                shapes = [deepened(preset, image_size)]
-            else:
-                shapes += [replace(preset, channel_mults=preset.channel_mults + (preset.channel_mults[-1],) * k)
-                           for k in range(1, MAX_LEVELS - preset.levels + 1)]
-        if any(replace(shape, **own) == model for shape in shapes):
-            return name
-    return None

@@ -14,7 +14,7 @@ from ddpm_studio.data.augment import AUGMENT_DIM
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.engine.config import DiffusionConfig
 from ddpm_studio.engine.sampler_table import SAMPLERS
-from ddpm_studio.engine.unet_config import DEFAULT_PRESET, UNetConfig, preset_for_size
+from ddpm_studio.engine.unet_config import DEFAULT_PRESET, UNET_PRESETS, UNetConfig
 from ddpm_studio.typed_config import ConfigError, check_int, check_number, load_config
 
 MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
@@ -213,9 +213,7 @@ def with_augmentation(config: RunConfig, images: int) -> RunConfig:
 class RunConfig:
     """Everything that defines a run; `to_json` / `from_json` round-trip it through config.json."""
 
-    # the default preset at the default image size (its depth follows the size: engine/unet_config.py)
-    model: UNetConfig = field(default_factory=lambda: replace(preset_for_size(DEFAULT_PRESET,
-                                                                              DataConfig().image_size)))
+    model: UNetConfig = field(default_factory=lambda: replace(UNET_PRESETS[DEFAULT_PRESET]))
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

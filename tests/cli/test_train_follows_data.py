@@ -63,11 +63,11 @@ def test_train_help_shows_defaults(cli_here) -> None:
         assert needle in text, needle
 
 
-def test_train_says_which_network_it_trains_and_tiny_deepens_at_32_px(cli_here, tmp_path: Path) -> None:
+def test_train_says_which_network_it_trains(cli_here, tmp_path: Path) -> None:
     done = cli_here("train", "--data", "builtin:shapes?n=16", "--size", "32", "--base-channels", "8", "--steps", "1",
                     "--timesteps", "10", "--batch-size", "2", "--name", "deep", "--runs-dir", str(tmp_path / "runs"),
                     "--threads", "1", "--preview-every", "0", "--validation-images", "0")
     assert done.code == 0, done.err
     config = json.loads((tmp_path / "runs" / "deep" / "config.json").read_text())
-    assert config["model"]["channel_mults"] == [1, 2, 2, 2]
-    assert "model: tiny UNet, width 8, 4 levels (mults 1,2,2,2: a 4×4 bottleneck at 32 px), " in done.err
+    assert config["model"]["channel_mults"] == [1, 2, 2]
+    assert "model: tiny UNet, width 8, 3 levels (mults 1,2,2: a 8×8 bottleneck at 32 px), " in done.err

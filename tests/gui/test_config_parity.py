@@ -91,25 +91,3 @@ def test_a_time_budget_gives_the_same_config_json_in_both_faces(qtbot):
     reopened.set_run_config(config)  # a reopened budget run shows its budget
     assert reopened.by_minutes.isChecked() and reopened.length.value() == 30
     assert reopened.run_config().to_json() == config.to_json()
-
-
-@pytest.mark.parametrize(("size", "mults"), [(16, (1, 2, 2)), (32, (1, 2, 2, 2)), (64, (1, 2, 2, 2, 2))])
-def test_both_faces_deepen_tiny_with_the_image_size(qtbot, size, mults):
-    form = TrainingForm()
-    qtbot.addWidget(form)
-    _pick(form.image_size, size)
-    assert form.run_config().model.channel_mults == mults
-    assert form.run_config().to_json() == _cli_json("--size", str(size))
-
-
-def test_a_reopened_run_from_before_the_depth_rule_keeps_its_own_model(qtbot):
-    from dataclasses import replace
-
-    from ddpm_studio.engine import UNET_PRESETS
-
-    old = replace(RunConfig(), model=replace(UNET_PRESETS["tiny"], in_channels=3))  # 3 levels at 32 px
-    form = TrainingForm()
-    qtbot.addWidget(form)
-    form.set_run_config(old)
-    assert form.preset.currentData() != "tiny"  # "custom (from run)": the form would build a deeper tiny
-    assert form.run_config().model == old.model

@@ -31,7 +31,7 @@ from ddpm_studio.data.config import CHANNELS, DataConfig
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
-from ddpm_studio.engine.unet_config import BLOCK_TYPES, BOTTLENECK_PX, DEFAULT_PRESET, preset_for_size, preset_of
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
@@ -212,9 +212,6 @@ class TrainingForm(QWidget):
         self.by_minutes.setToolTip("A time budget: the run measures its step rate over the first seconds and "
                                    "plans its steps (warm-up, learning-rate decay) to end in N minutes.")
         self.width.setToolTip("Channels of the first UNet level; deeper levels multiply it (the preset's mults).")
-        self.preset.setToolTip(f"The UNet. 'tiny' (the default) gets as many levels as bring the image down to a "
-                               f"{BOTTLENECK_PX}×{BOTTLENECK_PX} bottleneck (3 at 16 px, 4 at 32 px, 5 at 64 px): "
-                               f"better samples at equal CPU time at every budget measured (bench/README.md).")
         self.block.setToolTip("ResNet blocks (GroupNorm, SiLU, scale-shift time conditioning) or ConvNeXt blocks "
                               "(7×7 depthwise conv, time embedding added): ConvNeXt has ~1.6× the parameters and "
                               "~3× the FLOPs of the same width, and trains ~25% fewer images/s on a CPU.")
@@ -238,9 +235,7 @@ class TrainingForm(QWidget):
     # -- reading -----------------------------------------------------------------------------------
     def _model_config(self) -> UNetConfig:
         name = self.preset.currentData()
-        size = self.image_size.currentData()
-        base = (self._custom_model if name == CUSTOM and self._custom_model else
-                preset_for_size(name, size) if name in UNET_PRESETS else UNetConfig())
+        base = self._custom_model if name == CUSTOM and self._custom_model else UNET_PRESETS.get(name, UNetConfig())
         channels = self.channels.currentData()
         learned = self.learned_variance.isChecked()
         return replace(base, base_channels=self.width.value(), in_channels=channels, learned_variance=learned,
@@ -337,8 +332,10 @@ class TrainingForm(QWidget):
         self.blockSignals(True)
         try:
             m = config.model
-            # a preset only when the form would build this very model again (at this image size)
-            preset = preset_of(m, config.data.image_size)
+            preset = next((n for n, p in UNET_PRESETS.items()
+                           if replace(p, base_channels=m.base_channels, in_channels=m.in_channels,
+                                      learned_variance=m.learned_variance, block=m.block,
+                                      augment_dim=m.augment_dim) == m), None)
             if preset is None:
                 self._custom_model = m
                 if self.preset.findData(CUSTOM) < 0:
