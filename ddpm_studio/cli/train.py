@@ -28,6 +28,7 @@ from ddpm_studio.data.labels import LABEL_MODES
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
+from ddpm_studio.engine.unet import count_parameters
 from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
 from ddpm_studio.training import distributed
 from ddpm_studio.training.config import (
@@ -165,7 +166,7 @@ def model_line(trainer: Any) -> str:
     name = preset_name(model)
     bottleneck = size // model.size_multiple
     mults = ",".join(str(m) for m in model.channel_mults)
-    params = sum(p.numel() for p in trainer.model.parameters())
+    params = count_parameters(trainer.model)
     return (f"model: {name} UNet, width {model.base_channels}, {model.levels} levels (mults {mults}: a "
             f"{bottleneck}×{bottleneck} bottleneck at {size} px), {params:,} parameters")
 
