@@ -18,6 +18,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the value a column sorts by
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ImageLoss / DuplicatePair itself
 THUMBNAIL_SIDE = 40  # px: thumbnails are enlarged with nearest-neighbour pixels (training images are small)
 FIXED_COLUMNS = ("image", "class", "mean loss", "× median", "split")
+SPLIT_COLUMN = FIXED_COLUMNS.index("split")  # trained / held out for the validation loss
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
@@ -78,7 +79,7 @@ class LossTableModel(QAbstractTableModel):
         if column == 3:
             times = row.mean / self._median if self._median > 0 else float("nan")
             return f"{times:.2f}", times
-        if column == 4:
+        if column == SPLIT_COLUMN:
             return ("held out", 1) if row.held_out else ("trained", 0)
         value = row.per_timestep[column - len(FIXED_COLUMNS)]
         return f"{value:.4f}", value
@@ -112,7 +113,7 @@ class LossTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if section == 3:
                 return "the image's mean loss over the data set's median"
-            if section == 4:
+            if section == SPLIT_COLUMN:
                 return "trained on, or held out for the run's validation loss (never trained on)"
             if section >= len(FIXED_COLUMNS):
                 return "the loss at this timestep, fixed noise"

@@ -29,6 +29,7 @@ from ddpm_studio.app.per_image_losses import LossProgress, PerImageReport, losse
 from ddpm_studio.atomic import atomic_write_text
 from ddpm_studio.gui.jobs.task_worker import TaskRunner
 from ddpm_studio.gui.training.loss_table_model import (
+    SPLIT_COLUMN,
     THUMBNAIL_SIDE,
     DuplicatePairsModel,
     LossTableModel,
@@ -37,7 +38,7 @@ from ddpm_studio.gui.training.loss_table_model import (
 )
 from ddpm_studio.gui.widgets.save_dialog import ask_save_path
 
-CLASS_COLUMN, MEAN_COLUMN, SPLIT_COLUMN = 1, 2, 4
+CLASS_COLUMN, MEAN_COLUMN = 1, 2
 STAGE_WORDS = {"loading data": "Loading the training images", "scoring": "Scoring images",
                "near-duplicates": "Looking for near-duplicate pairs"}
 INTRO = ("Each training image's loss at the same fixed noise and timesteps (the run's own loss, EMA weights): "
