@@ -310,6 +310,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", type=float, default=20.0, help="interleaved: seconds before switching trainer")
     p.add_argument("--json", type=Path, default=None, help="write the curves and the floor here")
     p.add_argument("--quiet", action="store_true", help="no per-evaluation lines on stderr")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                   help="train the runs in DIR and keep them (for ema-sweep, eval, samples) instead of a temp folder")
     return p
 
 
@@ -326,8 +328,13 @@ def main() -> None:
             jobs.append(Job(name=name or "base", overrides=overrides, seed=seed,
                             config=replace(config, training=replace(config.training, seed=seed))))
     bench.load_data(base)
-    with tempfile.TemporaryDirectory(prefix="ddpm-quality-") as tmp:
-        (bench.run_interleaved if args.order == "interleaved" else bench.run_sequential)(jobs, Path(tmp))
+    run = bench.run_interleaved if args.order == "interleaved" else bench.run_sequential
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(jobs, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ddpm-quality-") as tmp:
+            run(jobs, Path(tmp))
     print_table(bench, jobs)
     if args.json is not None:
         args.json.write_text(json.dumps({
