@@ -50,6 +50,7 @@ from ddpm_studio.data import load_dataset  # noqa: E402
 from ddpm_studio.data.transforms import uint8_to_float  # noqa: E402
 from ddpm_studio.engine import UNET_PRESETS, DiffusionConfig  # noqa: E402
 from ddpm_studio.evaluation import EvaluationConfig, evaluate, prepare_reference  # noqa: E402
+from ddpm_studio.evaluation.class_mix import class_counts, class_mix  # noqa: E402
 from ddpm_studio.training.config import RunConfig, TrainingConfig  # noqa: E402
 from ddpm_studio.training.events import FailedEvent, FinishedEvent, StepEvent  # noqa: E402
 from ddpm_studio.training.previews import sample_preview  # noqa: E402
@@ -172,13 +173,22 @@ class QualityBench:
         kind, params = parse_builtin_spec(source)
         return f"builtin:{kind}?n={count}&size={params['size']}&seed={params['seed'] + 1000}"
 
+    def sample_labels(self, job: Job) -> tuple[int, ...]:
+        """What a conditional model's evaluation samples ask for: classes in the data's proportions, as the live
+        monitor and eval ask (evaluation/class_mix.py); `--classes null` samples the null class (the protocol
+        before 2026-12-03's session 5); () for an unconditional model."""
+        labels, num_classes = getattr(self.train_data, "labels", None), job.config.model.num_classes
+        if not num_classes or labels is None or self.args.classes == "null":
+            return ()
+        return class_mix(self.args.samples, class_counts(labels, num_classes))
+
     def evaluate_job(self, job: Job, event: StepEvent) -> None:
         started, started_cpu = time.perf_counter(), time.thread_time()
         trainer, data = job.trainer, job.config.data
         assert trainer is not None
         images = sample_preview(trainer.ema.module, trainer.diffusion, count=self.args.samples,
                                 shape=(data.channels, data.image_size, data.image_size), seed=12345,
-                                steps=self.args.sampler_steps, device=trainer.device)
+                                steps=self.args.sampler_steps, device=trainer.device, labels=self.sample_labels(job))
         sample_s = time.perf_counter() - started
         samples = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2))
         report = evaluate(samples, self.reference, self.training_images, self.eval_config)
@@ -213,7 +223,7 @@ class QualityBench:
 
     def make_trainer(self, job: Job, root: Path) -> None:
         # a labelled set (a built-in one, class folders) trains class-conditional, as `ddpm-studio train` does
-        # (`labels=none` in a config: unconditional); the evaluations sample the null class, as the live monitor
+        # (`labels=none` in a config: unconditional); its evaluations ask for classes (sample_labels)
         if job.config.data.labels != "none":
             job.config = with_data_classes(job.config, self.train_data.classes)
         run = create_run(job.config, root=root, name=f"{job.name}-s{job.seed}")
@@ -310,6 +320,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slice", type=float, default=20.0, help="interleaved: seconds before switching trainer")
     p.add_argument("--json", type=Path, default=None, help="write the curves and the floor here")
     p.add_argument("--quiet", action="store_true", help="no per-evaluation lines on stderr")
+    p.add_argument("--classes", choices=("data", "null"), default="data",
+                   help="a class-conditional model's evaluation samples: classes in the data's proportions (as the "
+                        "monitor and eval), or its null class")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="train the runs in DIR and keep them (for ema-sweep, eval, samples) instead of a temp folder")
     return p

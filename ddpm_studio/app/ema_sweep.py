@@ -2,7 +2,8 @@
 
 EDM2 (Karras et al. 2024, fig. 5) found the best EMA length far from the usual default and moving with the model
 and data; this sweep measures it for a user's run. Every length is sampled from one x_T with one sampler
-(`EvaluationSettings`: method, steps, count, seed), so the points differ by σ_rel only, and scored with the
+(`EvaluationSettings`: method, steps, count, seed; a class-conditional model's samples ask for classes in its
+data's proportions, evaluation/class_mix.py), so the points differ by σ_rel only, and scored with the
 product's evaluation (`app.evaluation.evaluate_images`: SWD, precision / recall, memorisation, against the held-out
 reference, beside the real-vs-real floor). The best length is the one with the lowest SWD (the quality monitor's
 BEST_METRIC). Qt-free: `ddpm-studio ema-sweep` calls `run_ema_sweep`.
@@ -19,10 +20,17 @@ from typing import Any
 import torch
 
 from ddpm_studio.app.chunked_sampling import final_images
-from ddpm_studio.app.evaluation import EvaluationCancelled, EvaluationSettings, evaluate_images, reference_data
+from ddpm_studio.app.evaluation import (
+    EvaluationCancelled,
+    EvaluationSettings,
+    data_class_mix,
+    evaluate_images,
+    reference_data,
+)
 from ddpm_studio.app.posthoc import posthoc_folder, posthoc_state
 from ddpm_studio.app.sampling import load_for_sampling
 from ddpm_studio.engine import SamplingConfig
+from ddpm_studio.evaluation.class_mix import CLASSES_AS_DATA
 from ddpm_studio.training.checkpoint import read_checkpoint_config, resolve_checkpoint
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.posthoc_ema import reconstructable_range, solve_for_run
@@ -89,21 +97,26 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
     device = resolve_device(device)
     points = []
     source = ""
+    asked: tuple[int, ...] | None = None
     floor: dict[str, float] = {}
     for sigma_rel in lengths:
         started = time.perf_counter()
         loaded = load_for_sampling(checkpoint, device, ema_length=sigma_rel)
         source = loaded.data_source or ""
         reference_data(source, loaded.shape[1], loaded.shape[0], settings)  # a bad data set is said before sampling
+        if asked is None:  # a conditional model's samples ask for classes as its data has them, at every length
+            asked = data_class_mix(loaded.config, settings.count) if loaded.config is not None else ()
         sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
-                                  seed=settings.seed, count=settings.count)
+                                  seed=settings.seed, count=settings.count, labels=asked)
         with torch.inference_mode():
             images = final_images(loaded.model, loaded.diffusion, loaded.shape, sampling,
                                   batch_size=settings.batch_size, device=device,
                                   should_stop=should_stop or (lambda: False))
         if images is None:
             raise EvaluationCancelled("EMA sweep cancelled")
-        report = evaluate_images(images, source, settings, label=f"sigma_rel {sigma_rel:g}")
+        report = evaluate_images(images, source, settings, label=f"sigma_rel {sigma_rel:g}",
+                                 sampler=settings.method, steps=settings.steps,
+                                 classes=CLASSES_AS_DATA if asked else "")
         floor = report.floor.scalars() if report.floor is not None else {}  # at the samples' own counts
         point = EmaSweepPoint(float(sigma_rel), posthoc_state(checkpoint, sigma_rel)[1], report.report.scalars(),
                               time.perf_counter() - started)

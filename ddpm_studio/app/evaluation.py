@@ -46,8 +46,10 @@ from ddpm_studio.evaluation import (
     memorisation,
     score_samples,
 )
+from ddpm_studio.evaluation.class_mix import CLASSES_AS_DATA, class_counts, class_mix
 from ddpm_studio.evaluation.faithfulness import class_faithfulness
 from ddpm_studio.training.checkpoint import load_checkpoint, load_model, resolve_checkpoint
+from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.devices import resolve_device
 from ddpm_studio.training.quality_monitor import QualityData, dataset_images, held_out_spec, prepare_quality_data
 
@@ -178,10 +180,11 @@ def reference_data(source: str, image_size: int, channels: int, settings: Evalua
 
 def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device, on_progress: ProgressFn | None,
             should_stop: Callable[[], bool], *, labels: tuple[int, ...] = (), guidance: float = 1.0,
-            guide: Path | None = None) -> torch.Tensor:
+            guide: Path | None = None, image_labels: tuple[int, ...] = ()) -> torch.Tensor:
     """`count` samples (N, C, H, W) in [-1, 1] of the EMA weights (or a diffusers model), from one x_T drawn from
-    `seed`, each asked for class `labels[i // count]` (one block of `count` per label; none: unconditional) with
-    guidance `guidance` (classifier-free, or autoguidance away from the `guide` checkpoint)."""
+    `seed`, each asked for class `labels[i // count]` (one block of `count` per label), or sample i for class
+    `image_labels[i]` (`count` of them), or unconditional (neither), with guidance `guidance` (classifier-free, or
+    autoguidance away from the `guide` checkpoint)."""
     loaded = load_for_sampling(checkpoint, device)
     model, diffusion, config, shape = loaded.model, loaded.diffusion, loaded.config, loaded.shape
     weak = None
@@ -192,7 +195,7 @@ def _sample(checkpoint: Path, settings: EvaluationSettings, device: torch.device
             guide_mismatch(config, guide_config))
         if problem is not None:
             raise ValueError(f"{Path(guide).name} cannot guide this model: {problem}")
-    per_image = tuple(label for label in labels for _ in range(settings.count))
+    per_image = image_labels or tuple(label for label in labels for _ in range(settings.count))
     sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
                               seed=settings.seed, count=len(per_image) or settings.count, labels=per_image,
                               guidance=guidance)
@@ -221,10 +224,11 @@ def load_sample_folder(folder: str | Path, image_size: int, channels: int) -> to
 def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: EvaluationSettings | None = None, *,
                     label: str = "samples", on_progress: ProgressFn | None = None,
                     sampling_seconds: float = 0.0, sampler: str | None = None,
-                    steps: int | None = None) -> ModelEvaluation:
+                    steps: int | None = None, classes: str = "") -> ModelEvaluation:
     """Score given images, float (N, C, H, W) in [-1, 1] or uint8 (N, H, W, C), against `source` and beside the
     floor at the same sizes (`settings.count` is taken as N), through the shared `score_samples` under a
-    protocol naming `sampler` at `steps` (None: images whose sampler is not known here)."""
+    protocol naming `sampler` at `steps` (None: images whose sampler is not known here) and what the samples
+    asked for (`classes`: "" none, or class_mix.CLASSES_AS_DATA)."""
     started = time.perf_counter()
     if isinstance(samples, np.ndarray):
         samples = uint8_to_float(torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous())
@@ -234,7 +238,7 @@ def evaluate_images(samples: torch.Tensor | np.ndarray, source: str, settings: E
     data = reference_data(source, size, channels, settings, on_progress)
     if on_progress is not None:
         on_progress(EvaluationProgress("scoring", 0, 1))
-    protocol = data.protocol(settings.count, sampler, steps, settings.seed)
+    protocol = data.protocol(settings.count, sampler, steps, settings.seed, classes)
     score = score_samples(samples, data.reference, protocol, settings.evaluation(), data.training)
     if on_progress is not None:
         on_progress(EvaluationProgress("scoring", 1, 1))
@@ -266,20 +270,23 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         source = data or config.data.source
         size, channels = config.data.image_size, config.data.channels
     started = time.perf_counter()
-    sampler, steps = settings.method, settings.steps
+    sampler, steps, classes = settings.method, settings.steps, ""
     if samples_dir is not None:
         samples = load_sample_folder(samples_dir, size, channels)
         label, sampler, steps = str(samples_dir), None, None
     else:
         reference_data(source, size, channels, settings, on_progress)  # fail on bad data before sampling
         weak = None if guide is None else resolve_model(guide, runs_dir)
+        asked = () if is_diffusers_folder(resolved) else data_class_mix(config, settings.count)
         samples = _sample(checkpoint, settings, resolve_device(device), on_progress, should_stop or (lambda: False),
-                          guidance=guidance, guide=weak)
+                          guidance=guidance, guide=weak, image_labels=asked)
         label = model_name(resolve_model(model, runs_dir))
         if weak is not None:
             label += f", autoguided by {model_name(weak)} at w = {guidance:g}"
+        classes = CLASSES_AS_DATA if asked else ""
     return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
-                           sampling_seconds=time.perf_counter() - started, sampler=sampler, steps=steps)
+                           sampling_seconds=time.perf_counter() - started, sampler=sampler, steps=steps,
+                           classes=classes)
 
 
 @dataclass(frozen=True)
@@ -345,6 +352,24 @@ class ClassEvaluation:
                 "real_faithfulness": self.real_faithfulness, "k": self.k, "seconds": self.seconds,
                 "classes": [{"name": c.name, "faithfulness": c.faithfulness, "reference_count": c.reference_count,
                              "metrics": c.report.scalars() if c.report is not None else None} for c in self.classes]}
+
+
+def data_class_mix(config: RunConfig, count: int) -> tuple[int, ...]:
+    """The classes `count` scored samples of a class-conditional model ask for: its training data's proportions
+    (evaluation/class_mix.py); () for an unconditional model. Data that is no longer at hand (moved, deleted)
+    counts every class alike."""
+    classes = config.data.classes
+    if not classes or not config.model.num_classes:
+        return ()
+    labels = "auto" if config.data.labels == "none" else config.data.labels
+    data = DataConfig(source=config.data.source, image_size=config.data.image_size, channels=config.data.channels,
+                      hflip=False, labels=labels, classes=classes)
+    try:
+        found = load_dataset(data).labels
+    except (OSError, ValueError):
+        found = None
+    counts = class_counts(found, len(classes)) if found is not None else (1,) * len(classes)
+    return class_mix(count, counts if sum(counts) else (1,) * len(classes))
 
 
 def _labelled_images(source: str, config, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,21 +35,27 @@ class Protocol:
     reference: str
     reference_count: int
     seed: int = 0
+    # what the samples asked for: "" none (an unconditional model; a conditional model's null class in scores
+    # stored before class-asked scoring), or class_mix.CLASSES_AS_DATA
+    classes: str = ""
 
     def caption(self, metric: str = "SWD×10³") -> str:
-        """'SWD×10³ · 64 samples · DPM-Solver++ 10 · vs 256 real' (metric '' leaves it out)."""
+        """'SWD×10³ · 64 samples · DPM-Solver++ 10 · vs 256 real' (metric '' leaves it out; a conditional model's
+        samples add what they asked for: '· classes as in the data')."""
         parts = [metric] if metric else []
         parts.append(f"{self.sample_count} samples")
         if self.sampler is not None:
             name = sampler_name(self.sampler)
             parts.append(f"{name} {self.steps}" if self.steps is not None else name)
+        if self.classes:
+            parts.append(self.classes)
         parts.append(f"vs {self.reference_count} real")
         return " · ".join(parts)
 
     def comparable(self, other: Protocol) -> bool:
-        """Same counts, sampler, steps and reference: the two scores measure the same thing."""
-        return (self.sample_count, self.sampler, self.steps, self.reference, self.reference_count) == (
-            other.sample_count, other.sampler, other.steps, other.reference, other.reference_count)
+        """Same counts, sampler, steps, classes and reference: the two scores measure the same thing."""
+        return (self.sample_count, self.sampler, self.steps, self.classes, self.reference, self.reference_count) == (
+            other.sample_count, other.sampler, other.steps, other.classes, other.reference, other.reference_count)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "caption": self.caption("")}
@@ -59,7 +65,8 @@ class Protocol:
         """From `to_dict` (the caption is ignored); ValueError on missing or wrongly typed fields."""
         try:
             protocol = cls(int(data["sample_count"]), data.get("sampler"), data.get("steps"),
-                           str(data["reference"]), int(data["reference_count"]), int(data.get("seed", 0)))
+                           str(data["reference"]), int(data["reference_count"]), int(data.get("seed", 0)),
+                           str(data.get("classes") or ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a measurement protocol: {exc}") from None
         return protocol

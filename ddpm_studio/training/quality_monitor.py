@@ -2,7 +2,8 @@
 
 What is measured: `metrics_count` samples (`metrics_sampler`, DPM-Solver++(2M) by default, at
 `metrics_sampler_steps` steps; deterministic) of the EMA weights from one fixed noise seed, so successive points
-differ only by the weights, scored by `ddpm_studio.evaluation` (multi-scale SWD, precision/recall in the
+differ only by the weights (a class-conditional model's samples ask for classes in the data's proportions,
+unguided: evaluation/class_mix.py), scored by `ddpm_studio.evaluation` (multi-scale SWD, precision/recall in the
 download-free embedding, the memorisation ratio test against the training images) against
 `metrics_reference_count` real images. The held-out rule (`held_out_spec`): for a built-in set the reference is
 the same set drawn with seed + HELD_OUT_SEED_OFFSET, so no image is one the model trained on; a folder or
@@ -50,6 +51,7 @@ from ddpm_studio.data.synthetic import BUILTIN_PREFIX, parse_builtin_spec
 from ddpm_studio.data.transforms import uint8_to_float
 from ddpm_studio.errors_text import one_line
 from ddpm_studio.evaluation import EvaluationConfig, Protocol, Score, floor_score, prepare_reference, score_samples
+from ddpm_studio.evaluation.class_mix import CLASSES_AS_DATA, class_counts, class_mix
 from ddpm_studio.evaluation.evaluate import PreparedReference
 from ddpm_studio.training.config import RunConfig, TrainingConfig
 from ddpm_studio.training.events import MetricsEvent
@@ -109,9 +111,11 @@ class QualityData:
         """What the reference is, for a protocol: the held-out spec or 'a subset of SOURCE'."""
         return self.held_out or f"a fixed subset of {self.source}"
 
-    def protocol(self, sample_count: int, sampler: str | None, steps: int | None, seed: int = 0) -> Protocol:
-        """The protocol of `sample_count` samples (of `sampler` at `steps`) scored against this reference."""
-        return Protocol(sample_count, sampler, steps, self.reference_label, self.reference_count, seed)
+    def protocol(self, sample_count: int, sampler: str | None, steps: int | None, seed: int = 0,
+                 classes: str = "") -> Protocol:
+        """The protocol of `sample_count` samples (of `sampler` at `steps`, asking for `classes`) scored against
+        this reference."""
+        return Protocol(sample_count, sampler, steps, self.reference_label, self.reference_count, seed, classes)
 
 
 def reference_split(n: int, sample_count: int, reference_count: int, k: int) -> tuple[int, int]:
@@ -335,7 +339,7 @@ class QualityMonitor:
         images = sample_preview(model, diffusion, count=tc.metrics_count,
                                 shape=(data.channels, data.image_size, data.image_size), seed=METRICS_NOISE_SEED,
                                 steps=tc.metrics_sampler_steps, device=device, method=tc.metrics_sampler,
-                                should_stop=should_stop)
+                                should_stop=should_stop, labels=self.sample_labels())
         if images is None:
             return None
         samples = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2))  # (N, C, H, W)
@@ -355,11 +359,20 @@ class QualityMonitor:
                             floor=self._floor, best_step=best, errors=errors, floor_errors=self._floor_errors,
                             protocol=score.protocol)
 
+    def sample_labels(self) -> tuple[int, ...]:
+        """The class each evaluated sample asks for: a conditional model's data proportions (class_mix), else ()."""
+        labels = getattr(self.dataset, "labels", None)
+        num_classes = self.config.model.num_classes
+        if not num_classes or labels is None or not bool((labels >= 0).any()):
+            return ()
+        return class_mix(self.config.training.metrics_count, class_counts(labels, num_classes))
+
     def protocol(self) -> Protocol:
         """The protocol of this run's curve (its reference must be prepared: after the first evaluation)."""
         tc = self.config.training
         assert self._data is not None
-        return self._data.protocol(tc.metrics_count, tc.metrics_sampler, tc.metrics_sampler_steps, METRICS_NOISE_SEED)
+        return self._data.protocol(tc.metrics_count, tc.metrics_sampler, tc.metrics_sampler_steps, METRICS_NOISE_SEED,
+                                   CLASSES_AS_DATA if self.sample_labels() else "")
 
     def record_cost(self, seconds: float, elapsed_s: float) -> None:
         """An evaluation (and its checkpoint, if it was the best) took `seconds`, ending at `elapsed_s`."""

@@ -101,7 +101,8 @@ def test_the_best_score_carries_its_protocol(runs, tmp_path):
     best = json.loads((runs / "done" / "best.json").read_text())
     assert (row.best_metric, row.best_value, row.best_step) == ("swd", best["value"], best["step"])
     assert row.best_text == f"SWD×10³ {best['value']:.1f} @ {best['step']}"
-    assert row.protocol == "8 samples · DPM-Solver++(2M) 2 · vs 8 real"  # the protocol stored with the scores
+    # the protocol stored with the scores: a conditional run's samples ask for its data's classes
+    assert row.protocol == "8 samples · DPM-Solver++(2M) 2 · classes as in the data · vs 8 real"
     assert run_row(open_run(runs / "stopped")).best_value is None  # never scored: no number, no protocol
     assert run_row(open_run(runs / "stopped")).protocol == ""
     path = _copy(runs, "done", tmp_path)
@@ -131,7 +132,7 @@ def test_curves_on_every_x_axis(runs):
     assert len(curves.x("wall", quality=True)) == 2 and np.all(np.diff(curves.x("wall", quality=True)) >= 0)
     assert curves.quality_step.tolist() == [2.0, 4.0] and len(curves.quality["swd"]) == 2
     assert curves.x("images", quality=True).tolist() == [8.0, 16.0] and "swd" in curves.floor
-    assert curves.protocol == "8 samples · DPM-Solver++(2M) 2 · vs 8 real"
+    assert curves.protocol == "8 samples · DPM-Solver++(2M) 2 · classes as in the data · vs 8 real"
     assert set(curves.smoothed) == set(curves.scalars) - {"lr"}  # the schedule is drawn as it is
     assert curves.smoothed["loss"].tolist() == pytest.approx(ema_smoothed(curves.scalars["loss"]).tolist())
     with pytest.raises(ValueError, match="x axis must be one of"):

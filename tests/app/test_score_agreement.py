@@ -81,3 +81,55 @@ def test_every_face_gives_the_same_score_under_one_protocol(tmp_path, capsys):
     for name, value, other_error in (("eval", model_eval.report.scalars()["swd"], model_eval.report.errors["swd"]),
                                      ("sweep", sweep_swd, error)):
         assert abs(value - monitor.metrics["swd"]) <= 3 * combined_error(error, other_error), name
+
+
+def test_a_conditional_model_is_scored_on_classes_as_in_the_data_by_monitor_eval_and_ema_sweep(tmp_path,
+                                                                                            monkeypatch):
+    """A class-conditional run: the live curve and eval both sample classes in the data's proportions (not the
+    null class), say so in their protocol, and agree within the error; the EMA sweep asks the same."""
+    from dataclasses import replace
+
+    from ddpm_studio.app.ema_sweep import run_ema_sweep
+    from ddpm_studio.app.evaluation import data_class_mix
+    from ddpm_studio.evaluation.class_mix import CLASSES_AS_DATA
+
+    model = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, linear_attention=False,
+                       mid_attention=False, attention_heads=1, attention_head_dim=8, norm_groups=4, num_classes=3)
+    training = TrainingConfig(batch_size=8, lr=2e-3, warmup_steps=2, max_steps=12, checkpoint_every_steps=100,
+                              num_threads=1, seed=1, metrics_every_steps=12, metrics_count=COUNT,
+                              metrics_sampler=SAMPLER, metrics_sampler_steps=STEPS,
+                              metrics_reference_count=REFERENCE, posthoc_ema=True)
+    data = DataConfig(source=SOURCE, image_size=8, channels=3, hflip=False, labels="auto",
+                      classes=("circle", "square", "triangle"))
+    config = RunConfig(model=model, diffusion=DiffusionConfig(schedule="linear", timesteps=50), data=data,
+                       training=training)
+    run = create_run(config, root=tmp_path / "runs")
+    events = []
+    Trainer(config, load_dataset(config.data), run, device="cpu").run(events.append)
+    monitor = next(e for e in events if isinstance(e, MetricsEvent))
+    assert monitor.protocol.classes == CLASSES_AS_DATA
+    assert monitor.protocol.caption("") == (
+        f"{COUNT} samples · DDIM {STEPS} · classes as in the data · vs {REFERENCE} real")
+
+    asked = data_class_mix(config, COUNT)
+    labels = load_dataset(config.data).labels
+    assert len(asked) == COUNT and {c: asked.count(c) for c in range(3)} == {
+        c: round(COUNT * int((labels == c).sum()) / labels.numel()) for c in range(3)}
+    assert data_class_mix(replace(config, model=replace(model, num_classes=0),
+                                  data=replace(data, classes=())), COUNT) == ()  # unconditional: no classes
+
+    settings = EvaluationSettings(count=COUNT, steps=STEPS, method=SAMPLER, reference_count=REFERENCE, seed=0)
+    model_eval = evaluate_model(run.path, settings=settings, device="cpu")
+    assert model_eval.protocol.comparable(monitor.protocol)
+    error = combined_error(monitor.errors["swd"], model_eval.report.errors["swd"])
+    assert abs(model_eval.report.scalars()["swd"] - monitor.metrics["swd"]) <= 3 * error
+
+    from ddpm_studio.app import ema_sweep
+
+    asked_by_sweep = []
+    real = ema_sweep.final_images
+    monkeypatch.setattr(ema_sweep, "final_images", lambda model, diffusion, shape, sampling, **k: (
+        asked_by_sweep.append(sampling.labels), real(model, diffusion, shape, sampling, **k))[1])
+    sweep = run_ema_sweep(run.path, [0.1], settings, device="cpu")
+    assert len(sweep.points) == 1 and sweep.points[0].metrics["swd"] > 0
+    assert asked_by_sweep == [asked]

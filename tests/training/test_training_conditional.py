@@ -93,3 +93,23 @@ def test_the_previews_of_a_conditional_run_cycle_through_its_classes(tiny_config
                   device=torch.device("cpu"), method=tc.preview_sampler)
     assert np.array_equal(shown, sample_preview(trainer.ema.module, trainer.diffusion, labels=(0, 1, 2), **kwargs))
     assert not np.array_equal(shown, sample_preview(trainer.ema.module, trainer.diffusion, **kwargs))
+
+
+def test_the_live_monitor_scores_classes_as_in_the_data(tiny_config, labelled, tmp_path, monkeypatch):
+    """A conditional run's quality curve samples the classes its data has (not the null class) and says so."""
+    from ddpm_studio.training import quality_monitor
+    from ddpm_studio.training.events import MetricsEvent
+    from ddpm_studio.training.quality_monitor import read_metrics
+
+    asked = []
+    real = quality_monitor.sample_preview
+    monkeypatch.setattr(quality_monitor, "sample_preview",
+                        lambda *a, **k: (asked.append(k["labels"]), real(*a, **k))[1])
+    config = _conditional(tiny_config(max_steps=2, metrics_every_steps=2, metrics_count=9, metrics_sampler_steps=2,
+                                      metrics_reference_count=8))
+    _, run, events = _train(config, labelled, tmp_path, "scored")
+    counts = torch.bincount(labelled.labels, minlength=3).tolist()
+    assert asked and len(asked[0]) == 9 and sorted(set(asked[0])) == [c for c in range(3) if counts[c]]
+    point = next(e for e in events if isinstance(e, MetricsEvent))
+    assert point.protocol.classes == "classes as in the data" and "classes as in the data" in point.protocol.caption()
+    assert read_metrics(run.path).protocol.classes == "classes as in the data"
