@@ -283,7 +283,8 @@ def evaluate_model(model: str | Path, data: str | None = None, settings: Evaluat
         label = model_name(resolve_model(model, runs_dir))
         if weak is not None:
             label += f", autoguided by {model_name(weak)} at w = {guidance:g}"
-        classes = CLASSES_AS_DATA if asked else ""
+        classes = "" if not asked else (  # classifier-free guidance of the asked classes, when w != 1
+            CLASSES_AS_DATA if guidance == 1.0 or weak is not None else f"{CLASSES_AS_DATA}, w = {guidance:g}")
     return evaluate_images(samples, source, settings, label=label, on_progress=on_progress,
                            sampling_seconds=time.perf_counter() - started, sampler=sampler, steps=steps,
                            classes=classes)

@@ -165,7 +165,8 @@ def add_eval(sub: Any) -> None:
                    help="a class-conditional model: --count samples of each class, scored against that class's "
                         "real images, and the class faithfulness (nearest training images carry the class)")
     s.add_argument("--guidance", default="1", metavar="W[,W...]",
-                   help="guidance scale: classifier-free with --per-class (several: one evaluation each), or "
+                   help="guidance scale: classifier-free on a class-conditional model's samples (they ask for "
+                        "classes as in its data; several scales need --per-class, one evaluation each), or "
                         "autoguidance with --guide (default 1: none)")
     s.add_argument("--guide", default=None, metavar="CHECKPOINT",
                    help="autoguidance: a weaker model of the same shape and data (checkpoint file or run)")

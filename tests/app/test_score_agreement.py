@@ -121,6 +121,9 @@ def test_a_conditional_model_is_scored_on_classes_as_in_the_data_by_monitor_eval
     settings = EvaluationSettings(count=COUNT, steps=STEPS, method=SAMPLER, reference_count=REFERENCE, seed=0)
     model_eval = evaluate_model(run.path, settings=settings, device="cpu")
     assert model_eval.protocol.comparable(monitor.protocol)
+    guided = evaluate_model(run.path, settings=settings, device="cpu", guidance=2.0)
+    assert guided.protocol.classes == "classes as in the data, w = 2"  # CFG at w = 2 of the asked classes
+    assert not guided.protocol.comparable(monitor.protocol)
     error = combined_error(monitor.errors["swd"], model_eval.report.errors["swd"])
     assert abs(model_eval.report.scalars()["swd"] - monitor.metrics["swd"]) <= 3 * error
 
