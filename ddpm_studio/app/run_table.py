@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ddpm_studio.engine import UNET_PRESETS
-from ddpm_studio.engine.unet_config import UNetConfig
+from ddpm_studio.engine.unet_config import UNetConfig, preset_of
 from ddpm_studio.evaluation.protocol import Protocol
 from ddpm_studio.training.config import RunConfig
 from ddpm_studio.training.quality_monitor import BEST_METRIC, METRICS_FILE, read_best, read_metrics
@@ -100,12 +99,7 @@ class RunRow:
 def preset_name(model: UNetConfig) -> str:
     """The UNET_PRESETS name `model` was built from (its width, channels, block and variance may differ), or
     CUSTOM_PRESET."""
-    for name, preset in UNET_PRESETS.items():
-        if replace(preset, base_channels=model.base_channels, in_channels=model.in_channels,
-                   learned_variance=model.learned_variance, block=model.block,
-                   num_classes=model.num_classes, augment_dim=model.augment_dim) == model:
-            return name
-    return CUSTOM_PRESET
+    return preset_of(model) or CUSTOM_PRESET
 
 
 def planned_total(config: RunConfig) -> int | None:

@@ -125,3 +125,14 @@ UNET_PRESETS: dict[str, UNetConfig] = {
     # One block per level gives 33,236,355 parameters, closest to the write-up's 32,009,619 (two: 51,259,395).
     "ddpm128": UNetConfig(base_channels=128, channel_mults=(1, 2, 4), num_res_blocks=1, norm_groups=32),
 }
+
+# The fields a model may change and still be "built from" a preset (the form and the runs table name it so).
+PRESET_FREE_FIELDS: tuple[str, ...] = ("base_channels", "in_channels", "learned_variance", "block", "num_classes",
+                                       "augment_dim")
+
+
+def preset_of(model: UNetConfig, free: tuple[str, ...] = PRESET_FREE_FIELDS) -> str | None:
+    """The UNET_PRESETS name `model` was built from, the `free` fields aside; None for none."""
+    own = {name: getattr(model, name) for name in free}
+    return next((name for name, preset in UNET_PRESETS.items() if replace(preset, **own) == model), None)
+

@@ -31,7 +31,7 @@ from ddpm_studio.data.config import CHANNELS, DataConfig
 from ddpm_studio.engine import SCHEDULE_NAMES, UNET_PRESETS, DiffusionConfig, UNetConfig
 from ddpm_studio.engine.config import OBJECTIVES
 from ddpm_studio.engine.losses import LOSS_NAMES
-from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET
+from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET, PRESET_FREE_FIELDS, preset_of
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
@@ -332,10 +332,8 @@ class TrainingForm(QWidget):
         self.blockSignals(True)
         try:
             m = config.model
-            preset = next((n for n, p in UNET_PRESETS.items()
-                           if replace(p, base_channels=m.base_channels, in_channels=m.in_channels,
-                                      learned_variance=m.learned_variance, block=m.block,
-                                      augment_dim=m.augment_dim) == m), None)
+            # a conditional model reopens as custom, so the form keeps its classes
+            preset = preset_of(m, tuple(f for f in PRESET_FREE_FIELDS if f != "num_classes"))
             if preset is None:
                 self._custom_model = m
                 if self.preset.findData(CUSTOM) < 0:
