@@ -91,21 +91,19 @@ def run_ema_sweep(checkpoint: str | Path, lengths: Sequence[float], settings: Ev
     if not lengths:
         raise ValueError("give at least one EMA length")
     name = resolve_checkpoint(Path(checkpoint))
-    step = read_checkpoint_config(name)[1]
+    config, step = read_checkpoint_config(name)
     for sigma_rel in lengths:  # a bad length fails before minutes of sampling (the coefficients only, no weights)
         solve_for_run(posthoc_folder(name), sigma_rel, step)
     device = resolve_device(device)
     points = []
     source = ""
-    asked: tuple[int, ...] | None = None
+    asked = data_class_mix(config, settings.count)  # a conditional model's classes as its data has them
     floor: dict[str, float] = {}
     for sigma_rel in lengths:
         started = time.perf_counter()
         loaded = load_for_sampling(checkpoint, device, ema_length=sigma_rel)
         source = loaded.data_source or ""
         reference_data(source, loaded.shape[1], loaded.shape[0], settings)  # a bad data set is said before sampling
-        if asked is None:  # a conditional model's samples ask for classes as its data has them, at every length
-            asked = data_class_mix(loaded.config, settings.count) if loaded.config is not None else ()
         sampling = SamplingConfig(method=settings.method, steps=settings.steps, clip_x0=settings.clip_x0,
                                   seed=settings.seed, count=settings.count, labels=asked)
         with torch.inference_mode():

@@ -289,6 +289,7 @@ class QualityMonitor:
         self.evaluation = EvaluationConfig(sample_count=tc.metrics_count, reference_count=tc.metrics_reference_count,
                                            seed=0)
         self.enabled = enabled and self.cadence.enabled and isinstance(dataset, ImageDataset)
+        self.sample_labels = self._sample_labels()  # the class each evaluated sample asks for (fixed per run)
         self._data: QualityData | None = None
         self._floor: dict[str, float] | None = None
         self._floor_errors: dict[str, float] | None = None
@@ -339,7 +340,7 @@ class QualityMonitor:
         images = sample_preview(model, diffusion, count=tc.metrics_count,
                                 shape=(data.channels, data.image_size, data.image_size), seed=METRICS_NOISE_SEED,
                                 steps=tc.metrics_sampler_steps, device=device, method=tc.metrics_sampler,
-                                should_stop=should_stop, labels=self.sample_labels())
+                                should_stop=should_stop, labels=self.sample_labels)
         if images is None:
             return None
         samples = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2))  # (N, C, H, W)
@@ -359,7 +360,7 @@ class QualityMonitor:
                             floor=self._floor, best_step=best, errors=errors, floor_errors=self._floor_errors,
                             protocol=score.protocol)
 
-    def sample_labels(self) -> tuple[int, ...]:
+    def _sample_labels(self) -> tuple[int, ...]:
         """The class each evaluated sample asks for: a conditional model's data proportions (class_mix), else ()."""
         labels = getattr(self.dataset, "labels", None)
         num_classes = self.config.model.num_classes
@@ -372,7 +373,7 @@ class QualityMonitor:
         tc = self.config.training
         assert self._data is not None
         return self._data.protocol(tc.metrics_count, tc.metrics_sampler, tc.metrics_sampler_steps, METRICS_NOISE_SEED,
-                                   CLASSES_AS_DATA if self.sample_labels() else "")
+                                   CLASSES_AS_DATA if self.sample_labels else "")
 
     def record_cost(self, seconds: float, elapsed_s: float) -> None:
         """An evaluation (and its checkpoint, if it was the best) took `seconds`, ending at `elapsed_s`."""
