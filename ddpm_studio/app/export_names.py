@@ -43,6 +43,21 @@ def steering_name(class_name: str | None = None, guidance: float | None = None, 
     return "-".join(parts)
 
 
+def steering_caption(class_name: str | None, guidance: float, *, conditional: bool, autoguided: bool = False) -> str:
+    """What scored Sampler images asked for, as the scores' protocol says it (`Protocol.classes`): 'class
+    triangle, w = 2', 'every class alike, w = 3', 'no class (the null class)' for a conditional model sampled
+    without one, 'autoguided, w = 2'; '' for an unconditional model sampled plainly."""
+    if class_name is None:
+        parts = ["no class (the null class)"] if conditional else []
+    else:
+        parts = ["every class alike" if class_name == ALL_CLASSES else f"class {class_name}"]
+    if autoguided:
+        parts.append("autoguided")
+    if autoguided or (class_name is not None and guidance != 1.0):
+        parts.append(f"w = {guidance:g}")
+    return ", ".join(parts)
+
+
 def export_name(what: str, suffix: str, *, checkpoint: str | Path | None = None, method: str | None = None,
                 steps: int | None = None, steering: str = "") -> str:
     """`<model>[-<method>][-<steps>steps][-<steering>]-<what><suffix>` (`steering_name`: the class and w), safe

@@ -17,7 +17,7 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from ddpm_studio.app import exports as export
-from ddpm_studio.app.export_names import export_name, steering_name
+from ddpm_studio.app.export_names import export_name, steering_caption, steering_name
 from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
 from ddpm_studio.app.sampling import ALL_CLASSES
 from ddpm_studio.data.config import DataConfig
@@ -143,6 +143,8 @@ def test_all_classes_lays_out_one_named_row_per_class_and_exports_say_class_and_
     assert np.array_equal(xt_pane.image(), export.tile(images, ncols=2))  # a row of 2 per class
     assert "all classes · w = 2" in title.text()
     assert "all classes · w = 2" in view.recording.captions[0]
+    assert view.quality.asked == "every class alike, w = 2"  # Evaluate's protocol says what the samples asked for
+    assert "(every class alike, w = 2)" in view.quality.status.text()
 
     view.controls.scale.setCurrentIndex(view.controls.scale.findData(1))
     png = tmp_path / view.export_name("grid", ".png")
@@ -223,6 +225,16 @@ def test_guide_models_on_offer_and_a_mismatched_guide_is_one_line(qtbot, view, t
     assert view.export_name("grid", ".png") == "cond-ddim-3steps-circle-autoguided-w2-grid.png"
     sample(qtbot, view)
     assert "autoguided by cond/step_00000001 · w = 2" in view.recording.captions[0]
+
+
+def test_the_evaluate_protocol_says_what_the_samples_asked_for():
+    assert steering_caption("triangle", 2.0, conditional=True) == "class triangle, w = 2"
+    assert steering_caption("triangle", 1.0, conditional=True) == "class triangle"
+    assert steering_caption(ALL_CLASSES, 3.0, conditional=True) == "every class alike, w = 3"
+    assert steering_caption(None, 2.0, conditional=True) == "no class (the null class)"  # w is not used then
+    assert steering_caption(None, 1.0, conditional=False) == ""  # an unconditional model: nothing to say
+    assert steering_caption(None, 2.0, conditional=False, autoguided=True) == "autoguided, w = 2"
+    assert steering_caption("circle", 2.0, conditional=True, autoguided=True) == "class circle, autoguided, w = 2"
 
 
 def test_file_names_carry_class_and_w():

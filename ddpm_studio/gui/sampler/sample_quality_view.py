@@ -126,6 +126,7 @@ class SampleQualityPanel(QWidget):
         self.checkpoint: str | Path | None = None
         self.sampler: str | None = None  # the samples' sampler and steps, for the protocol (None: not told)
         self.sampler_steps: int | None = None
+        self.asked = ""  # what the samples asked for (a class, w), for the protocol
         self.evaluation: ModelEvaluation | None = None
         self.error: str | None = None
         self._clicked: int | None = None
@@ -185,13 +186,14 @@ class SampleQualityPanel(QWidget):
         self._finder.failed.connect(self._on_failed)
 
     def set_samples(self, images: np.ndarray, source: str | None = None, checkpoint: str | Path | None = None, *,
-                    sampler: str | None = None, steps: int | None = None) -> None:
+                    sampler: str | None = None, steps: int | None = None, asked: str = "") -> None:
         """The final images of a sampling run, (N, H, W, C) uint8, and the data set to measure them against
         (`source`, or the training data of `checkpoint`, read on the worker thread); `sampler` and `steps`, when
-        the caller gives them, enter the scores' protocol."""
+        the caller gives them, and what the images asked for (`asked`, export_names.steering_caption: 'class
+        triangle, w = 2') enter the scores' protocol."""
         self.samples, self.evaluation = np.ascontiguousarray(images), None
         self.source, self.checkpoint = source, checkpoint
-        self.sampler, self.sampler_steps = sampler, steps
+        self.sampler, self.sampler_steps, self.asked = sampler, steps, asked
         self.table.clear()
         self.thumbs.clear()
         for i, image in enumerate(self.samples):
@@ -203,7 +205,8 @@ class SampleQualityPanel(QWidget):
         self.evaluate_button.setEnabled(len(self.samples) > 3)
         against = source or "the model's training data"
         few = len(self.samples) < MIN_TRUSTED_SAMPLES
-        self.status.setText(f"{len(self.samples)} samples vs {against}: Evaluate, or click one"
+        self.status.setText(f"{len(self.samples)} samples{f' ({asked})' if asked else ''} vs {against}: Evaluate, "
+                            "or click one"
                             + ("" if len(self.samples) > 3 else " (Evaluate needs more than 3 samples)")
                             + (f"<br><span style='color:#7a5b00'>Fewer than {MIN_TRUSTED_SAMPLES} samples: rough "
                                "scores, comparable only at the same count.</span>" if few and len(self.samples) > 3
@@ -221,12 +224,12 @@ class SampleQualityPanel(QWidget):
         if self.samples is None:
             return
         samples, source = self.samples, self._source
-        sampler, steps = self.sampler, self.sampler_steps
+        sampler, steps, asked = self.sampler, self.sampler_steps, self.asked
         self.error = None
         self.evaluate_button.setEnabled(False)
         self.status.setText("evaluating …")
         self._evaluator.start(lambda should_stop, report: evaluate_images(samples, source(), on_progress=report,
-                                                                          sampler=sampler, steps=steps))
+                                                                          sampler=sampler, steps=steps, classes=asked))
 
     @Slot(int)
     def show_neighbours_of(self, index: int) -> None:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout
 
 from ddpm_studio.app import exports as export
 from ddpm_studio.app.catalogue import default_choice, model_choices, model_info, model_shape
-from ddpm_studio.app.export_names import export_name, steering_name
+from ddpm_studio.app.export_names import export_name, steering_caption, steering_name
 from ddpm_studio.app.guides import guide_choices, guide_problem, model_classes
 from ddpm_studio.app.posthoc import posthoc_range
 from ddpm_studio.app.recording import SamplerRecording, describe_lane
@@ -73,6 +73,7 @@ class SamplerView(QWidget):
         self.recording = SamplerRecording()
         self._last_render = 0.0
         self._lanes_asked: tuple[LaneSpec, ...] = ()
+        self._conditional = False  # whether the asked lanes' model is class-conditional
         self._sampling_started = 0.0
         self._frames_received = 0
         self.finished_reason: str | None = None
@@ -255,6 +256,7 @@ class SamplerView(QWidget):
         self.finished_reason, self.error = None, None
         self.player.clear()
         self._lanes_asked = lanes
+        self._conditional = bool(self.controls.steering.classes())  # the model the lanes asked, for Evaluate
         request = SamplerRequest(lanes, with_eps=self.controls.show_eps.isChecked(), device=self._state.device)
         self._runner.start(request)
         self.controls.set_status("loading the model …")
@@ -307,8 +309,10 @@ class SamplerView(QWidget):
         last = self.lane_frame(0, n - 1) if reason == "completed" and n else None
         if last is not None:  # the final images of the first lane, for Evaluate and the nearest neighbours
             lane = self._lanes_asked[0]  # the protocol of Evaluate's scores names the sampler and its steps
+            asked = steering_caption(lane.class_name, lane.sampling.guidance, conditional=self._conditional,
+                                     autoguided=lane.guide is not None)
             self.quality.set_samples(last.xt, checkpoint=lane.checkpoint, sampler=lane.sampling.method,
-                                     steps=lane.sampling.steps)
+                                     steps=lane.sampling.steps, asked=asked)
         took = format_duration(time.monotonic() - self._sampling_started) if self._sampling_started else ""
         self.controls.set_status(f"done: {n} frames in {took}" if reason == "completed"
                                  else f"cancelled after {n} frames")
