@@ -13,6 +13,10 @@ scores each through the shared `evaluation.score_samples`:
 
     nice -n 10 python bench/score_error.py --threads 1 --seeds 6
     python bench/score_error.py --model RUN --data builtin:shapes --count 64 --reference-count 256 --json out.json
+    python bench/score_error.py --model RUN --count 1024 --reference-count 1536 --method ddim --steps 25 --repeats 1
+
+A class-conditional model samples classes in its data's proportions, as every face scores it (`--classes null`:
+its null class, the protocol before issue 24's session 5).
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ import numpy as np
 import torch
 
 from ddpm_studio.app.catalogue import DEMO, resolve_model
-from ddpm_studio.app.evaluation import EvaluationSettings, _sample, reference_data
+from ddpm_studio.app.evaluation import EvaluationSettings, _sample, data_class_mix, reference_data
 from ddpm_studio.app.sweep import model_data_source
 from ddpm_studio.evaluation import evaluate, score_samples
+from ddpm_studio.evaluation.class_mix import CLASSES_AS_DATA
 from ddpm_studio.evaluation.uncertainty import BOOTSTRAPS
-from ddpm_studio.training.checkpoint import resolve_checkpoint
+from ddpm_studio.training.checkpoint import load_checkpoint, resolve_checkpoint
 
 METRICS = ("swd", "precision", "recall")
 
@@ -47,11 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3, help="timings per variant (the median is kept)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--classes", choices=("data", "null"), default="data",
+                        help="a class-conditional model's samples: classes in the data's proportions (as every face "
+                             "scores it), or its null class")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     checkpoint = resolve_checkpoint(resolve_model(args.model))
     source = args.data or model_data_source(checkpoint)
+    config = load_checkpoint(checkpoint, with_state=False).config
+    asked = data_class_mix(config, args.count) if args.classes == "data" else ()
     results = []
     for seed in range(args.seeds):
         settings = EvaluationSettings(count=args.count, steps=args.steps, method=args.method,
@@ -59,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         data = reference_data(source, *_shape(checkpoint), settings)
         started = time.perf_counter()
         samples = _sample(checkpoint, EvaluationSettings(**{**settings.__dict__, "seed": seed}), torch.device("cpu"),
-                          None, lambda: False)
+                          None, lambda: False, image_labels=asked)
         sampling_s = time.perf_counter() - started
-        protocol = data.protocol(args.count, args.method, args.steps, seed)
+        protocol = data.protocol(args.count, args.method, args.steps, seed, CLASSES_AS_DATA if asked else "")
         config = settings.evaluation()
         plain_s, boot_s = [], []
         for _ in range(args.repeats):
@@ -103,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shape(checkpoint: Path) -> tuple[int, int]:
-    from ddpm_studio.training.checkpoint import load_checkpoint
-
     config = load_checkpoint(checkpoint, with_state=False).config
     return config.data.image_size, config.data.channels
 
