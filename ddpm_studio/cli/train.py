@@ -37,6 +37,7 @@ from ddpm_studio.training.config import (
     LR_SCHEDULES,
     MAX_IMAGES,
     MIXED_PRECISION_MODES,
+    SMALL_SET_EMA_SIGMA_REL,
     RunConfig,
     TrainingConfig,
 )
@@ -294,8 +295,9 @@ def add_train(sub: Any) -> None:
     p.add_argument("--augment", choices=AUGMENT_MODES, default=t.augment,
                    help=f"non-leaky augmentation (EDM): flips, 90-degree turns, shifts, zoom, brightness, contrast, "
                         f"saturation, each with probability --augment-p, given to the network as a condition that "
-                        f"sampling sets to 'none', so samples do not show them; auto = on below {AUTO_AUGMENT_BELOW} "
-                        f"images")
+                        f"sampling sets to 'none', so samples do not show them; auto = the small-set recipe below "
+                        f"{AUTO_AUGMENT_BELOW} images: on, with a longer EMA (sigma_rel {SMALL_SET_EMA_SIGMA_REL:g} "
+                        f"unless --ema-decay sets another)")
     p.add_argument("--augment-p", type=float, default=t.augment_p,
                    help="probability of each augmentation per image (EDM: 0.12-0.15 on small sets)")
     p.add_argument("--validation-images", type=bounded_int(0, MAX_IMAGES), default=t.validation_images,

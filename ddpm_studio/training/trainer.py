@@ -402,10 +402,13 @@ class Trainer:
         return config
 
     def _decide_augmentation(self, config: RunConfig, images: int, run: Run) -> RunConfig:
-        """augment = "auto" decided for this data set, once, and recorded in config.json (training/config.py)."""
+        """augment = "auto" decided for this data set, once, and recorded in config.json with the EMA it brings
+        (training/config.py: the small-set recipe)."""
         decided = with_augmentation(config, images)
         if decided is not config:
-            log.info("augmentation %s (%s, %d images)", decided.training.augment, config.training.augment, images)
+            tc = decided.training
+            ema = f", EMA sigma_rel {tc.ema_sigma_rel:g}" if tc.ema_sigma_rel != config.training.ema_sigma_rel else ""
+            log.info("augmentation %s%s (%s, %d images)", tc.augment, ema, config.training.augment, images)
             if self.dist.is_main:
                 run.save_config(decided)
         return decided

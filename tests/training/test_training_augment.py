@@ -9,7 +9,14 @@ import torch
 
 from ddpm_studio.data.augment import AUGMENT_DIM
 from ddpm_studio.training.checkpoint import load_model
-from ddpm_studio.training.config import AUTO_AUGMENT_BELOW, RunConfig, TrainingConfig, with_augmentation
+from ddpm_studio.training.config import (
+    AUTO_AUGMENT_BELOW,
+    SMALL_SET_EMA_SIGMA_REL,
+    RunConfig,
+    TrainingConfig,
+    with_augmentation,
+)
+from ddpm_studio.training.ema import power_ema_gamma
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
@@ -46,8 +53,25 @@ def test_auto_is_decided_once_for_the_data_size_and_recorded(tiny_config, tiny_d
     assert open_run(trainer.run_dir.path).config == trainer.config  # config.json says what the run does
     large = with_augmentation(config, AUTO_AUGMENT_BELOW)
     assert large.training.augment == "off" and large.model.augment_dim == 0
+    assert large.training.ema_sigma_rel == 0.0  # a large set keeps the default EMA
     decided = with_augmentation(config, 10)
     assert with_augmentation(decided, 10_000) is decided  # a decided run (a resume) is never re-decided
+
+
+def test_auto_is_the_default_and_brings_the_small_set_ema_unless_the_run_chose_its_ema(tiny_config, tiny_dataset,
+                                                                                       tmp_path):
+    assert TrainingConfig().augment == "auto"  # the small-set recipe, measured (bench/README.md)
+    small = with_augmentation(tiny_config(augment="auto"), 200)
+    assert small.training.augment == "on" and small.training.ema_sigma_rel == SMALL_SET_EMA_SIGMA_REL
+    chosen = with_augmentation(tiny_config(augment="auto", ema_decay=0.999), 200)
+    assert chosen.training.augment == "on" and chosen.training.ema_sigma_rel == 0.0  # the run's own EMA
+    own = with_augmentation(tiny_config(augment="auto", ema_sigma_rel=0.05), 200)
+    assert own.training.ema_sigma_rel == 0.05
+    on = with_augmentation(tiny_config(augment="on"), 200)  # asked for augmentation alone: the EMA is untouched
+    assert on.training.augment == "on" and on.training.ema_sigma_rel == 0.0
+    trainer = _trainer(tiny_config(augment="auto", max_steps=1), tiny_dataset, tmp_path, "small")
+    assert trainer.learner.ema.gamma == power_ema_gamma(SMALL_SET_EMA_SIGMA_REL)  # the EMA that trains is recorded
+    assert open_run(trainer.run_dir.path).config.training.ema_sigma_rel == SMALL_SET_EMA_SIGMA_REL
 
 
 def test_old_runs_and_the_off_mode_train_without_it(tiny_config, tiny_dataset, tmp_path):

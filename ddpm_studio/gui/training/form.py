@@ -37,6 +37,7 @@ from ddpm_studio.training.config import (
     AUTO_AUGMENT_BELOW,
     LR_SCHEDULES,
     MIXED_PRECISION_MODES,
+    SMALL_SET_EMA_SIGMA_REL,
     RunConfig,
     TrainingConfig,
 )
@@ -87,7 +88,8 @@ class TrainingForm(QWidget):
         self.channels = _combo(sorted(CHANNELS, reverse=True), d.channels)
         self.hflip = QCheckBox("random horizontal flip")
         self.hflip.setChecked(d.hflip)
-        self.augment = _combo(AUGMENT_MODES, tr.augment, {"auto": f"auto (on below {AUTO_AUGMENT_BELOW:,} images)"})
+        self.augment = _combo(AUGMENT_MODES, tr.augment,
+                              {"auto": f"auto (small sets: on below {AUTO_AUGMENT_BELOW:,} images)"})
         self.preset = _combo(tuple(UNET_PRESETS), DEFAULT_PRESET)
         self.width = QSpinBox()
         self.width.setRange(8, 512)
@@ -229,7 +231,9 @@ class TrainingForm(QWidget):
         self.augment.setToolTip(f"Non-leaky augmentation (Karras et al. 2022): flips, 90° turns, shifts, zoom, "
                                 f"brightness, contrast and saturation, each with probability "
                                 f"{TrainingConfig().augment_p:g}, told to the network, which samples un-augmented "
-                                f"images. Helps small sets; the Dataset tab shows what it does.")
+                                f"images. Helps small sets; the Dataset tab shows what it does. 'auto' is the "
+                                f"small-set recipe: below {AUTO_AUGMENT_BELOW:,} images, on, with a longer EMA "
+                                f"(σ_rel {SMALL_SET_EMA_SIGMA_REL:g}) unless the EMA decay is changed.")
         self.source.setToolTip("The dataset chosen in the Dataset tab; you can also type a folder or builtin:glyphs.")
 
     # -- reading -----------------------------------------------------------------------------------
