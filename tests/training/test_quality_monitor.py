@@ -56,9 +56,7 @@ def test_resume_drops_later_points_and_continues(tmp_path, tiny_config, tiny_dat
     Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
     with open(run.path / METRICS_FILE, "a") as f:  # a point past the checkpoint (a crash lost its steps)
         f.write(json.dumps({"kind": "ema", "step": 5, "time": 1.0, "metrics": {"swd": 1.0}}) + "\n")
-    run = open_run(run.path)
-    run.save_config(config.__class__.from_dict({**config.to_dict(), "training": {**config.training.to_dict(),
-                                                                                 "max_steps": 6}}))
+    run = _extend(run.path, max_steps=6)
     trainer = Trainer.resume(run, tiny_dataset, device="cpu")
     events = []
     trainer.run(events.append)
@@ -98,9 +96,11 @@ def test_scores_the_configured_sampler_and_old_runs_keep_ddim(tmp_path, tiny_con
     assert methods == ["euler"]
 
 
-def _extend(run_path, config, **training):
-    """Reopen a finished run with a longer length (the form's "train for" on Resume)."""
+def _extend(run_path, **training):
+    """Reopen a finished run with a longer length (the form's "train for" on Resume), from its config.json (what
+    the run decided at its start, e.g. the augmentation of "auto")."""
     run = open_run(run_path)
+    config = run.config
     run.save_config(config.__class__.from_dict({**config.to_dict(), "training": {**config.training.to_dict(),
                                                                                  **training}}))
     return run
@@ -113,7 +113,7 @@ def test_an_extended_finished_run_scores_its_last_checkpoint(tmp_path, tiny_conf
     run = create_run(config, root=tmp_path)
     Trainer(config, tiny_dataset, run, device="cpu").run(lambda e: None)
     assert [p.step for p in read_metrics(run.path).points] == [2, 4]
-    run = _extend(run.path, config, max_steps=5)
+    run = _extend(run.path, max_steps=5)
     events = []
     Trainer.resume(run, tiny_dataset, device="cpu").run(events.append)
     assert [e.step for e in events if isinstance(e, MetricsEvent)] == [5]
@@ -130,7 +130,7 @@ def test_a_resume_keeps_the_time_share_cadence_of_the_stored_curve(tmp_path, tin
         if r.get("step") == 4:
             r["time"], r["seconds"] = 100.0, 5.0
     (run.path / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
-    run = _extend(run.path, config, max_steps=40, metrics_every_steps=0, metrics_time_share=0.5)
+    run = _extend(run.path, max_steps=40, metrics_every_steps=0, metrics_time_share=0.5)
     trainer = Trainer.resume(run, tiny_dataset, device="cpu")
     quality, elapsed = trainer.quality, trainer.elapsed_s
     assert elapsed < 105.0  # the checkpoint's training time (the stored 100 s above is a stand-in)

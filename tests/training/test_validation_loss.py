@@ -14,7 +14,7 @@ import torch
 from ddpm_studio.data.config import DataConfig
 from ddpm_studio.data.dataset import load_dataset
 from ddpm_studio.training.checkpoint import load_model
-from ddpm_studio.training.config import TrainingConfig
+from ddpm_studio.training.config import TrainingConfig, with_augmentation
 from ddpm_studio.training.events import FinishedEvent, ValidationEvent
 from ddpm_studio.training.fixed_noise_loss import fixed_timesteps
 from ddpm_studio.training.runs import create_run, open_run
@@ -115,7 +115,7 @@ def test_a_set_too_small_to_hold_anything_out_trains_on_all_of_it_and_says_so(ti
     assert trainer.split is None and trainer.train_set is tiny_dataset
     assert trainer.validation_note == too_few_message(16)
     assert trainer.validation_note.startswith("16 images are too few to hold out a validation split")
-    assert open_run(run.path).config == config  # nothing recorded: the run trains on every image
+    assert open_run(run.path).config == with_augmentation(config, 16)  # no split recorded: it trains on every image
     events = []
     trainer.run(events.append)
     assert not any(isinstance(e, ValidationEvent) for e in events)
