@@ -27,8 +27,9 @@ AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation
 # preset's, which a CPU budget keeps far from over-fitting large sets; below ~1,000 images a 10-minute CPU run
 # (~5,000 steps x 16 images) revisits each image 80+ times, where memorisation starts to show. The recipe is
 # measured on 200 glyphs at 16 px, 10 CPU-minutes (bench/README.md, "The small-set defaults"): against
-# augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4 (-12 on both
-# seeds scored at 1,024 samples), precision -0.09..-0.12, and no sample copied (3-7 % without it).
+# augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4 (-10.5 and -13.5
+# on the two seeds scored at 1,024 samples), precision -0.08..-0.12, and no sample copied (3-7 % without it).
+# Not measured at 2 minutes, where a long EMA may average in early weights (bench/README.md says so).
 AUTO_AUGMENT_BELOW = 1000
 SMALL_SET_EMA_SIGMA_REL = 0.15  # EDM2's σ_rel for a small set trained for hundreds of epochs (the same bench)
 CONFIG_FORMAT = "ddpm-studio.run/1"
