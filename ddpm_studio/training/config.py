@@ -29,7 +29,8 @@ AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation
 # measured on 200 glyphs at 16 px, 10 CPU-minutes (bench/README.md, "The small-set defaults"): against
 # augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4 (-10.5 and -13.5
 # on the two seeds scored at 1,024 samples), precision -0.08..-0.12, and no sample copied (3-7 % without it).
-# Not measured at 2 minutes, where a long EMA may average in early weights (bench/README.md says so).
+# At 2 minutes (~1,000 steps) it costs more than it buys (precision -0.22, SWD +3..+18, two seeds): the choice
+# should follow the budget too, decided when the plan is known; today it follows the size alone (bench/README.md).
 AUTO_AUGMENT_BELOW = 1000
 SMALL_SET_EMA_SIGMA_REL = 0.15  # EDM2's σ_rel for a small set trained for hundreds of epochs (the same bench)
 CONFIG_FORMAT = "ddpm-studio.run/1"
