@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     checkpoint = resolve_checkpoint(resolve_model(args.model))
     source = args.data or model_data_source(checkpoint)
-    config = load_checkpoint(checkpoint, with_state=False).config
-    asked = data_class_mix(config, args.count) if args.classes == "data" else ()
+    run_config = load_checkpoint(checkpoint, with_state=False).config
+    asked = data_class_mix(run_config, args.count) if args.classes == "data" else ()
     results = []
     for seed in range(args.seeds):
         settings = EvaluationSettings(count=args.count, steps=args.steps, method=args.method,
                                       reference_count=args.reference_count, seed=0)
-        data = reference_data(source, *_shape(checkpoint), settings)
+        data = reference_data(source, run_config.data.image_size, run_config.data.channels, settings)
         started = time.perf_counter()
         samples = _sample(checkpoint, EvaluationSettings(**{**settings.__dict__, "seed": seed}), torch.device("cpu"),
                           None, lambda: False, image_labels=asked)
@@ -110,11 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({"args": vars(args), "runs": results, "summary": summary,
                                                "cost": cost}, indent=1) + "\n")
     return 0
-
-
-def _shape(checkpoint: Path) -> tuple[int, int]:
-    config = load_checkpoint(checkpoint, with_state=False).config
-    return config.data.image_size, config.data.channels
 
 
 if __name__ == "__main__":
