@@ -34,6 +34,7 @@ from ddpm_studio.training import distributed
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
+    AUTO_RECIPE_MIN_STEPS,
     LR_SCHEDULES,
     MAX_IMAGES,
     MIXED_PRECISION_MODES,
@@ -296,8 +297,9 @@ def add_train(sub: Any) -> None:
                    help=f"non-leaky augmentation (EDM): flips, 90-degree turns, shifts, zoom, brightness, contrast, "
                         f"saturation, each with probability --augment-p, given to the network as a condition that "
                         f"sampling sets to 'none', so samples do not show them; auto = the small-set recipe below "
-                        f"{AUTO_AUGMENT_BELOW} images: on, with a longer EMA (sigma_rel {SMALL_SET_EMA_SIGMA_REL:g} "
-                        f"unless --ema-decay sets another)")
+                        f"{AUTO_AUGMENT_BELOW} images for a run of {AUTO_RECIPE_MIN_STEPS} steps or more: on, with a "
+                        f"longer EMA (sigma_rel {SMALL_SET_EMA_SIGMA_REL:g} unless --ema-decay sets another); a "
+                        f"--minutes run decides when its steps are planned, a few seconds in")
     p.add_argument("--augment-p", type=float, default=t.augment_p,
                    help="probability of each augmentation per image (EDM: 0.12-0.15 on small sets)")
     p.add_argument("--validation-images", type=bounded_int(0, MAX_IMAGES), default=t.validation_images,

@@ -21,17 +21,21 @@ MIXED_PRECISION_MODES: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 LEGACY_LR_SCHEDULE = "constant"  # what a config.json written before lr_schedule existed trained with
 AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation (data/augment.py)
-# "auto" (the default) is the small-set recipe below this many images: augmentation on and, unless the run chose
-# its EMA, the power EMA at SMALL_SET_EMA_SIGMA_REL. The threshold is chosen, not measured: EDM augments even
-# 50k-image CIFAR-10 (p = 0.12) and 15k-70k-image AFHQ/FFHQ (p = 0.15), but with networks 60-100x the "tiny"
-# preset's, which a CPU budget keeps far from over-fitting large sets; below ~1,000 images a 10-minute CPU run
-# (~5,000 steps x 16 images) revisits each image 80+ times, where memorisation starts to show. The recipe is
-# measured on 200 glyphs at 16 px, 10 CPU-minutes (bench/README.md, "The small-set defaults"): against
-# augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4 (-10.5 and -13.5
-# on the two seeds scored at 1,024 samples), precision -0.08..-0.12, and no sample copied (3-7 % without it).
-# At 2 minutes (~1,000 steps) it costs more than it buys (precision -0.22, SWD +3..+18, two seeds): the choice
-# should follow the budget too, decided when the plan is known; today it follows the size alone (bench/README.md).
+# "auto" (the default) is the small-set recipe for a run long enough to use it: below AUTO_AUGMENT_BELOW images and
+# for at least AUTO_RECIPE_MIN_STEPS optimiser steps, augmentation on and, unless the run chose its EMA, the power
+# EMA at SMALL_SET_EMA_SIGMA_REL. The size threshold is chosen, not measured: EDM augments even 50k-image CIFAR-10
+# (p = 0.12) and 15k-70k-image AFHQ/FFHQ (p = 0.15), but with networks 60-100x the "tiny" preset's, which a CPU
+# budget keeps far from over-fitting large sets; below ~1,000 images a 10-minute CPU run (~5,000 steps x 16
+# images) revisits each image 80+ times, where memorisation starts to show. The recipe is measured on 200 glyphs
+# at 16 px (bench/README.md, "The small-set defaults" and "The recipe by budget"): at 10 CPU-minutes (~5,000
+# steps), against augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4,
+# precision -0.08..-0.12, and no sample copied (3-7 % without it); at 2 minutes (~1,000 steps) it costs more than
+# it buys (precision -0.22, SWD +3..+18, two seeds). Hence the step threshold, placed between the two budgets by
+# a third (see AUTO_RECIPE_MIN_STEPS). A time-budgeted run learns its step total a few seconds in (budget.py):
+# until then a small set's "auto" run trains plain, with the network's augmentation map already built (a zero
+# vector adds exactly nothing), and the Trainer decides at the plan.
 AUTO_AUGMENT_BELOW = 1000
+AUTO_RECIPE_MIN_STEPS = 2000
 SMALL_SET_EMA_SIGMA_REL = 0.15  # EDM2's σ_rel for a small set trained for hundreds of epochs (the same bench)
 CONFIG_FORMAT = "ddpm-studio.run/1"
 
@@ -125,8 +129,9 @@ class TrainingConfig:
     class_dropout: float = 0.1
     num_threads: int | None = None  # torch.set_num_threads (None: leave torch's default)
     # non-leaky augmentation (Karras et al. 2022, EDM; data/augment.py): "off" | "on" | "auto" (below
-    # AUTO_AUGMENT_BELOW images the small-set recipe: on, with the SMALL_SET_EMA_SIGMA_REL EMA; a new run's
-    # config.json records the outcome: "on" or "off", and the EMA)
+    # AUTO_AUGMENT_BELOW images and for AUTO_RECIPE_MIN_STEPS steps or more, the small-set recipe: on, with the
+    # SMALL_SET_EMA_SIGMA_REL EMA; a new run's config.json records the outcome, "on" or "off" and the EMA, once
+    # the step total is known: at the start, or at a time budget's plan)
     augment: str = "auto"
     augment_p: float = 0.12  # probability of each augmentation per image (EDM's CIFAR-10 config; 0.15 for FFHQ/AFHQ)
     # the validation loss (validation.py): images held out of training, never trained on; None: decided by the
@@ -200,19 +205,32 @@ class TrainingConfig:
 
 
 def augmentation_is_on(mode: str, images: int) -> bool:
-    """Whether augment = `mode` augments a set of `images` images ("auto": below AUTO_AUGMENT_BELOW)."""
+    """Whether augment = `mode` augments a set of `images` images in a run long enough for the small-set recipe
+    ("auto": below AUTO_AUGMENT_BELOW); what the Dataset tab shows by default."""
     return mode == "on" or (mode == "auto" and images < AUTO_AUGMENT_BELOW)
 
 
-def with_augmentation(config: RunConfig, images: int) -> RunConfig:
-    """`config` with "auto" decided for a set of `images` images ("on" or "off") and an augmented run's model
-    conditioned on the augmentation vector (model.augment_dim = AUGMENT_DIM); "auto" deciding "on" (a small set)
-    also lengthens the EMA to σ_rel = SMALL_SET_EMA_SIGMA_REL when the run kept the default EMA (decay 0.995, no
-    σ_rel). `config` itself when nothing changes (a resumed run's config.json is already decided). Old runs load
-    as "off" (LEGACY_DEFAULTS)."""
+def with_augmentation(config: RunConfig, images: int, total_steps: int | None = None) -> RunConfig:
+    """`config` with "auto" decided for a set of `images` images trained for `total_steps` optimiser steps, and an
+    augmented run's model conditioned on the augmentation vector (model.augment_dim = AUGMENT_DIM).
+
+    "auto" on a small set (below AUTO_AUGMENT_BELOW images) is "on" for a run of at least AUTO_RECIPE_MIN_STEPS
+    steps (or one with no end: it runs until stopped) and then also lengthens the EMA to σ_rel =
+    SMALL_SET_EMA_SIGMA_REL when the run kept the default EMA (decay 0.995, no σ_rel); "off" for a shorter run.
+    A time-budgeted run whose step total is not planned yet (`total_steps` None with max_minutes set) stays
+    "auto" with the augmentation map built, to be decided again at the plan (Trainer._plan_budget). On a large set
+    "auto" is "off". `config` itself when nothing changes (a resumed run's config.json is already decided). Old
+    runs load as "off" (LEGACY_DEFAULTS)."""
     tc, model = config.training, config.model
-    mode = tc.augment if tc.augment != "auto" else ("on" if augmentation_is_on("auto", images) else "off")
-    dim = AUGMENT_DIM if mode == "on" else model.augment_dim
+    if tc.augment != "auto":
+        mode = tc.augment
+    elif images >= AUTO_AUGMENT_BELOW:
+        mode = "off"
+    elif total_steps is None and tc.max_minutes is not None:
+        mode = "auto"  # planned a few seconds in: train plain until then, with the map ready
+    else:
+        mode = "on" if total_steps is None or total_steps >= AUTO_RECIPE_MIN_STEPS else "off"
+    dim = AUGMENT_DIM if mode in ("on", "auto") else model.augment_dim
     default_ema = tc.ema_sigma_rel == 0.0 and tc.ema_decay == TrainingConfig.ema_decay
     sigma_rel = SMALL_SET_EMA_SIGMA_REL if tc.augment == "auto" and mode == "on" and default_ema else tc.ema_sigma_rel
     if mode == tc.augment and dim == model.augment_dim:

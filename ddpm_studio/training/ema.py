@@ -45,6 +45,13 @@ class EMA:
         self.module: nn.Module = copy.deepcopy(model).float().eval()
         self.module.requires_grad_(False)
 
+    def use_power_profile(self, sigma_rel: float) -> None:
+        """From the next update on, average with the power EMA of relative width `sigma_rel` (a run that learns its
+        length late: training/config.py's small-set recipe, decided at a time budget's plan). d_n depends on n
+        alone, so the average carries on from the weights averaged so far, which the power profile's first
+        updates (d_n small for small n) mostly replace."""
+        self.gamma = power_ema_gamma(sigma_rel)
+
     def current_decay(self) -> float:
         """d_n for the next update."""
         if self.gamma is not None:

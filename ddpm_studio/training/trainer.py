@@ -100,13 +100,14 @@ class Trainer:
         self.device = distributed.device_for(self.dist, resolve_device(device if device is not None else tc.device))
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise ValueError("the dataset is empty")
-        self.config = config = self._decide_augmentation(config, len(dataset), run)  # type: ignore[arg-type]
         self.split: ValidationSplit | None = None  # the held-out images (validation.py), None: none
         self.validation_note: str | None = None  # what the faces say about the split (None: nothing to say)
         self.config = config = self._decide_validation(config, dataset, run)
         # what the batches are drawn from: the data set less its held-out images
         self.train_set: Dataset = (TrainingSubset(dataset, self.split.training) if self.split is not None
                                    else dataset)
+        # "auto" augmentation for this data size and step total (a time budget's: decided again at its plan)
+        self.config = config = self._decide_augmentation(config, run)
         self.learner = Learner(config, self.device, self.dist)
         self.rng = RandomStreams(tc.seed, self.dist.rank)
         self.batches = BatchSource(self.train_set, self.dist, seed=tc.seed, batch_size=tc.batch_size,
@@ -276,6 +277,10 @@ class Trainer:
             return planner
         self.budget_plan = plan
         self.config = replace(self.config, training=replace(self.config.training, planned_steps=plan.planned_steps))
+        if self.config.training.augment == "auto":  # the small-set recipe waited for the step total
+            self.config = self._decide_augmentation(self.config, self.run_dir, save=False)
+            if self.config.training.augment == "on" and self.config.training.ema_sigma_rel:
+                self.learner.ema.use_power_profile(self.config.training.ema_sigma_rel)
         if self.dist.is_main:
             self.run_dir.save_config(self.config)  # resume reads the horizon from here
         log.info("%s (warm-up %d steps, %s learning rate to step %d)", plan.describe(),
@@ -401,15 +406,23 @@ class Trainer:
             log.info("%s", self.validation_note)
         return config
 
-    def _decide_augmentation(self, config: RunConfig, images: int, run: Run) -> RunConfig:
-        """augment = "auto" decided for this data set, once, and recorded in config.json with the EMA it brings
-        (training/config.py: the small-set recipe)."""
-        decided = with_augmentation(config, images)
+    def _decide_augmentation(self, config: RunConfig, run: Run, *, save: bool = True) -> RunConfig:
+        """augment = "auto" decided for this data set and this run's step total, and recorded in config.json with
+        the EMA it brings (training/config.py: the small-set recipe). A time budget not planned yet leaves it
+        "auto" with the augmentation map built; _plan_budget decides it then (`save` False: it saves itself)."""
+        images = len(self.dataset)  # type: ignore[arg-type]
+        self.config = config  # total_steps reads the config being decided
+        steps = self.total_steps
+        decided = with_augmentation(config, images, steps)
         if decided is not config:
             tc = decided.training
             ema = f", EMA sigma_rel {tc.ema_sigma_rel:g}" if tc.ema_sigma_rel != config.training.ema_sigma_rel else ""
-            log.info("augmentation %s%s (%s, %d images)", tc.augment, ema, config.training.augment, images)
-            if self.dist.is_main:
+            if tc.augment == "auto":
+                log.info("augmentation auto: %d images, decided at the time budget's plan (until then none)", images)
+            else:
+                log.info("augmentation %s%s (%s: %d images, %s)", tc.augment, ema, config.training.augment, images,
+                         f"{steps:,} steps" if steps is not None else "no step limit")
+            if save and self.dist.is_main:
                 run.save_config(decided)
         return decided
 

@@ -115,7 +115,7 @@ def test_a_set_too_small_to_hold_anything_out_trains_on_all_of_it_and_says_so(ti
     assert trainer.split is None and trainer.train_set is tiny_dataset
     assert trainer.validation_note == too_few_message(16)
     assert trainer.validation_note.startswith("16 images are too few to hold out a validation split")
-    assert open_run(run.path).config == with_augmentation(config, 16)  # no split recorded: it trains on every image
+    assert open_run(run.path).config == with_augmentation(config, 16, 2)  # no split recorded: it trains on all
     events = []
     trainer.run(events.append)
     assert not any(isinstance(e, ValidationEvent) for e in events)

@@ -35,6 +35,7 @@ from ddpm_studio.engine.unet_config import BLOCK_TYPES, DEFAULT_PRESET, PRESET_F
 from ddpm_studio.training.config import (
     AUGMENT_MODES,
     AUTO_AUGMENT_BELOW,
+    AUTO_RECIPE_MIN_STEPS,
     LR_SCHEDULES,
     MIXED_PRECISION_MODES,
     SMALL_SET_EMA_SIGMA_REL,
@@ -89,7 +90,8 @@ class TrainingForm(QWidget):
         self.hflip = QCheckBox("random horizontal flip")
         self.hflip.setChecked(d.hflip)
         self.augment = _combo(AUGMENT_MODES, tr.augment,
-                              {"auto": f"auto (small sets: on below {AUTO_AUGMENT_BELOW:,} images)"})
+                              {"auto": f"auto (on for < {AUTO_AUGMENT_BELOW:,} images, "
+                                       f"{AUTO_RECIPE_MIN_STEPS:,}+ steps)"})
         self.preset = _combo(tuple(UNET_PRESETS), DEFAULT_PRESET)
         self.width = QSpinBox()
         self.width.setRange(8, 512)
@@ -232,8 +234,11 @@ class TrainingForm(QWidget):
                                 f"brightness, contrast and saturation, each with probability "
                                 f"{TrainingConfig().augment_p:g}, told to the network, which samples un-augmented "
                                 f"images. Helps small sets; the Dataset tab shows what it does. 'auto' is the "
-                                f"small-set recipe: below {AUTO_AUGMENT_BELOW:,} images, on, with a longer EMA "
-                                f"(σ_rel {SMALL_SET_EMA_SIGMA_REL:g}) unless the EMA decay is changed.")
+                                f"small-set recipe: below {AUTO_AUGMENT_BELOW:,} images and for a run of "
+                                f"{AUTO_RECIPE_MIN_STEPS:,} steps or more, on, with a longer EMA (σ_rel "
+                                f"{SMALL_SET_EMA_SIGMA_REL:g}) unless the EMA decay is changed; shorter runs train "
+                                f"better without it. A time budget decides when it has planned its steps, a few "
+                                f"seconds in; config.json records the outcome.")
         self.source.setToolTip("The dataset chosen in the Dataset tab; you can also type a folder or builtin:glyphs.")
 
     # -- reading -----------------------------------------------------------------------------------
