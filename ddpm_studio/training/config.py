@@ -30,10 +30,12 @@ AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation
 # at 16 px (bench/README.md, "The small-set defaults" and "The recipe by budget"): at 10 CPU-minutes (~5,000
 # steps), against augmentation off and the 0.995 EMA, recall +0.08..+0.25 on 4 of 4 seeds, SWD lower on 3 of 4,
 # precision -0.08..-0.12, and no sample copied (3-7 % without it); at 2 minutes (~1,000 steps) it costs more than
-# it buys (precision -0.22, SWD +3..+18, two seeds). Hence the step threshold, placed between the two budgets by
-# a third (see AUTO_RECIPE_MIN_STEPS). A time-budgeted run learns its step total a few seconds in (budget.py):
-# until then a small set's "auto" run trains plain, with the network's augmentation map already built (a zero
-# vector adds exactly nothing), and the Trainer decides at the plan.
+# it buys (precision -0.22, SWD +3..+18, two seeds). Hence the step threshold, placed by two more budgets (same
+# bench, seeds 0 and 1): at 3 minutes (~1,550 steps) mixed (SWD +1.7 / -31.7, recall +0.07 / +0.06, precision
+# -0.17 / -0.25), at 5 minutes (~2,500 steps) a gain on both seeds (SWD -30.7 / -5.3, recall +0.15 / +0.16,
+# precision -0.16 / -0.22); AUTO_RECIPE_MIN_STEPS sits between the two. A time-budgeted run learns its step
+# total a few seconds in (budget.py): until then a small set's "auto" run trains plain, with the network's
+# augmentation map already built (a zero vector adds exactly nothing), and the Trainer decides at the plan.
 AUTO_AUGMENT_BELOW = 1000
 AUTO_RECIPE_MIN_STEPS = 2000
 SMALL_SET_EMA_SIGMA_REL = 0.15  # EDM2's σ_rel for a small set trained for hundreds of epochs (the same bench)
@@ -217,8 +219,9 @@ def with_augmentation(config: RunConfig, images: int, total_steps: int | None = 
     "auto" on a small set (below AUTO_AUGMENT_BELOW images) is "on" for a run of at least AUTO_RECIPE_MIN_STEPS
     steps (or one with no end: it runs until stopped) and then also lengthens the EMA to σ_rel =
     SMALL_SET_EMA_SIGMA_REL when the run kept the default EMA (decay 0.995, no σ_rel); "off" for a shorter run.
-    A time-budgeted run whose step total is not planned yet (`total_steps` None with max_minutes set) stays
-    "auto" with the augmentation map built, to be decided again at the plan (Trainer._plan_budget). On a large set
+    A time-budgeted run whose step total is not planned yet (max_minutes set, planned_steps None; `total_steps`
+    then only an upper bound, from a step or epoch limit, or None) stays "auto" with the augmentation map built,
+    to be decided again at the plan (Trainer._plan_budget), unless that bound is already short. On a large set
     "auto" is "off". `config` itself when nothing changes (a resumed run's config.json is already decided). Old
     runs load as "off" (LEGACY_DEFAULTS)."""
     tc, model = config.training, config.model
@@ -226,8 +229,9 @@ def with_augmentation(config: RunConfig, images: int, total_steps: int | None = 
         mode = tc.augment
     elif images >= AUTO_AUGMENT_BELOW:
         mode = "off"
-    elif total_steps is None and tc.max_minutes is not None:
-        mode = "auto"  # planned a few seconds in: train plain until then, with the map ready
+    elif (tc.max_minutes is not None and tc.planned_steps is None
+          and (total_steps is None or total_steps >= AUTO_RECIPE_MIN_STEPS)):
+        mode = "auto"  # the budget may end it sooner: planned a few seconds in; plain until then, the map ready
     else:
         mode = "on" if total_steps is None or total_steps >= AUTO_RECIPE_MIN_STEPS else "off"
     dim = AUGMENT_DIM if mode in ("on", "auto") else model.augment_dim

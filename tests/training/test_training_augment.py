@@ -5,6 +5,7 @@ train without it, and a stopped run resumes bit for bit."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import torch
 
@@ -69,11 +70,18 @@ def test_a_time_budget_waits_for_its_plan_with_the_map_built(tiny_config):
     assert pending.training.augment == "auto" and pending.model.augment_dim == AUGMENT_DIM
     assert pending.training.ema_sigma_rel == 0.0  # the default EMA until the plan
     assert with_augmentation(pending, 200, None) is pending
-    planned_short = with_augmentation(pending, 200, 100)
+
+    def planned(steps):  # what Trainer._plan_budget decides with: the plan recorded, then the step total
+        return with_augmentation(replace(pending, training=replace(pending.training, planned_steps=steps)), 200, steps)
+
+    planned_short = planned(100)
     assert planned_short.training.augment == "off" and planned_short.model.augment_dim == AUGMENT_DIM  # map kept
-    planned_long = with_augmentation(pending, 200, AUTO_RECIPE_MIN_STEPS)
+    planned_long = planned(AUTO_RECIPE_MIN_STEPS)
     assert planned_long.training.augment == "on" and planned_long.training.ema_sigma_rel == SMALL_SET_EMA_SIGMA_REL
     assert with_augmentation(budget, AUTO_AUGMENT_BELOW, None).training.augment == "off"  # a large set: no wait
+    # a step limit beside the budget is only an upper bound: a long one still waits, a short one decides at once
+    assert with_augmentation(budget, 200, AUTO_RECIPE_MIN_STEPS * 10).training.augment == "auto"
+    assert with_augmentation(budget, 200, AUTO_RECIPE_MIN_STEPS - 1).training.augment == "off"
 
 
 def test_the_trainer_decides_auto_at_the_start_and_records_it(tiny_config, tiny_dataset, tmp_path):
