@@ -16,6 +16,18 @@ TINY_MODEL = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1,
                         mid_attention=True, attention_heads=1, attention_head_dim=8, norm_groups=4)
 
 
+class TickClock:
+    """A Trainer's clock that advances one second per reading: a step reads it three times (start, rate, end: 2 s
+    of training time), a preview twice (1 s)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
 def tiny_config(**training) -> RunConfig:
     """A run that takes well under a second per step on one core."""
     base = TrainingConfig(batch_size=4, lr=1e-3, warmup_steps=2, max_steps=6, checkpoint_every_steps=100,

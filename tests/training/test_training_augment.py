@@ -23,6 +23,7 @@ from ddpm_studio.training.ema import power_ema_gamma
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
+from tests.training.conftest import TickClock
 
 
 def _trainer(config, dataset, root, name):
@@ -104,17 +105,6 @@ def test_the_small_set_ema_only_where_the_run_kept_the_default_ema(tiny_config):
     assert own.training.ema_sigma_rel == 0.05
     on = with_augmentation(tiny_config(augment="on"), 200, long)  # asked for augmentation alone: the EMA is untouched
     assert on.training.augment == "on" and on.training.ema_sigma_rel == 0.0
-
-
-class TickClock:
-    """One second per reading (the Trainer reads it three times a step: start, rate, end): 2 s per step."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 def _budget_run(tiny_config, tiny_dataset, root, name, minutes, after_plan=3):

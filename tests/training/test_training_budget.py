@@ -15,17 +15,7 @@ from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
-
-
-class TickClock:
-    """Advances one second per reading: the Trainer reads it three times per step (start, rate, end)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
+from tests.training.conftest import TickClock
 
 
 def budget_config(tiny_config, **training):

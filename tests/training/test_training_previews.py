@@ -8,17 +8,7 @@ from ddpm_studio.training.events import PreviewEvent
 from ddpm_studio.training.previews import PreviewCadence
 from ddpm_studio.training.runs import create_run
 from ddpm_studio.training.trainer import Trainer
-
-
-class TickClock:
-    """One second per reading: a step reads it three times (2 s of training time), a preview twice (1 s)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
+from tests.training.conftest import TickClock
 
 
 def _previews(config, dataset, root):
