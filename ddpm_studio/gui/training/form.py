@@ -90,8 +90,7 @@ class TrainingForm(QWidget):
         self.hflip = QCheckBox("random horizontal flip")
         self.hflip.setChecked(d.hflip)
         self.augment = _combo(AUGMENT_MODES, tr.augment,
-                              {"auto": f"auto (on for < {AUTO_AUGMENT_BELOW:,} images, "
-                                       f"{AUTO_RECIPE_MIN_STEPS:,}+ steps)"})
+                              {"auto": "auto (small sets, long runs)"})  # the tooltip says how small and long
         self.preset = _combo(tuple(UNET_PRESETS), DEFAULT_PRESET)
         self.width = QSpinBox()
         self.width.setRange(8, 512)
