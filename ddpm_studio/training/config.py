@@ -23,7 +23,8 @@ LEGACY_LR_SCHEDULE = "constant"  # what a config.json written before lr_schedule
 AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation (data/augment.py)
 # "auto" (the default) is the small-set recipe for a run long enough to use it: below AUTO_AUGMENT_BELOW images and
 # for at least AUTO_RECIPE_MIN_STEPS optimiser steps, augmentation on and, unless the run chose its EMA, the power
-# EMA at SMALL_SET_EMA_SIGMA_REL. The size threshold is chosen, not measured: EDM augments even 50k-image CIFAR-10
+# EMA at SMALL_SET_EMA_SIGMA_REL. The size threshold is chosen, then checked from one side (at 1,000 glyphs and 10
+# CPU-minutes the recipe cost SWD +6 on two seeds, bench/README.md): EDM augments even 50k-image CIFAR-10
 # (p = 0.12) and 15k-70k-image AFHQ/FFHQ (p = 0.15), but with networks 60-100x the "tiny" preset's, which a CPU
 # budget keeps far from over-fitting large sets; below ~1,000 images a 10-minute CPU run (~5,000 steps x 16
 # images) revisits each image 80+ times, where memorisation starts to show. The recipe is measured on 200 glyphs
@@ -33,9 +34,11 @@ AUGMENT_MODES: tuple[str, ...] = ("off", "on", "auto")  # non-leaky augmentation
 # it buys (precision -0.22, SWD +3..+18, two seeds). Hence the step threshold, placed by two more budgets (same
 # bench, seeds 0 and 1): at 3 minutes (~1,550 steps) mixed (SWD +1.7 / -31.7, recall +0.07 / +0.06, precision
 # -0.17 / -0.25), at 5 minutes (~2,500 steps) a gain on both seeds (SWD -30.7 / -5.3, recall +0.15 / +0.16,
-# precision -0.16 / -0.22); AUTO_RECIPE_MIN_STEPS sits between the two. A time-budgeted run learns its step
-# total a few seconds in (budget.py): until then a small set's "auto" run trains plain, with the network's
-# augmentation map already built (a zero vector adds exactly nothing), and the Trainer decides at the plan.
+# precision -0.16 / -0.22); AUTO_RECIPE_MIN_STEPS sits between the two. Above it the gain holds: at 30 minutes
+# (~14,000 steps) the old defaults copy 42-52 % of samples, the recipe 1 % (recall +0.14, precision -0.04).
+# A time-budgeted run learns its step total a few seconds in (budget.py): until then a small set's "auto" run
+# trains plain, with the network's augmentation map already built (a zero vector adds exactly nothing), and the
+# Trainer decides at the plan.
 AUTO_AUGMENT_BELOW = 1000
 AUTO_RECIPE_MIN_STEPS = 2000
 SMALL_SET_EMA_SIGMA_REL = 0.15  # EDM2's σ_rel for a small set trained for hundreds of epochs (the same bench)
