@@ -45,7 +45,7 @@ from ddpm_studio.training.checkpoint import (
     state_path_for,
 )
 from ddpm_studio.training.checkpoint_checks import rng_state_problem
-from ddpm_studio.training.config import RunConfig, with_augmentation
+from ddpm_studio.training.config import RunConfig, TrainingConfig, with_augmentation
 from ddpm_studio.training.devices import is_out_of_memory, resolve_device
 from ddpm_studio.training.events import (
     CheckpointEvent,
@@ -184,7 +184,10 @@ class Trainer:
     def total_steps(self) -> int | None:
         """The step training stops at: min(max_steps, epochs × steps_per_epoch, planned_steps), whichever are
         set; None while a time budget is still being measured (budget.py)."""
-        tc = self.config.training
+        return self._step_total(self.config.training)
+
+    def _step_total(self, tc: TrainingConfig) -> int | None:
+        """total_steps of a run with training config `tc` (the one being decided, at the start)."""
         limits = [tc.max_steps] if tc.max_steps is not None else []
         if tc.epochs is not None:
             limits.append(tc.epochs * self.steps_per_epoch)
@@ -411,8 +414,7 @@ class Trainer:
         the EMA it brings (training/config.py: the small-set recipe). A time budget not planned yet leaves it
         "auto" with the augmentation map built; _plan_budget decides it then (`save` False: it saves itself)."""
         images = len(self.dataset)  # type: ignore[arg-type]
-        self.config = config  # total_steps reads the config being decided
-        steps = self.total_steps
+        steps = self._step_total(config.training)
         decided = with_augmentation(config, images, steps)
         if decided is not config:
             tc = decided.training

@@ -38,6 +38,13 @@ def tiny_config(**training) -> RunConfig:
                      training=replace(base, **training))
 
 
+def budget_config(**training) -> RunConfig:
+    """A tiny run with a time budget (1 minute unless `max_minutes` says otherwise) and no step limit: the budget
+    alone sets the length; no previews or live metrics, which would spend the fake clock's seconds."""
+    return tiny_config(**{"max_steps": None, "max_minutes": 1.0, "preview_time_share": 0.0, "metrics_time_share": 0.0,
+                          "warmup_steps": 2, "checkpoint_every_steps": 1000, **training})
+
+
 @pytest.fixture(name="tiny_config")
 def tiny_config_fixture():
     """The `tiny_config(**training_overrides)` factory."""

@@ -23,7 +23,7 @@ from ddpm_studio.training.ema import power_ema_gamma
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
-from tests.training.conftest import TickClock
+from tests.training.conftest import TickClock, budget_config
 
 
 def _trainer(config, dataset, root, name):
@@ -107,11 +107,10 @@ def test_the_small_set_ema_only_where_the_run_kept_the_default_ema(tiny_config):
     assert on.training.augment == "on" and on.training.ema_sigma_rel == 0.0
 
 
-def _budget_run(tiny_config, tiny_dataset, root, name, minutes, after_plan=3):
+def _budget_run(tiny_dataset, root, name, minutes, after_plan=3):
     """A time-budgeted run on the 16-image set, stopped `after_plan` steps after its plan; with the augmentation
     labels each training forward pass received."""
-    config = tiny_config(augment="auto", augment_p=0.5, max_steps=None, max_minutes=minutes, preview_time_share=0.0,
-                         metrics_time_share=0.0, validation_time_share=0.0, checkpoint_every_steps=10_000)
+    config = budget_config(augment="auto", augment_p=0.5, max_minutes=minutes)
     trainer = Trainer(config, tiny_dataset, create_run(config, root=root, name=name), device="cpu", clock=TickClock())
     assert trainer.config.training.augment == "auto" and trainer.config.model.augment_dim == AUGMENT_DIM
     seen: list[torch.Tensor | None] = []
@@ -128,9 +127,9 @@ def _budget_run(tiny_config, tiny_dataset, root, name, minutes, after_plan=3):
     return trainer, seen
 
 
-def test_a_long_time_budget_turns_the_recipe_on_at_its_plan(tiny_config, tiny_dataset, tmp_path):
+def test_a_long_time_budget_turns_the_recipe_on_at_its_plan(tiny_dataset, tmp_path):
     # 100 minutes at 2 s a step: 20 s of measurement after 3 unmeasured steps, then ~3,000 steps planned
-    trainer, seen = _budget_run(tiny_config, tiny_dataset, tmp_path, "long", minutes=100.0)
+    trainer, seen = _budget_run(tiny_dataset, tmp_path, "long", minutes=100.0)
     plan = trainer.budget_plan
     assert plan is not None and plan.planned_steps >= AUTO_RECIPE_MIN_STEPS
     assert trainer.config.training.augment == "on"
@@ -146,8 +145,8 @@ def test_a_long_time_budget_turns_the_recipe_on_at_its_plan(tiny_config, tiny_da
     assert resumed.learner.ema.gamma == power_ema_gamma(SMALL_SET_EMA_SIGMA_REL)
 
 
-def test_a_short_time_budget_trains_plain_with_the_unused_map(tiny_config, tiny_dataset, tmp_path):
-    trainer, seen = _budget_run(tiny_config, tiny_dataset, tmp_path, "short", minutes=1.0)
+def test_a_short_time_budget_trains_plain_with_the_unused_map(tiny_dataset, tmp_path):
+    trainer, seen = _budget_run(tiny_dataset, tmp_path, "short", minutes=1.0)
     assert trainer.budget_plan is not None and trainer.budget_plan.planned_steps < AUTO_RECIPE_MIN_STEPS
     recorded = open_run(trainer.run_dir.path).config
     assert recorded.training.augment == "off" and recorded.training.ema_sigma_rel == 0.0
@@ -156,9 +155,8 @@ def test_a_short_time_budget_trains_plain_with_the_unused_map(tiny_config, tiny_
     assert model.augment_embed is not None
 
 
-def test_a_budget_run_stopped_before_its_plan_decides_when_it_resumes(tiny_config, tiny_dataset, tmp_path):
-    config = tiny_config(augment="auto", max_steps=None, max_minutes=100.0, preview_time_share=0.0,
-                         metrics_time_share=0.0, validation_time_share=0.0, checkpoint_every_steps=10_000)
+def test_a_budget_run_stopped_before_its_plan_decides_when_it_resumes(tiny_dataset, tmp_path):
+    config = budget_config(augment="auto", max_minutes=100.0)
     first = Trainer(config, tiny_dataset, create_run(config, root=tmp_path, name="early"), device="cpu",
                     clock=TickClock())
     first.run(lambda event: first.request_stop() if isinstance(event, StepEvent) and event.step == 2 else None)

@@ -15,13 +15,7 @@ from ddpm_studio.training.config import TrainingConfig
 from ddpm_studio.training.events import FinishedEvent, StepEvent
 from ddpm_studio.training.runs import create_run, open_run
 from ddpm_studio.training.trainer import Trainer
-from tests.training.conftest import TickClock
-
-
-def budget_config(tiny_config, **training):
-    # 1 minute at 2 s per step; no previews, no step limit: the budget alone sets the length
-    return tiny_config(max_steps=None, max_minutes=1.0, preview_time_share=0.0, metrics_time_share=0.0, warmup_steps=2,
-                       checkpoint_every_steps=1000, **training)
+from tests.training.conftest import TickClock, budget_config  # 1 minute at 2 s a step
 
 
 def test_planner_measures_after_the_first_steps_and_plans_the_rest_of_the_budget():
@@ -45,8 +39,8 @@ def test_planner_answers_when_the_budget_is_spent_during_the_measurement():
     assert answers[:3] == [None, None, None] and answers[3].planned_steps == 4
 
 
-def test_the_horizon_is_planned_once_recorded_and_ends_the_run(tiny_config, tiny_dataset, tmp_path):
-    config = budget_config(tiny_config)
+def test_the_horizon_is_planned_once_recorded_and_ends_the_run(tiny_dataset, tmp_path):
+    config = budget_config()
     run = create_run(config, root=tmp_path, name="budget")
     trainer = Trainer(config, tiny_dataset, run, device="cpu", clock=TickClock())
     events: list = []
@@ -66,8 +60,8 @@ def test_the_horizon_is_planned_once_recorded_and_ends_the_run(tiny_config, tiny
     assert steps[-1].lr == pytest.approx(config.training.lr * config.training.lr_min_ratio)
 
 
-def test_a_resumed_budget_run_follows_the_recorded_plan_exactly(tiny_config, tiny_dataset, tmp_path):
-    config = budget_config(tiny_config)
+def test_a_resumed_budget_run_follows_the_recorded_plan_exactly(tiny_dataset, tmp_path):
+    config = budget_config()
     whole = Trainer(config, tiny_dataset, create_run(config, root=tmp_path, name="whole"), device="cpu",
                     clock=TickClock())
     whole.run(lambda event: None)
@@ -88,17 +82,17 @@ def test_a_resumed_budget_run_follows_the_recorded_plan_exactly(tiny_config, tin
         assert torch.equal(value, second.model.state_dict()[key]), key
 
 
-def test_the_budget_is_also_a_hard_limit(tiny_config, tiny_dataset, tmp_path):
+def test_the_budget_is_also_a_hard_limit(tiny_dataset, tmp_path):
     # a plan already recorded (here far too optimistic) cannot make the run outlast GRACE × the budget
-    config = budget_config(tiny_config, planned_steps=1000)
+    config = budget_config(planned_steps=1000)
     trainer = Trainer(config, tiny_dataset, create_run(config, root=tmp_path), device="cpu", clock=TickClock())
     events: list = []
     trainer.run(events.append)
     assert trainer.step == int(GRACE * 60.0 / 2) and events[-1].reason == "completed"
 
 
-def test_resuming_keeps_the_plan_unless_the_length_changes(tiny_config):
-    config = budget_config(tiny_config, planned_steps=30)
+def test_resuming_keeps_the_plan_unless_the_length_changes():
+    config = budget_config(planned_steps=30)
     same = resumed_config(config, TrainingJob(resume="x", max_minutes=1.0, device="cpu"))
     assert same.training.planned_steps == 30
     longer = resumed_config(config, TrainingJob(resume="x", max_minutes=3.0))
@@ -147,9 +141,8 @@ class ChangingClock(TickClock):
         return self.now
 
 
-def test_a_machine_that_speeds_up_after_the_plan_still_trains_to_the_budget(tiny_config, tiny_dataset, tmp_path):
-    config = tiny_config(max_steps=None, max_minutes=2.0, preview_time_share=0.0, metrics_time_share=0.0,
-                         warmup_steps=2, checkpoint_every_steps=1000)
+def test_a_machine_that_speeds_up_after_the_plan_still_trains_to_the_budget(tiny_dataset, tmp_path):
+    config = budget_config(max_minutes=2.0)
     run = create_run(config, root=tmp_path, name="faster")
     trainer = Trainer(config, tiny_dataset, run, device="cpu", clock=ChangingClock(slow_reads=3 * 15))
     events: list = []
